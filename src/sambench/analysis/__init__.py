@@ -1,0 +1,1 @@
+"""Analyses over results tables: summaries in the paper layout, statistics."""

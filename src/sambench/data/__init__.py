@@ -1,0 +1,1 @@
+"""Data standardization: readers, slicing, normalization, label remapping, manifest."""

@@ -1,0 +1,1 @@
+"""The evaluation engine: encode once, decode every object under every strategy."""

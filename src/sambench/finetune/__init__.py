@@ -1,0 +1,1 @@
+"""Mask-decoder fine-tuning on cached embeddings."""

@@ -1,0 +1,1 @@
+"""Model adapters behind one protocol: ``embed(image) -> Embedding``, ``predict(...) -> Prediction``."""

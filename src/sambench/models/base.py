@@ -1,0 +1,65 @@
+"""The adapter protocol every promptable model implements.
+
+Encode once (``embed``), prompt many (``predict``): the engine calls ``embed`` once per image and
+reuses the returned :class:`Embedding` for every object, strategy, shift repeat and interactive round.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+import torch
+
+from sambench.prompts.types import Prompts
+
+
+@dataclass
+class Embedding:
+    """An image embedding plus what is needed to map prompts and masks to and from it.
+
+    - ``features``: 1xCxhxw float tensor (SAM family: 1x256x64x64), on the model's device.
+    - ``original_size``: (H, W) of the image given to ``embed``.
+    - ``input_size``: (h, w) of the resized image inside the model input, before padding.
+    """
+
+    features: torch.Tensor
+    original_size: tuple[int, int]
+    input_size: tuple[int, int]
+
+
+@dataclass
+class Prediction:
+    """Masks for a batch of B prompt sets, K candidates each.
+
+    - ``masks``: BxKxHxW bool, at the original image size.
+    - ``scores``: BxK float32, the model's predicted IoU of each candidate.
+    - ``low_res_logits``: BxKxhxw float32 (h = w = 256 for the SAM family), usable as the
+      ``mask_logits`` prompt of the next interactive round.
+    """
+
+    masks: np.ndarray
+    scores: np.ndarray
+    low_res_logits: np.ndarray
+
+
+@runtime_checkable
+class PromptableModel(Protocol):
+    """What the engine needs from a model."""
+
+    name: str
+
+    def embed(self, image: np.ndarray) -> Embedding:
+        """Encode one image: HxW or HxWx3 uint8 (gray is replicated to 3 channels)."""
+        ...
+
+    def predict(
+        self,
+        embedding: Embedding,
+        prompts: Sequence[Prompts],
+        multimask_output: bool | None = None,
+    ) -> Prediction:
+        """Decode B prompt sets against one embedding; ``None`` uses the model's default."""
+        ...

@@ -1,0 +1,1 @@
+"""Prompt strategies derived from ground-truth masks (SPEC section 3)."""
