@@ -1,1 +1,139 @@
-"""Metrics: overlap (DICE, JAC) and boundary distances (HD, HD95, ASSD, NSD)."""
+"""Metrics: overlap (DICE, JAC) and boundary distances (HD, HD95, ASSD, NSD).
+
+Pure functions live in :mod:`sambench.metrics.overlap` and :mod:`sambench.metrics.distance` (see
+their docstrings for the exact definitions and which reference, medpy or MONAI, each follows).
+:func:`segmentation_metrics` computes every metric of one object at once and applies the
+benchmark's empty-prediction convention (SPEC section 4):
+
+- the ground truth must not be empty (benchmark objects have more than 50 pixels): ValueError;
+- an empty prediction gets DICE = JAC = 0 and NSD = 0, and its distance metrics (HD, HD95, ASSD)
+  are the image diagonal ``sqrt((H * row_spacing)^2 + (W * col_spacing)^2)``, larger than any
+  distance between two pixels of the image, so means stay defined and never reward empty output
+  (``empty="worst"``, the default), or NaN (``empty="nan"``); the row is flagged with
+  ``empty_prediction=True`` either way.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from sambench.metrics.distance import (
+    EmptyMaskError,
+    assd,
+    assd_from_distances,
+    boundary,
+    check_spacing,
+    check_tolerance,
+    hausdorff,
+    hausdorff95,
+    hd95_from_distances,
+    hd_from_distances,
+    nsd,
+    nsd_from_distances,
+    surface_distances,
+)
+from sambench.metrics.overlap import (
+    MaskError,
+    check_pair,
+    confusion_counts,
+    dice,
+    dice_batch,
+    dice_from_counts,
+    jaccard,
+    jaccard_from_counts,
+)
+
+METRIC_NAMES = ("dice", "jaccard", "hd", "hd95", "assd", "nsd")
+EMPTY_CHOICES = ("worst", "nan")
+
+
+@dataclass(frozen=True)
+class MetricConfig:
+    """Options of :func:`segmentation_metrics`.
+
+    ``nsd_tolerance``: NSD tolerance, in pixels (in the spacing's unit when a spacing is given),
+    finite and >= 0. ``empty``: the distance metrics of an empty prediction, ``"worst"`` (the image
+    diagonal) or ``"nan"``.
+    """
+
+    nsd_tolerance: float = 2.0
+    empty: Literal["worst", "nan"] = "worst"
+
+    def __post_init__(self) -> None:
+        if self.empty not in EMPTY_CHOICES:
+            raise ValueError(f"empty: expected one of {list(EMPTY_CHOICES)}, got {self.empty!r}")
+        try:
+            check_tolerance(self.nsd_tolerance)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"nsd_tolerance: expected a finite number >= 0 (pixels), got {self.nsd_tolerance!r}"
+            ) from None
+
+
+def segmentation_metrics(
+    pred: np.ndarray,
+    gt: np.ndarray,
+    config: MetricConfig | None = None,
+    *,
+    spacing: Sequence[float] = (1.0, 1.0),
+) -> dict[str, float | bool]:
+    """Every metric of one object: keys :data:`METRIC_NAMES` plus ``empty_prediction``.
+
+    ``pred``, ``gt``: HxW bool masks of the same shape; ``gt`` must not be empty. ``config``
+    defaults to ``MetricConfig()``. ``spacing`` is (row, col) pixel size (pixels by default).
+    DICE, JAC and NSD are in %; HD, HD95 and ASSD in the unit of ``spacing``. The boundary
+    distances are computed once and shared by the four distance metrics.
+    """
+    cfg = MetricConfig() if config is None else config
+    p, g = check_pair(pred, gt)
+    sp = check_spacing(spacing)
+    if not g.any():
+        raise EmptyMaskError(
+            "gt: the ground-truth mask is empty; an object must have foreground pixels"
+        )
+    tp, fp, fn = confusion_counts(p, g)
+    out: dict[str, float | bool] = {
+        "dice": dice_from_counts(tp, fp, fn),
+        "jaccard": jaccard_from_counts(tp, fp, fn),
+    }
+    if tp + fp == 0:
+        h, w = g.shape
+        worst = math.hypot(h * sp[0], w * sp[1]) if cfg.empty == "worst" else math.nan
+        out.update(hd=worst, hd95=worst, assd=worst, nsd=0.0, empty_prediction=True)
+        return out
+    d_pg, d_gp = surface_distances(p, g, sp)
+    out.update(
+        hd=hd_from_distances(d_pg, d_gp),
+        hd95=hd95_from_distances(d_pg, d_gp),
+        assd=assd_from_distances(d_pg, d_gp),
+        nsd=nsd_from_distances(d_pg, d_gp, cfg.nsd_tolerance),
+        empty_prediction=False,
+    )
+    return out
+
+
+__all__ = [
+    "EMPTY_CHOICES",
+    "METRIC_NAMES",
+    "EmptyMaskError",
+    "MaskError",
+    "MetricConfig",
+    "assd",
+    "boundary",
+    "confusion_counts",
+    "dice",
+    "dice_batch",
+    "dice_from_counts",
+    "hausdorff",
+    "hausdorff95",
+    "jaccard",
+    "jaccard_from_counts",
+    "nsd",
+    "segmentation_metrics",
+    "surface_distances",
+]

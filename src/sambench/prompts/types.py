@@ -30,7 +30,9 @@ class Prompts:
             raise ValueError("Prompts: points and labels must be given together")
         if self.points is not None and self.labels is not None:
             if self.points.ndim != 2 or self.points.shape[1] != 2:
-                raise ValueError(f"Prompts.points must be Nx2 (X, Y), got shape {self.points.shape}")
+                raise ValueError(
+                    f"Prompts.points must be Nx2 (X, Y), got shape {self.points.shape}"
+                )
             if self.labels.shape != (self.points.shape[0],):
                 raise ValueError(
                     f"Prompts.labels must have shape ({self.points.shape[0]},), got {self.labels.shape}"

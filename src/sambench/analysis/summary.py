@@ -1,0 +1,127 @@
+"""Summary tables in the paper's layout (Tables 2, 3 and 4) from a results table.
+
+All functions take the tidy results DataFrame (``results.parquet``) and return DataFrames; rows with
+``status != "ok"`` are left out of means and counted in ``n_skipped``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from sambench.data.atomic import write_text_atomic
+
+STRATEGY_ORDER = ("S1", "S2", "S3", "S4", "S5", "S6", "interactive")
+
+
+def with_target_modality(results: pd.DataFrame) -> pd.DataFrame:
+    """Add ``target_modality`` = ``"<object_name>-<modality>"`` (the paper's grouping key)."""
+    df = results.copy()
+    df["target_modality"] = df["object_name"].astype(str) + "-" + df["modality"].astype(str)
+    return df
+
+
+def _strategy_sorted(cols: list[str]) -> list[str]:
+    order = {s: i for i, s in enumerate(STRATEGY_ORDER)}
+    return sorted(cols, key=lambda s: (order.get(s, len(order)), s))
+
+
+def summary_long(
+    results: pd.DataFrame,
+    metric: str = "dice",
+    *,
+    by: str = "target_modality",
+    selection: str = "oracle",
+) -> pd.DataFrame:
+    """Mean, std and count of ``metric`` per (``by`` group, model, strategy) for one selection.
+
+    Columns: ``by``, model, strategy, n, n_skipped, mean, std (std is the sample std, ddof=1).
+    """
+    df = with_target_modality(results)
+    if metric not in df.columns:
+        raise ValueError(f"metric: {metric!r} is not a column of the results")
+    if by not in df.columns:
+        raise ValueError(f"by: {by!r} is not a column of the results")
+    df = df[df["selection"] == selection]
+    keys = [by, "model", "strategy"]
+    ok = df[df["status"] == "ok"]
+    g = ok.groupby(keys, sort=True)[metric]
+    out = pd.DataFrame({"n": g.count(), "mean": g.mean(), "std": g.std(ddof=1)})
+    skipped = df[df["status"] != "ok"].groupby(keys).size().rename("n_skipped")
+    out = out.join(skipped, how="outer").fillna({"n": 0, "n_skipped": 0})
+    out[["n", "n_skipped"]] = out[["n", "n_skipped"]].astype(int)
+    return out.reset_index()[[*keys, "n", "n_skipped", "mean", "std"]]
+
+
+def paper_table(
+    results: pd.DataFrame,
+    metric: str = "dice",
+    *,
+    by: str = "target_modality",
+    selection: str = "oracle",
+    decimals: int = 2,
+) -> pd.DataFrame:
+    """The paper's layout: one row per group, one column per (model, strategy), "mean (std)"."""
+    long = summary_long(results, metric, by=by, selection=selection)
+    long["cell"] = [
+        f"{m:.{decimals}f} ({s:.{decimals}f})"
+        if pd.notna(s)
+        else (f"{m:.{decimals}f}" if pd.notna(m) else "")
+        for m, s in zip(long["mean"], long["std"], strict=True)
+    ]
+    models = sorted(long["model"].unique())
+    wide = long.pivot_table(index=by, columns=["model", "strategy"], values="cell", aggfunc="first")
+    cols = [(m, s) for m in models for s in _strategy_sorted(list(long["strategy"].unique()))]
+    wide = wide.reindex(columns=[c for c in cols if c in wide.columns])
+    pairs: list[tuple[str, str]] = [tuple(c) for c in wide.columns]  # type: ignore[misc]
+    if len(models) == 1:
+        wide.columns = [s for _, s in pairs]
+    else:
+        wide.columns = [f"{m} {s}" for m, s in pairs]
+    wide.columns.name = None
+    return wide.reset_index()
+
+
+def timing_table(results: pd.DataFrame) -> pd.DataFrame:
+    """The paper's Table 4: seconds per image for the embedding (cache misses only) and per
+    object for prompt encoding + mask decoding under each strategy, per model."""
+    ok = results[results["status"] == "ok"]
+    rows = []
+    for model, g in ok.groupby("model", sort=True):
+        per_image = g.drop_duplicates("image_id")
+        fresh = per_image[~per_image["embedding_cached"].astype(bool)]
+        row: dict[str, object] = {
+            "model": model,
+            "images": int(per_image.shape[0]),
+            "embedding": float(fresh["embed_seconds"].mean()) if len(fresh) else float("nan"),
+        }
+        one = g[g["selection"] == g["selection"].iloc[0]]
+        for s in _strategy_sorted(list(one["strategy"].unique())):
+            row[s] = float(one.loc[one["strategy"] == s, "decode_seconds"].mean())
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def to_markdown(df: pd.DataFrame, floatfmt: str = ".4g") -> str:
+    return df.to_markdown(index=False, floatfmt=floatfmt)
+
+
+def write_tables(results: pd.DataFrame, folder: Path | str) -> dict[str, Path]:
+    """Write the standard summary tables as CSV and Markdown into ``folder``; return their paths."""
+    folder = Path(folder)
+    tables = {
+        "dice_by_target": paper_table(results, "dice"),
+        "jaccard_by_target": paper_table(results, "jaccard"),
+        "hd_by_target": paper_table(results, "hd"),
+        "dice_by_modality": paper_table(results, "dice", by="modality"),
+        "dice_by_target_score_selection": paper_table(results, "dice", selection="score"),
+        "timing_seconds": timing_table(results),
+    }
+    paths: dict[str, Path] = {}
+    for name, df in tables.items():
+        csv = folder / f"{name}.csv"
+        write_text_atomic(csv, df.to_csv(index=False))
+        write_text_atomic(folder / f"{name}.md", to_markdown(df) + "\n")
+        paths[name] = csv
+    return paths

@@ -1,0 +1,76 @@
+"""Atomic file writers: write to a temporary file in the same folder, then rename over the target.
+
+A reader never sees a half-written file, and an interrupted write leaves the previous version (or
+nothing) in place. (Owned by the data stage; the engine uses the same writers.)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+
+@contextmanager
+def atomic_path(path: Path | str, suffix: str = "") -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success it is renamed onto ``path``.
+
+    ``suffix`` ends the temporary name, so writers that dispatch on the extension (e.g.
+    ``".png"``, ``".nii.gz"``) see it: ``.<name>.<random>.tmp<suffix>``.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + suffix, dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    except BaseException:
+        tmp_path.unlink(missing_ok=True)
+        raise
+
+
+def write_atomic(path: Path | str, writer: Callable[[Path], Any], suffix: str = "") -> Path:
+    """Call ``writer(tmp_path)`` then rename the result onto ``path``."""
+    with atomic_path(path, suffix) as tmp:
+        writer(tmp)
+    return Path(path)
+
+
+def write_bytes_atomic(path: Path | str, data: bytes) -> Path:
+    return write_atomic(path, lambda p: p.write_bytes(data))
+
+
+def write_text_atomic(path: Path | str, text: str) -> Path:
+    return write_atomic(path, lambda p: p.write_text(text))
+
+
+def write_json_atomic(path: Path | str, obj: Any) -> Path:
+    return write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def write_parquet_atomic(path: Path | str, df: Any) -> Path:
+    """Write a pandas DataFrame as Parquet (pyarrow), atomically."""
+    return write_atomic(path, lambda p: df.to_parquet(p, index=False))
+
+
+def write_png_atomic(path: Path | str, array: Any) -> Path:
+    """Write an HxW (gray) or HxWx3 (RGB) uint8 array as a PNG, atomically.
+
+    Raises ``ValueError`` for any other dtype or shape (a prepared PNG is always 8-bit).
+    """
+    import numpy as np
+    from PIL import Image
+
+    arr = np.asarray(array)
+    if arr.dtype != np.uint8 or not (arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] == 3)):
+        raise ValueError(
+            f"{path}: expected an HxW or HxWx3 uint8 array, got {arr.dtype} of shape {arr.shape}"
+        )
+    image = Image.fromarray(np.ascontiguousarray(arr))
+    return write_atomic(path, lambda p: image.save(p, format="PNG"), suffix=".png")

@@ -1,0 +1,402 @@
+"""The dataset description: where images and labels are, how they pair, classes, modality.
+
+A user writes a small YAML or JSON file (every key but ``images``/``labels`` optional)::
+
+    name: KiTS                      # default: the source folder's name
+    modality: CT                    # or --modality; or the paper layout's info.json "modality"
+    images: imagesTr                # folder or glob, relative to the source folder
+    labels: labelsTr
+    pairing: {image_suffix: "_0000", label_suffix: ""}   # or {regex: '^(.*)_0000$', replace: '\\1'}
+    classes: {Kidney: 1, Tumor: 2}  # class name -> source label value
+    # instance: true                # instead of classes: every non-zero value is one instance
+    # instance_name: Cell
+    axis: null                      # slice axis override: 0/1/2 = x/y/z (null: main plane)
+    replace_nonfinite: null         # e.g. 0.0 to replace NaN/Inf image voxels
+    filters: {min_object_size: 100, max_components: 1, component_min_size: 10, max_dispersion: 3.0}
+
+Without a description, ``SOURCE/images`` + ``SOURCE/labels`` (or ``masks``) pair by stem. When
+``SOURCE/info.json`` exists (the paper repository's layout: ``"info" {id: name}``, ``"color"
+{id: pixel value}``), the files are taken as already-standardized 2D PNGs named
+``<dataset>_<case>_<slice...>.png`` and the classes are the info.json pixel values, kept as is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sambench.data.errors import DataError
+from sambench.data.readers import IMAGE_2D_SUFFIXES, VOLUME_SUFFIXES, is_volume_path
+
+DESCRIPTION_KEYS = (
+    "name",
+    "modality",
+    "images",
+    "labels",
+    "pairing",
+    "classes",
+    "instance",
+    "instance_name",
+    "axis",
+    "replace_nonfinite",
+    "filters",
+)
+PAIRING_KEYS = ("image_suffix", "label_suffix", "regex", "replace")
+FILTER_KEYS = ("min_object_size", "max_components", "component_min_size", "max_dispersion")
+INFO_JSON = "info.json"
+LABEL_FOLDERS = ("labels", "masks")
+_SAFE = re.compile(r"[^A-Za-z0-9-]+")
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Optional exclusion filters (SPEC 2, all off by default; see ``standardize.object_filters``).
+
+    ``min_object_size``: drop objects with area < this (px). ``max_components``: drop objects with
+    more than this many 8-connected components of at least ``component_min_size`` px.
+    ``max_dispersion``: drop objects whose dispersion (RMS distance of the pixels from their
+    centroid over that of a disc of equal area; 1.0 for a disc) exceeds this.
+    """
+
+    min_object_size: int | None = None
+    max_components: int | None = None
+    component_min_size: int = 1
+    max_dispersion: float | None = None
+
+    def active(self) -> dict[str, float]:
+        """The filters that are on, name -> threshold (``component_min_size`` with its filter)."""
+        on: dict[str, float] = {}
+        if self.min_object_size is not None:
+            on["min_object_size"] = self.min_object_size
+        if self.max_components is not None:
+            on["max_components"] = self.max_components
+            on["component_min_size"] = self.component_min_size
+        if self.max_dispersion is not None:
+            on["max_dispersion"] = self.max_dispersion
+        return on
+
+
+@dataclass(frozen=True)
+class CasePair:
+    """One case: an image and its label (files or DICOM folders) and its sanitized case id."""
+
+    case: str
+    image: Path
+    label: Path
+
+
+@dataclass(frozen=True)
+class DatasetDescription:
+    """A validated dataset description.
+
+    ``classes``: class name -> source label value (None: every non-zero value is ``label_<v>``,
+    kept as is). ``paper_layout``: the source is the paper repository's layout (info.json): its
+    classes' pixel values are kept and file names give case and slice.
+    """
+
+    name: str
+    modality: str
+    source: Path
+    images: str
+    labels: str
+    pairing: dict[str, str] = field(default_factory=dict)
+    classes: dict[str, int] | None = None
+    instance: bool = False
+    instance_name: str = "instance"
+    axis: int | None = None
+    replace_nonfinite: float | None = None
+    filters: Filters = Filters()
+    paper_layout: bool = False
+
+    def fingerprint(self) -> str:
+        """A hash of everything that changes the prepared output (not the source path)."""
+        d = asdict(self)
+        d.pop("source")
+        return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def sanitize_case(case: str) -> str:
+    """A case id safe inside ``<dataset>_<case>_<slice>``: runs of characters other than
+    ``A-Za-z0-9-`` (including ``_``) become one ``-``; leading/trailing ``-`` are stripped."""
+    safe = _SAFE.sub("-", case).strip("-")
+    return safe or "case"
+
+
+def file_stem(path: Path) -> str:
+    """The name without its image suffix (``.nii.gz`` counts as one suffix; folders: the name)."""
+    name = path.name
+    for suffix in sorted((*VOLUME_SUFFIXES, *IMAGE_2D_SUFFIXES), key=len, reverse=True):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def read_description_file(path: Path) -> dict[str, Any]:
+    """The raw mapping of a YAML (``.yaml``/``.yml``) or JSON file; DataError when malformed."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, "dataset description file is missing")
+    try:
+        text = path.read_text()
+        data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+    except (OSError, ValueError, yaml.YAMLError) as e:
+        raise DataError(path, f"cannot be parsed as YAML/JSON ({e})") from None
+    if not isinstance(data, dict):
+        raise DataError(path, f"expected a mapping with keys {', '.join(DESCRIPTION_KEYS)}")
+    return data
+
+
+def _check_keys(where: Path, what: str, data: dict[str, Any], allowed: tuple[str, ...]) -> None:
+    unknown = [k for k in data if k not in allowed]
+    if unknown:
+        raise DataError(
+            where,
+            f"unknown {what} key(s) {', '.join(map(repr, unknown))}; allowed: {', '.join(allowed)}",
+        )
+
+
+def _int(where: Path, key: str, value: Any, lo: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or (lo is not None and value < lo):
+        raise DataError(
+            where,
+            f"{key}: expected an integer{f' >= {lo}' if lo is not None else ''}, got {value!r}",
+        )
+    return value
+
+
+def _parse_filters(where: Path, raw: Any) -> Filters:
+    if raw is None:
+        return Filters()
+    if not isinstance(raw, dict):
+        raise DataError(where, f"filters: expected a mapping with keys {', '.join(FILTER_KEYS)}")
+    _check_keys(where, "filters", raw, FILTER_KEYS)
+    disp = raw.get("max_dispersion")
+    if disp is not None and (
+        isinstance(disp, bool) or not isinstance(disp, int | float) or disp <= 0
+    ):
+        raise DataError(where, f"filters.max_dispersion: expected a positive number, got {disp!r}")
+    mos, mc = raw.get("min_object_size"), raw.get("max_components")
+    return Filters(
+        min_object_size=None if mos is None else _int(where, "filters.min_object_size", mos, 1),
+        max_components=None if mc is None else _int(where, "filters.max_components", mc, 1),
+        component_min_size=_int(
+            where, "filters.component_min_size", raw.get("component_min_size", 1), 1
+        ),
+        max_dispersion=None if disp is None else float(disp),
+    )
+
+
+def _parse_classes(where: Path, raw: Any) -> dict[str, int]:
+    if not isinstance(raw, dict) or not raw:
+        raise DataError(where, "classes: expected a non-empty mapping class name -> label value")
+    classes: dict[str, int] = {}
+    for name, value in raw.items():
+        if not isinstance(name, str) or not name.strip():
+            raise DataError(where, f"classes: class names must be non-empty strings, got {name!r}")
+        classes[name] = _int(where, f"classes.{name}", value)
+        if value == 0:
+            raise DataError(
+                where, f"classes.{name}: 0 is the background, expected a non-zero value"
+            )
+    values = list(classes.values())
+    dup = sorted({v for v in values if values.count(v) > 1})
+    if dup:
+        raise DataError(where, f"classes: label value(s) {dup} given to several classes")
+    return classes
+
+
+def _read_info_json(path: Path) -> tuple[dict[str, int], str | None]:
+    """(class name -> pixel value, modality or None) of a paper-layout ``info.json``."""
+    try:
+        data = json.loads(path.read_text())
+        info, color = data["info"], data["color"]
+        if set(info) != set(color):
+            raise ValueError(f"'info' ids {sorted(info)} differ from 'color' ids {sorted(color)}")
+        classes = {str(info[k]): int(color[k]) for k in sorted(info, key=int)}
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise DataError(
+            path,
+            f"expected the paper layout {{'info': {{id: name}}, 'color': {{id: pixel}}}} ({e})",
+        ) from None
+    bad = [v for v in classes.values() if not 1 <= v <= 255]
+    if bad:
+        raise DataError(path, f"pixel values {bad} outside 1..255")
+    return _parse_classes(path, classes), data.get("modality")
+
+
+def describe_source(
+    source: Path, config: Path | None = None, modality: str | None = None
+) -> DatasetDescription:
+    """Validate the description of ``source`` (config file, else auto-detection).
+
+    Modality: ``modality`` > config ``modality`` > info.json ``modality`` > DataError saying how to
+    give one. Raises ``DataError`` naming the config/source and the allowed keys or values.
+    """
+    source = Path(source)
+    if not source.is_dir():
+        raise DataError(source, "source is not a folder; expected a dataset folder")
+    raw: dict[str, Any] = {}
+    where = source
+    if config is not None:
+        raw = read_description_file(Path(config))
+        where = Path(config)
+        _check_keys(where, "dataset description", raw, DESCRIPTION_KEYS)
+    info_path = source / INFO_JSON
+    paper = config is None and info_path.is_file()
+    info_classes, info_modality = _read_info_json(info_path) if paper else (None, None)
+
+    images, labels = raw.get("images"), raw.get("labels")
+    if images is None:
+        images = "images"
+        if not (source / images).is_dir():
+            raise DataError(
+                where, "no 'images' given and no images/ folder; say where images are (images: ...)"
+            )
+    if labels is None:
+        found = [f for f in LABEL_FOLDERS if (source / f).is_dir()]
+        if not found:
+            raise DataError(
+                where,
+                f"no 'labels' given and no {' or '.join(f + '/' for f in LABEL_FOLDERS)} folder; "
+                "say where labels are (labels: ...)",
+            )
+        labels = found[0]
+    if not isinstance(images, str) or not isinstance(labels, str):
+        raise DataError(where, "images/labels: expected a folder or glob (a string)")
+
+    mod = modality or raw.get("modality") or info_modality
+    if not mod or not isinstance(mod, str):
+        raise DataError(
+            where,
+            "modality unknown; give it with --modality NAME (e.g. CT, MRI), a 'modality' key in "
+            "the dataset description, or a 'modality' field in info.json",
+        )
+
+    pairing = raw.get("pairing") or {}
+    if not isinstance(pairing, dict):
+        raise DataError(where, f"pairing: expected a mapping with keys {', '.join(PAIRING_KEYS)}")
+    _check_keys(where, "pairing", pairing, PAIRING_KEYS)
+    if ("regex" in pairing) != ("replace" in pairing):
+        raise DataError(where, "pairing: 'regex' and 'replace' go together")
+    if "regex" in pairing:
+        try:
+            re.compile(str(pairing["regex"]))
+        except re.error as e:
+            raise DataError(where, f"pairing.regex: invalid regular expression ({e})") from None
+
+    instance = raw.get("instance", False)
+    if not isinstance(instance, bool):
+        raise DataError(where, f"instance: expected true or false, got {instance!r}")
+    classes = info_classes
+    if "classes" in raw:
+        if instance:
+            raise DataError(where, "give either 'classes' or 'instance: true', not both")
+        classes = _parse_classes(where, raw["classes"])
+    axis = raw.get("axis")
+    if axis is not None and axis not in (0, 1, 2):
+        raise DataError(where, f"axis: expected 0, 1 or 2 (x, y, z) or null, got {axis!r}")
+    rnf = raw.get("replace_nonfinite")
+    if rnf is not None and (
+        isinstance(rnf, bool) or not isinstance(rnf, int | float) or not math.isfinite(rnf)
+    ):
+        raise DataError(where, f"replace_nonfinite: expected a finite number or null, got {rnf!r}")
+    name = raw.get("name") or source.resolve().name
+    if not isinstance(name, str) or "/" in name or name.startswith("."):
+        raise DataError(where, f"name: expected a folder-safe dataset name, got {name!r}")
+    return DatasetDescription(
+        name=name,
+        modality=mod,
+        source=source.resolve(),
+        images=images,
+        labels=labels,
+        pairing={k: str(v) for k, v in pairing.items()},
+        classes=classes,
+        instance=instance,
+        instance_name=str(raw.get("instance_name", "instance")),
+        axis=axis,
+        replace_nonfinite=None if rnf is None else float(rnf),
+        filters=_parse_filters(where, raw.get("filters")),
+        paper_layout=paper,
+    )
+
+
+def _entries(source: Path, spec: str) -> list[Path]:
+    """Image/label entries of a folder or glob: supported files and DICOM series folders."""
+    base = source / spec
+    candidates = sorted(base.iterdir()) if base.is_dir() else sorted(source.glob(spec))
+    out = []
+    for p in candidates:
+        if p.name.startswith("."):
+            continue
+        if p.is_file() and (p.suffix.lower() in IMAGE_2D_SUFFIXES or is_volume_path(p)):
+            out.append(p)
+        elif p.is_dir() and is_volume_path(p):
+            out.append(p)
+    return out
+
+
+def label_stem_for(desc: DatasetDescription, image_stem: str) -> str:
+    """The label stem paired with an image stem (same stem unless ``pairing`` says otherwise)."""
+    p = desc.pairing
+    if "regex" in p:
+        return re.sub(p["regex"], p["replace"], image_stem)
+    if "image_suffix" in p or "label_suffix" in p:
+        isuf, lsuf = p.get("image_suffix", ""), p.get("label_suffix", "")
+        if isuf and image_stem.endswith(isuf):
+            image_stem = image_stem[: -len(isuf)]
+        return image_stem + lsuf
+    return image_stem
+
+
+def paper_case_slice(dataset: str, stem: str) -> tuple[str, str, int] | None:
+    """(case, slice token, slice index) of a paper-layout stem ``<dataset>_<case>_<slice...>``.
+
+    ``6_Pancreas_10_43_0`` -> ("10", "43_0", 43); the slice index is the leading integer of the
+    slice token (-1 when it has none). None when the stem does not start with ``<dataset>_``.
+    """
+    if not stem.startswith(dataset + "_"):
+        return None
+    rest = stem[len(dataset) + 1 :]
+    case, _, slice_token = rest.partition("_")
+    m = re.match(r"\d+", slice_token)
+    return case, slice_token, int(m.group()) if m else -1
+
+
+def find_pairs(desc: DatasetDescription) -> tuple[list[CasePair], list[tuple[Path, str]]]:
+    """(pairs sorted by case, unpaired images with the reason), from the description.
+
+    Case id: the sanitized label stem (for the paper layout: the whole image stem, which is also
+    the image id). Two sources that sanitize to one case id raise ``DataError``; so does a source
+    with no images at all.
+    """
+    images = _entries(desc.source, desc.images)
+    if not images:
+        raise DataError(
+            desc.source / desc.images,
+            f"no images found; expected files ({', '.join((*IMAGE_2D_SUFFIXES, *VOLUME_SUFFIXES))}) "
+            "or DICOM series folders",
+        )
+    labels = {file_stem(p): p for p in _entries(desc.source, desc.labels)}
+    pairs: dict[str, CasePair] = {}
+    missing: list[tuple[Path, str]] = []
+    for img in images:
+        stem = file_stem(img)
+        lstem = label_stem_for(desc, stem)
+        lab = labels.get(lstem)
+        if lab is None:
+            missing.append((img, f"no label named {lstem!r} in {desc.source / desc.labels}"))
+            continue
+        case = stem if desc.paper_layout else sanitize_case(lstem)
+        if case in pairs:
+            raise DataError(
+                img, f"case id {case!r} is also the case id of {pairs[case].image}; rename one"
+            )
+        pairs[case] = CasePair(case, img, lab)
+    return [pairs[c] for c in sorted(pairs)], missing

@@ -1,0 +1,441 @@
+"""``sambench prepare``: standardize one dataset (SPEC section 2) into a prepared folder.
+
+Output (``OUT/<dataset>/``): ``images/`` and ``labels/`` PNGs named ``<dataset>_<case>_<slice>.png``,
+``dataset.json`` (paper layout plus modality, source, settings), ``manifest.parquet`` (one row per
+kept (image, object), columns ``MANIFEST_COLUMNS``), ``prepare_report.json`` and ``.parts/``
+(one Parquet per finished case: the resume checkpoints).
+
+Cases are processed one at a time per worker (one volume, or one 4D frame, in memory), in parallel
+across processes when ``workers > 1``. Every file is written to a temporary name then renamed.
+A case's PNGs come first, then its part; a re-run skips the cases whose part exists and whose PNGs
+are all present, and redoes the others. The manifest is rebuilt from the parts at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import multiprocessing
+import time
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from sambench.data.atomic import write_atomic, write_json_atomic, write_png_atomic
+from sambench.data.describe import (
+    CasePair,
+    DatasetDescription,
+    describe_source,
+    find_pairs,
+    paper_case_slice,
+    sanitize_case,
+)
+from sambench.data.errors import DataError
+from sambench.data.manifest import manifest_frame, write_manifest
+from sambench.data.readers import read_pair_slices
+from sambench.data.records import DATASET_JSON_NAME, MANIFEST_NAME, ObjectRecord
+from sambench.data.standardize import (
+    LabelMapping,
+    LabelValueError,
+    auto_mapping,
+    case_with_frame,
+    image_id,
+    standard_image,
+    standardize_label,
+)
+
+PARTS_DIR = ".parts"
+REPORT_NAME = "prepare_report.json"
+_STATS_KEY = b"sambench_case_stats"
+
+
+@dataclass
+class PrepareReport:
+    """Counts of one ``prepare_dataset`` run (resumed cases included in every count).
+
+    ``slices_dropped``/``objects_dropped``: reason -> count (``slice<=50px``, ``no object kept``,
+    ``object<=50px``, ``filter:<name>``). ``bad_cases``: skipped cases (``--skip-bad``), each
+    ``{"case", "path", "reason"}``.
+    """
+
+    dataset: str
+    source: str
+    out: str
+    modality: str
+    filters: dict[str, float] = field(default_factory=dict)
+    cases_seen: int = 0
+    cases_done: int = 0
+    cases_resumed: int = 0
+    slices_read: int = 0
+    slices_kept: int = 0
+    slices_dropped: dict[str, int] = field(default_factory=dict)
+    objects_kept: int = 0
+    objects_dropped: dict[str, int] = field(default_factory=dict)
+    bad_cases: list[dict[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def add_case(self, stats: dict[str, int]) -> None:
+        """Add one case's counters (keys ``slices_read``, ``pairs_kept``, ``objects_kept``,
+        ``slice:<reason>``, ``object:<reason>``)."""
+        self.slices_read += stats.get("slices_read", 0)
+        self.slices_kept += stats.get("pairs_kept", 0)
+        self.objects_kept += stats.get("objects_kept", 0)
+        for k, v in stats.items():
+            kind, _, reason = k.partition(":")
+            target = {"slice": self.slices_dropped, "object": self.objects_dropped}.get(kind)
+            if target is not None:
+                target[reason] = target.get(reason, 0) + v
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+    def to_text(self) -> str:
+        """A short human-readable summary."""
+
+        def reasons(d: dict[str, int]) -> str:
+            return ", ".join(f"{k}: {v}" for k, v in sorted(d.items())) or "none"
+
+        lines = [
+            f"dataset {self.dataset} ({self.modality}) from {self.source} -> {self.out}",
+            f"cases: {self.cases_seen} seen, {self.cases_done} prepared, "
+            f"{self.cases_resumed} already done, {len(self.bad_cases)} skipped as bad",
+            f"slices: {self.slices_read} read, {self.slices_kept} image/label pairs kept; "
+            f"dropped: {reasons(self.slices_dropped)}",
+            f"objects: {self.objects_kept} kept; dropped: {reasons(self.objects_dropped)}",
+            f"filters: {', '.join(f'{k}={v}' for k, v in self.filters.items()) or 'off'}",
+        ]
+        lines += [f"  bad case {b['case']}: {b['reason']}" for b in self.bad_cases]
+        lines.append(f"time: {self.seconds:.1f} s")
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class _CaseTask:
+    pair: CasePair
+    desc: DatasetDescription
+    root: Path  # the prepared root OUT
+
+
+def _mapping_for(desc: DatasetDescription) -> LabelMapping | None:
+    if desc.instance or desc.classes is None:
+        return None
+    return LabelMapping.from_classes(desc.classes, keep_values=desc.paper_layout)
+
+
+def _names(
+    desc: DatasetDescription, case: str, frame: int | None, idx: int
+) -> tuple[str, str, int]:
+    """(manifest case, image id base, slice index) of one slice."""
+    if desc.paper_layout:
+        parsed = paper_case_slice(desc.name, case)
+        if parsed is not None:
+            return parsed[0], case, parsed[2]  # the stem already is the image id
+        case = sanitize_case(case)
+    case = case_with_frame(case, frame)
+    return case, image_id(desc.name, case, "0" if idx < 0 else str(idx)), idx
+
+
+def _process_case(task: _CaseTask) -> tuple[str, dict[str, int], int]:
+    """Standardize one case, write its PNGs then its part; returns (case, stats, rows).
+
+    On any error the PNGs this call wrote are removed again and the error propagates
+    (``DataError`` naming the file for bad input).
+    """
+    desc, pair, root = task.desc, task.pair, task.root
+    ds_dir = root / desc.name
+    mapping = _mapping_for(desc)
+    stats: Counter[str] = Counter()
+    rows: list[dict[str, object]] = []
+    written: list[Path] = []
+    any_fg, lo, hi = False, math.inf, -math.inf
+    try:
+        slices = read_pair_slices(
+            pair.image, pair.label, axis=desc.axis, replace_nonfinite=desc.replace_nonfinite
+        )
+        for s in slices:
+            stats["slices_read"] += 1
+            lo, hi = min(lo, float(s.image.min())), max(hi, float(s.image.max()))
+            any_fg = any_fg or bool(s.label.any())
+            try:
+                m = (
+                    mapping
+                    if (mapping is not None or desc.instance)
+                    else auto_mapping(np.unique(s.label))
+                )
+                drop, pairs = standardize_label(s.label, None if desc.instance else m, desc.filters)
+            except LabelValueError as e:
+                where = (
+                    ""
+                    if s.slice_index < 0
+                    else f" (slice {s.slice_index} along axis {s.slice_axis})"
+                )
+                raise DataError(pair.label, f"{e}{where}") from None
+            if drop is not None:
+                stats[f"slice:{drop}"] += 1
+                continue
+            case, base_id, idx = _names(desc, pair.case, s.frame, s.slice_index)
+            image = None
+            for p in pairs:
+                for reason in p.dropped:
+                    stats[f"object:{reason}"] += 1
+                if not p.kept:
+                    stats["slice:no object kept"] += 1
+                    continue
+                if image is None:
+                    image = standard_image(s.image, from_2d_file=s.slice_axis < 0)
+                iid = base_id if p.part is None else f"{base_id}-p{p.part}"
+                rel_img, rel_lab = f"{desc.name}/images/{iid}.png", f"{desc.name}/labels/{iid}.png"
+                written += [root / rel_img, root / rel_lab]
+                write_png_atomic(root / rel_img, image)
+                write_png_atomic(root / rel_lab, p.label)
+                stats["pairs_kept"] += 1
+                stats["objects_kept"] += len(p.kept)
+                for obj in p.kept:
+                    name = (
+                        desc.instance_name
+                        if desc.instance
+                        else (m.name[_source_value(m, obj.value)] if m else "")
+                    )
+                    rows.append(
+                        ObjectRecord(
+                            dataset=desc.name,
+                            case=case,
+                            slice_index=idx,
+                            image_id=iid,
+                            image_path=rel_img,
+                            label_path=rel_lab,
+                            object_name=name,
+                            label_value=obj.value,
+                            modality=desc.modality,
+                            height=int(p.label.shape[0]),
+                            width=int(p.label.shape[1]),
+                            spacing_x=float(s.spacing[0]),
+                            spacing_y=float(s.spacing[1]),
+                            spacing_z=float(s.spacing[2]),
+                            slice_axis=s.slice_axis,
+                            area=obj.area,
+                            bbox_x_min=obj.bbox[0],
+                            bbox_y_min=obj.bbox[1],
+                            bbox_x_max=obj.bbox[2],
+                            bbox_y_max=obj.bbox[3],
+                            source_image=str(pair.image),
+                        ).to_row()
+                    )
+        if stats["slices_read"] and not any_fg:
+            raise DataError(pair.label, "empty label: no foreground voxel in the whole case")
+        if stats["slices_read"] and lo == hi:
+            raise DataError(pair.image, f"constant image: every voxel is {lo:g}")
+        _write_part(ds_dir / PARTS_DIR / f"{pair.case}.parquet", rows, dict(stats))
+    except BaseException:
+        for f in written:
+            f.unlink(missing_ok=True)
+        raise
+    return pair.case, dict(stats), len(rows)
+
+
+def _source_value(mapping: LabelMapping, pixel: int) -> int:
+    for v, p in mapping.pixel.items():
+        if p == pixel:
+            return v
+    raise KeyError(pixel)
+
+
+def _write_part(path: Path, rows: list[dict[str, object]], stats: dict[str, int]) -> None:
+    table = pa.Table.from_pandas(manifest_frame(rows), preserve_index=False)
+    meta = {**(table.schema.metadata or {}), _STATS_KEY: json.dumps(stats).encode()}
+    table = table.replace_schema_metadata(meta)
+    write_atomic(path, lambda p: pq.write_table(table, p), suffix=".parquet")
+
+
+def _read_part(path: Path) -> tuple[pd.DataFrame, dict[str, int]] | None:
+    """(rows, stats) of a finished case; None when missing or unreadable."""
+    if not path.is_file():
+        return None
+    try:
+        table = pq.read_table(path)
+    except (OSError, pa.ArrowInvalid):
+        return None
+    stats = json.loads((table.schema.metadata or {}).get(_STATS_KEY, b"{}"))
+    return table.to_pandas(), stats
+
+
+def _part_is_complete(root: Path, df: pd.DataFrame) -> bool:
+    files = set(df["image_path"]) | set(df["label_path"])
+    return all((root / f).is_file() for f in files)
+
+
+def _claim_dataset(ds_dir: Path, desc: DatasetDescription) -> None:
+    """Refuse an existing dataset folder from another source or other settings; else mark it."""
+    meta_path = ds_dir / DATASET_JSON_NAME
+    if meta_path.is_file():
+        try:
+            meta = json.loads(meta_path.read_text())
+        except (OSError, ValueError) as e:
+            raise DataError(
+                meta_path, f"cannot be read ({e}); expected a sambench dataset.json"
+            ) from None
+        if meta.get("source") != str(desc.source):
+            raise DataError(
+                ds_dir,
+                f"dataset {desc.name!r} here was prepared from {meta.get('source')!r}, not from "
+                f"{str(desc.source)!r}; expected the same source (give another 'name' or --out)",
+            )
+        if meta.get("settings") != desc.fingerprint():
+            raise DataError(
+                ds_dir,
+                "was prepared from this source with different settings (classes, filters, axis, "
+                "modality...); delete the folder to re-prepare, or use another --out",
+            )
+        return
+    if ds_dir.exists() and any(ds_dir.iterdir()):
+        raise DataError(
+            ds_dir, f"exists but has no {DATASET_JSON_NAME}; expected an empty or sambench folder"
+        )
+    write_json_atomic(meta_path, _dataset_json(desc, None, "incomplete"))
+
+
+def _dataset_json(
+    desc: DatasetDescription, manifest: pd.DataFrame | None, status: str
+) -> dict[str, object]:
+    mapping = _mapping_for(desc)
+    meta: dict[str, object]
+    if mapping is not None:
+        meta = dict(mapping.info_json())
+    elif desc.instance:
+        meta = {
+            "info": {},
+            "color": {},
+            "instance": {"name": desc.instance_name, "max_per_image": 255},
+        }
+    else:  # auto classes: the values seen in kept objects
+        seen = (
+            {}
+            if manifest is None
+            else dict(zip(manifest["label_value"], manifest["object_name"], strict=True))
+        )
+        order = sorted(int(v) for v in seen)
+        meta = {
+            "info": {str(i): seen[v] for i, v in enumerate(order, 1)},
+            "color": {str(i): v for i, v in enumerate(order, 1)},
+        }
+    meta.update(modality=desc.modality, source=str(desc.source), settings=desc.fingerprint())
+    meta["description"] = {k: v for k, v in asdict(desc).items() if k not in ("source",)}
+    if manifest is not None and len(manifest):
+        med = manifest[["spacing_x", "spacing_y", "spacing_z"]].median()
+        meta["spacing_median_mm"] = [None if math.isnan(v) else float(v) for v in med]
+        meta["slice_axes"] = sorted(int(a) for a in manifest["slice_axis"].unique())
+        meta["images"] = int(manifest["image_id"].nunique())
+        meta["objects"] = len(manifest)
+    meta["status"] = status
+    return json.loads(json.dumps(meta, default=str))
+
+
+def _run_tasks(
+    tasks: list[_CaseTask], workers: int
+) -> Iterator[tuple[_CaseTask, Future[tuple[str, dict[str, int], int]]]]:
+    """Yield (task, finished future) as cases finish; in-process when ``workers == 1``."""
+    if workers <= 1:
+        for t in tasks:
+            fut: Future[tuple[str, dict[str, int], int]] = Future()
+            try:
+                fut.set_result(_process_case(t))
+            except Exception as e:
+                fut.set_exception(e)
+            yield t, fut
+        return
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        pending = {pool.submit(_process_case, t): t for t in tasks}
+        try:
+            while pending:
+                done, _ = wait(pending, return_when=FIRST_EXCEPTION)
+                for f in done:
+                    yield pending.pop(f), f
+        finally:
+            for f in pending:
+                f.cancel()
+
+
+def prepare_dataset(
+    source: Path,
+    out: Path,
+    *,
+    config: Path | None = None,
+    modality: str | None = None,
+    workers: int = 1,
+    skip_bad: bool = False,
+    progress: bool = True,
+) -> PrepareReport:
+    """Standardize the dataset at ``source`` into ``out/<dataset>/`` (SPEC section 2).
+
+    ``config``: a dataset description (YAML/JSON, see ``describe``); without it the source's
+    layout is auto-detected. ``modality`` overrides the description. ``workers > 1`` processes
+    cases in parallel. Bad input raises ``DataError`` naming the file (already finished cases
+    stay on disk); with ``skip_bad`` the case is recorded in the report instead. Re-running
+    resumes: finished cases whose files exist are not redone. Returns the report (also written to
+    ``out/<dataset>/prepare_report.json``).
+    """
+    t0 = time.perf_counter()
+    if workers < 1:
+        raise ValueError(f"workers: expected >= 1, got {workers}")
+    desc = describe_source(Path(source), config, modality)
+    root = Path(out)
+    ds_dir = root / desc.name
+    pairs, missing = find_pairs(desc)
+    report = PrepareReport(
+        desc.name, str(desc.source), str(root.resolve()), desc.modality, desc.filters.active()
+    )
+    report.cases_seen = len(pairs) + len(missing)
+    for path, reason in missing:
+        if not skip_bad:
+            raise DataError(path, reason)
+        report.bad_cases.append({"case": path.name, "path": str(path), "reason": reason})
+    _claim_dataset(ds_dir, desc)
+
+    from tqdm import tqdm
+
+    todo, done_parts = [], {}
+    for pair in pairs:
+        part = _read_part(ds_dir / PARTS_DIR / f"{pair.case}.parquet")
+        if part is not None and _part_is_complete(root, part[0]):
+            done_parts[pair.case] = part[0]
+            report.add_case(part[1])
+            report.cases_resumed += 1
+        else:
+            todo.append(_CaseTask(pair, desc, root))
+    bar = tqdm(total=len(todo), desc=f"prepare {desc.name}", unit="case", disable=not progress)
+    try:
+        for task, fut in _run_tasks(todo, workers):
+            bar.update(1)
+            err = fut.exception()
+            if err is not None:
+                if skip_bad and isinstance(err, DataError):
+                    report.bad_cases.append(
+                        {"case": task.pair.case, "path": str(err.path), "reason": str(err)}
+                    )
+                    continue
+                raise err
+            _, stats, _ = fut.result()
+            report.add_case(stats)
+            report.cases_done += 1
+    finally:
+        bar.close()
+
+    frames = []
+    for pair in pairs:
+        part = _read_part(ds_dir / PARTS_DIR / f"{pair.case}.parquet")
+        if part is not None:
+            frames.append(part[0])
+    manifest = manifest_frame(pd.concat(frames, ignore_index=True) if frames else [])
+    write_manifest(ds_dir / MANIFEST_NAME, manifest)
+    write_json_atomic(ds_dir / DATASET_JSON_NAME, _dataset_json(desc, manifest, "complete"))
+    report.seconds = time.perf_counter() - t0
+    write_json_atomic(ds_dir / REPORT_NAME, report.to_dict())
+    return report

@@ -1,0 +1,442 @@
+"""Read one case (image + label) as a stream of 2D slices with their source values and spacing.
+
+Conventions
+-----------
+* Volumes (NIfTI ``.nii/.nii.gz``, MetaImage ``.mha/.mhd``, NRRD ``.nrrd/.nhdr``, DICOM series
+  folders) are read with SimpleITK (headers, all voxels except NIfTI's: SimpleITK's NIfTI reader
+  silently zeroes NaN/Inf and zero-fills truncated files, so NIfTI voxels come from nibabel in the
+  same voxel order). Voxel axes are named in SimpleITK/ITK index order **(x, y, z)**
+  (the transpose of ``sitk.GetArrayFromImage``, which is (z, y, x)); ``slice_axis`` 0/1/2 means
+  x/y/z and the volume spacing is ``image.GetSpacing()`` = (sx, sy, sz). No anatomical reorientation
+  is applied: axes are the file's voxel axes.
+* A slice taken along ``slice_axis`` keeps the two other axes; the returned 2D array has
+  **rows = the higher-index remaining axis, columns = the lower-index remaining axis**. An axial
+  slice (axis 2) is therefore ``rows = y, columns = x``, i.e. exactly ``GetArrayFromImage(img)[k]``,
+  the usual radiological display of an RAS/LPS volume; axis 1 gives rows = z, columns = x; axis 0
+  gives rows = z, columns = y. ``Slice2D.spacing = (column spacing, row spacing, slice spacing)``.
+* 4D volumes (x, y, z, t) are read one 3D frame at a time (SimpleITK extraction, nibabel proxy).
+* 2D files (PNG, JPEG, BMP, TIFF) keep their stored orientation (rows = y). They carry no physical
+  spacing here: DPI tags are print metadata, not acquisition spacing, so they are ignored and the
+  spacing is (1.0, 1.0, nan). A 2D MetaImage/NIfTI (dimension 2) keeps its header spacing (sx, sy, nan).
+* Images keep their source dtype and values; labels become integer arrays of source label values.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+
+from sambench.data.errors import DataError
+
+IMAGE_2D_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+VOLUME_SUFFIXES = (".nii", ".nii.gz", ".mha", ".mhd", ".nrrd", ".nhdr")
+SPACING_RTOL = 1e-3  # relative tolerance for image/label spacing agreement and main-plane ties
+_SUPPORTED = ", ".join((*IMAGE_2D_SUFFIXES, *VOLUME_SUFFIXES)) + ", or a DICOM series folder"
+
+
+@dataclass
+class Slice2D:
+    """One 2D image + label pair of a case.
+
+    ``image``: HxW or HxWx3 (RGB), source dtype and values (not normalized).
+    ``label``: HxW integer array of source label values (0 = background).
+    ``slice_index``/``slice_axis``: index and (x, y, z) axis of the slice in the volume; -1 for 2D.
+    ``spacing``: (sx, sy, sz) in mm, sx = column spacing, sy = row spacing, sz = slice spacing
+    (NaN for 2D sources). ``frame``: index t of a 4D volume's frame; None for 3D/2D sources.
+    """
+
+    image: np.ndarray
+    label: np.ndarray
+    slice_index: int
+    slice_axis: int
+    spacing: tuple[float, float, float]
+    frame: int | None
+
+
+def _suffix(path: Path) -> str:
+    name = path.name.lower()
+    return ".nii.gz" if name.endswith(".nii.gz") else path.suffix.lower()
+
+
+def _is_dicom_dir(path: Path, max_files: int = 10) -> bool:
+    """True when one of the first ``max_files`` files of ``path`` is DICOM (.dcm or 'DICM' magic)."""
+    if not path.is_dir():
+        return False
+    files = (p for p in sorted(path.iterdir()) if p.is_file())
+    for _, f in zip(range(max_files), files, strict=False):
+        if f.suffix.lower() == ".dcm":
+            return True
+        with f.open("rb") as fh:
+            head = fh.read(132)
+        if head[128:132] == b"DICM":
+            return True
+    return False
+
+
+def is_volume_path(path: Path) -> bool:
+    """True for a volume file (by suffix, see ``VOLUME_SUFFIXES``) or a folder holding DICOM files."""
+    path = Path(path)
+    return _suffix(path) in VOLUME_SUFFIXES or _is_dicom_dir(path)
+
+
+def main_plane_axis(spacing_xyz: tuple[float, float, float]) -> int:
+    """The slice axis (0/1/2 = x/y/z) of SPEC 2.1: the axis with the largest spacing.
+
+    The two remaining (in-plane) axes then have the smallest spacing. Spacings within a relative
+    ``SPACING_RTOL`` of the largest count as ties, and ties go to the last axis (axial for a
+    standard RAS/LPS volume), so an isotropic volume is sliced along z.
+    """
+    if len(spacing_xyz) != 3 or not all(math.isfinite(s) and s > 0 for s in spacing_xyz):
+        raise ValueError(f"spacing_xyz: expected 3 positive finite spacings, got {spacing_xyz}")
+    largest = max(spacing_xyz)
+    return max(i for i, s in enumerate(spacing_xyz) if s >= largest * (1 - SPACING_RTOL))
+
+
+# ----------------------------------------------------------------------------------------------
+# value checks
+
+
+def _check_finite(arr: np.ndarray, path: Path, replace_nonfinite: float | None) -> np.ndarray:
+    """Raise on NaN/Inf voxels, or replace them in place by ``replace_nonfinite``."""
+    if not np.issubdtype(arr.dtype, np.floating):
+        return arr
+    bad = ~np.isfinite(arr)
+    count = int(np.count_nonzero(bad))
+    if count:
+        if replace_nonfinite is None:
+            raise DataError(
+                path,
+                f"{count} non-finite (NaN/Inf) voxels; expected finite values "
+                "(ask to replace them, e.g. replace_nonfinite=0.0)",
+            )
+        if not arr.flags.writeable:
+            arr = arr.copy()
+        arr[bad] = replace_nonfinite
+    return arr
+
+
+def _collapse_channels(arr: np.ndarray, path: Path, channel_axis: int = -1) -> np.ndarray:
+    """A label with identical channels (alpha dropped) -> one channel; colour-coded -> DataError."""
+    channels = arr.shape[channel_axis]
+    if channels == 4:  # RGBA: drop alpha
+        arr = np.take(arr, [0, 1, 2], axis=channel_axis)
+    elif channels == 2:  # gray + alpha
+        return np.take(arr, 0, axis=channel_axis)
+    first = np.take(arr, [0], axis=channel_axis)
+    if not np.array_equal(np.broadcast_to(first, arr.shape), arr):
+        raise DataError(
+            path,
+            "colour-coded label (channels differ); expected a single-channel label map or "
+            "identical channels. Colour-coded labels need a colour -> value mapping, "
+            "which is not supported yet",
+        )
+    return np.take(arr, 0, axis=channel_axis)
+
+
+def _to_int_labels(arr: np.ndarray, path: Path) -> np.ndarray:
+    """Integer label values: bool -> uint8, integral floats -> smallest fitting integer dtype."""
+    if arr.dtype == np.bool_:
+        return arr.astype(np.uint8)
+    if np.issubdtype(arr.dtype, np.integer):
+        return arr
+    if not np.issubdtype(arr.dtype, np.floating):
+        raise DataError(
+            path, f"label dtype {arr.dtype} is not supported; expected integer or float"
+        )
+    finite = np.isfinite(arr)
+    if not finite.all():
+        raise DataError(path, f"label has {int(np.count_nonzero(~finite))} NaN/Inf voxels")
+    rounded = np.round(arr)
+    if not np.array_equal(rounded, arr):
+        n = int(np.count_nonzero(rounded != arr))
+        raise DataError(path, f"label has {n} non-integral values; expected integer label values")
+    if arr.size == 0:
+        return arr.astype(np.uint8)
+    lo, hi = int(rounded.min()), int(rounded.max())
+    return rounded.astype(np.result_type(np.min_scalar_type(lo), np.min_scalar_type(hi)))
+
+
+# ----------------------------------------------------------------------------------------------
+# 2D files
+
+
+def _png_is_16bit_colour(path: Path) -> bool:
+    with path.open("rb") as fh:
+        head = fh.read(26)
+    # PNG signature (8) + IHDR length/type (8) + width/height (8), then bit depth, colour type.
+    return head[:8] == b"\x89PNG\r\n\x1a\n" and head[24:26] in (b"\x10\x02", b"\x10\x06")
+
+
+def _read_tiff(path: Path) -> np.ndarray:
+    import tifffile
+
+    with tifffile.TiffFile(path) as tif:
+        if len(tif.pages) != 1:
+            raise DataError(
+                path, f"multi-page TIFF ({len(tif.pages)} pages); expected one 2D image"
+            )
+        page = tif.pages[0]
+        arr = np.asarray(page.asarray())
+        axes = page.axes  # e.g. "YX", "YXS", "SYX"
+    if axes.startswith("S") and arr.ndim == 3:
+        arr = np.moveaxis(arr, 0, -1)
+    return arr
+
+
+def _read_pil(path: Path, is_label: bool) -> np.ndarray:
+    from PIL import Image
+
+    if _png_is_16bit_colour(path):  # PIL reduces 16-bit colour PNG to 8 bit; OpenCV keeps it
+        import cv2
+
+        bgr = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        if bgr is None:
+            raise DataError(path, "cannot be read as a 16-bit colour PNG")
+        return np.ascontiguousarray(bgr[..., [2, 1, 0, 3][: bgr.shape[2]]])
+    with Image.open(path) as opened:
+        opened.load()
+        im: Image.Image = opened
+        if im.mode in ("P", "PA") and not is_label:  # labels keep palette indices (the values)
+            im = im.convert("RGBA")
+        elif im.mode in ("CMYK", "YCbCr", "LAB", "HSV"):
+            im = im.convert("RGB")
+        elif im.mode == "1" and not is_label:
+            im = im.convert("L")
+        return np.array(im)
+
+
+def _read_2d(path: Path, is_label: bool, replace_nonfinite: float | None) -> np.ndarray:
+    """HxW or HxWx3 array of a 2D file (alpha dropped); labels collapsed to HxW integers."""
+    try:
+        if _suffix(path) in (".tif", ".tiff"):
+            arr = _read_tiff(path)
+        else:
+            arr = _read_pil(path, is_label)
+    except DataError:
+        raise
+    except (OSError, ValueError, SyntaxError) as e:
+        raise DataError(path, f"cannot be read as a 2D image ({e})") from None
+    if arr.ndim == 3 and is_label:
+        arr = _collapse_channels(arr, path)
+    elif arr.ndim == 3:
+        if arr.shape[2] == 4:
+            arr = arr[..., :3]
+        elif arr.shape[2] == 2:
+            arr = arr[..., 0]
+        elif arr.shape[2] != 3:
+            raise DataError(path, f"{arr.shape[2]} channels; expected gray, RGB or RGBA")
+    if arr.ndim not in (2, 3):
+        raise DataError(path, f"array of shape {arr.shape}; expected HxW or HxWx3")
+    if is_label:
+        return _to_int_labels(arr, path)
+    return _check_finite(arr, path, replace_nonfinite)
+
+
+# ----------------------------------------------------------------------------------------------
+# volumes
+
+
+def _itk_message(e: Exception) -> str:
+    """The end of an ITK exception text (its reason), on one line."""
+    text = " ".join(str(e).split()) or type(e).__name__
+    return text if len(text) <= 300 else "..." + text[-300:]
+
+
+def _read_nifti(path: Path, t: int | None, size: tuple[int, ...]) -> np.ndarray:
+    """The (x, y, z[, c]) voxels of a NIfTI file (frame ``t`` of a 4D one), read with nibabel.
+
+    SimpleITK's NIfTI reader (niftilib) silently turns NaN/Inf voxels into 0 and zero-fills a
+    truncated payload, so NIfTI voxels come from nibabel, which keeps both visible; its voxel
+    order (i, j, k) is the same as ITK's (x, y, z). Scaling (scl_slope/inter) applies as in ITK.
+    """
+    import nibabel as nib
+
+    try:
+        proxy = nib.load(path).dataobj  # type: ignore[attr-defined]
+        arr = np.asanyarray(proxy[..., t] if t is not None else proxy)
+    except (OSError, EOFError, ValueError, zlib.error) as e:  # nibabel / gzip failures
+        raise DataError(path, f"cannot be read as a volume ({e})") from None
+    n = int(np.prod(size))
+    if arr.size % n:
+        raise DataError(path, f"nibabel voxel shape {arr.shape} does not match ITK size {size}")
+    return arr.reshape(size if arr.size == n else (*size, arr.size // n))  # drops singletons only
+
+
+class _Volume:
+    """Header of one volume (file or DICOM series) and on-demand reading of its 3D frames.
+
+    ``size``: (X, Y, Z) voxels; ``spacing``: (sx, sy, sz) mm (sz NaN for a 2D file);
+    ``frames``: T for a 4D volume, else None; ``ndim``: the file's dimension (2, 3 or 4).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._dicom: sitk.Image | None = None
+        try:
+            if path.is_dir():
+                self._dicom = self._read_dicom(path)  # kept until read_frame: read once
+                header: sitk.Image | sitk.ImageFileReader = self._dicom
+            else:
+                header = sitk.ImageFileReader()
+                header.SetFileName(str(path))
+                header.ReadImageInformation()
+            size, spacing = tuple(header.GetSize()), tuple(header.GetSpacing())
+            dim = header.GetDimension()
+        except RuntimeError as e:
+            raise DataError(path, f"cannot be read as a volume ({_itk_message(e)})") from None
+        if dim not in (2, 3, 4):
+            raise DataError(path, f"{dim}-D image; expected a 2D, 3D or 4D volume")
+        self.ndim = dim
+        self.size = (*size[:3], *(1,) * (3 - min(dim, 3)))
+        self.spacing = (*spacing[:3], *(math.nan,) * (3 - min(dim, 3)))
+        self.frames: int | None = size[3] if dim == 4 else None
+
+    @staticmethod
+    def _read_dicom(path: Path) -> sitk.Image:
+        ids = sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(path))
+        if not ids:
+            raise DataError(path, "no DICOM series found in this folder")
+        if len(ids) > 1:
+            raise DataError(
+                path,
+                f"{len(ids)} DICOM series in one folder ({', '.join(ids)}); expected exactly one "
+                "(put each series in its own folder)",
+            )
+        reader = sitk.ImageSeriesReader()
+        reader.SetFileNames(sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(path), ids[0]))
+        return reader.Execute()
+
+    def read_frame(self, t: int | None) -> np.ndarray:
+        """The (z, y, x[, c]) array of the volume (or of frame ``t`` of a 4D volume)."""
+        t = t if self.frames is not None else None
+        if _suffix(self.path) in (".nii", ".nii.gz"):
+            xyz = _read_nifti(self.path, t, self.size)
+            return xyz.transpose(2, 1, 0, *range(3, xyz.ndim))  # (z, y, x[, c]) view
+        try:
+            if self._dicom is not None:
+                img, self._dicom = self._dicom, None
+            elif self.path.is_dir():
+                img = self._read_dicom(self.path)
+            else:
+                reader = sitk.ImageFileReader()
+                reader.SetFileName(str(self.path))
+                if t is not None:
+                    reader.SetExtractIndex([0, 0, 0, t])
+                    reader.SetExtractSize([*self.size, 0])  # size 0 collapses the t axis
+                img = reader.Execute()
+        except RuntimeError as e:
+            raise DataError(self.path, f"cannot be read as a volume ({_itk_message(e)})") from None
+        arr = sitk.GetArrayFromImage(img)
+        return arr if self.ndim != 2 else arr[np.newaxis]
+
+
+def _check_pair(image: _Volume, label: _Volume) -> None:
+    if image.size != label.size:
+        raise DataError(
+            label.path, f"label size {label.size} (x, y, z) differs from image size {image.size}"
+        )
+    if not np.allclose(image.spacing, label.spacing, rtol=SPACING_RTOL, atol=0, equal_nan=True):
+        raise DataError(
+            label.path,
+            f"label spacing {label.spacing} differs from image spacing {image.spacing} "
+            f"(relative tolerance {SPACING_RTOL})",
+        )
+    if label.frames is not None and label.frames != image.frames:
+        what = f"{image.frames} frames" if image.frames is not None else "a 3D image"
+        raise DataError(label.path, f"4D label with {label.frames} frames; image has {what}")
+
+
+def _volume_slices(
+    image: _Volume, label: _Volume, axis: int | None, replace_nonfinite: float | None
+) -> Iterator[Slice2D]:
+    _check_pair(image, label)
+    if image.ndim == 2:
+        axis = 2
+    elif axis is None:
+        singleton = [i for i, n in enumerate(image.size) if n == 1]
+        # A single slice stored as 3D is its own plane whatever the header spacing says.
+        axis = singleton[0] if len(singleton) == 1 else main_plane_axis(image.spacing)
+    elif axis not in (0, 1, 2):
+        raise ValueError(f"axis: expected 0, 1 or 2 (x, y, z) or None, got {axis!r}")
+    lower, higher = (i for i in range(3) if i != axis)
+    sp = [float(v) for v in image.spacing]
+    spacing = (sp[lower], sp[higher], sp[axis])
+    zyx_axis = 2 - axis
+    label_3d: np.ndarray | None = None
+    for t in range(image.frames) if image.frames is not None else [None]:
+        img = _check_finite(image.read_frame(t), image.path, replace_nonfinite)
+        if label_3d is None or label.frames is not None:
+            lab = label.read_frame(t)
+            if lab.ndim == 4:
+                lab = _collapse_channels(lab, label.path)
+            lab = _to_int_labels(lab, label.path)
+            if label.frames is None:
+                label_3d = lab  # a 3D label applies to every frame: read it once
+        else:
+            lab = label_3d
+        # Views moved so the slice axis is first: img_s[k] is the (rows, cols) slice, no copy.
+        img_s, lab_s = np.moveaxis(img, zyx_axis, 0), np.moveaxis(lab, zyx_axis, 0)
+        for k in range(img_s.shape[0]):
+            yield Slice2D(
+                image=np.ascontiguousarray(img_s[k]),
+                label=np.ascontiguousarray(lab_s[k]),
+                slice_index=-1 if image.ndim == 2 else k,
+                slice_axis=-1 if image.ndim == 2 else axis,
+                spacing=spacing,
+                frame=t,
+            )
+        del img, lab, img_s, lab_s
+
+
+def _kind(path: Path) -> str:
+    """'2d' or 'volume'; DataError for a missing path or an unsupported suffix."""
+    if not path.exists():
+        raise DataError(path, "file is missing")
+    if _suffix(path) in IMAGE_2D_SUFFIXES:
+        return "2d"
+    if is_volume_path(path):
+        return "volume"
+    if path.is_dir():
+        raise DataError(path, "folder holds no DICOM files; expected a DICOM series folder")
+    raise DataError(path, f"unsupported file type {_suffix(path)!r}; expected one of {_SUPPORTED}")
+
+
+def read_pair_slices(
+    image_path: Path,
+    label_path: Path,
+    *,
+    axis: int | None = None,
+    replace_nonfinite: float | None = None,
+) -> Iterator[Slice2D]:
+    """Yield every 2D slice of one case (image + label), streaming.
+
+    At most one 3D volume (one 4D frame) of the image, plus its label, is in memory at a time;
+    nothing is read before the first ``next()``. A 2D file yields exactly one ``Slice2D``. A volume
+    yields every slice along ``axis`` (0/1/2 = x/y/z; ``main_plane_axis(spacing)`` when None, or
+    the singleton axis of a one-slice volume); a 4D volume yields each 3D frame in turn
+    (``frame=t``), with a label that is either 4D with the same frames or 3D (applied to every
+    frame). NaN/Inf image voxels raise ``DataError`` unless ``replace_nonfinite`` is given.
+    Raises ``DataError`` (naming the file) for missing, unreadable or mismatched inputs.
+    """
+    image_path, label_path = Path(image_path), Path(label_path)
+    kind = _kind(image_path)
+    if _kind(label_path) != kind:
+        expected = "a 2D image file" if kind == "2d" else "a volume"
+        raise DataError(label_path, f"label must be {expected}, like its image {image_path}")
+    if kind == "volume":
+        yield from _volume_slices(_Volume(image_path), _Volume(label_path), axis, replace_nonfinite)
+        return
+    image = _read_2d(image_path, False, replace_nonfinite)
+    label = _read_2d(label_path, True, None)
+    if image.shape[:2] != label.shape:
+        raise DataError(
+            label_path,
+            f"label shape {label.shape} (H, W) differs from image shape {image.shape[:2]}",
+        )
+    yield Slice2D(image, label, -1, -1, (1.0, 1.0, math.nan), None)

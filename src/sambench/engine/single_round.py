@@ -1,0 +1,106 @@
+"""Single-round prompt strategies S2-S6: every object, every strategy, from one embedding."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from sambench.engine.config import SELECTIONS
+from sambench.engine.context import ImageContext, ObjectTarget, prompts_to_json
+from sambench.engine.selection import nan_metrics, select_and_score
+from sambench.prompts.strategies import PromptError, make_all_prompts
+from sambench.prompts.types import Prompts
+
+
+def skipped_rows(
+    base: dict[str, object], strategy: str, reason: str, **extra: object
+) -> list[dict[str, object]]:
+    """One row per selection, status ``skipped``, NaN metrics, and the reason.
+
+    ``base`` holds the manifest and per-image columns (e.g. :meth:`ImageContext.base_row`).
+    """
+    rows = []
+    for sel in SELECTIONS:
+        row = dict(base)
+        row.update(strategy=strategy, selection=sel, status="skipped", skip_reason=reason)
+        row.update(candidate_index=-1, n_candidates=0, predicted_iou=float("nan"), pred_area=0)
+        row.update(decode_seconds=float("nan"), prompt="")
+        row.update(nan_metrics())
+        row.update(extra)
+        rows.append(row)
+    return rows
+
+
+def scored_rows(
+    ctx: ImageContext,
+    obj: ObjectTarget,
+    strategy: str,
+    candidates: np.ndarray,
+    scores: np.ndarray,
+    prompts: Prompts | None,
+    decode_seconds: float,
+    **extra: object,
+) -> list[dict[str, object]]:
+    """One row per selection (``oracle``, ``score``) for one object's K candidates."""
+    rows = []
+    prompt_json = prompts_to_json(prompts)
+    for sel, k, metrics in select_and_score(candidates, scores, obj.mask, ctx.metric_config):
+        row = ctx.base_row(obj)
+        row.update(strategy=strategy, selection=sel, status="ok", skip_reason="")
+        row.update(
+            candidate_index=k,
+            n_candidates=int(candidates.shape[0]),
+            predicted_iou=float(scores[k]),
+            pred_area=int(candidates[k].sum()),
+            decode_seconds=decode_seconds,
+            prompt=prompt_json,
+        )
+        row.update(metrics)
+        row.update(extra)
+        rows.append(row)
+    return rows
+
+
+@dataclass
+class SingleRoundTask:
+    """Decode every object under each strategy; objects of one strategy go in one batched call.
+
+    ``decode_seconds`` of a row is its share of the strategy's batched prompt-encoding + decoding
+    time (batch time / objects in the batch): the paper's Table 4 "per image, one target" figure.
+    """
+
+    strategies: tuple[str, ...]
+    prompt_rules: str = "paper"
+    name: str = "single_round"
+
+    def __call__(self, ctx: ImageContext) -> list[dict[str, object]]:
+        per_obj = [
+            make_all_prompts(o.mask, self.strategies, rules=self.prompt_rules) for o in ctx.objects
+        ]
+        rows: list[dict[str, object]] = []
+        for strategy in self.strategies:
+            ready = [i for i, p in enumerate(per_obj) if isinstance(p[strategy], Prompts)]
+            if ready:
+                batch = [per_obj[i][strategy] for i in ready]
+                t0 = time.perf_counter()
+                pred = ctx.model.predict(ctx.embedding, batch, multimask_output=ctx.multimask)  # type: ignore[arg-type]
+                share = (time.perf_counter() - t0) / len(ready)
+                for j, i in enumerate(ready):
+                    rows += scored_rows(
+                        ctx,
+                        ctx.objects[i],
+                        strategy,
+                        pred.masks[j],
+                        pred.scores[j],
+                        batch[j],  # type: ignore[arg-type]
+                        share,
+                    )
+            for i, p in enumerate(per_obj):
+                err = p[strategy]
+                if isinstance(err, PromptError):
+                    rows += skipped_rows(
+                        ctx.base_row(ctx.objects[i]), strategy, f"prompt: {err.reason}"
+                    )
+        return rows

