@@ -415,7 +415,10 @@ def test_demo_source_cropped(tmp_path: Path) -> None:
 
 
 def test_full_demo_prepare(tmp_path: Path) -> None:
-    report = prepare_demo(tmp_path / "prepared", progress=False)
-    assert report.slices_read == 189 and report.slices_kept > 100
+    tissues, brain = prepare_demo(tmp_path / "prepared", progress=False)
+    assert tissues.slices_read == 189 and tissues.slices_kept > 100
+    assert brain.slices_read == 189 and brain.slices_kept >= tissues.slices_kept
+    m = load_manifest(tmp_path / "prepared")
+    assert set(m["object_name"]) == {"GreyMatter", "WhiteMatter", "WholeBrain"}
     again = prepare_demo(tmp_path / "prepared", progress=False)
-    assert again.cases_resumed == 1
+    assert [r.cases_resumed for r in again] == [1, 1]

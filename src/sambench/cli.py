@@ -60,7 +60,9 @@ def evaluate(
     model: Annotated[
         str,
         typer.Option(
-            "--model", "-m", help="litemedsam, sam_vit_b, sam_vit_l, sam_vit_h, medsam_vit_b."
+            "--model",
+            "-m",
+            help="litemedsam, sam_vit_b/l/h, medsam_vit_b; baselines random_walker, grabcut.",
         ),
     ] = "litemedsam",
     checkpoint: Annotated[
@@ -98,6 +100,24 @@ def evaluate(
     skip_bad: Annotated[
         bool, typer.Option("--skip-bad", help="Record unreadable images as skipped rows.")
     ] = False,
+    grid: Annotated[
+        str, typer.Option("--grid", help="S1 grid sizes (points per side), e.g. 8,16,32,64.")
+    ] = "32",
+    points_per_batch: Annotated[int, typer.Option("--points-per-batch", help="S1 batch.")] = 64,
+    save_masks: Annotated[
+        bool, typer.Option("--save-masks", help="Save S1's generated masks (RLE JSON).")
+    ] = False,
+    shift: Annotated[
+        bool, typer.Option("--shift", help="Add prompt-shift robustness repeats (SPEC 6).")
+    ] = False,
+    shift_repeats: Annotated[int, typer.Option("--shift-repeats")] = 3,
+    shift_seed: Annotated[int, typer.Option("--shift-seed")] = 0,
+    max_clicks: Annotated[
+        int, typer.Option("--max-clicks", help="Clicks per object for 'interactive'.")
+    ] = 20,
+    cases: Annotated[
+        str | None, typer.Option("--cases", help="Comma list of <dataset>/<case> to evaluate.")
+    ] = None,
     progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
 ) -> None:
     """Evaluate a model on a prepared dataset under prompt strategies; write results and tables."""
@@ -116,7 +136,15 @@ def evaluate(
         nsd_tolerance=nsd_tolerance,
         empty=empty,
         datasets=_split(datasets),
+        cases=_split(cases),
         max_images=max_images,
+        grid=tuple(int(g) for g in (_split(grid) or ())),
+        points_per_batch=points_per_batch,
+        save_masks=save_masks,
+        shift=shift,
+        shift_repeats=shift_repeats,
+        shift_seed=shift_seed,
+        max_clicks=max_clicks,
         cache_dir=None if cache_dir is None else str(cache_dir),
         device=device,
         skip_bad=skip_bad,
@@ -144,8 +172,8 @@ def demo(
     from sambench.engine.evaluate import evaluate as run_evaluate
 
     prepared = out / "prepared"
-    report = prepare_demo(prepared)
-    typer.echo(report.to_text())
+    for report in prepare_demo(prepared, progress=progress):
+        typer.echo(report.to_text())
     run_dir = out / "run-litemedsam"
     cfg = RunConfig(
         prepared=str(prepared), model="litemedsam", max_images=max_images, progress=progress
@@ -159,6 +187,137 @@ def demo(
     typer.echo(to_markdown(paper_table(results, "hd")))
     typer.echo("\nSeconds (embedding per image; decoding per object):")
     typer.echo(to_markdown(timing_table(results)))
+
+
+@app.command()
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="A `sambench evaluate` run folder.")],
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Report folder (default RUN_DIR/report).")
+    ] = None,
+    prepared: Annotated[
+        Path | None,
+        typer.Option("--prepared", help="Prepared data folder (default: the run's config)."),
+    ] = None,
+    overlays: Annotated[
+        bool, typer.Option("--overlays/--no-overlays", help="Draw best/worst cases (Fig. 9).")
+    ] = True,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap CIs.")] = 0,
+    compare_with: Annotated[
+        list[Path] | None,
+        typer.Option("--compare-with", help="Another run folder (other model); repeatable."),
+    ] = None,
+) -> None:
+    """Build the HTML report (tables, figures, statistics) of an evaluation run."""
+    from sambench.report.build import build_report
+
+    html = build_report(
+        run_dir,
+        out,
+        prepared=prepared,
+        overlays=overlays,
+        rng_seed=seed,
+        compare_with=tuple(compare_with or ()),
+    )
+    typer.echo(f"report -> {html}")
+
+
+@app.command()
+def finetune(
+    prepared: Annotated[Path, typer.Argument(help="A `sambench prepare` output folder.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Fine-tuning run folder.")],
+    model: Annotated[str, typer.Option("--model", "-m", help="Base model (registry name).")] = (
+        "litemedsam"
+    ),
+    checkpoint: Annotated[
+        Path | None, typer.Option("--checkpoint", help="Checkpoint file (SAM/MedSAM).")
+    ] = None,
+    epochs: Annotated[int, typer.Option("--epochs")] = 20,
+    lr: Annotated[float, typer.Option("--lr")] = 1e-4,
+    batch_size: Annotated[int, typer.Option("--batch-size")] = 2,
+    weight_decay: Annotated[float, typer.Option("--weight-decay")] = 0.0,
+    box_jitter: Annotated[
+        int, typer.Option("--box-jitter", help="Random outward box shift, 0..N px (0 = off).")
+    ] = 0,
+    train_fraction: Annotated[float, typer.Option("--train-fraction")] = 0.6,
+    val_fraction: Annotated[float, typer.Option("--val-fraction")] = 0.2,
+    test_fraction: Annotated[float, typer.Option("--test-fraction")] = 0.2,
+    split_seed: Annotated[int, typer.Option("--split-seed")] = 0,
+    patience: Annotated[
+        int | None, typer.Option("--patience", help="Early stopping patience (epochs).")
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    datasets: Annotated[
+        str | None, typer.Option("--datasets", help="Comma list of datasets (default: all).")
+    ] = None,
+    max_objects: Annotated[
+        int | None, typer.Option("--max-objects", help="At most N objects per split.")
+    ] = None,
+    cache_dir: Annotated[Path | None, typer.Option("--cache-dir")] = None,
+    device: Annotated[str | None, typer.Option("--device")] = None,
+    compare: Annotated[
+        bool,
+        typer.Option("--compare/--no-compare", help="Then compare base vs fine-tuned on test."),
+    ] = True,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
+) -> None:
+    """Fine-tune the mask decoder with box prompts (SPEC 8); resumable; then compare on test cases."""
+    from sambench.analysis.summary import to_markdown
+    from sambench.finetune.compare import compare_before_after
+    from sambench.finetune.config import FinetuneConfig
+    from sambench.finetune.train import finetune as run_finetune
+
+    cfg = FinetuneConfig(
+        prepared=str(prepared),
+        model=model,
+        checkpoint=None if checkpoint is None else str(checkpoint),
+        epochs=epochs,
+        lr=lr,
+        batch_size=batch_size,
+        weight_decay=weight_decay,
+        box_jitter=box_jitter,
+        train_fraction=train_fraction,
+        val_fraction=val_fraction,
+        test_fraction=test_fraction,
+        split_seed=split_seed,
+        patience=patience,
+        seed=seed,
+        datasets=_split(datasets),
+        max_objects=max_objects,
+        cache_dir=None if cache_dir is None else str(cache_dir),
+        device=device,
+        progress=progress,
+    )
+    log = run_finetune(cfg, out)
+    typer.echo(to_markdown(log))
+    typer.echo(f"decoder -> {out / 'decoder.safetensors'}")
+    if compare:
+        table = compare_before_after(out, device=device, progress=progress)
+        typer.echo(to_markdown(table))
+
+
+@app.command("finetune-compare")
+def finetune_compare(
+    run_dir: Annotated[Path, typer.Argument(help="A `sambench finetune` run folder.")],
+    strategies: Annotated[str, typer.Option("--strategies", "-s", help="Comma list.")] = "S5",
+    max_images: Annotated[int | None, typer.Option("--max-images")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Bootstrap seed.")] = 0,
+    device: Annotated[str | None, typer.Option("--device")] = None,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
+) -> None:
+    """Compare base and fine-tuned decoder on the held-out test cases (paper Fig. 18)."""
+    from sambench.analysis.summary import to_markdown
+    from sambench.finetune.compare import compare_before_after
+
+    table = compare_before_after(
+        run_dir,
+        strategies=_split(strategies) or ("S5",),
+        max_images=max_images,
+        seed=seed,
+        device=device,
+        progress=progress,
+    )
+    typer.echo(to_markdown(table))
 
 
 def main() -> None:  # pragma: no cover - console entry

@@ -1,15 +1,19 @@
 """The demo dataset: the MNI152 T1 brain MRI shipped inside nilearn's wheel, as a user's NIfTI dataset.
 
-``write_demo_source(dest)`` writes ``dest/MNI152/`` the way a user would lay out their data::
+``write_demo_source(dest)`` writes two datasets the way a user would lay out their data::
 
-    images/mni152.nii.gz    T1 volume, 197x233x189 voxels, 1 mm isotropic (uint8 as shipped)
-    labels/mni152.nii.gz    uint8: 0 background, 1 GreyMatter, 2 WhiteMatter
-    dataset.yaml            the dataset description (name, modality MRI, classes)
+    dest/MNI152/images/mni152.nii.gz       T1 volume, 197x233x189 voxels, 1 mm isotropic (uint8)
+    dest/MNI152/labels/mni152.nii.gz       uint8: 0 background, 1 GreyMatter, 2 WhiteMatter
+    dest/MNI152/dataset.yaml               the dataset description (name, modality MRI, classes)
+    dest/MNI152Brain/images/mni152.nii.gz  the same T1 volume
+    dest/MNI152Brain/labels/mni152.nii.gz  uint8: 0 background, 1 WholeBrain (GM or WM)
+    dest/MNI152Brain/dataset.yaml
 
 Labels come from nilearn's grey- and white-matter probability maps: a voxel is grey matter when
 its GM probability is above half the GM map's maximum, white matter likewise; where both hold,
-white matter wins (one value per voxel). A whole-brain class is not included: it would overlap
-both, and one label map holds one value per voxel. Nothing is downloaded.
+white matter wins (one value per voxel). The whole brain overlaps both tissues and a label map holds
+one value per voxel, so it is a second dataset over the same image (as the paper's datasets with
+overlapping structures are). Nothing is downloaded.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ if TYPE_CHECKING:
     from sambench.data.prepare import PrepareReport
 
 DEMO_NAME = "MNI152"
+BRAIN_NAME = "MNI152Brain"
 _FILE = "mni_icbm152_{}_tal_nlin_sym_09a_converted.nii.gz"
 DEMO_YAML = f"""\
 # The sambench demo dataset: MNI152 2009a symmetric T1 with grey/white matter from nilearn.
@@ -37,6 +42,15 @@ labels: labels
 classes:
   GreyMatter: 1
   WhiteMatter: 2
+"""
+BRAIN_YAML = f"""\
+# The sambench demo's whole-brain dataset: MNI152 T1 with grey or white matter as one class.
+name: {BRAIN_NAME}
+modality: MRI
+images: images
+labels: labels
+classes:
+  WholeBrain: 1
 """
 
 
@@ -61,7 +75,8 @@ def _load(nib: Any, kind: str) -> Any:
 
 
 def write_demo_source(dest: Path, crop: tuple[slice, slice, slice] | None = None) -> Path:
-    """Write the demo source folder ``dest/MNI152`` (see the module docstring); returns it.
+    """Write the demo source folders ``dest/MNI152`` and ``dest/MNI152Brain`` (see the module
+    docstring); returns the first.
 
     ``crop``: optional (x, y, z) voxel slices to write a smaller volume (tests); the affine is
     kept (the origin shift of a crop does not matter to ``prepare``).
@@ -75,32 +90,39 @@ def write_demo_source(dest: Path, crop: tuple[slice, slice, slice] | None = None
     label = demo_label(volumes["gm"], volumes["wm"])
     if crop is not None:
         image, label = image[crop], label[crop]
-    for sub, arr in (("images", image), ("labels", label)):
-        out = nib.Nifti1Image(np.ascontiguousarray(arr), t1.affine)
-        out.header.set_zooms(t1.header.get_zooms()[:3])
-        write_atomic(src / sub / "mni152.nii.gz", partial(nib.save, out), suffix=".nii.gz")
-    write_text_atomic(src / "dataset.yaml", DEMO_YAML)
+    brain = (label > 0).astype(np.uint8)
+    for folder, lab, yaml in (
+        (src, label, DEMO_YAML),
+        (Path(dest) / BRAIN_NAME, brain, BRAIN_YAML),
+    ):
+        for sub, arr in (("images", image), ("labels", lab)):
+            out = nib.Nifti1Image(np.ascontiguousarray(arr), t1.affine)
+            out.header.set_zooms(t1.header.get_zooms()[:3])
+            write_atomic(folder / sub / "mni152.nii.gz", partial(nib.save, out), suffix=".nii.gz")
+        write_text_atomic(folder / "dataset.yaml", yaml)
     return src
 
 
 def prepare_demo(
     out: Path, workers: int = 1, progress: bool = True, source_dir: Path | None = None
-) -> PrepareReport:
-    """Write the demo source (default ``out/.demo-source``, once) and prepare it into ``out``
-    (dataset ``MNI152``, modality MRI) through the normal
-    :func:`~sambench.data.prepare.prepare_dataset` path; returns its report."""
+) -> list[PrepareReport]:
+    """Write the demo sources (default ``out/.demo-source``, once) and prepare them into ``out``
+    (datasets ``MNI152`` and ``MNI152Brain``, modality MRI) through the normal
+    :func:`~sambench.data.prepare.prepare_dataset` path; returns their reports."""
     from sambench.data.prepare import prepare_dataset
 
     out = Path(out)
     src = Path(source_dir) if source_dir is not None else out / ".demo-source"
-    source = src / DEMO_NAME
-    if not (source / "dataset.yaml").is_file():
+    if not all((src / n / "dataset.yaml").is_file() for n in (DEMO_NAME, BRAIN_NAME)):
         write_demo_source(src)
-    return prepare_dataset(
-        source,
-        out,
-        config=source / "dataset.yaml",
-        modality="MRI",
-        workers=workers,
-        progress=progress,
-    )
+    return [
+        prepare_dataset(
+            src / name,
+            out,
+            config=src / name / "dataset.yaml",
+            modality="MRI",
+            workers=workers,
+            progress=progress,
+        )
+        for name in (DEMO_NAME, BRAIN_NAME)
+    ]

@@ -19,7 +19,12 @@ MULTIMASK_CHOICES = ("auto", "on", "off")
 EMPTY_CHOICES = ("worst", "nan")
 
 # Fields that do not change any number in the results: they may differ when a run is resumed.
-_RESUME_FREE = frozenset({"cache_dir", "device", "progress", "sambench_version", "skip_bad"})
+_RESUME_FREE = frozenset(
+    {"cache_dir", "device", "progress", "sambench_version", "skip_bad", "points_per_batch"}
+)
+
+
+_TUPLE_FIELDS = ("strategies", "datasets", "cases", "grid")
 
 
 class ConfigMismatchError(ValueError):
@@ -30,7 +35,7 @@ class ConfigMismatchError(ValueError):
 class RunConfig:
     """Everything that defines an evaluation run.
 
-    ``strategies`` are strategy names (``"S2"``..``"S6"``); ``prompt_rules`` is ``"paper"`` or
+    ``strategies`` are strategy names (``"S1"``..``"S6"``, ``"interactive"``); ``prompt_rules`` is ``"paper"`` or
     ``"authors-code"``; ``multimask`` is ``"auto"`` (the model's own default), ``"on"`` or ``"off"``;
     ``empty`` is the empty-prediction convention of the distance metrics (``"worst"`` = image
     diagonal, flagged; ``"nan"``). ``max_images`` keeps an evenly spaced subset of the images.
@@ -48,7 +53,23 @@ class RunConfig:
     nsd_tolerance: float = 2.0
     empty: str = "worst"
     datasets: tuple[str, ...] | None = None
+    cases: tuple[str, ...] | None = None  # "<dataset>/<case>" values; None = all cases
     max_images: int | None = None
+    # S1 everything mode (official automatic-mask-generator defaults)
+    grid: tuple[int, ...] = (32,)
+    points_per_batch: int = 64
+    pred_iou_thresh: float = 0.88
+    stability_score_thresh: float = 0.95
+    stability_score_offset: float = 1.0
+    box_nms_thresh: float = 0.7
+    min_mask_region_area: int = 0
+    save_masks: bool = False
+    # prompt-shift robustness (SPEC 6): adds shifted repeats of the single-round strategies
+    shift: bool = False
+    shift_repeats: int = 3
+    shift_seed: int = 0
+    # multi-round interactive segmentation (SPEC 7)
+    max_clicks: int = 20
     cache_dir: str | None = None
     device: str | None = None
     skip_bad: bool = False
@@ -57,8 +78,9 @@ class RunConfig:
 
     def to_json_dict(self) -> dict[str, object]:
         d = asdict(self)
-        d["strategies"] = list(self.strategies)
-        d["datasets"] = None if self.datasets is None else list(self.datasets)
+        for name in _TUPLE_FIELDS:
+            v = d[name]
+            d[name] = None if v is None else list(v)
         return d
 
     @classmethod
@@ -68,9 +90,9 @@ class RunConfig:
         if unknown:
             raise ValueError(f"{CONFIG_NAME}: unknown fields {unknown}; known: {sorted(known)}")
         kw = dict(d)
-        kw["strategies"] = tuple(kw.get("strategies") or ())  # type: ignore[arg-type]
-        if kw.get("datasets") is not None:
-            kw["datasets"] = tuple(kw["datasets"])  # type: ignore[arg-type]
+        for name in _TUPLE_FIELDS:
+            if kw.get(name) is not None:
+                kw[name] = tuple(kw[name])  # type: ignore[arg-type]
         return cls(**kw)  # type: ignore[arg-type]
 
     def save(self, run_dir: Path) -> Path:

@@ -31,10 +31,11 @@ from sambench.engine.config import (
 )
 from sambench.engine.context import ImageContext, ImageTask, ObjectTarget
 from sambench.engine.results import ResultsStore
-from sambench.engine.single_round import SingleRoundTask, skipped_rows
+from sambench.engine.single_round import skipped_rows
+from sambench.engine.tasks import ALL_STRATEGIES, build_tasks
 from sambench.metrics import MetricConfig
 from sambench.models.base import PromptableModel
-from sambench.prompts.strategies import PROMPT_RULES, STRATEGIES
+from sambench.prompts.strategies import PROMPT_RULES
 
 log = logging.getLogger(__name__)
 
@@ -47,9 +48,9 @@ def _check_choice(field: str, value: str, allowed: Sequence[str]) -> None:
 def validate_config(cfg: RunConfig) -> None:
     """Reject unknown strategies, rules and choices with the list of allowed values."""
     if not cfg.strategies:
-        raise ValueError(f"strategies: give at least one of {', '.join(STRATEGIES)}")
+        raise ValueError(f"strategies: give at least one of {', '.join(ALL_STRATEGIES)}")
     for s in cfg.strategies:
-        _check_choice("strategies", s, STRATEGIES)
+        _check_choice("strategies", s, ALL_STRATEGIES)
     if len(set(cfg.strategies)) != len(cfg.strategies):
         raise ValueError(f"strategies: duplicates in {list(cfg.strategies)}")
     _check_choice("prompt_rules", cfg.prompt_rules, PROMPT_RULES)
@@ -57,6 +58,12 @@ def validate_config(cfg: RunConfig) -> None:
     _check_choice("empty", cfg.empty, EMPTY_CHOICES)
     if cfg.max_images is not None and cfg.max_images < 1:
         raise ValueError(f"max_images: must be >= 1, got {cfg.max_images}")
+    if any(g < 1 for g in cfg.grid) or not cfg.grid:
+        raise ValueError(f"grid: give grid sizes >= 1 (points per side), got {list(cfg.grid)}")
+    if cfg.max_clicks < 1:
+        raise ValueError(f"max_clicks: must be >= 1, got {cfg.max_clicks}")
+    if cfg.shift and cfg.shift_repeats < 1:
+        raise ValueError(f"shift_repeats: must be >= 1, got {cfg.shift_repeats}")
 
 
 def read_png(path: Path) -> np.ndarray:
@@ -73,6 +80,37 @@ def read_png(path: Path) -> np.ndarray:
     if arr.dtype != np.uint8:
         raise DataError(path, f"expected a uint8 prepared image, got {arr.dtype}")
     return arr
+
+
+def build_any_model(config: RunConfig) -> PromptableModel:
+    """A registry model (SAM family) or a classical interactive baseline, by name."""
+    from sambench.models.baselines import BASELINE_NAMES, build_baseline
+    from sambench.models.registry import MODEL_NAMES, build_model
+
+    if config.model in BASELINE_NAMES:
+        return build_baseline(config.model)  # type: ignore[return-value]
+    if config.model not in MODEL_NAMES:
+        raise ValueError(
+            f"model: {config.model!r} is not one of {', '.join(MODEL_NAMES + BASELINE_NAMES)}"
+        )
+    return build_model(
+        config.model, config.checkpoint, device=config.device, decoder=config.decoder
+    )
+
+
+def filter_cases(
+    manifest: pd.DataFrame, cases: Sequence[str] | None, prepared: Path
+) -> pd.DataFrame:
+    """Keep the rows of the given ``"<dataset>/<case>"`` cases; unknown cases are an error."""
+    if cases is None:
+        return manifest
+    keys = manifest["dataset"].astype(str) + "/" + manifest["case"].astype(str)
+    unknown = sorted(set(cases) - set(keys))
+    if unknown:
+        raise ValueError(
+            f"cases: {unknown[:5]} not found in {prepared} (expected '<dataset>/<case>' values)"
+        )
+    return manifest[keys.isin(set(cases))]
 
 
 def embedding_signature(model: PromptableModel) -> dict[str, str]:
@@ -132,14 +170,12 @@ def evaluate(
     validate_config(config)
     out = Path(out)
     prepared = Path(config.prepared)
-    manifest = load_manifest(prepared, datasets=config.datasets)
+    manifest = filter_cases(
+        load_manifest(prepared, datasets=config.datasets), config.cases, prepared
+    )
 
     if model is None:
-        from sambench.models.registry import build_model
-
-        model = build_model(
-            config.model, config.checkpoint, device=config.device, decoder=config.decoder
-        )
+        model = build_any_model(config)
     config = replace(
         config,
         checkpoint_sha256=getattr(model, "checkpoint_sha256", None),
@@ -152,7 +188,7 @@ def evaluate(
     config.save(out)
 
     if tasks is None:
-        tasks = [SingleRoundTask(config.strategies, config.prompt_rules)]
+        tasks = build_tasks(config, out)
     metric_config = MetricConfig(nsd_tolerance=config.nsd_tolerance, empty=config.empty)  # type: ignore[arg-type]
     multimask = {"auto": None, "on": True, "off": False}[config.multimask]
     cache = None

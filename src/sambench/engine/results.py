@@ -17,7 +17,17 @@ from sambench.data.atomic import write_parquet_atomic
 
 RESULTS_NAME = "results.parquet"
 PARTS_DIR = "parts"
-SORT_KEYS = ("dataset", "image_id", "label_value", "strategy", "selection")
+SORT_KEYS = (
+    "dataset",
+    "image_id",
+    "label_value",
+    "strategy",
+    "grid",
+    "shift_range",
+    "shift_repeat",
+    "click_index",
+    "selection",
+)
 
 
 class ResultsStore:

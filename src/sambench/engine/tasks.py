@@ -1,0 +1,55 @@
+"""From a run configuration to the engine tasks that run on each image's one embedding."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sambench.engine.config import RunConfig
+from sambench.engine.context import ImageTask
+from sambench.engine.single_round import SingleRoundTask
+from sambench.prompts.strategies import STRATEGIES as SINGLE_ROUND
+
+EVERYTHING = "S1"
+INTERACTIVE = "interactive"
+ALL_STRATEGIES: tuple[str, ...] = (EVERYTHING, *SINGLE_ROUND, INTERACTIVE)
+
+
+def build_tasks(config: RunConfig, run_dir: Path) -> list[ImageTask]:
+    """The tasks of a run, in a fixed order: S1, single-round S2-S6, their shifts, interactive."""
+    tasks: list[ImageTask] = []
+    if EVERYTHING in config.strategies:
+        from sambench.engine.everything import EverythingTask
+
+        tasks.append(
+            EverythingTask(
+                grids=config.grid,
+                points_per_batch=config.points_per_batch,
+                pred_iou_thresh=config.pred_iou_thresh,
+                stability_score_thresh=config.stability_score_thresh,
+                stability_score_offset=config.stability_score_offset,
+                box_nms_thresh=config.box_nms_thresh,
+                min_mask_region_area=config.min_mask_region_area,
+                masks_dir=(run_dir / "masks_s1") if config.save_masks else None,
+            )
+        )
+    single = tuple(s for s in config.strategies if s in SINGLE_ROUND)
+    if single:
+        tasks.append(SingleRoundTask(single, config.prompt_rules))
+        if config.shift:
+            from sambench.engine.shift_task import ShiftTask
+
+            tasks.append(
+                ShiftTask(
+                    single,
+                    repeats=config.shift_repeats,
+                    seed=config.shift_seed,
+                    prompt_rules=config.prompt_rules,
+                )
+            )
+    if INTERACTIVE in config.strategies:
+        from sambench.engine.interactive import InteractiveTask
+
+        tasks.append(
+            InteractiveTask(max_clicks=config.max_clicks, prompt_rules=config.prompt_rules)
+        )
+    return tasks

@@ -1,0 +1,160 @@
+"""The fine-tuning configuration, saved as ``finetune.json`` in the run folder.
+
+A run folder holds one fine-tuning run: resuming with settings that would change the weights is
+refused (:func:`check_compatible` lists every difference), so a decoder is never trained half with
+one set-up and half with another.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from sambench import __version__
+from sambench.data.atomic import write_json_atomic
+
+FINETUNE_CONFIG_NAME = "finetune.json"
+LOSSES = ("dice+bce",)
+OPTIMIZERS = ("adamw",)
+
+# Fields that do not change the trained weights: they may differ when a run is resumed.
+_RESUME_FREE = frozenset({"cache_dir", "device", "progress", "sambench_version"})
+_TUPLE_FIELDS = ("datasets",)
+
+
+class FinetuneConfigMismatchError(ValueError):
+    """A fine-tuning run folder holds a run made with different settings."""
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    """Everything that defines a decoder fine-tuning run (SPEC section 8).
+
+    - ``prepared``: a ``sambench prepare`` output folder; ``datasets`` restricts it by name.
+    - ``model``/``checkpoint``: the base model (registry name; checkpoint file or None).
+    - ``epochs``, ``lr``, ``batch_size``, ``weight_decay``: AdamW settings (the paper's 20 epochs,
+      1e-4, batch 2; weight decay 0 by default).
+    - ``loss``: ``"dice+bce"`` = MONAI ``DiceLoss(sigmoid=True, squared_pred=True)`` +
+      ``torch.nn.BCEWithLogitsLoss``, both mean-reduced, on the 256x256 low-resolution logits
+      (MedSAM's training loss).
+    - ``box_jitter``: MedSAM's training augmentation: each box edge moves outward by a random
+      0..``box_jitter`` pixels (original image pixels), clipped to the image. 0 = off.
+    - ``train_fraction``/``val_fraction``/``test_fraction`` and ``split_seed``: the split of the
+      cases (never of slices) of each dataset, see :mod:`sambench.finetune.split`.
+    - ``patience``: stop after this many epochs without a better validation DICE (None = off).
+    - ``seed``: data order, jitter and torch RNG.
+    - ``max_objects``: use at most this many objects per split (the first ones in
+      (dataset, image_id, label_value) order), for quick runs; None = all.
+    - ``cache_dir``: the embedding cache (None = ``<out>/embeddings``).
+    """
+
+    prepared: str
+    model: str = "litemedsam"
+    checkpoint: str | None = None
+    epochs: int = 20
+    lr: float = 1e-4
+    batch_size: int = 2
+    weight_decay: float = 0.0
+    optimizer: str = "adamw"
+    loss: str = "dice+bce"
+    box_jitter: int = 0
+    train_fraction: float = 0.6
+    val_fraction: float = 0.2
+    test_fraction: float = 0.2
+    split_seed: int = 0
+    patience: int | None = None
+    seed: int = 0
+    datasets: tuple[str, ...] | None = None
+    max_objects: int | None = None
+    cache_dir: str | None = None
+    device: str | None = None
+    progress: bool = True
+    sambench_version: str = field(default=__version__)
+
+    def validate(self) -> None:
+        """Raise ValueError naming the field for any out-of-range or unknown setting."""
+        if self.epochs < 1:
+            raise ValueError(f"epochs: must be >= 1, got {self.epochs}")
+        if not self.lr > 0:
+            raise ValueError(f"lr: must be > 0, got {self.lr}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size: must be >= 1, got {self.batch_size}")
+        if self.weight_decay < 0:
+            raise ValueError(f"weight_decay: must be >= 0, got {self.weight_decay}")
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss: {self.loss!r} is not one of {', '.join(LOSSES)}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer: {self.optimizer!r} is not one of {', '.join(OPTIMIZERS)}")
+        if self.box_jitter < 0:
+            raise ValueError(f"box_jitter: must be >= 0 pixels, got {self.box_jitter}")
+        if self.patience is not None and self.patience < 1:
+            raise ValueError(f"patience: must be >= 1 or None (off), got {self.patience}")
+        if self.max_objects is not None and self.max_objects < 1:
+            raise ValueError(f"max_objects: must be >= 1 or None (all), got {self.max_objects}")
+        fr = (self.train_fraction, self.val_fraction, self.test_fraction)
+        if any(f < 0 for f in fr) or self.train_fraction <= 0 or self.val_fraction <= 0:
+            raise ValueError(
+                "train_fraction, val_fraction: must be > 0 and test_fraction >= 0, got "
+                f"{fr[0]}, {fr[1]}, {fr[2]}"
+            )
+        if abs(sum(fr) - 1.0) > 1e-6:
+            raise ValueError(
+                f"train_fraction + val_fraction + test_fraction: must sum to 1, got {sum(fr)}"
+            )
+
+    def to_json_dict(self) -> dict[str, object]:
+        d = asdict(self)
+        for name in _TUPLE_FIELDS:
+            v = d[name]
+            d[name] = None if v is None else list(v)
+        return d
+
+    @classmethod
+    def from_json_dict(cls, d: dict[str, object]) -> FinetuneConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(
+                f"{FINETUNE_CONFIG_NAME}: unknown fields {unknown}; known: {sorted(known)}"
+            )
+        kw = dict(d)
+        for name in _TUPLE_FIELDS:
+            if kw.get(name) is not None:
+                kw[name] = tuple(kw[name])  # type: ignore[arg-type]
+        return cls(**kw)  # type: ignore[arg-type]
+
+    def save(self, run_dir: Path | str) -> Path:
+        path = Path(run_dir) / FINETUNE_CONFIG_NAME
+        write_json_atomic(path, self.to_json_dict())
+        return path
+
+    @classmethod
+    def load(cls, run_dir: Path | str) -> FinetuneConfig:
+        path = Path(run_dir) / FINETUNE_CONFIG_NAME
+        try:
+            d = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise FileNotFoundError(
+                f"{path}: no fine-tuning configuration (is this a `sambench finetune` folder?)"
+            ) from None
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path}: not valid JSON ({e})") from None
+        return cls.from_json_dict(d)
+
+
+def check_compatible(old: FinetuneConfig, new: FinetuneConfig, run_dir: Path | str) -> None:
+    """Raise :class:`FinetuneConfigMismatchError` listing every weight-changing difference."""
+    diffs = []
+    for f in fields(FinetuneConfig):
+        if f.name in _RESUME_FREE:
+            continue
+        a, b = getattr(old, f.name), getattr(new, f.name)
+        if a != b:
+            diffs.append(f"{f.name}: {a!r} (saved) != {b!r} (now)")
+    if diffs:
+        raise FinetuneConfigMismatchError(
+            f"{Path(run_dir) / FINETUNE_CONFIG_NAME}: this fine-tuning folder was made with other "
+            "settings; refusing to resume. Use a new output folder or the same settings. "
+            "Differences: " + "; ".join(diffs)
+        )

@@ -1,0 +1,212 @@
+"""``sambench report RUN_DIR``: one self-contained HTML report plus every table and figure.
+
+Output folder (default ``RUN_DIR/report``)::
+
+    report.html            the page (figures embedded as base64 PNG; no external assets)
+    tables/<name>.csv|.md  every table shown
+    figures/<name>.png     every figure shown
+
+The sections are built by :mod:`sambench.report.sections`; a section whose data are absent (no
+S1 grid ablation, no shift rows, no prepared folder, ...) says so instead of failing, and a section
+that raises is reported on the page (with the error) while the rest of the report is still written.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from sambench.analysis.summary import to_markdown
+from sambench.data.atomic import write_bytes_atomic, write_text_atomic
+from sambench.engine.config import RunConfig
+from sambench.engine.results import RESULTS_NAME, ResultsStore
+from sambench.models.base import PromptableModel
+from sambench.report import html as H
+from sambench.report.figures import figure_png
+
+log = logging.getLogger(__name__)
+
+REPORT_NAME = "report.html"
+SECTION_FAILED = "This section could not be built"
+
+
+def load_results(run_dir: Path) -> pd.DataFrame:
+    """``RUN_DIR/results.parquet``, or the run's parts when the run did not finish."""
+    path = run_dir / RESULTS_NAME
+    if path.is_file():
+        return pd.read_parquet(path)
+    parts = ResultsStore(run_dir).read_parts() if (run_dir / "parts").is_dir() else pd.DataFrame()
+    if parts.empty:
+        raise FileNotFoundError(
+            f"{path}: no results (expected a run folder written by `sambench evaluate`)"
+        )
+    log.warning(
+        "%s missing: reporting on the %d rows of the unfinished run's parts", path, len(parts)
+    )
+    return parts
+
+
+def _join_runs(run_dir: Path, results: pd.DataFrame, others: Sequence[Path]) -> pd.DataFrame:
+    """This run's results plus those of ``others``; each model may come from one run only."""
+    seen = {str(m): run_dir for m in results["model"].unique()}
+    frames = [results]
+    for other in others:
+        other = Path(other)
+        if not other.is_dir():
+            raise FileNotFoundError(f"{other}: run folder to compare with does not exist")
+        df = load_results(other)
+        for m in map(str, df["model"].unique()):
+            if m in seen:
+                raise ValueError(
+                    f"{other}: model {m!r} is already reported from {seen[m]}; compare runs of "
+                    "different models (or evaluate both settings in one run)"
+                )
+            seen[m] = other
+        frames.append(df)
+    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else results
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "item"
+
+
+@dataclass
+class ReportContext:
+    """What the section builders share: inputs, the output folder and the written files."""
+
+    run_dir: Path
+    out: Path
+    results: pd.DataFrame
+    config: RunConfig | None
+    prepared: Path | None
+    rng: np.random.Generator
+    overlays: bool = True
+    model: PromptableModel | None = None
+    max_overlay_images: int = 24
+    main_model: str | None = None
+    written: list[Path] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def table(
+        self,
+        section: H.Section,
+        name: str,
+        df: pd.DataFrame,
+        caption: str = "",
+        floatfmt: str = ".4g",
+    ) -> None:
+        """Write ``tables/<name>.csv`` and ``.md`` and add the table (with caption) to ``section``."""
+        name = _slug(name)
+        csv = self.out / "tables" / f"{name}.csv"
+        write_text_atomic(csv, df.to_csv(index=False))
+        md = self.out / "tables" / f"{name}.md"
+        write_text_atomic(md, (to_markdown(df, floatfmt) if not df.empty else "(empty)") + "\n")
+        self.written += [csv, md]
+        if caption:
+            section.add(f"<h3>{H.esc(caption)}</h3>")
+        section.add(H.table_html(df, floatfmt))
+        section.add(f'<p class="note">CSV: tables/{H.esc(name)}.csv</p>')
+
+    def figure(self, section: H.Section, name: str, fig: Figure, caption: str = "") -> None:
+        """Write ``figures/<name>.png`` and embed it in ``section``."""
+        path = self.out / "figures" / f"{_slug(name)}.png"
+        png = figure_png(fig)
+        write_bytes_atomic(path, png)
+        self.written.append(path)
+        section.add(H.image_html(png, caption))
+
+
+def _resolve_prepared(
+    run_dir: Path, config: RunConfig | None, prepared: Path | None
+) -> Path | None:
+    if prepared is not None:
+        return Path(prepared)
+    if config is None:
+        return None
+    p = Path(config.prepared)
+    for cand in (p, run_dir / p, run_dir.parent / p):
+        if cand.is_dir():
+            return cand
+    return p
+
+
+def build_report(
+    run_dir: Path,
+    out: Path | None = None,
+    *,
+    prepared: Path | None = None,
+    rng_seed: int = 0,
+    overlays: bool = True,
+    model: PromptableModel | None = None,
+    max_overlay_images: int = 24,
+    compare_with: Sequence[Path] = (),
+) -> Path:
+    """Build the report of the run in ``run_dir``; return the path of the HTML file.
+
+    - ``out``: output folder (default ``run_dir / "report"``), created if needed.
+    - ``prepared``: the prepared data folder (default: ``prepared`` of the run's config.json);
+      needed for object attributes and overlays, which are skipped with a note when it is missing.
+    - ``rng_seed``: seeds the one :class:`numpy.random.Generator` of the bootstrap CIs.
+    - ``overlays``: draw the best/worst cases (Fig. 9); this re-decodes at most
+      ``max_overlay_images`` images with ``model`` (default: built from config.json; when that
+      fails, e.g. a missing checkpoint, overlays are skipped with a note).
+    - ``compare_with``: other run folders (other models or baselines on the same prepared data)
+      whose results join this run's in every table, figure and paired test, one model per run;
+      overlays are drawn for this run's model only.
+    """
+    from sambench.report.sections import ALL_SECTIONS
+
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise FileNotFoundError(f"{run_dir}: run folder does not exist")
+    out = run_dir / "report" if out is None else Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    results = load_results(run_dir)
+    main_model = str(results["model"].iloc[0]) if len(results) else None
+    results = _join_runs(run_dir, results, compare_with)
+    config: RunConfig | None = None
+    try:
+        config = RunConfig.load(run_dir)
+    except FileNotFoundError:
+        pass
+    ctx = ReportContext(
+        run_dir=run_dir,
+        out=out,
+        results=results,
+        config=config,
+        prepared=_resolve_prepared(run_dir, config, prepared),
+        rng=np.random.default_rng(rng_seed),
+        overlays=overlays,
+        model=model,
+        max_overlay_images=max_overlay_images,
+        main_model=main_model,
+    )
+    sections: list[H.Section] = []
+    for anchor, title, builder in ALL_SECTIONS:
+        section = H.Section(anchor, title)
+        try:
+            builder(ctx, section)
+        except Exception as e:  # one broken section must not lose the whole report
+            log.exception("report section %r failed", title)
+            section.add(H.note_html(f"{SECTION_FAILED}: {type(e).__name__}: {e}"))
+        sections.append(section)
+    model_names = (
+        ", ".join(sorted(map(str, results["model"].unique()))) if "model" in results else ""
+    )
+    page = H.page_html(
+        f"sambench report: {run_dir.name}",
+        sections,
+        intro=f"Run folder {run_dir}; model(s): {model_names}. DICE, IoU and NSD in %, "
+        "distances in pixels; 'oracle' = best candidate by DICE (the paper's numbers), "
+        "'score' = highest predicted IoU.",
+    )
+    path = out / REPORT_NAME
+    write_text_atomic(path, page)
+    return path

@@ -1,0 +1,332 @@
+"""The report's figures (paper Figs. 6, 7/8, 10, 13, 14, 16, Table 5 and Table 8 as plots).
+
+Every function takes DataFrames and returns a :class:`matplotlib.figure.Figure` built directly
+(no ``pyplot`` global state, no backend switching: ``Figure.savefig`` uses the Agg canvas), so this
+module has no import-time side effects and is safe in threads and headless servers. Save with
+:func:`figure_png` (bytes) or :func:`save_png` (atomic file write).
+
+Conventions: DICE, IoU and NSD are in %, distances in pixels; strategies are ordered S1..S6,
+interactive (:data:`sambench.analysis.summary.STRATEGY_ORDER`).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
+
+from sambench.analysis.summary import STRATEGY_ORDER
+from sambench.data.atomic import write_bytes_atomic
+
+ATTRIBUTE_LABELS: dict[str, str] = {
+    "size": "size (pixels)",
+    "aspect_ratio": "aspect ratio",
+    "intensity_diff": "intensity difference",
+    "fourier_order": "Fourier order",
+    "modality_code": "modality (categorical code)",
+}
+DICE_LEVELS = tuple(range(1, 11))
+
+
+def strategy_sorted(values: Sequence[str]) -> list[str]:
+    """Strategy names in S1..S6, interactive order (unknown names last, alphabetically)."""
+    order = {s: i for i, s in enumerate(STRATEGY_ORDER)}
+    return sorted(dict.fromkeys(values), key=lambda s: (order.get(s, len(order)), s))
+
+
+def figure_png(fig: Figure, dpi: int = 100) -> bytes:
+    """The figure as PNG bytes."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    return buf.getvalue()
+
+
+def save_png(fig: Figure, path: Path | str, dpi: int = 100) -> Path:
+    """Write the figure as a PNG, atomically; return the path."""
+    return write_bytes_atomic(path, figure_png(fig, dpi))
+
+
+def dice_level(dice: float | np.ndarray | pd.Series) -> np.ndarray:
+    """DICE level k (paper Fig. 14): DICE in (10(k-1), 10k] % -> k, for k = 1..10.
+
+    DICE 0 belongs to level 1 (levels are closed on the left for the first one: [0, 10]);
+    values above 100 or below 0 are an error; NaN gives NaN. Returns a float array (NaN-able).
+    """
+    d = np.atleast_1d(np.asarray(dice, dtype=np.float64))
+    finite = d[~np.isnan(d)]
+    if finite.size and (finite.min() < 0 or finite.max() > 100):
+        raise ValueError(
+            f"dice: expected values in [0, 100] %, got range [{finite.min()}, {finite.max()}]"
+        )
+    lvl = np.ceil(d / 10.0)
+    return np.where(np.isnan(d), np.nan, np.clip(lvl, 1, 10))
+
+
+def _new(
+    n_axes: int, *, ncols: int | None = None, width: float = 5.0, height: float = 3.6
+) -> tuple[Figure, list[Axes]]:
+    ncols = ncols or n_axes
+    nrows = max(1, math.ceil(n_axes / ncols))
+    fig = Figure(figsize=(width * ncols, height * nrows), layout="constrained")
+    axes = [fig.add_subplot(nrows, ncols, i + 1) for i in range(n_axes)]
+    return fig, axes
+
+
+def _empty(message: str) -> Figure:
+    fig, (ax,) = _new(1)
+    ax.text(0.5, 0.5, message, ha="center", va="center")
+    ax.set_axis_off()
+    return fig
+
+
+def _grouped_bars(
+    ax: Axes,
+    df: pd.DataFrame,
+    group: str,
+    hue: str,
+    value: str,
+    lo: str | None = None,
+    hi: str | None = None,
+    groups: Sequence[str] | None = None,
+) -> None:
+    """Bars of ``value`` per ``group`` (x) and ``hue`` (side by side), optional [lo, hi] errors."""
+    groups = list(groups) if groups is not None else list(dict.fromkeys(df[group]))
+    hues = sorted(dict.fromkeys(df[hue]), key=str)
+    width = 0.8 / max(1, len(hues))
+    x = np.arange(len(groups))
+    for j, h in enumerate(hues):
+        sub = df[df[hue] == h].set_index(group).reindex(groups)
+        y = sub[value].to_numpy(dtype=float)
+        yerr = None
+        if lo is not None and hi is not None:
+            yerr = np.vstack([y - sub[lo].to_numpy(dtype=float), sub[hi].to_numpy(dtype=float) - y])
+            yerr = np.where(np.isnan(yerr), 0.0, np.maximum(yerr, 0.0))
+        ax.bar(x + (j - (len(hues) - 1) / 2) * width, y, width, yerr=yerr, capsize=3, label=str(h))
+    ax.set_xticks(x, [str(g) for g in groups])
+    if len(hues) > 1:
+        ax.legend(fontsize="small")
+
+
+def mean_ci_figure(dice_ci: pd.DataFrame, hd_ci: pd.DataFrame) -> Figure:
+    """Paper Fig. 6: mean DICE (left) and mean HD (right) per strategy, one bar per model, with
+    95 % bootstrap CI error bars.
+
+    Inputs: :func:`sambench.analysis.stats.mean_with_ci` tables with columns model, strategy,
+    mean, ci_lo, ci_hi. Two axes, one bar container per model on each.
+    """
+    fig, axes = _new(2)
+    for ax, df, label in ((axes[0], dice_ci, "DICE (%)"), (axes[1], hd_ci, "HD (pixels)")):
+        if df.empty:
+            ax.text(0.5, 0.5, "no data", ha="center", va="center")
+            continue
+        strategies = strategy_sorted(list(df["strategy"]))
+        _grouped_bars(ax, df, "strategy", "model", "mean", "ci_lo", "ci_hi", strategies)
+        ax.set_ylabel(f"mean {label}")
+        ax.set_xlabel("strategy")
+    models = sorted({str(m) for df in (dice_ci, hd_ci) if not df.empty for m in df["model"]})
+    who = f"{models[0]}: " if len(models) == 1 else ""
+    axes[0].set_title(f"{who}mean DICE, 95 % bootstrap CI")
+    axes[1].set_title(f"{who}mean HD, 95 % bootstrap CI")
+    return fig
+
+
+def box_by_group(
+    results: pd.DataFrame,
+    by: str = "target_modality",
+    metric: str = "dice",
+    *,
+    max_groups: int = 40,
+) -> Figure:
+    """Paper Figs. 7/8 (``by="target_modality"``) and 10 (``by="modality"``): box plots of
+    ``metric`` per group, one box per strategy, side by side; one axes per model.
+
+    ``results``: ok rows of one selection with columns ``by``, model, strategy, ``metric``. At most
+    ``max_groups`` groups (the first in sorted order) are drawn per axes. Each axes holds one box
+    per (group, strategy) present.
+    """
+    if results.empty:
+        return _empty("no data")
+    models = sorted(results["model"].unique())
+    groups = sorted(results[by].astype(str).unique())[:max_groups]
+    strategies = strategy_sorted(list(results["strategy"]))
+    width = max(6.0, min(40.0, 0.35 * len(groups) * len(strategies) + 2))
+    fig, axes = _new(len(models), ncols=1, width=width, height=3.8)
+    cmap = [f"C{i}" for i in range(10)]
+    for ax, model in zip(axes, models, strict=True):
+        sub = results[results["model"] == model]
+        w = 0.8 / len(strategies)
+        for j, s in enumerate(strategies):
+            data, pos = [], []
+            for i, g in enumerate(groups):
+                v = sub.loc[(sub[by].astype(str) == g) & (sub["strategy"] == s), metric].dropna()
+                if len(v):
+                    data.append(v.to_numpy(dtype=float))
+                    pos.append(i + (j - (len(strategies) - 1) / 2) * w)
+            if not data:
+                continue
+            bp = ax.boxplot(
+                data,
+                positions=pos,
+                widths=w * 0.9,
+                patch_artist=True,
+                showfliers=False,
+                medianprops={"color": "black"},
+            )
+            for patch in bp["boxes"]:
+                patch.set_facecolor(cmap[j % 10])
+            bp["boxes"][0].set_label(s)
+        ax.set_xticks(np.arange(len(groups)), groups, rotation=45, ha="right", fontsize="small")
+        ax.set_xlim(-0.6, len(groups) - 0.4)
+        ax.set_ylabel(metric.upper())
+        ax.set_title(f"{model}: {metric.upper()} per {by.replace('_', '-')}")
+        ax.legend(fontsize="small", ncols=len(strategies))
+    return fig
+
+
+def attribute_scatter(
+    results_with_attrs: pd.DataFrame,
+    attributes: Sequence[str] = (
+        "size",
+        "aspect_ratio",
+        "intensity_diff",
+        "fourier_order",
+        "modality_code",
+    ),
+    metric: str = "dice",
+) -> Figure:
+    """Paper Fig. 13: scatter of ``metric`` against each attribute (one axes per attribute), one
+    colour per (model, strategy) series; size on a log axis.
+
+    ``results_with_attrs``: ok rows of one selection joined with the attributes.
+    """
+    attrs = [a for a in attributes if a in results_with_attrs.columns]
+    if results_with_attrs.empty or not attrs:
+        return _empty("no attributes")
+    fig, axes = _new(len(attrs), ncols=min(3, len(attrs)), width=4.2, height=3.4)
+    series = results_with_attrs.groupby(["model", "strategy"], sort=True)
+    for ax, a in zip(axes, attrs, strict=True):
+        for (model, strategy), g in series:
+            ax.scatter(g[a], g[metric], s=8, alpha=0.6, label=f"{model} {strategy}")
+        ax.set_xlabel(ATTRIBUTE_LABELS.get(a, a))
+        ax.set_ylabel(metric.upper())
+        if a == "size" and (results_with_attrs[a] > 0).all():
+            ax.set_xscale("log")
+            ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels overlap on short spans
+        elif a == "modality_code":
+            codes = sorted(results_with_attrs[a].dropna().unique())
+            ax.set_xticks(codes, [str(int(c)) for c in codes])
+    axes[0].legend(fontsize="x-small")
+    return fig
+
+
+def fourier_by_dice_level(results_with_attrs: pd.DataFrame, metric: str = "dice") -> Figure:
+    """Paper Fig. 14: box plots of the Fourier order per DICE level (:func:`dice_level`), levels
+    1..10 on the x axis (empty levels have no box); one axes per model, all strategies pooled.
+    """
+    need = {"fourier_order", metric, "model"}
+    if results_with_attrs.empty or not need <= set(results_with_attrs.columns):
+        return _empty("no Fourier orders")
+    models = sorted(results_with_attrs["model"].unique())
+    fig, axes = _new(len(models), ncols=min(2, len(models)), width=6.0)
+    for ax, model in zip(axes, models, strict=True):
+        sub = results_with_attrs[results_with_attrs["model"] == model]
+        lv = dice_level(sub[metric].to_numpy(dtype=float))
+        fo = sub["fourier_order"].to_numpy(dtype=float)
+        data, pos = [], []
+        for k in DICE_LEVELS:
+            v = fo[(lv == k) & ~np.isnan(fo)]
+            if v.size:
+                data.append(v)
+                pos.append(k)
+        if data:
+            ax.boxplot(data, positions=pos, widths=0.6, showfliers=True)
+        ax.set_xticks(list(DICE_LEVELS), [str(k) for k in DICE_LEVELS])
+        ax.set_xlim(0.3, 10.7)
+        ax.set_xlabel("DICE level k: DICE in (10(k-1), 10k] %")
+        ax.set_ylabel("Fourier order")
+        ax.set_title(f"{model}: boundary complexity by DICE level")
+    return fig
+
+
+def grid_curve(grid_summary: pd.DataFrame) -> Figure:
+    """Paper Table 5 as a plot: mean DICE against the everything-mode grid size (m x m points),
+    one line per (model, target-modality); x on a log2 axis.
+
+    ``grid_summary``: columns model, target_modality, grid, mean (and optionally std).
+    """
+    if grid_summary.empty:
+        return _empty("no everything-mode rows")
+    fig, (ax,) = _new(1, width=6.5, height=4.2)
+    for (model, tm), g in grid_summary.groupby(["model", "target_modality"], sort=True):
+        g = g.sort_values("grid")
+        ax.plot(g["grid"], g["mean"], marker="o", label=f"{model} {tm}")
+    ax.set_xscale("log", base=2)
+    grids = sorted(grid_summary["grid"].unique())
+    ax.set_xticks(grids, [f"{int(v)}x{int(v)}" for v in grids])
+    ax.set_xlabel("grid (points per side)")
+    ax.set_ylabel("mean DICE (%)")
+    ax.set_title("Everything mode: DICE by grid size")
+    ax.legend(fontsize="x-small")
+    return fig
+
+
+def click_curves(curve: pd.DataFrame, metrics: Sequence[str] = ("dice", "jaccard")) -> Figure:
+    """Paper Fig. 16: mean metric after each click, one line per model (baselines included);
+    one axes per metric.
+
+    ``curve``: :func:`sambench.metrics.noc.click_curve` with ``by=("model",)`` (columns model,
+    click_index, ``<metric>``).
+    """
+    if curve.empty:
+        return _empty("no interactive rows")
+    metrics = [m for m in metrics if m in curve.columns]
+    fig, axes = _new(len(metrics), width=5.0)
+    for ax, m in zip(axes, metrics, strict=True):
+        for model, g in curve.groupby("model", sort=True):
+            g = g.sort_values("click_index")
+            ax.plot(g["click_index"], g[m], marker=".", label=str(model))
+        ax.set_xlabel("number of clicks")
+        ax.set_ylabel(f"mean {'IoU' if m == 'jaccard' else m.upper()} (%)")
+        ax.legend(fontsize="small")
+    return fig
+
+
+def shift_bars(shift_long: pd.DataFrame) -> Figure:
+    """Paper Table 8 as bars: mean DICE drop (points; positive = worse) per strategy, one bar per
+    shift range, error bars = min..max over the repeats; one axes per model.
+
+    ``shift_long``: :func:`sambench.analysis.robustness.shift_drop_long` (columns model, strategy,
+    shift_range, shift_repeat, drop).
+    """
+    if shift_long.empty:
+        return _empty("no prompt-shift rows")
+    models = sorted(shift_long["model"].unique())
+    fig, axes = _new(len(models), ncols=min(2, len(models)), width=6.0)
+    agg = (
+        shift_long.groupby(["model", "strategy", "shift_range"], sort=True)["drop"]
+        .agg(["mean", "min", "max"])
+        .reset_index()
+    )
+    for ax, model in zip(axes, models, strict=True):
+        sub = agg[agg["model"] == model]
+        _grouped_bars(
+            ax,
+            sub,
+            "strategy",
+            "shift_range",
+            "mean",
+            "min",
+            "max",
+            strategy_sorted(list(sub["strategy"])),
+        )
+        ax.axhline(0, color="k", lw=0.8)
+        ax.set_ylabel("mean DICE drop (points)")
+        ax.set_title(f"{model}: DICE drop under prompt shifts")
+    return fig

@@ -1,0 +1,110 @@
+"""The paper's published tables (package data) and their side-by-side comparison with a run.
+
+The CSV files under ``sambench/report/reference/`` are copies of the paper's Tables 2-8 (SAM ViT-B
+and ViT-H on COSMOS 1050K; see the folder's README in the project's ``shared/reference``). They are
+read with :mod:`importlib.resources`, so they work from an installed wheel.
+
+Matching rule: a row of ours (``object_name``, ``modality``) matches a paper row (``target``,
+``modality``) when both names are equal ignoring case and surrounding spaces.
+"""
+
+from __future__ import annotations
+
+import io
+from importlib import resources
+
+import pandas as pd
+
+from sambench.analysis.summary import STRATEGY_ORDER, summary_long
+
+#: Paper table name -> package-data file name.
+PAPER_TABLES: dict[str, str] = {
+    "table2_dice": "paper-table2-dice.csv",
+    "table3_hd": "paper-table3-hd.csv",
+    "table4_timing": "paper-table4-timing-seconds.csv",
+    "table5_grid": "paper-table5-everything-grid.csv",
+    "table6_spearman": "paper-table6-spearman-partial.csv",
+    "table7_annotation": "paper-table7-annotation.csv",
+    "table8_shift": "paper-table8-prompt-shift-dice-drop.csv",
+}
+#: The paper's models, as they appear in the column prefixes of Tables 2 and 3.
+PAPER_MODELS = ("vit_b", "vit_h")
+
+
+def paper_table(name: str) -> pd.DataFrame:
+    """One of the paper's tables (:data:`PAPER_TABLES` keys) as a DataFrame."""
+    if name not in PAPER_TABLES:
+        raise ValueError(
+            f"paper table: unknown name {name!r}; expected one of {list(PAPER_TABLES)}"
+        )
+    text = (
+        resources.files("sambench.report")
+        .joinpath("reference", PAPER_TABLES[name])
+        .read_text(encoding="utf-8")
+    )
+    return pd.read_csv(io.StringIO(text))
+
+
+def match_key(target: object, modality: object) -> str:
+    """The case-insensitive key ``"<target>-<modality>"`` used to match our rows to the paper's."""
+    return f"{str(target).strip().lower()}-{str(modality).strip().lower()}"
+
+
+def paper_comparison(
+    results: pd.DataFrame, metric: str = "dice", *, selection: str = "oracle"
+) -> pd.DataFrame:
+    """Our mean per (target-modality, strategy, model) beside the paper's published numbers.
+
+    ``metric`` is ``"dice"`` (paper Table 2) or ``"hd"`` (Table 3). Only target-modalities that
+    match a paper row (see module docstring) appear. Columns: target_modality, strategy, model, n,
+    mean, std (ours, ``selection`` rows), ``paper_vit_b``, ``paper_vit_h`` (NaN where the paper has
+    no value for the strategy), ``diff_vit_b`` / ``diff_vit_h`` = ours - paper. Empty (with these
+    columns) when nothing matches.
+    """
+    tables = {"dice": "table2_dice", "hd": "table3_hd"}
+    if metric not in tables:
+        raise ValueError(f"metric: {metric!r}; expected one of {list(tables)}")
+    paper = paper_table(tables[metric])
+    paper_by_key = {
+        match_key(t, m): row
+        for t, m, row in zip(
+            paper["target"], paper["modality"], paper.to_dict("records"), strict=True
+        )
+    }
+    cols = [
+        "target_modality",
+        "strategy",
+        "model",
+        "n",
+        "mean",
+        "std",
+        *[f"paper_{m}" for m in PAPER_MODELS],
+        *[f"diff_{m}" for m in PAPER_MODELS],
+    ]
+    needed = {"object_name", "modality", "selection", "status", metric}
+    if results.empty or not needed <= set(results.columns):
+        return pd.DataFrame(columns=cols)
+    keys = results[["object_name", "modality"]].drop_duplicates()
+    tm_key = {
+        f"{o}-{m}": match_key(o, m)
+        for o, m in zip(keys["object_name"], keys["modality"], strict=True)
+    }
+    if not any(k in paper_by_key for k in tm_key.values()):
+        return pd.DataFrame(columns=cols)
+    long = summary_long(results, metric, selection=selection)
+    long = long[long["target_modality"].map(lambda t: tm_key.get(t, "") in paper_by_key)]
+    rows = []
+    for rec in long.to_dict("records"):
+        prow = paper_by_key[tm_key[rec["target_modality"]]]
+        out = {k: rec[k] for k in ("target_modality", "strategy", "model", "n", "mean", "std")}
+        for m in PAPER_MODELS:
+            value = prow.get(f"{m}_{rec['strategy']}", float("nan"))
+            out[f"paper_{m}"] = float(value)
+            out[f"diff_{m}"] = float(rec["mean"]) - float(value)
+        rows.append(out)
+    df = pd.DataFrame(rows, columns=cols)
+    order = {s: i for i, s in enumerate(STRATEGY_ORDER)}
+    df["_o"] = df["strategy"].map(lambda s: order.get(s, len(order)))
+    return (
+        df.sort_values(["target_modality", "model", "_o"]).drop(columns="_o").reset_index(drop=True)
+    )

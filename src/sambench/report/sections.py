@@ -1,0 +1,468 @@
+"""The report's sections: each builder fills one :class:`~sambench.report.html.Section` from the
+shared :class:`~sambench.report.build.ReportContext` and writes its tables and figures.
+
+Row sets: "main" rows are the unshifted, non-interactive rows (S1-S6); when S1 ran with several
+grid sizes, only the default grid (32 if present, else the largest) enters the main tables, and the
+grid ablation has its own section. Statistics use the ``oracle`` selection (the paper's numbers)
+unless a table says otherwise. Only ``status == "ok"`` rows enter a statistic.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from sambench.analysis import robustness, stats
+from sambench.analysis.summary import paper_table, timing_table, with_target_modality
+from sambench.report import figures as F
+from sambench.report import html as H
+from sambench.report.reference import paper_comparison
+from sambench.report.reference import paper_table as published
+
+if TYPE_CHECKING:
+    from sambench.report.build import ReportContext
+
+DEFAULT_GRID = 32
+INTERACTIVE = "interactive"
+
+
+def main_rows(results: pd.DataFrame) -> pd.DataFrame:
+    """Unshifted, non-interactive rows; S1 restricted to one grid (see module docstring)."""
+    df = robustness.unshifted(results)
+    df = df[df["strategy"] != INTERACTIVE]
+    if "grid" in df.columns and (df["strategy"] == "S1").any():
+        grids = df.loc[df["strategy"] == "S1", "grid"].dropna().unique()
+        if len(grids) > 1:
+            keep = DEFAULT_GRID if DEFAULT_GRID in grids else max(grids)
+            df = df[(df["strategy"] != "S1") | (df["grid"] == keep)]
+    return df
+
+
+def _ok(df: pd.DataFrame, selection: str = "oracle") -> pd.DataFrame:
+    return df[(df["status"] == "ok") & (df["selection"] == selection)]
+
+
+# ---------------------------------------------------------------- summary
+
+
+def run_summary(ctx: ReportContext, sec: H.Section) -> None:
+    r = ctx.results
+    if ctx.config is not None:
+        cfg = pd.DataFrame(
+            [
+                {"field": k, "value": json.dumps(v) if isinstance(v, list | dict) else v}
+                for k, v in ctx.config.to_json_dict().items()
+            ]
+        )
+        ctx.table(sec, "config", cfg, "Configuration (config.json)")
+    else:
+        sec.add(H.note_html("No config.json in the run folder."))
+    counts = {
+        "rows": len(r),
+        "images": r["image_id"].nunique(),
+        "objects": r[["dataset", "image_id", "label_value"]].drop_duplicates().shape[0],
+        "target-modalities": with_target_modality(r)["target_modality"].nunique(),
+        "models": ", ".join(sorted(map(str, r["model"].unique()))),
+        "strategies": ", ".join(F.strategy_sorted(list(map(str, r["strategy"].unique())))),
+        "ok rows": int((r["status"] == "ok").sum()),
+        "skipped rows": int((r["status"] != "ok").sum()),
+    }
+    if "empty_prediction" in r.columns:
+        counts["empty predictions (ok rows)"] = int(
+            r.loc[r["status"] == "ok", "empty_prediction"].fillna(False).astype(bool).sum()
+        )
+    ctx.table(
+        sec,
+        "counts",
+        pd.DataFrame({"item": list(counts), "value": list(counts.values())}),
+        "Counts",
+    )
+    by = r.groupby(["model", "strategy", "selection", "status"]).size().rename("rows").reset_index()
+    ctx.table(sec, "rows_by_status", by, "Rows per model, strategy, selection and status")
+    skipped = r[r["status"] != "ok"]
+    if skipped.empty:
+        sec.add(H.para_html("No row was skipped."))
+    else:
+        reasons = skipped.groupby(["strategy", "skip_reason"]).size().rename("rows").reset_index()
+        ctx.table(sec, "skip_reasons", reasons, "Skipped rows and reasons")
+
+
+# ---------------------------------------------------------------- means with CIs
+
+
+def mean_ci(ctx: ReportContext, sec: H.Section) -> None:
+    df = main_rows(ctx.results)
+    if _ok(df).empty:
+        sec.add(H.note_html("No ok single-round rows: nothing to summarize."))
+        return
+    dice = stats.mean_with_ci(df, ("model", "strategy"), "dice", rng=ctx.rng)
+    hd = stats.mean_with_ci(df, ("model", "strategy"), "hd", rng=ctx.rng)
+    ctx.table(sec, "mean_ci_dice", dice, "Mean DICE (%) with 95 % bootstrap CI (oracle)")
+    ctx.table(sec, "mean_ci_hd", hd, "Mean HD (pixels) with 95 % bootstrap CI (oracle)")
+    ctx.figure(sec, "fig6_mean_ci", F.mean_ci_figure(dice, hd), "Fig. 6 style: means with 95 % CI")
+
+
+# ---------------------------------------------------------------- Tables 2 and 3
+
+
+def _target_table(ctx: ReportContext, sec: H.Section, metric: str, label: str) -> None:
+    df = main_rows(ctx.results)
+    if _ok(df).empty:
+        sec.add(H.note_html("No ok single-round rows."))
+        return
+    ctx.table(sec, f"{metric}_by_target", paper_table(df, metric), f"{label}: mean (std), oracle")
+    ctx.table(
+        sec,
+        f"{metric}_by_target_score",
+        paper_table(df, metric, selection="score"),
+        f"{label}: mean (std), score selection (highest predicted IoU)",
+    )
+
+
+def table2(ctx: ReportContext, sec: H.Section) -> None:
+    _target_table(ctx, sec, "dice", "DICE (%) per target-modality")
+    ok = with_target_modality(_ok(main_rows(ctx.results)))
+    if not ok.empty:
+        ctx.figure(
+            sec,
+            "fig7_dice_box_by_target",
+            F.box_by_group(ok, "target_modality"),
+            "Figs. 7/8 style: DICE per target-modality and strategy (oracle)",
+        )
+
+
+def table3(ctx: ReportContext, sec: H.Section) -> None:
+    _target_table(ctx, sec, "hd", "HD (pixels) per target-modality")
+
+
+def comparison(ctx: ReportContext, sec: H.Section) -> None:
+    sec.add(
+        H.para_html(
+            "Published SAM ViT-B / ViT-H numbers (paper Tables 2 and 3, COSMOS 1050K) beside ours, "
+            "for target-modalities whose names match (case-insensitive target and modality). "
+            "diff = ours - paper."
+        )
+    )
+    df = main_rows(ctx.results)
+    for metric, label in (("dice", "DICE (%), Table 2"), ("hd", "HD (pixels), Table 3")):
+        comp = paper_comparison(df, metric)
+        if comp.empty:
+            sec.add(H.note_html(f"{label}: no target-modality of this run matches the paper's."))
+        else:
+            ctx.table(sec, f"paper_comparison_{metric}", comp, label, floatfmt=".2f")
+
+
+def per_modality(ctx: ReportContext, sec: H.Section) -> None:
+    df = main_rows(ctx.results)
+    if _ok(df).empty:
+        sec.add(H.note_html("No ok single-round rows."))
+        return
+    ctx.table(
+        sec, "dice_by_modality", paper_table(df, "dice", by="modality"), "DICE (%) per modality"
+    )
+    ctx.table(
+        sec, "hd_by_modality", paper_table(df, "hd", by="modality"), "HD (pixels) per modality"
+    )
+    ctx.figure(
+        sec,
+        "fig10_dice_box_by_modality",
+        F.box_by_group(_ok(df), "modality"),
+        "Fig. 10 style: DICE per modality and strategy (oracle)",
+    )
+
+
+# ---------------------------------------------------------------- tests, volumes
+
+
+def wilcoxon(ctx: ReportContext, sec: H.Section) -> None:
+    df = main_rows(ctx.results)
+    ok = _ok(df)
+    sec.add(
+        H.para_html(
+            "Two-sided Wilcoxon signed-rank tests on the same objects (oracle selection); "
+            "p_holm is Holm-adjusted over all rows of a table."
+        )
+    )
+    if ok["strategy"].nunique() > 1:
+        for metric in ("dice", "hd"):
+            ctx.table(
+                sec,
+                f"wilcoxon_strategies_{metric}",
+                stats.paired_wilcoxon(df, metric, between="strategy"),
+                f"Between strategies, {metric.upper()}",
+            )
+    else:
+        sec.add(H.note_html("One strategy only: no test between strategies."))
+    if ok["model"].nunique() > 1:
+        ctx.table(
+            sec,
+            "wilcoxon_models_dice",
+            stats.paired_wilcoxon(df, "dice", between="model"),
+            "Between models, DICE",
+        )
+    else:
+        sec.add(H.note_html("One model only: no test between models."))
+
+
+def volume_level(ctx: ReportContext, sec: H.Section) -> None:
+    df = _ok(main_rows(ctx.results))
+    df = df[df["slice_index"] >= 0]
+    if df.empty:
+        sec.add(H.note_html("No slices of volumes (2D sources only): volume DICE does not apply."))
+        return
+    vol = stats.volume_dice(df)
+    ctx.table(sec, "volume_dice_per_case", vol, "Volume DICE per case (oracle)")
+    summ = (
+        vol.groupby(["object_name", "model", "strategy"], sort=True)
+        .agg(
+            cases=("volume_dice", "size"),
+            volume_dice=("volume_dice", "mean"),
+            slice_dice=("mean_slice_dice", "mean"),
+        )
+        .reset_index()
+    )
+    ctx.table(sec, "volume_dice_summary", summ, "Mean volume-level vs slice-level DICE (%)")
+
+
+# ---------------------------------------------------------------- attributes
+
+
+def attributes(ctx: ReportContext, sec: H.Section) -> None:
+    from sambench.analysis.attributes import attributes_table, with_attributes
+
+    if ctx.prepared is None or not ctx.prepared.is_dir():
+        sec.add(H.note_html(f"Prepared folder {ctx.prepared} not found: attributes skipped."))
+        return
+    df = _ok(main_rows(ctx.results))
+    if df.empty:
+        sec.add(H.note_html("No ok single-round rows."))
+        return
+    attrs = attributes_table(df, ctx.prepared, progress=False)
+    ctx.table(sec, "object_attributes", attrs, "Object attributes (one row per object)")
+    joined = with_attributes(df, attrs)
+    corr = stats.attribute_correlations(joined)
+    ctx.table(
+        sec, "attribute_correlations", corr, "Spearman partial correlations with DICE (oracle)"
+    )
+    ctx.table(
+        sec,
+        "table6_layout",
+        stats.table6_layout(corr, cell=True),
+        "Table 6 layout (r, * = p < 0.001)",
+    )
+    ctx.table(sec, "paper_table6", published("table6_spearman"), "Paper Table 6 (SAM ViT-B/H)")
+    sec.add(
+        H.note_html(
+            "Modality is a categorical code (sorted names numbered 0..n-1); its rank correlation "
+            "depends on that arbitrary order. Attributes constant within a group are left blank."
+        )
+    )
+    ctx.figure(
+        sec,
+        "fig13_attribute_scatter",
+        F.attribute_scatter(joined),
+        "Fig. 13 style: DICE vs attributes",
+    )
+    ctx.figure(
+        sec,
+        "fig14_fourier_by_dice_level",
+        F.fourier_by_dice_level(joined),
+        "Fig. 14 style: Fourier order by DICE level k, DICE in (10(k-1), 10k] (DICE 0 in level 1)",
+    )
+
+
+# ---------------------------------------------------------------- S1 grid, shifts, interactive
+
+
+def grid_ablation(ctx: ReportContext, sec: H.Section) -> None:
+    r = robustness.unshifted(ctx.results)
+    s1 = r[(r["strategy"] == "S1")]
+    if s1.empty or "grid" not in s1.columns:
+        sec.add(H.note_html("No everything-mode (S1) rows in this run."))
+        return
+    ok = with_target_modality(_ok(s1))
+    if ok["grid"].nunique() < 2:
+        sec.add(
+            H.note_html(
+                f"S1 ran with one grid only ({sorted(ok['grid'].unique())}): no grid ablation."
+            )
+        )
+        return
+    g = ok.groupby(["model", "target_modality", "grid"], sort=True)["dice"]
+    summ = pd.DataFrame({"n": g.size(), "mean": g.mean(), "std": g.std(ddof=1)}).reset_index()
+    summ["grid"] = summ["grid"].astype(int)
+    ctx.table(sec, "table5_grid", summ, "Everything-mode DICE (%) by grid size (m x m points)")
+    if "n_generated" in ok.columns:
+        ng = ok.drop_duplicates(["model", "image_id", "grid"]).groupby(["model", "grid"])[
+            "n_generated"
+        ]
+        ctx.table(
+            sec,
+            "grid_masks_generated",
+            ng.mean().rename("mean_masks_per_image").reset_index(),
+            "Masks generated per image",
+        )
+    ctx.figure(sec, "table5_grid_curve", F.grid_curve(summ), "Table 5 style: DICE by grid size")
+    ctx.table(sec, "paper_table5", published("table5_grid"), "Paper Table 5")
+
+
+def shift(ctx: ReportContext, sec: H.Section) -> None:
+    r = ctx.results
+    if "shift_range" not in r.columns or robustness.is_unshifted(r).all():
+        sec.add(H.note_html("No prompt-shift rows in this run (evaluate with --shift)."))
+        return
+    ctx.table(
+        sec,
+        "table8_shift_drop",
+        robustness.shift_drop_table(r),
+        "Mean DICE drop (points; positive = worse), per repeat and mean",
+        floatfmt=".2f",
+    )
+    long = robustness.shift_drop_long(r)
+    ctx.table(sec, "shift_drop_long", long, "Per strategy, range and repeat")
+    ctx.table(sec, "paper_table8", published("table8_shift"), "Paper Table 8 (mean of 3 runs)")
+    ctx.figure(
+        sec,
+        "shift_drop_bars",
+        F.shift_bars(long),
+        "DICE drop by shift range (bars: min..max over repeats)",
+    )
+
+
+def interactive(ctx: ReportContext, sec: H.Section) -> None:
+    from sambench.metrics.noc import click_curve, noc_table
+
+    r = ctx.results
+    if (
+        "click_index" not in r.columns
+        or not ((r["strategy"] == INTERACTIVE) & (r["status"] == "ok")).any()
+    ):
+        sec.add(
+            H.note_html("No interactive rows in this run (evaluate with --strategies interactive).")
+        )
+        return
+    ctx.table(sec, "noc_by_model", noc_table(r, by=("model",), rng=ctx.rng), "NoC / NoF per model")
+    ctx.table(
+        sec, "noc_by_target", noc_table(r, rng=ctx.rng), "NoC / NoF per model and target-modality"
+    )
+    curve = click_curve(r, by=("model",))
+    ctx.table(sec, "click_curve", curve, "Mean DICE and IoU after each click")
+    ctx.figure(
+        sec, "fig16_click_curves", F.click_curves(curve), "Fig. 16 style: DICE / IoU per click"
+    )
+
+
+def timing(ctx: ReportContext, sec: H.Section) -> None:
+    df = main_rows(ctx.results)
+    if (
+        not {"embed_seconds", "decode_seconds", "embedding_cached"} <= set(df.columns)
+        or _ok(df).empty
+    ):
+        sec.add(H.note_html("No timing columns in the results."))
+        return
+    ctx.table(
+        sec,
+        "timing_seconds",
+        timing_table(df),
+        "Ours: seconds per image (embedding) and per object (decoding)",
+    )
+    ctx.table(
+        sec, "paper_table4", published("table4_timing"), "Paper Table 4 (RTX 3090, 256x256 input)"
+    )
+    sec.add(
+        H.note_html(
+            "Embedding time counts encoder passes only (cache hits excluded); hardware differs from the paper's."
+        )
+    )
+
+
+# ---------------------------------------------------------------- overlays
+
+
+def overlays(ctx: ReportContext, sec: H.Section) -> None:
+    from sambench.report import overlays as O
+
+    if not ctx.overlays:
+        sec.add(H.note_html("Overlays were not requested."))
+        return
+    if ctx.prepared is None or not ctx.prepared.is_dir():
+        sec.add(H.note_html(f"Prepared folder {ctx.prepared} not found: overlays skipped."))
+        return
+    own = ctx.results
+    if ctx.main_model is not None:
+        own = own[own["model"] == ctx.main_model]
+    cases = O.select_cases(own, max_images=ctx.max_overlay_images)
+    if not cases:
+        sec.add(H.note_html("No ok prompted (S2-S6) rows to draw."))
+        return
+    model = ctx.model
+    if model is None:
+        if ctx.config is None:
+            sec.add(H.note_html("No config.json: the model cannot be rebuilt; overlays skipped."))
+            return
+        from sambench.engine.evaluate import build_any_model
+
+        try:
+            model = build_any_model(ctx.config)
+        except Exception as e:  # missing checkpoint, unknown model, ...
+            sec.add(
+                H.note_html(
+                    f"Model {ctx.config.model!r} could not be built ({e}); overlays skipped."
+                )
+            )
+            return
+    multimask = None
+    cache_dir = None
+    if ctx.config is not None:
+        multimask = {"auto": None, "on": True, "off": False}.get(ctx.config.multimask)
+        cache_dir = ctx.config.cache_dir
+    masks = O.predict_masks(
+        cases,
+        model,
+        ctx.prepared,
+        multimask=multimask,
+        cache_dir=Path(cache_dir) if cache_dir else None,
+    )
+    sec.add(
+        H.para_html(
+            "Best and worst object per target-modality and strategy by DICE (oracle), masks re-decoded "
+            f"with {model.name}. Red: ground truth; yellow: prediction; green stars: positive points; "
+            "blue stars: negative points; green rectangle: box."
+        )
+    )
+    for tm, fig in O.overlay_figures(cases, masks, ctx.prepared):
+        ctx.figure(sec, f"fig9_overlay_{tm}", fig, f"Fig. 9 style: {tm}")
+    n_targets = with_target_modality(_ok(main_rows(ctx.results)))["target_modality"].nunique()
+    shown = len({str(c.row["target_modality"]) for c in cases})
+    if shown < n_targets:
+        sec.add(
+            H.note_html(
+                f"{shown} of {n_targets} target-modalities shown (image budget {ctx.max_overlay_images})."
+            )
+        )
+
+
+Builder = Callable[["ReportContext", H.Section], None]
+
+#: (anchor, heading, builder) in page order.
+ALL_SECTIONS: tuple[tuple[str, str, Builder], ...] = (
+    ("summary", "Run summary", run_summary),
+    ("means", "Mean DICE and HD with 95% CI (Fig. 6)", mean_ci),
+    ("table2", "DICE per target-modality (Table 2)", table2),
+    ("table3", "HD per target-modality (Table 3)", table3),
+    ("paper", "Comparison with the paper's published numbers", comparison),
+    ("modality", "Per modality (Fig. 10)", per_modality),
+    ("tests", "Paired Wilcoxon tests", wilcoxon),
+    ("volume", "Volume-level DICE", volume_level),
+    ("attributes", "Object attributes and partial correlations (Table 6, Figs. 13-14)", attributes),
+    ("grid", "Everything-mode grid ablation (Table 5)", grid_ablation),
+    ("shift", "Prompt-shift robustness (Table 8)", shift),
+    ("interactive", "Interactive segmentation: NoC and click curves (Fig. 16)", interactive),
+    ("timing", "Timing (Table 4)", timing),
+    ("overlays", "Best and worst cases (Fig. 9)", overlays),
+)
+SECTION_TITLES = tuple(t for _, t, _ in ALL_SECTIONS)
