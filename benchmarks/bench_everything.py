@@ -35,7 +35,7 @@ from sambench.engine.everything import AmgSettings, generate_masks, grid_points
 from sambench.models.base import Embedding
 from sambench.models.registry import build_model
 
-SEED = Path("/work/shared/data/seed-samples")
+SEED = Path(__file__).resolve().parents[2] / "shared" / "data" / "seed-samples"
 
 
 class PeakRss:

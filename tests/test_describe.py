@@ -19,7 +19,7 @@ from sambench.data.describe import (
 )
 from sambench.data.errors import DataError
 
-SEED = Path("/work/shared/data/seed-samples")
+from shared_data import SEED
 
 
 def _png(path: Path, value: int = 0) -> None:

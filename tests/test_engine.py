@@ -182,3 +182,32 @@ def test_summary_tables_paper_layout(prepared: Path, tmp_path: Path) -> None:
     paths = write_tables(res, tmp_path / "tables")
     assert pd.read_csv(paths["dice_by_target"]).shape == table.shape
     assert (tmp_path / "tables" / "dice_by_target.md").read_text().startswith("|")
+
+
+def test_main_rows_and_timing_with_shift_and_interactive(prepared: Path, tmp_path: Path) -> None:
+    """Shifted repeats and interactive clicks stay out of the paper tables; the timing table has
+    every strategy in the paper's order, interactive last."""
+    from sambench.analysis.summary import main_rows
+
+    cfg = RunConfig(
+        prepared=str(prepared),
+        model="fake",
+        strategies=("S5", "S2", "interactive"),
+        shift=True,
+        shift_repeats=1,
+        max_clicks=2,
+        progress=False,
+    )
+    res = evaluate(cfg, tmp_path / "run", model=FakeModel())
+    main = main_rows(res)
+    assert set(main["strategy"]) == {"S2", "S5"}
+    assert main["shift_range"].isna().all() or (main["shift_range"].astype(str) == "none").all()
+    n_objects = res[["image_id", "label_value"]].drop_duplicates().shape[0]
+    assert len(main) == n_objects * 2 * 2  # 2 strategies x 2 selections
+    # the written tables equal those of the main rows (shifted rows would lower S5's 100.00)
+    paths = write_tables(res, tmp_path / "tables")
+    table = pd.read_csv(paths["dice_by_target"])
+    assert table.loc[table["target_modality"] == "Box-CT", "S5"].item() == "100.00 (0.00)"
+    timing = timing_table(res)
+    assert list(timing.columns) == ["model", "images", "embedding", "S2", "S5", "interactive"]
+    assert timing["interactive"].notna().all()

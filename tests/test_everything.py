@@ -48,8 +48,8 @@ from sambench.models.sam import adapter_from_sam
 from sambench.models.sam_family import SamFamilyAdapter
 
 from fakes import FakeModel, make_prepared
+from shared_data import SEED
 
-SEED = Path("/work/shared/data/seed-samples")
 TOL = 1e-5
 
 

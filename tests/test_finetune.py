@@ -35,7 +35,8 @@ from sambench.finetune.split import (
 )
 from sambench.finetune.train import DiceBCELoss, finetune, freeze_all_but_decoder, train_step
 
-SEED = Path("/work/shared/data/seed-samples")
+from shared_data import SEED
+
 needs_seed = pytest.mark.skipif(not SEED.is_dir(), reason="seed samples not available")
 
 
@@ -375,3 +376,30 @@ def test_decoder_of_another_architecture_is_a_clear_error(tmp_path: Path) -> Non
     save_file({k: v.contiguous() for k, v in state.items()}, str(path))
     with pytest.raises(CheckpointError, match=r"other\.safetensors.*another architecture"):
         build_model("litemedsam", device="cpu", decoder=path)
+
+
+@pytest.mark.slow
+def test_cli_finetune_and_compare(heart: Path, shared_cache: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from sambench.cli import app
+
+    runner = CliRunner()
+    out = tmp_path / "ft"
+    res = runner.invoke(
+        app,
+        ["finetune", str(heart), "--out", str(out), "--epochs", "1", "--max-objects", "2",
+         "--cache-dir", str(shared_cache), "--no-compare", "--no-progress"],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert "val_dice" in res.output and (out / "decoder.safetensors").is_file()
+    cfg = FinetuneConfig.load(out)
+    assert cfg.epochs == 1 and cfg.max_objects == 2 and cfg.cache_dir == str(shared_cache)
+    res = runner.invoke(app, ["finetune-compare", str(out), "--max-images", "1", "--no-progress"])
+    assert res.exit_code == 0, res.output
+    table = pd.read_csv(out / "compare.csv")
+    assert "ALL" in res.output and table["target"].iloc[-1] == "ALL"
+    # a different setting on the same folder is refused, naming the field
+    res = runner.invoke(app, ["finetune", str(heart), "--out", str(out), "--epochs", "1",
+                              "--lr", "0.001", "--max-objects", "2", "--no-compare"])  # fmt: skip
+    assert res.exit_code != 0 and "lr" in str(res.exception)

@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -28,7 +27,8 @@ from sambench.models.base import Prediction
 from sambench.models.sam import adapter_from_sam
 from sambench.prompts.types import Prompts
 
-SEED = Path("/work/shared/data/seed-samples")
+from shared_data import SEED
+
 needs_seed = pytest.mark.skipif(not SEED.is_dir(), reason="seed samples not available")
 LOGIT_TOL = 1e-5  # scores and low-res logits: |a - b| <= 1e-5 + 1e-5 * |b| (float32 batching)
 MASK_EDGE = 1e-4  # a mask pixel may differ only where |logit| is below this

@@ -22,7 +22,7 @@ from sambench.data.manifest import load_manifest
 from sambench.data.prepare import PARTS_DIR, REPORT_NAME, prepare_dataset
 from sambench.data.records import MANIFEST_COLUMNS
 
-SEED = Path("/work/shared/data/seed-samples")
+from shared_data import SEED
 
 
 def _png(path: Path) -> np.ndarray:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,7 +21,7 @@ from sambench.prompts.strategies import (
 )
 from sambench.prompts.types import Prompts
 
-SEED_SAMPLES = Path("/work/shared/data/seed-samples")
+from shared_data import SEED as SEED_SAMPLES
 
 
 def rect(h: int, w: int, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:

@@ -429,3 +429,59 @@ def test_report_folder_can_be_moved(run: dict[str, object], tmp_path: Path) -> N
     assert dst.read_text().count("data:image/png;base64,") == len(
         list((src.parent / "figures").glob("*.png"))
     )
+
+
+# ---------------------------------------------------------------- several runs, CLI
+
+
+def test_report_compare_with_a_baseline_run(run: dict[str, object], tmp_path: Path) -> None:
+    """A GrabCut run on the same slices joins every table; paired model tests appear; overlays
+    are drawn for the main run's model only; a model reported twice is refused."""
+    root = Path(str(run["root"]))
+    base_dir = root / "run-grabcut"
+    if not (base_dir / "results.parquet").exists():
+        cfg = RunConfig(
+            prepared=str(run["prepared"]), model="grabcut", strategies=("S5",), progress=False
+        )
+        evaluate(cfg, base_dir)
+    html_path = build_report(
+        root / "run", tmp_path / "rep", model=FakeModel(), compare_with=(base_dir,)
+    )
+    html = html_path.read_text()
+    assert SECTION_FAILED not in html
+    tables = tmp_path / "rep" / "tables"
+    dice = pd.read_csv(tables / "dice_by_target.csv")
+    assert {"fake S5", "grabcut S5", "fake S2"} <= set(dice.columns)
+    wil = pd.read_csv(tables / "wilcoxon_models_dice.csv")
+    s5 = wil[wil["strategy"] == "S5"].iloc[0]
+    n_objects = pd.read_parquet(base_dir / "results.parquet")[["image_id", "label_value"]]
+    assert s5["n"] == len(n_objects.drop_duplicates())
+    assert {s5["a"], s5["b"]} == {"fake", "grabcut"}
+    assert "re-decoded with fake" in html  # the overlays' model is the main run's
+    with pytest.raises(ValueError, match="already reported"):
+        build_report(root / "run", tmp_path / "rep2", compare_with=(root / "run",))
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        build_report(root / "run", tmp_path / "rep3", compare_with=(tmp_path / "nope",))
+
+
+def test_cli_evaluate_then_report(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from sambench.cli import app
+
+    prepared = make_prepared(tmp_path / "prep", n_images=2)
+    runner = CliRunner()
+    res = runner.invoke(
+        app,
+        ["evaluate", str(prepared), "--out", str(tmp_path / "gc"), "--model", "grabcut",
+         "--strategies", "S3,S5", "--no-progress"],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert "16 rows" in res.output and "| Box-CT" in res.output
+    res = runner.invoke(app, ["report", str(tmp_path / "gc"), "--no-overlays"])
+    assert res.exit_code == 0, res.output
+    html = tmp_path / "gc" / "report" / "report.html"
+    assert str(html) in res.output and SECTION_FAILED not in html.read_text()
+    bad = runner.invoke(app, ["evaluate", str(prepared), "--out", str(tmp_path / "x"),
+                              "--strategies", "S9", "--model", "grabcut"])  # fmt: skip
+    assert bad.exit_code != 0 and "S9" in str(bad.exception)

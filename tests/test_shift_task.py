@@ -23,6 +23,7 @@ from sambench.metrics import MetricConfig
 from sambench.prompts.shift import SHIFT_RANGES
 
 from fakes import FakeModel, make_prepared
+from shared_data import REFERENCE
 
 STRATS = ("S2", "S4", "S5")
 
@@ -260,7 +261,7 @@ def test_shift_drop_table_known_answer():
     np.testing.assert_allclose(t["S5"], expected_s5)
     long = shift_drop_long(hand_results())
     assert (long["n"] == 2).all()
-    ref_cols = pd.read_csv("/work/shared/reference/paper-table8-prompt-shift-dice-drop.csv").columns
+    ref_cols = pd.read_csv(REFERENCE / "paper-table8-prompt-shift-dice-drop.csv").columns
     assert ref_cols[0] == "shift_px" and "shift_px" in t.columns
 
 

@@ -18,6 +18,8 @@ from sambench.analysis.stats import (
     volume_dice,
 )
 
+from shared_data import REFERENCE
+
 ATTRS = ["size", "intensity_diff", "fourier_order", "modality_code", "aspect_ratio"]
 
 
@@ -125,7 +127,7 @@ def test_attribute_correlations_table6_layout():
         assert row[f"{a}_cell"].endswith("*") == (row[f"{a}_p"] < 0.001)
     assert row["intensity_diff_cell"] == f"{row['intensity_diff']:.3f}*"
     wide = table6_layout(out)
-    ref_cols = pd.read_csv("/work/shared/reference/paper-table6-spearman-partial.csv").columns
+    ref_cols = pd.read_csv(REFERENCE / "paper-table6-spearman-partial.csv").columns
     assert list(wide.columns) == list(ref_cols)
     assert wide.loc[wide.strategy == "S5", "size_vit_b"].iloc[0] == row["size"]
 

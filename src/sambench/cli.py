@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -121,7 +121,7 @@ def evaluate(
     progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
 ) -> None:
     """Evaluate a model on a prepared dataset under prompt strategies; write results and tables."""
-    from sambench.analysis.summary import paper_table, to_markdown, write_tables
+    from sambench.analysis.summary import main_rows, paper_table, to_markdown, write_tables
     from sambench.engine.config import RunConfig
     from sambench.engine.evaluate import evaluate as run_evaluate
 
@@ -154,7 +154,7 @@ def evaluate(
     write_tables(results, out / "tables")
     typer.echo(f"{len(results)} rows -> {out / 'results.parquet'}; tables in {out / 'tables'}")
     typer.echo("DICE (%), mean (std), oracle selection:")
-    typer.echo(to_markdown(paper_table(results, "dice")))
+    typer.echo(to_markdown(paper_table(main_rows(results), "dice")))
 
 
 @app.command()
@@ -162,31 +162,32 @@ def demo(
     out: Annotated[Path, typer.Option("--out", "-o", help="Demo folder.")] = Path("sambench-demo"),
     max_images: Annotated[
         int, typer.Option("--max-images", help="Slices evaluated (evenly spaced).")
-    ] = 24,
+    ] = 16,
     progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
 ) -> None:
-    """The whole pipeline on bundled real data: MNI152 brain MRI (from nilearn) with LiteMedSAM."""
-    from sambench.analysis.summary import paper_table, timing_table, to_markdown, write_tables
-    from sambench.data.demo import prepare_demo
-    from sambench.engine.config import RunConfig
-    from sambench.engine.evaluate import evaluate as run_evaluate
+    """The whole pipeline on bundled real data: MNI152 brain MRI (from nilearn), LiteMedSAM vs
+    GrabCut, S1-S6, prompt shift, interactive clicks, and the HTML report."""
+    from sambench.analysis.summary import main_rows, paper_table, timing_table, to_markdown
+    from sambench.demo import DemoConfig, run_demo
 
-    prepared = out / "prepared"
-    for report in prepare_demo(prepared, progress=progress):
-        typer.echo(report.to_text())
-    run_dir = out / "run-litemedsam"
-    cfg = RunConfig(
-        prepared=str(prepared), model="litemedsam", max_images=max_images, progress=progress
-    )
-    results = run_evaluate(cfg, run_dir)
-    write_tables(results, run_dir / "tables")
-    typer.echo(f"\nLiteMedSAM on {results['image_id'].nunique()} MNI152 slices; results: {run_dir}")
+    result = run_demo(out, DemoConfig(max_images=max_images, progress=progress))
+    for rep in result.prepare_reports:
+        typer.echo(rep.to_text())
+    both = pd_concat(result.model_results, result.baseline_results)
+    main = main_rows(both)
+    typer.echo(f"\nLiteMedSAM and GrabCut on {main['image_id'].nunique()} MNI152 slices")
     typer.echo("DICE (%), mean (std), oracle selection:")
-    typer.echo(to_markdown(paper_table(results, "dice")))
-    typer.echo("\nHD (pixels), mean (std):")
-    typer.echo(to_markdown(paper_table(results, "hd")))
+    typer.echo(to_markdown(paper_table(main, "dice")))
     typer.echo("\nSeconds (embedding per image; decoding per object):")
-    typer.echo(to_markdown(timing_table(results)))
+    typer.echo(to_markdown(timing_table(both)))
+    typer.echo(f"\nresults: {result.model_run}, {result.baseline_run}")
+    typer.echo(f"report:  {result.report}")
+
+
+def pd_concat(*frames: Any) -> Any:
+    import pandas as pd
+
+    return pd.concat(frames, ignore_index=True)
 
 
 @app.command()

@@ -13,6 +13,27 @@ import pandas as pd
 from sambench.data.atomic import write_text_atomic
 
 STRATEGY_ORDER = ("S1", "S2", "S3", "S4", "S5", "S6", "interactive")
+INTERACTIVE = "interactive"
+DEFAULT_GRID = 32
+
+
+def main_rows(results: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the paper's main tables: unshifted, non-interactive (S1-S6), and for S1 one
+    grid size only (32, the paper's, if present, else the largest) when several were run.
+
+    Shifted repeats (prompt-shift robustness), interactive clicks and other S1 grids have their
+    own tables (:mod:`sambench.analysis.robustness`, the report's sections).
+    """
+    from sambench.analysis.robustness import unshifted
+
+    df = unshifted(results)
+    df = df[df["strategy"] != INTERACTIVE]
+    if "grid" in df.columns and (df["strategy"] == "S1").any():
+        grids = df.loc[df["strategy"] == "S1", "grid"].dropna().unique()
+        if len(grids) > 1:
+            keep = DEFAULT_GRID if DEFAULT_GRID in grids else max(grids)
+            df = df[(df["strategy"] != "S1") | (df["grid"] == keep)]
+    return df
 
 
 def with_target_modality(results: pd.DataFrame) -> pd.DataFrame:
@@ -85,7 +106,8 @@ def paper_table(
 
 def timing_table(results: pd.DataFrame) -> pd.DataFrame:
     """The paper's Table 4: seconds per image for the embedding (cache misses only) and per
-    object for prompt encoding + mask decoding under each strategy, per model."""
+    object for prompt encoding + mask decoding under each strategy, per model (``interactive``:
+    seconds per click; shifted repeats included), strategy columns in the paper's order."""
     ok = results[results["status"] == "ok"]
     rows = []
     for model, g in ok.groupby("model", sort=True):
@@ -96,11 +118,15 @@ def timing_table(results: pd.DataFrame) -> pd.DataFrame:
             "images": int(per_image.shape[0]),
             "embedding": float(fresh["embed_seconds"].mean()) if len(fresh) else float("nan"),
         }
-        one = g[g["selection"] == g["selection"].iloc[0]]
-        for s in _strategy_sorted(list(one["strategy"].unique())):
-            row[s] = float(one.loc[one["strategy"] == s, "decode_seconds"].mean())
+        for s, gs in g.groupby("strategy", sort=True):
+            # each row of one selection carries the object's decoding time once
+            one = gs[gs["selection"] == gs["selection"].iloc[0]]
+            row[str(s)] = float(one["decode_seconds"].mean())
         rows.append(row)
-    return pd.DataFrame(rows)
+    out = pd.DataFrame(rows)
+    lead = ["model", "images", "embedding"]
+    strategies = _strategy_sorted([c for c in out.columns if c not in lead])
+    return out[[c for c in lead if c in out.columns] + strategies]
 
 
 def to_markdown(df: pd.DataFrame, floatfmt: str = ".4g") -> str:
@@ -108,14 +134,18 @@ def to_markdown(df: pd.DataFrame, floatfmt: str = ".4g") -> str:
 
 
 def write_tables(results: pd.DataFrame, folder: Path | str) -> dict[str, Path]:
-    """Write the standard summary tables as CSV and Markdown into ``folder``; return their paths."""
+    """Write the standard summary tables as CSV and Markdown into ``folder``; return their paths.
+
+    The paper tables use :func:`main_rows` (no shifted repeats, no interactive rows).
+    """
     folder = Path(folder)
+    main = main_rows(results)
     tables = {
-        "dice_by_target": paper_table(results, "dice"),
-        "jaccard_by_target": paper_table(results, "jaccard"),
-        "hd_by_target": paper_table(results, "hd"),
-        "dice_by_modality": paper_table(results, "dice", by="modality"),
-        "dice_by_target_score_selection": paper_table(results, "dice", selection="score"),
+        "dice_by_target": paper_table(main, "dice"),
+        "jaccard_by_target": paper_table(main, "jaccard"),
+        "hd_by_target": paper_table(main, "hd"),
+        "dice_by_modality": paper_table(main, "dice", by="modality"),
+        "dice_by_target_score_selection": paper_table(main, "dice", selection="score"),
         "timing_seconds": timing_table(results),
     }
     paths: dict[str, Path] = {}

@@ -17,7 +17,13 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from sambench.analysis import robustness, stats
-from sambench.analysis.summary import paper_table, timing_table, with_target_modality
+from sambench.analysis.summary import (
+    INTERACTIVE,
+    main_rows,
+    paper_table,
+    timing_table,
+    with_target_modality,
+)
 from sambench.report import figures as F
 from sambench.report import html as H
 from sambench.report.reference import paper_comparison
@@ -25,21 +31,6 @@ from sambench.report.reference import paper_table as published
 
 if TYPE_CHECKING:
     from sambench.report.build import ReportContext
-
-DEFAULT_GRID = 32
-INTERACTIVE = "interactive"
-
-
-def main_rows(results: pd.DataFrame) -> pd.DataFrame:
-    """Unshifted, non-interactive rows; S1 restricted to one grid (see module docstring)."""
-    df = robustness.unshifted(results)
-    df = df[df["strategy"] != INTERACTIVE]
-    if "grid" in df.columns and (df["strategy"] == "S1").any():
-        grids = df.loc[df["strategy"] == "S1", "grid"].dropna().unique()
-        if len(grids) > 1:
-            keep = DEFAULT_GRID if DEFAULT_GRID in grids else max(grids)
-            df = df[(df["strategy"] != "S1") | (df["grid"] == keep)]
-    return df
 
 
 def _ok(df: pd.DataFrame, selection: str = "oracle") -> pd.DataFrame:
@@ -288,7 +279,8 @@ def grid_ablation(ctx: ReportContext, sec: H.Section) -> None:
     if ok["grid"].nunique() < 2:
         sec.add(
             H.note_html(
-                f"S1 ran with one grid only ({sorted(ok['grid'].unique())}): no grid ablation."
+                f"S1 ran with one grid only ({', '.join(str(int(g)) for g in sorted(ok['grid'].dropna().unique()))} "
+                "points per side): no grid ablation."
             )
         )
         return
