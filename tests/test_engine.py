@@ -211,3 +211,24 @@ def test_main_rows_and_timing_with_shift_and_interactive(prepared: Path, tmp_pat
     timing = timing_table(res)
     assert list(timing.columns) == ["model", "images", "embedding", "S2", "S5", "interactive"]
     assert timing["interactive"].notna().all()
+
+
+def test_save_masks_writes_the_selected_masks_as_png(prepared: Path, tmp_path: Path) -> None:
+    from medpy.metric.binary import dc
+
+    from sambench.engine.evaluate import read_png
+    from sambench.engine.single_round import mask_png_path
+
+    res = run(prepared, tmp_path / "run", strategies=("S3", "S5"), save_masks=True)
+    for _, row in res.iterrows():
+        path = mask_png_path(
+            tmp_path / "run" / "masks", row.to_dict(), row["strategy"], row["selection"]
+        )
+        png = read_png(path)
+        assert png.dtype == np.uint8 and set(np.unique(png)) <= {0, 255}
+        assert int((png > 0).sum()) == row["pred_area"]
+        gt = read_png(prepared / row["label_path"]) == row["label_value"]
+        assert 100 * dc(png > 0, gt) == pytest.approx(row["dice"], abs=1e-6)
+    # off by default
+    run(prepared, tmp_path / "run2", strategies=("S5",))
+    assert not (tmp_path / "run2" / "masks").exists()

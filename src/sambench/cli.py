@@ -105,7 +105,11 @@ def evaluate(
     ] = "32",
     points_per_batch: Annotated[int, typer.Option("--points-per-batch", help="S1 batch.")] = 64,
     save_masks: Annotated[
-        bool, typer.Option("--save-masks", help="Save S1's generated masks (RLE JSON).")
+        bool,
+        typer.Option(
+            "--save-masks",
+            help="Save the selected S2-S6 masks as PNG (masks/) and S1's masks as RLE JSON.",
+        ),
     ] = False,
     shift: Annotated[
         bool, typer.Option("--shift", help="Add prompt-shift robustness repeats (SPEC 6).")

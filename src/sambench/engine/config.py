@@ -6,12 +6,11 @@ would change the numbers is refused (:func:`check_compatible`), so rows of two s
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sambench import __version__
-from sambench.data.atomic import write_json_atomic
+from sambench.data import saved_config as SC
 
 CONFIG_NAME = "config.json"
 SELECTIONS = ("oracle", "score")
@@ -77,52 +76,26 @@ class RunConfig:
     sambench_version: str = field(default=__version__)
 
     def to_json_dict(self) -> dict[str, object]:
-        d = asdict(self)
-        for name in _TUPLE_FIELDS:
-            v = d[name]
-            d[name] = None if v is None else list(v)
-        return d
+        return SC.to_json_dict(self, _TUPLE_FIELDS)
 
     @classmethod
     def from_json_dict(cls, d: dict[str, object]) -> RunConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"{CONFIG_NAME}: unknown fields {unknown}; known: {sorted(known)}")
-        kw = dict(d)
-        for name in _TUPLE_FIELDS:
-            if kw.get(name) is not None:
-                kw[name] = tuple(kw[name])  # type: ignore[arg-type]
-        return cls(**kw)  # type: ignore[arg-type]
+        return SC.from_json_dict(cls, d, _TUPLE_FIELDS, CONFIG_NAME)
 
     def save(self, run_dir: Path) -> Path:
-        path = Path(run_dir) / CONFIG_NAME
-        write_json_atomic(path, self.to_json_dict())
-        return path
+        return SC.save_json(Path(run_dir) / CONFIG_NAME, self.to_json_dict())
 
     @classmethod
     def load(cls, run_dir: Path) -> RunConfig:
         path = Path(run_dir) / CONFIG_NAME
-        try:
-            d = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise FileNotFoundError(
-                f"{path}: no run configuration (is this a sambench run folder?)"
-            ) from None
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{path}: not valid JSON ({e})") from None
-        return cls.from_json_dict(d)
+        return cls.from_json_dict(
+            SC.load_json(path, "run configuration (is this a sambench run folder?)")
+        )
 
 
 def check_compatible(old: RunConfig, new: RunConfig, run_dir: Path) -> None:
     """Raise :class:`ConfigMismatchError` listing every result-changing field that differs."""
-    diffs = []
-    for f in fields(RunConfig):
-        if f.name in _RESUME_FREE:
-            continue
-        a, b = getattr(old, f.name), getattr(new, f.name)
-        if a != b:
-            diffs.append(f"{f.name}: {a!r} (saved) != {b!r} (now)")
+    diffs = SC.differences(old, new, _RESUME_FREE)
     if diffs:
         raise ConfigMismatchError(
             f"{Path(run_dir) / CONFIG_NAME}: this results folder was made with another configuration; "

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
+from sambench.data.atomic import write_png_atomic
 from sambench.engine.config import SELECTIONS
 from sambench.engine.context import ImageContext, ObjectTarget, prompts_to_json
 from sambench.engine.selection import nan_metrics, select_and_score
@@ -31,6 +33,23 @@ def skipped_rows(
         row.update(extra)
         rows.append(row)
     return rows
+
+
+def mask_png_path(masks_dir: Path, row: dict[str, object], strategy: str, selection: str) -> Path:
+    """``<masks_dir>/<dataset>/<image_id>.v<label_value>.<strategy>.<selection>.png``."""
+    name = f"{row['image_id']}.v{int(row['label_value'])}.{strategy}.{selection}.png"  # type: ignore[call-overload]
+    return Path(masks_dir) / str(row["dataset"]) / name
+
+
+def save_selected_masks(
+    masks_dir: Path, rows: list[dict[str, object]], candidates: np.ndarray
+) -> None:
+    """Write each row's selected candidate (``candidate_index`` of Kx HxW bool ``candidates``) as a
+    0/255 uint8 PNG at :func:`mask_png_path`."""
+    for row in rows:
+        k = int(row["candidate_index"])  # type: ignore[call-overload]
+        path = mask_png_path(masks_dir, row, str(row["strategy"]), str(row["selection"]))
+        write_png_atomic(path, candidates[k].astype(np.uint8) * 255)
 
 
 def scored_rows(
@@ -69,10 +88,12 @@ class SingleRoundTask:
 
     ``decode_seconds`` of a row is its share of the strategy's batched prompt-encoding + decoding
     time (batch time / objects in the batch): the paper's Table 4 "per image, one target" figure.
+    ``masks_dir``: save each selected mask as PNG (:func:`save_selected_masks`).
     """
 
     strategies: tuple[str, ...]
     prompt_rules: str = "paper"
+    masks_dir: Path | None = None
     name: str = "single_round"
 
     def __call__(self, ctx: ImageContext) -> list[dict[str, object]]:
@@ -88,7 +109,7 @@ class SingleRoundTask:
                 pred = ctx.model.predict(ctx.embedding, batch, multimask_output=ctx.multimask)  # type: ignore[arg-type]
                 share = (time.perf_counter() - t0) / len(ready)
                 for j, i in enumerate(ready):
-                    rows += scored_rows(
+                    obj_rows = scored_rows(
                         ctx,
                         ctx.objects[i],
                         strategy,
@@ -97,6 +118,9 @@ class SingleRoundTask:
                         batch[j],  # type: ignore[arg-type]
                         share,
                     )
+                    if self.masks_dir is not None:
+                        save_selected_masks(self.masks_dir, obj_rows, pred.masks[j])
+                    rows += obj_rows
             for i, p in enumerate(per_obj):
                 err = p[strategy]
                 if isinstance(err, PromptError):

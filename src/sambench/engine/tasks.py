@@ -34,7 +34,8 @@ def build_tasks(config: RunConfig, run_dir: Path) -> list[ImageTask]:
         )
     single = tuple(s for s in config.strategies if s in SINGLE_ROUND)
     if single:
-        tasks.append(SingleRoundTask(single, config.prompt_rules))
+        masks = (run_dir / "masks") if config.save_masks else None
+        tasks.append(SingleRoundTask(single, config.prompt_rules, masks_dir=masks))
         if config.shift:
             from sambench.engine.shift_task import ShiftTask
 
