@@ -7,18 +7,38 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from sambench.demo import DemoConfig, demo_configs, run_demo
+from sambench.demo import DemoConfig, demo_configs, interactive_summary, run_demo
 from sambench.report.build import SECTION_FAILED
 from sambench.report.html import esc
 from sambench.report.sections import SECTION_TITLES
 
 
 def test_demo_configs_cover_every_protocol(tmp_path: Path) -> None:
-    model, base = demo_configs(tmp_path / "p", tmp_path, DemoConfig())
-    assert model.model == "litemedsam" and base.model == "grabcut"
+    cfgs = demo_configs(tmp_path / "p", tmp_path, DemoConfig())
+    assert list(cfgs) == ["litemedsam", "grabcut", "random_walker"]
+    model = cfgs["litemedsam"]
+    assert all(c.model == name for name, c in cfgs.items())
     assert set(model.strategies) == {"S1", "S2", "S3", "S4", "S5", "S6", "interactive"}
-    assert model.shift and model.max_images == base.max_images == 16
+    assert all("interactive" in c.strategies and c.max_clicks == 10 for c in cfgs.values())
+    assert model.shift and {c.max_images for c in cfgs.values()} == {16}
     assert model.cache_dir == str(tmp_path / "embeddings") and model.grid == (4,)
+
+
+def test_interactive_summary_known_values() -> None:
+    """Two models, one object each, 5 clicks: IoU reaches 85 at click 2 for 'a', never for 'b'."""
+    rows = []
+    for model, ious in (("a", [50, 90, 95, 95, 95]), ("b", [10, 20, 30, 40, 50])):
+        for k, iou in enumerate(ious, start=1):
+            rows.append(
+                dict(model=model, strategy="interactive", status="ok", selection="score",
+                     dataset="d", image_id="i", label_value=1, object_name="o", modality="MRI",
+                     click_index=k, jaccard=float(iou), dice=float(2 * iou / (100 + iou) * 100))
+            )  # fmt: skip
+    table = interactive_summary(pd.DataFrame(rows)).set_index("model")
+    assert table.loc["a", "NoC@85"] == 2 and table.loc["a", "NoF@85"] == 0
+    assert table.loc["b", "NoC@85"] == 5 and table.loc["b", "NoF@85"] == 1
+    assert list(table.columns) == ["n_objects", "NoC@85", "NoF@85", "DICE@1", "DICE@5"]
+    assert table.loc["b", "DICE@5"] == pytest.approx(200 * 50 / 150)
 
 
 @pytest.mark.slow
@@ -31,6 +51,7 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
                                    "--no-progress"])  # fmt: skip
     assert res.exit_code == 0, res.output
     assert "litemedsam S5" in res.output and "grabcut S5" in res.output
+    assert "random_walker" in res.output and "NoC@85" in res.output
     run = tmp_path / "run-litemedsam"
     results = pd.read_parquet(run / "results.parquet")
     assert set(results["strategy"]) == {"S1", "S2", "S3", "S4", "S5", "S6", "interactive"}
@@ -41,6 +62,8 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
     assert SECTION_FAILED not in html
     assert all(f"<h2>{esc(t)}</h2>" in html for t in SECTION_TITLES)
     assert (run / "report" / "tables" / "wilcoxon_models_dice.csv").is_file()
+    noc = pd.read_csv(run / "report" / "tables" / "noc_by_model.csv")
+    assert set(noc["model"]) == {"litemedsam", "grabcut", "random_walker"}
     # a second demo on the same folder resumes: no row is duplicated
     again = run_demo(tmp_path, DemoConfig(max_images=2, progress=False))
     assert len(again.model_results) == len(results)

@@ -46,6 +46,7 @@ from sambench.engine.everything import (
 from sambench.metrics import dice_batch
 from sambench.models.sam import adapter_from_sam
 from sambench.models.sam_family import SamFamilyAdapter
+from sambench.prompts.types import Prompts
 
 from fakes import FakeModel, make_prepared
 from shared_data import SEED
@@ -227,7 +228,13 @@ def test_generated_masks_equal_official_generator(
 ) -> None:
     image = make_image()
     emb = adapter.embed(image)
-    ours = generate_masks(adapter, emb, 6, settings)  # 36 points: batches of 16/7 + a remainder
+    # decode in the official batches: batch composition changes float rounding at the threshold
+    # (test_decode_chunk_changes_rounding_only)
+    adapter.decode_chunk = settings.points_per_batch
+    try:
+        ours = generate_masks(adapter, emb, 6, settings)  # 36 points: batches of 16/7 + remainder
+    finally:
+        adapter.decode_chunk = 1
     ref = official(sam, image, 6, settings)
     assert len(ours) >= min_count
     assert_same_as_official(ours, ref)
@@ -246,10 +253,30 @@ def test_localized_masks_equal_official_generator(settings: AmgSettings) -> None
     sam = geometric_sam()
     image = np.zeros((90, 120, 3), np.uint8)
     ad = adapter_from_sam(sam, name="geo", device="cpu")
+    ad.decode_chunk = settings.points_per_batch  # the official batches (see above)
     ours = generate_masks(ad, ad.embed(image), 8, settings)
     ref = official(sam, image, 8, settings)
     assert len(ours) >= 5
     assert_same_as_official(ours, ref)
+
+
+def test_decode_chunk_changes_rounding_only(adapter: SamFamilyAdapter) -> None:
+    """Decoding one prompt set per decoder call (the CPU default) or all at once gives the same
+    logits and scores up to float rounding, and the same masks away from the threshold."""
+    assert adapter.decode_chunk == 1  # CPU default
+    emb = adapter.embed(make_image())
+    pts = grid_points(6, emb.original_size)
+    prompts = [Prompts(points=p[None], labels=np.ones(1, np.int64)) for p in pts]
+    one = adapter.predict(emb, prompts, multimask_output=True)
+    adapter.decode_chunk = len(prompts)
+    try:
+        together = adapter.predict(emb, prompts, multimask_output=True)
+    finally:
+        adapter.decode_chunk = 1
+    np.testing.assert_allclose(one.low_res_logits, together.low_res_logits, rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(one.scores, together.scores, atol=1e-5)
+    flipped = (one.masks != together.masks).mean()
+    assert flipped < 1e-3, flipped
 
 
 def test_nms_really_acts(adapter: SamFamilyAdapter) -> None:

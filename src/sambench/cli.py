@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -170,28 +170,28 @@ def demo(
     progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
 ) -> None:
     """The whole pipeline on bundled real data: MNI152 brain MRI (from nilearn), LiteMedSAM vs
-    GrabCut, S1-S6, prompt shift, interactive clicks, and the HTML report."""
+    GrabCut and the random walker, S1-S6, prompt shift, interactive clicks, and the HTML report."""
+    import pandas as pd
+
     from sambench.analysis.summary import main_rows, paper_table, timing_table, to_markdown
-    from sambench.demo import DemoConfig, run_demo
+    from sambench.demo import NOC_SHOWN, DemoConfig, interactive_summary, run_demo
 
     result = run_demo(out, DemoConfig(max_images=max_images, progress=progress))
     for rep in result.prepare_reports:
         typer.echo(rep.to_text())
-    both = pd_concat(result.model_results, result.baseline_results)
-    main = main_rows(both)
-    typer.echo(f"\nLiteMedSAM and GrabCut on {main['image_id'].nunique()} MNI152 slices")
+    every = pd.concat(list(result.results.values()), ignore_index=True)
+    main = main_rows(every)
+    typer.echo(
+        f"\nLiteMedSAM, GrabCut, random walker on {main['image_id'].nunique()} MNI152 slices"
+    )
     typer.echo("DICE (%), mean (std), oracle selection:")
     typer.echo(to_markdown(paper_table(main, "dice")))
-    typer.echo("\nSeconds (embedding per image; decoding per object):")
-    typer.echo(to_markdown(timing_table(both)))
-    typer.echo(f"\nresults: {result.model_run}, {result.baseline_run}")
+    typer.echo(f"\nInteractive: NoC@{NOC_SHOWN} and DICE after 1, 5 and the last click:")
+    typer.echo(to_markdown(interactive_summary(every)))
+    typer.echo("\nSeconds (embedding per image; decoding per object, per click for interactive):")
+    typer.echo(to_markdown(timing_table(every)))
+    typer.echo("\nresults: " + ", ".join(str(p) for p in result.runs.values()))
     typer.echo(f"report:  {result.report}")
-
-
-def pd_concat(*frames: Any) -> Any:
-    import pandas as pd
-
-    return pd.concat(frames, ignore_index=True)
 
 
 @app.command()

@@ -6,8 +6,10 @@
    the slices: everything mode S1 (a small grid: S1 costs one mask decoding per grid point), the
    prompted strategies S2-S6 with a prompt-shift repeat (SPEC 6), and multi-round interactive
    clicks (SPEC 7);
-3. evaluate the classical GrabCut baseline on the same slices (S2-S6 and interactive);
-4. build one HTML report over both runs (tables, figures, paired tests, attributes, overlays).
+3. evaluate the classical baselines on the same slices: GrabCut (S2-S6 and interactive) and the
+   random walker (interactive: its clicks are its seeds; a box alone gives it no object seed);
+4. build one HTML report over the three runs (tables, figures, paired tests, attributes,
+   overlays, click curves).
 
 Decisions: the demo's scale (slices, S1 grid, clicks, shift repeats) is set by :class:`DemoConfig`
 to stay within a few minutes on a 2-core CPU; the paper's scale (S1 grid 32, 20 clicks, 3 shift
@@ -25,61 +27,83 @@ import pandas as pd
 from sambench.data.prepare import PrepareReport
 from sambench.engine.config import RunConfig
 
+NOC_SHOWN = 85
+
+
+def interactive_summary(results: pd.DataFrame) -> pd.DataFrame:
+    """Per model: NoC@85 (mean clicks to IoU 85 %, the maximum when never), NoF@85, and the mean
+    DICE after click 1, click 5 and the last click (the Fig. 16 curve at three points)."""
+    from sambench.metrics.noc import click_curve, noc_table
+
+    noc = noc_table(results, (NOC_SHOWN,), by=("model",))
+    curve = click_curve(results, by=("model",), metrics=("dice",))
+    last = int(curve["click_index"].max())
+    wide = curve.pivot(index="model", columns="click_index", values="dice")
+    cols = {k: f"DICE@{k}" for k in sorted({1, min(5, last), last})}
+    picked = wide[list(cols)].rename(columns=cols).reset_index()
+    keep = ["model", "n_objects", f"NoC@{NOC_SHOWN}", f"NoF@{NOC_SHOWN}"]
+    return noc[keep].merge(picked, on="model")
+
 
 @dataclass(frozen=True)
 class DemoConfig:
     """The demo's scale. ``max_images``: evenly spaced slices evaluated (of both datasets);
     ``grid``: S1 points per side; ``max_clicks``: interactive clicks per object;
-    ``shift_repeats``: shifted repeats per range; ``baseline``: the classical model compared."""
+    ``shift_repeats``: shifted repeats per range."""
 
     max_images: int = 16
     grid: int = 4
     max_clicks: int = 10
     shift_repeats: int = 1
-    baseline: str = "grabcut"
     progress: bool = True
 
 
 @dataclass(frozen=True)
 class DemoResult:
-    """What the demo wrote: prepare reports, the two runs' results and the report's path."""
+    """What the demo wrote: prepare reports, each run's folder and results, the report's path."""
 
     prepare_reports: list[PrepareReport]
-    model_results: pd.DataFrame
-    baseline_results: pd.DataFrame
-    model_run: Path
-    baseline_run: Path
+    runs: dict[str, Path]
+    results: dict[str, pd.DataFrame]
     report: Path
 
+    @property
+    def model_results(self) -> pd.DataFrame:
+        return self.results["litemedsam"]
 
-def demo_configs(prepared: Path, out: Path, cfg: DemoConfig) -> tuple[RunConfig, RunConfig]:
-    """The LiteMedSAM and baseline run configurations of the demo."""
-    model = RunConfig(
-        prepared=str(prepared),
-        model="litemedsam",
-        strategies=("S1", "S2", "S3", "S4", "S5", "S6", "interactive"),
-        max_images=cfg.max_images,
-        grid=(cfg.grid,),
-        shift=cfg.shift_repeats > 0,
-        shift_repeats=max(cfg.shift_repeats, 1),
-        max_clicks=cfg.max_clicks,
-        cache_dir=str(out / "embeddings"),
-        progress=cfg.progress,
-    )
-    baseline = RunConfig(
-        prepared=str(prepared),
-        model=cfg.baseline,
-        strategies=("S2", "S3", "S4", "S5", "S6", "interactive"),
-        max_images=cfg.max_images,
-        max_clicks=cfg.max_clicks,
-        progress=cfg.progress,
-    )
-    return model, baseline
+
+def demo_configs(prepared: Path, out: Path, cfg: DemoConfig) -> dict[str, RunConfig]:
+    """The run configurations of the demo, by model: LiteMedSAM first, then the baselines."""
+    common = dict(prepared=str(prepared), max_images=cfg.max_images, progress=cfg.progress)
+    return {
+        "litemedsam": RunConfig(
+            model="litemedsam",
+            strategies=("S1", "S2", "S3", "S4", "S5", "S6", "interactive"),
+            grid=(cfg.grid,),
+            shift=cfg.shift_repeats > 0,
+            shift_repeats=max(cfg.shift_repeats, 1),
+            max_clicks=cfg.max_clicks,
+            cache_dir=str(out / "embeddings"),
+            **common,  # type: ignore[arg-type]
+        ),
+        "grabcut": RunConfig(
+            model="grabcut",
+            strategies=("S2", "S3", "S4", "S5", "S6", "interactive"),
+            max_clicks=cfg.max_clicks,
+            **common,  # type: ignore[arg-type]
+        ),
+        "random_walker": RunConfig(
+            model="random_walker",
+            strategies=("interactive",),
+            max_clicks=cfg.max_clicks,
+            **common,  # type: ignore[arg-type]
+        ),
+    }
 
 
 def run_demo(out: Path | str, cfg: DemoConfig | None = None) -> DemoResult:
-    """Run the demo into ``out`` (``prepared/``, ``run-litemedsam/``, ``run-<baseline>/``,
-    ``embeddings/``; the report in ``run-litemedsam/report/report.html``)."""
+    """Run the demo into ``out`` (``prepared/``, ``run-<model>/`` per model, ``embeddings/``);
+    the report is ``run-litemedsam/report/report.html``."""
     from sambench.analysis.summary import write_tables
     from sambench.data.demo import prepare_demo
     from sambench.engine.evaluate import evaluate
@@ -89,11 +113,12 @@ def run_demo(out: Path | str, cfg: DemoConfig | None = None) -> DemoResult:
     out = Path(out)
     prepared = out / "prepared"
     reports = prepare_demo(prepared, progress=cfg.progress)
-    model_cfg, base_cfg = demo_configs(prepared, out, cfg)
-    model_run, base_run = out / "run-litemedsam", out / f"run-{cfg.baseline}"
-    model_results = evaluate(model_cfg, model_run)
-    write_tables(model_results, model_run / "tables")
-    base_results = evaluate(base_cfg, base_run)
-    write_tables(base_results, base_run / "tables")
-    report = build_report(model_run, compare_with=(base_run,))
-    return DemoResult(reports, model_results, base_results, model_run, base_run, report)
+    runs: dict[str, Path] = {}
+    results: dict[str, pd.DataFrame] = {}
+    for name, run_cfg in demo_configs(prepared, out, cfg).items():
+        runs[name] = out / f"run-{name}"
+        results[name] = evaluate(run_cfg, runs[name])
+        write_tables(results[name], runs[name] / "tables")
+    main, *others = runs.values()
+    report = build_report(main, compare_with=tuple(others))
+    return DemoResult(reports, runs, results, report)

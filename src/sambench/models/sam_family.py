@@ -107,6 +107,7 @@ class SamFamilyAdapter:
         default_multimask: bool,
         device: str | torch.device | None = None,
         checkpoint_sha256: str | None = None,
+        decode_chunk: int | None = None,
     ) -> None:
         for part in ("image_encoder", "prompt_encoder", "mask_decoder"):
             if not isinstance(getattr(model, part, None), nn.Module):
@@ -122,6 +123,12 @@ class SamFamilyAdapter:
         self.preprocessing = preprocessing
         self.default_multimask = default_multimask
         self.checkpoint_sha256 = checkpoint_sha256
+        if decode_chunk is not None and decode_chunk < 1:
+            raise ValueError(f"decode_chunk: expected an integer >= 1 or None, got {decode_chunk}")
+        # segment-anything's decoder copies the 64x64x256 image embedding once per prompt set: on
+        # a CPU, batches larger than a few prompts leave the cache and run up to 2x slower per
+        # prompt (benchmarks/bench_everything.py), so CPU decoding goes one prompt set at a time.
+        self.decode_chunk = decode_chunk or (1 if self.device.type == "cpu" else 256)
         self.decoder_sha256: str | None = None
         self._dense_pe: dict[torch.device, torch.Tensor] = {}
         mask_size = getattr(self.prompt_encoder, "mask_input_size", (256, 256))
@@ -195,7 +202,8 @@ class SamFamilyAdapter:
 
         Inputs are in model coordinates: ``points`` = (BxNx2 float32 (X, Y), BxN int labels),
         ``boxes`` Bx4 float32 XYXY, ``mask_inputs`` Bx1x256x256 float32 logits. ``features`` is
-        1x256x64x64 (shared by all B prompt sets, one decoder call) or Bx256x64x64 (one image per
+        1x256x64x64 (shared by all B prompt sets; decoded ``self.decode_chunk`` prompt sets per
+        mask-decoder call: 1 on a CPU, 256 on a GPU, unless set) or Bx256x64x64 (one image per
         prompt set, e.g. decoder fine-tuning; decoded one sample at a time because
         segment-anything's decoder repeats the image embedding per prompt).
         Returns (BxKx256x256 low-res logits, BxK predicted IoU), K = 3 if ``multimask_output``
@@ -211,14 +219,20 @@ class SamFamilyAdapter:
                 f"features: expected 1xCxhxw or BxCxhxw, got shape {tuple(features.shape)}"
             )
         if features.shape[0] == 1:
-            low, iou = self.mask_decoder(
-                image_embeddings=features,
-                image_pe=pe,
-                sparse_prompt_embeddings=sparse,
-                dense_prompt_embeddings=dense,
-                multimask_output=multimask_output,
-            )
-            return low, iou
+            c = self.decode_chunk
+            chunks = [
+                self.mask_decoder(
+                    image_embeddings=features,
+                    image_pe=pe,
+                    sparse_prompt_embeddings=sparse[i : i + c],
+                    dense_prompt_embeddings=dense[i : i + c],
+                    multimask_output=multimask_output,
+                )
+                for i in range(0, b, c)
+            ]
+            if len(chunks) == 1:
+                return chunks[0]
+            return torch.cat([o[0] for o in chunks]), torch.cat([o[1] for o in chunks])
         if features.shape[0] != b:
             raise ValueError(
                 f"features: batch {features.shape[0]} must be 1 or equal the prompt batch {b}"
