@@ -130,6 +130,9 @@ def test_attribute_correlations_table6_layout():
     ref_cols = pd.read_csv(REFERENCE / "paper-table6-spearman-partial.csv").columns
     assert list(wide.columns) == list(ref_cols)
     assert wide.loc[wide.strategy == "S5", "size_vit_b"].iloc[0] == row["size"]
+    # rows in the paper's strategy order whatever the order of the input
+    shuffled = table6_layout(out.iloc[::-1].reset_index(drop=True))
+    assert list(shuffled["strategy"]) == ["S2", "S5"]
 
 
 def test_attribute_correlations_constant_modality_is_nan():

@@ -20,7 +20,7 @@ from scipy import stats as sps
 
 from sambench.analysis.attributes import ATTRIBUTES
 from sambench.analysis.robustness import unshifted
-from sambench.analysis.summary import STRATEGY_ORDER
+from sambench.analysis.summary import STRATEGY_ORDER, strategy_sorted
 
 #: p-values below this get the ``*`` marker of the paper's Table 6.
 SIGNIFICANCE = 0.001
@@ -125,7 +125,7 @@ def table6_layout(correlations: pd.DataFrame, cell: bool = False) -> pd.DataFram
     values, or the ``*``-marked strings when ``cell``."""
     attrs = [a for a in ATTRIBUTES if a in correlations.columns]
     models = sorted(correlations["model"].unique())
-    wide = pd.DataFrame({"strategy": list(dict.fromkeys(correlations["strategy"]))})
+    wide = pd.DataFrame({"strategy": strategy_sorted(list(correlations["strategy"]))})
     for a in attrs:
         for m in models:
             sub = correlations[correlations["model"] == m].set_index("strategy")

@@ -6,6 +6,7 @@ All functions take the tidy results DataFrame (``results.parquet``) and return D
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -43,9 +44,10 @@ def with_target_modality(results: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-def _strategy_sorted(cols: list[str]) -> list[str]:
+def strategy_sorted(values: Sequence[str]) -> list[str]:
+    """Distinct strategy names in S1..S6, interactive order (unknown names last, alphabetically)."""
     order = {s: i for i, s in enumerate(STRATEGY_ORDER)}
-    return sorted(cols, key=lambda s: (order.get(s, len(order)), s))
+    return sorted(dict.fromkeys(values), key=lambda s: (order.get(s, len(order)), s))
 
 
 def summary_long(
@@ -93,7 +95,7 @@ def paper_table(
     ]
     models = sorted(long["model"].unique())
     wide = long.pivot_table(index=by, columns=["model", "strategy"], values="cell", aggfunc="first")
-    cols = [(m, s) for m in models for s in _strategy_sorted(list(long["strategy"].unique()))]
+    cols = [(m, s) for m in models for s in strategy_sorted(list(long["strategy"].unique()))]
     wide = wide.reindex(columns=[c for c in cols if c in wide.columns])
     pairs: list[tuple[str, str]] = [tuple(c) for c in wide.columns]  # type: ignore[misc]
     if len(models) == 1:
@@ -125,7 +127,7 @@ def timing_table(results: pd.DataFrame) -> pd.DataFrame:
         rows.append(row)
     out = pd.DataFrame(rows)
     lead = ["model", "images", "embedding"]
-    strategies = _strategy_sorted([c for c in out.columns if c not in lead])
+    strategies = strategy_sorted([c for c in out.columns if c not in lead])
     return out[[c for c in lead if c in out.columns] + strategies]
 
 

@@ -22,7 +22,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
-from sambench.analysis.summary import STRATEGY_ORDER
+from sambench.analysis.summary import strategy_sorted
 from sambench.data.atomic import write_bytes_atomic
 
 ATTRIBUTE_LABELS: dict[str, str] = {
@@ -33,12 +33,6 @@ ATTRIBUTE_LABELS: dict[str, str] = {
     "modality_code": "modality (categorical code)",
 }
 DICE_LEVELS = tuple(range(1, 11))
-
-
-def strategy_sorted(values: Sequence[str]) -> list[str]:
-    """Strategy names in S1..S6, interactive order (unknown names last, alphabetically)."""
-    order = {s: i for i, s in enumerate(STRATEGY_ORDER)}
-    return sorted(dict.fromkeys(values), key=lambda s: (order.get(s, len(order)), s))
 
 
 def figure_png(fig: Figure, dpi: int = 100) -> bytes:

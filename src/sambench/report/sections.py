@@ -21,6 +21,7 @@ from sambench.analysis.summary import (
     INTERACTIVE,
     main_rows,
     paper_table,
+    strategy_sorted,
     timing_table,
     with_target_modality,
 )
@@ -58,7 +59,7 @@ def run_summary(ctx: ReportContext, sec: H.Section) -> None:
         "objects": r[["dataset", "image_id", "label_value"]].drop_duplicates().shape[0],
         "target-modalities": with_target_modality(r)["target_modality"].nunique(),
         "models": ", ".join(sorted(map(str, r["model"].unique()))),
-        "strategies": ", ".join(F.strategy_sorted(list(map(str, r["strategy"].unique())))),
+        "strategies": ", ".join(strategy_sorted(list(map(str, r["strategy"].unique())))),
         "ok rows": int((r["status"] == "ok").sum()),
         "skipped rows": int((r["status"] != "ok").sum()),
     }
@@ -189,12 +190,21 @@ def wilcoxon(ctx: ReportContext, sec: H.Section) -> None:
     else:
         sec.add(H.note_html("One strategy only: no test between strategies."))
     if ok["model"].nunique() > 1:
+        between = stats.paired_wilcoxon(df, "dice", between="model")
+        alone = sorted(map(str, between.loc[between["n"] == 0, "strategy"].unique()))
         ctx.table(
             sec,
             "wilcoxon_models_dice",
-            stats.paired_wilcoxon(df, "dice", between="model"),
+            between[between["n"] > 0],
             "Between models, DICE",
         )
+        if alone:
+            sec.add(
+                H.note_html(
+                    f"No object in common between models for {', '.join(alone)} (run by one "
+                    "model only): not tested."
+                )
+            )
     else:
         sec.add(H.note_html("One model only: no test between models."))
 
