@@ -163,3 +163,18 @@ def test_random_walker_through_the_interactive_engine(tmp_path: Path) -> None:
         assert d[-1] >= d[0] - 1e-9
     table = noc_table(res, (85,), by=("model",))
     assert table.loc[0, "NoC@85"] <= 2 and table.loc[0, "NoF@85"] == 0
+
+
+def test_random_walker_multigrid_equals_jacobi_and_bad_mode() -> None:
+    """The default multigrid solver (pyamg) segments like skimage's Jacobi CG on a real-looking
+    image, up to a few pixels at the tolerance; an unknown solver is a clear error."""
+    image, truth = two_region(3)
+    prompts = [click(23, 19), click(2, 2, positive=False)]
+    fast, ref = RandomWalkerBaseline(), RandomWalkerBaseline(mode="cg_j")
+    assert fast.mode == "cg_mg" and fast.signature() != ref.signature()
+    a = fast.predict(fast.embed(image), prompts).masks
+    b = ref.predict(ref.embed(image), prompts).masks
+    assert (a != b).mean() < 1e-3
+    assert dice(a[0, 0], truth) > 90
+    with pytest.raises(ValueError, match="mode: 'amg' is not one of cg_mg, cg_j, cg"):
+        RandomWalkerBaseline(mode="amg")
