@@ -404,10 +404,9 @@ def test_evaluate_s1_rows_one_embedding_for_all_grids(
     spy = SpyAdapter(adapter)
     task = EverythingTask(
         grids=(4, 6),
-        points_per_batch=16,
-        pred_iou_thresh=0.5,
-        stability_score_thresh=0.5,
-        box_nms_thresh=1.0,
+        settings=AmgSettings(
+            16, pred_iou_thresh=0.5, stability_score_thresh=0.5, box_nms_thresh=1.0
+        ),
         masks_dir=tmp_path / "masks",
     )
     res = run_s1(tmp_path, spy, task)
@@ -444,7 +443,7 @@ def test_no_generated_mask_gives_empty_prediction(
     adapter: SamFamilyAdapter, tmp_path: Path
 ) -> None:
     spy = SpyAdapter(adapter, no_masks=True)
-    res = run_s1(tmp_path, spy, EverythingTask(grids=(4,), points_per_batch=16), n_images=1)
+    res = run_s1(tmp_path, spy, EverythingTask(grids=(4,), settings=AmgSettings(16)), n_images=1)
     assert len(res) == 2 * 2
     assert set(res["status"]) == {"ok"}
     assert (res["n_generated"] == 0).all() and (res["candidate_index"] == -1).all()
@@ -459,13 +458,13 @@ def test_bad_settings_and_models_raise(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="duplicates"):
         EverythingTask(grids=(8, 8))
     with pytest.raises(ValueError, match="pred_iou_thresh"):
-        EverythingTask(pred_iou_thresh=1.5)
+        AmgSettings(pred_iou_thresh=1.5)
     with pytest.raises(ValueError, match="points_per_batch"):
-        EverythingTask(points_per_batch=0)
+        AmgSettings(points_per_batch=0)
     with pytest.raises(ValueError, match="stability_score_offset"):
-        EverythingTask(stability_score_offset=0.0)
+        AmgSettings(stability_score_offset=0.0)
     with pytest.raises(ValueError, match="min_mask_region_area"):
-        EverythingTask(min_mask_region_area=-1)
+        AmgSettings(min_mask_region_area=-1)
     with pytest.raises(ValueError, match="decode_logits"):
         run_s1(tmp_path, FakeModel(), EverythingTask(grids=(4,)), n_images=1)
 

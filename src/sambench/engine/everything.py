@@ -357,20 +357,15 @@ class EverythingTask:
     (auto) uses the adapter's ``default_multimask``: three for SAM (the official generator),
     one for LiteMedSAM/MedSAM, whose multimask heads were not trained (LiteMedSAM's multimask
     logits stay below 0.2 on real images, so the official setting would give no masks at all).
+    ``settings``: the official generator's filters and batch size (:class:`AmgSettings`).
     ``masks_dir``: when set, the generated masks of each image and grid are written as JSON
     (``<masks_dir>/<image_id>.grid<m>.json``, uncompressed column-major RLE).
     """
 
     grids: tuple[int, ...] = (32,)
-    points_per_batch: int = 64
-    pred_iou_thresh: float = 0.88
-    stability_score_thresh: float = 0.95
-    stability_score_offset: float = 1.0
-    box_nms_thresh: float = 0.7
-    min_mask_region_area: int = 0
+    settings: AmgSettings = field(default_factory=AmgSettings)
     masks_dir: Path | str | None = None
     name: str = "everything"
-    settings: AmgSettings = field(init=False)
 
     def __post_init__(self) -> None:
         self.grids = tuple(self.grids)
@@ -381,14 +376,6 @@ class EverythingTask:
                 raise ValueError(f"grid: expected integers >= 1 (points per side), got {m!r}")
         if len(set(self.grids)) != len(self.grids):
             raise ValueError(f"grid: duplicates in {list(self.grids)}")
-        self.settings = AmgSettings(
-            points_per_batch=self.points_per_batch,
-            pred_iou_thresh=self.pred_iou_thresh,
-            stability_score_thresh=self.stability_score_thresh,
-            stability_score_offset=self.stability_score_offset,
-            box_nms_thresh=self.box_nms_thresh,
-            min_mask_region_area=self.min_mask_region_area,
-        )
 
     def __call__(self, ctx: ImageContext) -> list[dict[str, object]]:
         if not ctx.objects:

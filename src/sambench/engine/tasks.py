@@ -18,20 +18,18 @@ def build_tasks(config: RunConfig, run_dir: Path) -> list[ImageTask]:
     """The tasks of a run, in a fixed order: S1, single-round S2-S6, their shifts, interactive."""
     tasks: list[ImageTask] = []
     if EVERYTHING in config.strategies:
-        from sambench.engine.everything import EverythingTask
+        from sambench.engine.everything import AmgSettings, EverythingTask
 
-        tasks.append(
-            EverythingTask(
-                grids=config.grid,
-                points_per_batch=config.points_per_batch,
-                pred_iou_thresh=config.pred_iou_thresh,
-                stability_score_thresh=config.stability_score_thresh,
-                stability_score_offset=config.stability_score_offset,
-                box_nms_thresh=config.box_nms_thresh,
-                min_mask_region_area=config.min_mask_region_area,
-                masks_dir=(run_dir / "masks_s1") if config.save_masks else None,
-            )
+        settings = AmgSettings(
+            points_per_batch=config.points_per_batch,
+            pred_iou_thresh=config.pred_iou_thresh,
+            stability_score_thresh=config.stability_score_thresh,
+            stability_score_offset=config.stability_score_offset,
+            box_nms_thresh=config.box_nms_thresh,
+            min_mask_region_area=config.min_mask_region_area,
         )
+        masks_s1 = (run_dir / "masks_s1") if config.save_masks else None
+        tasks.append(EverythingTask(config.grid, settings, masks_dir=masks_s1))
     single = tuple(s for s in config.strategies if s in SINGLE_ROUND)
     if single:
         masks = (run_dir / "masks") if config.save_masks else None
