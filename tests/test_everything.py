@@ -542,7 +542,9 @@ def test_litemedsam_s1_grid16_on_seed_image() -> None:
     assert len(rows) == 2 * len(values)
     assert set(rows["status"]) == {"ok"} and (rows["grid"] == 16).all()
     # filters off (IoU and stability thresholds 0): every point gives a mask, NMS keeps some
-    loose = EverythingTask(grids=(16,), pred_iou_thresh=0.0, stability_score_thresh=0.0)
+    loose = EverythingTask(
+        grids=(16,), settings=AmgSettings(pred_iou_thresh=0.0, stability_score_thresh=0.0)
+    )
     rows = pd.DataFrame(loose(ctx))
     assert (rows["n_generated"] > 0).all()
     assert (rows["candidate_index"] >= 0).all()
