@@ -11,6 +11,7 @@ from pathlib import Path
 
 from sambench import __version__
 from sambench.data import saved_config as SC
+from sambench.engine.amg_settings import AmgSettings
 
 CONFIG_NAME = "config.json"
 SELECTIONS = ("oracle", "score")
@@ -23,6 +24,7 @@ _RESUME_FREE = frozenset(
 )
 
 
+_AMG = AmgSettings()  # the official generator's defaults
 _TUPLE_FIELDS = ("strategies", "datasets", "cases", "grid")
 
 
@@ -56,12 +58,12 @@ class RunConfig:
     max_images: int | None = None
     # S1 everything mode (official automatic-mask-generator defaults)
     grid: tuple[int, ...] = (32,)
-    points_per_batch: int = 64
-    pred_iou_thresh: float = 0.88
-    stability_score_thresh: float = 0.95
-    stability_score_offset: float = 1.0
-    box_nms_thresh: float = 0.7
-    min_mask_region_area: int = 0
+    points_per_batch: int = _AMG.points_per_batch
+    pred_iou_thresh: float = _AMG.pred_iou_thresh
+    stability_score_thresh: float = _AMG.stability_score_thresh
+    stability_score_offset: float = _AMG.stability_score_offset
+    box_nms_thresh: float = _AMG.box_nms_thresh
+    min_mask_region_area: int = _AMG.min_mask_region_area
     save_masks: bool = False
     # prompt-shift robustness (SPEC 6): adds shifted repeats of the single-round strategies
     shift: bool = False
@@ -74,6 +76,17 @@ class RunConfig:
     skip_bad: bool = False
     progress: bool = True
     sambench_version: str = field(default=__version__)
+
+    def amg_settings(self) -> AmgSettings:
+        """S1's generator settings of this run (validated by :class:`AmgSettings`)."""
+        return AmgSettings(
+            points_per_batch=self.points_per_batch,
+            pred_iou_thresh=self.pred_iou_thresh,
+            stability_score_thresh=self.stability_score_thresh,
+            stability_score_offset=self.stability_score_offset,
+            box_nms_thresh=self.box_nms_thresh,
+            min_mask_region_area=self.min_mask_region_area,
+        )
 
     def to_json_dict(self) -> dict[str, object]:
         return SC.to_json_dict(self, _TUPLE_FIELDS)

@@ -18,18 +18,10 @@ def build_tasks(config: RunConfig, run_dir: Path) -> list[ImageTask]:
     """The tasks of a run, in a fixed order: S1, single-round S2-S6, their shifts, interactive."""
     tasks: list[ImageTask] = []
     if EVERYTHING in config.strategies:
-        from sambench.engine.everything import AmgSettings, EverythingTask
+        from sambench.engine.everything import EverythingTask
 
-        settings = AmgSettings(
-            points_per_batch=config.points_per_batch,
-            pred_iou_thresh=config.pred_iou_thresh,
-            stability_score_thresh=config.stability_score_thresh,
-            stability_score_offset=config.stability_score_offset,
-            box_nms_thresh=config.box_nms_thresh,
-            min_mask_region_area=config.min_mask_region_area,
-        )
         masks_s1 = (run_dir / "masks_s1") if config.save_masks else None
-        tasks.append(EverythingTask(config.grid, settings, masks_dir=masks_s1))
+        tasks.append(EverythingTask(config.grid, config.amg_settings(), masks_dir=masks_s1))
     single = tuple(s for s in config.strategies if s in SINGLE_ROUND)
     if single:
         masks = (run_dir / "masks") if config.save_masks else None
