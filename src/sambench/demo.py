@@ -19,7 +19,7 @@ the same folder reuses prepared data, embeddings and finished rows.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
@@ -74,30 +74,26 @@ class DemoResult:
 
 def demo_configs(prepared: Path, out: Path, cfg: DemoConfig) -> dict[str, RunConfig]:
     """The run configurations of the demo, by model: LiteMedSAM first, then the baselines."""
-    common = dict(prepared=str(prepared), max_images=cfg.max_images, progress=cfg.progress)
+    base = RunConfig(
+        prepared=str(prepared),
+        max_images=cfg.max_images,
+        max_clicks=cfg.max_clicks,
+        progress=cfg.progress,
+    )
     return {
-        "litemedsam": RunConfig(
+        "litemedsam": replace(
+            base,
             model="litemedsam",
             strategies=("S1", "S2", "S3", "S4", "S5", "S6", "interactive"),
             grid=(cfg.grid,),
             shift=cfg.shift_repeats > 0,
             shift_repeats=max(cfg.shift_repeats, 1),
-            max_clicks=cfg.max_clicks,
             cache_dir=str(out / "embeddings"),
-            **common,  # type: ignore[arg-type]
         ),
-        "grabcut": RunConfig(
-            model="grabcut",
-            strategies=("S2", "S3", "S4", "S5", "S6", "interactive"),
-            max_clicks=cfg.max_clicks,
-            **common,  # type: ignore[arg-type]
+        "grabcut": replace(
+            base, model="grabcut", strategies=("S2", "S3", "S4", "S5", "S6", "interactive")
         ),
-        "random_walker": RunConfig(
-            model="random_walker",
-            strategies=("interactive",),
-            max_clicks=cfg.max_clicks,
-            **common,  # type: ignore[arg-type]
-        ),
+        "random_walker": replace(base, model="random_walker", strategies=("interactive",)),
     }
 
 
