@@ -516,7 +516,6 @@ def seed_image() -> tuple[np.ndarray, np.ndarray]:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not SEED.is_dir(), reason="seed samples not available")
 def test_litemedsam_s1_grid16_on_seed_image() -> None:
     from sambench.engine.context import ImageContext, ObjectTarget
     from sambench.metrics import MetricConfig

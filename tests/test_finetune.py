@@ -37,8 +37,6 @@ from sambench.finetune.train import DiceBCELoss, finetune, freeze_all_but_decode
 
 from shared_data import SEED
 
-needs_seed = pytest.mark.skipif(not SEED.is_dir(), reason="seed samples not available")
-
 
 def fake_manifest(cases: dict[str, int], slices: int = 3) -> pd.DataFrame:
     """dataset -> number of cases; each case has ``slices`` images with 2 objects each."""
@@ -113,7 +111,6 @@ def test_split_file_roundtrip_and_bad_values(tmp_path: Path) -> None:
         read_split(tmp_path / "bad.csv")
 
 
-@needs_seed
 def test_real_heart_split_no_slice_of_test_case_in_train(heart: Path) -> None:
     m = load_manifest(heart)
     split = split_cases(m, (0.6, 0.2, 0.2), seed=0)
@@ -243,8 +240,6 @@ def test_before_after_table_known_values() -> None:
 
 @pytest.fixture(scope="module")
 def heart(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if not SEED.is_dir():
-        pytest.skip("seed samples not available")
     out = tmp_path_factory.mktemp("prepared")
     prepare_dataset(SEED / "22_Heart", out, modality="MRI", progress=False)
     return out

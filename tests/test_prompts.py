@@ -296,10 +296,9 @@ def seed_objects() -> list[tuple[str, np.ndarray]]:
     return objs
 
 
-@pytest.mark.skipif(not SEED_SAMPLES.is_dir(), reason="seed samples not present")
 def test_seed_samples_give_valid_prompts() -> None:
     objs = seed_objects()
-    assert len(objs) > 30
+    assert len(objs) >= 15  # 15 objects in the tests/data sample, 56 in the full seed set
     for name, m in objs:
         h, w = m.shape
         for rules in PROMPT_RULES:
