@@ -1,25 +1,24 @@
 """A user's own adapter builder, as ``--model custom_adapter:build`` loads it (tests only).
 
-It wraps the GrabCut baseline under another name, so a run shows that the user's builder (not a
-built-in) made the predictions; ``build`` records the arguments it was called with.
+It wraps the test double :class:`fakes.FakeModel` under another name (its S5 oracle mask of a
+rectangle is the filled box, DICE 100), so a run shows that the user's builder, not a built-in,
+made the predictions; ``build`` records the arguments it was called with.
 """
 
 from __future__ import annotations
 
-from sambench.models.baselines import GrabCutBaseline
+from fakes import FakeModel
 
 CALLS: list[tuple[str | None, str]] = []
 
 
-class RenamedGrabCut(GrabCutBaseline):
-    name = "custom_grabcut"
+class CustomModel(FakeModel):
+    name = "custom_fake"
 
 
-def build(checkpoint: str | None, *, device: str) -> RenamedGrabCut:
+def build(checkpoint: str | None, *, device: str) -> CustomModel:
     CALLS.append((checkpoint, device))
-    adapter = RenamedGrabCut()
-    adapter.name = "custom_grabcut"
-    return adapter
+    return CustomModel()
 
 
 def not_an_adapter(checkpoint: str | None, *, device: str) -> object:
