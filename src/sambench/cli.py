@@ -213,7 +213,7 @@ def evaluate(
         typer.Option(
             "--pred-iou-thresh",
             metavar="FLOAT",
-            help="S1: keep masks whose predicted IoU is >= this, in [0, 1].",
+            help="S1: keep masks whose predicted IoU is > this, in [0, 1] (0 = off).",
         ),
     ] = _AMG.pred_iou_thresh,
     stability_score_thresh: Annotated[
@@ -221,7 +221,7 @@ def evaluate(
         typer.Option(
             "--stability-score-thresh",
             metavar="FLOAT",
-            help="S1: keep masks whose stability score is >= this, in [0, 1].",
+            help="S1: keep masks whose stability score is >= this, in [0, 1] (0 = off).",
         ),
     ] = _AMG.stability_score_thresh,
     box_nms_thresh: Annotated[
