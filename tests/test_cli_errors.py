@@ -278,3 +278,28 @@ def test_timm_future_warnings_are_silenced_only(capsys: pytest.CaptureFixture[st
         )
         warnings.warn_explicit("our own", FutureWarning, "y.py", 1, module="sambench.x")
     assert [str(w.message) for w in seen] == ["our own"]
+
+
+OTHER_COMMANDS = [
+    (["prepare", "SRC", "-o", "OUT", "--workers", "0"], "--workers"),
+    (["finetune", "SRC", "-o", "OUT", "--epochs", "0"], "--epochs"),
+    (["finetune", "SRC", "-o", "OUT", "--batch-size", "0"], "--batch-size"),
+    (["finetune", "SRC", "-o", "OUT", "--train-fraction", "1.5"], "--train-fraction"),
+    (["finetune", "SRC", "-o", "OUT", "--device", "bogus"], "--device"),
+    (["finetune-compare", "OUT", "--max-images", "0"], "--max-images"),
+    (["demo", "-o", "OUT", "--max-images", "0"], "--max-images"),
+    (["report", "OUT", "--seed", "-1"], "--seed"),
+]
+
+
+@pytest.mark.parametrize(
+    ("args", "option"), OTHER_COMMANDS, ids=[" ".join(a[0][:1] + a[0][-2:]) for a in OTHER_COMMANDS]
+)
+def test_other_commands_check_ranges_first(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, prepared: Path, args: list[str], option: str
+) -> None:
+    out = tmp_path / "out"
+    argv = [str(prepared) if a == "SRC" else str(out) if a == "OUT" else a for a in args]
+    rc, err, _ = _run(capsys, argv)
+    assert rc == 2 and len(err) == 2 and option in err[0], err
+    assert not out.exists()
