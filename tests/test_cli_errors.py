@@ -303,3 +303,28 @@ def test_other_commands_check_ranges_first(
     rc, err, _ = _run(capsys, argv)
     assert rc == 2 and len(err) == 2 and option in err[0], err
     assert not out.exists()
+
+
+@pytest.mark.slow  # a fresh interpreter importing torch and timm: ~10-30 s on 2 shared cores
+def test_real_process_stderr_is_two_lines_without_timm_warnings(
+    tmp_path: Path, prepared: Path
+) -> None:
+    """In a fresh interpreter (default warning filters): building LiteMedSAM imports timm, whose
+    deprecated-import FutureWarnings must not reach the terminal; the error is two lines."""
+    import os
+    import subprocess
+    import sys
+
+    ckpt = tmp_path / "lite.pth"
+    ckpt.write_text("hello\n")
+    code = "import sys; from sambench.cli import main; sys.exit(main())"
+    args = ["evaluate", str(prepared), "-o", str(tmp_path / "r"), "--checkpoint", str(ckpt)]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHONWARN")}
+    env["PYTHONPATH"] = str(ROOT / "src")
+    proc = subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, env=env
+    )
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 2 and len(lines) == 2, proc.stderr
+    assert "--checkpoint" in lines[0] and "a text file" in lines[0]
+    assert "FutureWarning" not in proc.stderr
