@@ -28,6 +28,7 @@ from sambench.engine.context import ImageContext, ImageTask, ObjectTarget
 from sambench.engine.results import ResultsStore
 from sambench.engine.single_round import skipped_rows
 from sambench.engine.tasks import build_tasks
+from sambench.errors import OptionError
 from sambench.metrics import MetricConfig
 from sambench.models.base import PromptableModel
 
@@ -71,8 +72,8 @@ def filter_cases(
     keys = manifest["dataset"].astype(str) + "/" + manifest["case"].astype(str)
     unknown = sorted(set(cases) - set(keys))
     if unknown:
-        raise ValueError(
-            f"cases: {unknown[:5]} not found in {prepared} (expected '<dataset>/<case>' values)"
+        raise OptionError(
+            "--cases", f"{unknown[:5]} not found in {prepared} (expected '<dataset>/<case>' values)"
         )
     return manifest[keys.isin(set(cases))]
 
