@@ -28,27 +28,6 @@ app = typer.Typer(
 )
 
 
-_METAVAR_WORDS: dict[Any, str] = {int: "N", float: "FLOAT", str: "VALUE", Path: "PATH"}
-
-
-def _word_metavars(cmd: Any) -> None:
-    """Give every option without an explicit metavar a word (N, FLOAT, PATH, VALUE) instead of
-    its Python type's name. Duck-typed: typer >= 0.20 ships its own copy of click's classes."""
-    for param in cmd.params:
-        if param.param_type_name == "argument" and param.metavar is None:
-            param.metavar = str(param.name).upper()  # PREPARED, SOURCE, RUN_DIR
-        if param.param_type_name != "option" or param.metavar is not None:
-            continue
-        if getattr(param, "is_flag", False) or getattr(param, "is_bool_flag", False):
-            continue
-        td = getattr(param, "type_descriptor", None)
-        annotation = getattr(td, "annotation", None)
-        args = [a for a in getattr(annotation, "__args__", (annotation,)) if a is not type(None)]
-        param.metavar = _METAVAR_WORDS.get(args[0] if args else annotation, "VALUE")
-    for sub in getattr(cmd, "commands", {}).values():
-        _word_metavars(sub)
-
-
 def _print_version(value: bool) -> None:
     if value:
         typer.echo(f"sambench {__version__}")
@@ -522,8 +501,10 @@ def finetune_compare(
 
 def command() -> Any:
     """The click command of :data:`app`, every option's metavar a word (PATH, N, FLOAT, VALUE)."""
+    from sambench.cli_errors import word_metavars
+
     cmd = typer.main.get_command(app)
-    _word_metavars(cmd)
+    word_metavars(cmd)
     return cmd
 
 

@@ -8,12 +8,15 @@ A *user error* is something the user can fix from the message alone: a bad optio
 unreadable file, and a full disk (``ENOSPC``, naming the file being written). The first line is
 ``sambench <command>: error: <message>``; the second says how to see the traceback (or, for a
 usage error, where the help is). Anything else is a bug and keeps its traceback.
+
+:func:`word_metavars` gives every option a word as its metavar (N, FLOAT, PATH, VALUE).
 """
 
 from __future__ import annotations
 
 import errno
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -97,3 +100,24 @@ def run_reporting_errors(cmd: Any, args: Sequence[str], *, debug: bool) -> int:
         typer.echo("(run with `sambench --debug ...` to see the traceback)", err=True)
         return EXIT_USER_ERROR
     return rv if isinstance(rv, int) else 0
+
+
+_METAVAR_WORDS: dict[Any, str] = {int: "N", float: "FLOAT", str: "VALUE", Path: "PATH"}
+
+
+def word_metavars(cmd: Any) -> None:
+    """Give every option without an explicit metavar a word (N, FLOAT, PATH, VALUE) instead of
+    its Python type's name. Duck-typed: typer >= 0.20 ships its own copy of click's classes."""
+    for param in cmd.params:
+        if param.param_type_name == "argument" and param.metavar is None:
+            param.metavar = str(param.name).upper()  # PREPARED, SOURCE, RUN_DIR
+        if param.param_type_name != "option" or param.metavar is not None:
+            continue
+        if getattr(param, "is_flag", False) or getattr(param, "is_bool_flag", False):
+            continue
+        td = getattr(param, "type_descriptor", None)
+        annotation = getattr(td, "annotation", None)
+        args = [a for a in getattr(annotation, "__args__", (annotation,)) if a is not type(None)]
+        param.metavar = _METAVAR_WORDS.get(args[0] if args else annotation, "VALUE")
+    for sub in getattr(cmd, "commands", {}).values():
+        word_metavars(sub)
