@@ -112,6 +112,8 @@ def test_debug_shows_the_traceback(tmp_path: Path, prepared: Path) -> None:
     args = ["evaluate", str(prepared), "-o", str(tmp_path / "r"), "--nsd-tolerance", "-1"]
     with pytest.raises(OptionError, match="--nsd-tolerance"):
         main(["--debug", *args])
+    with pytest.raises(OptionError, match="--nsd-tolerance"):
+        main([*args, "--debug"])  # also after the subcommand
 
 
 def test_missing_input_folder(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

@@ -520,5 +520,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from sambench.cli_errors import run_reporting_errors
 
     args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    if debug:  # a root option, accepted anywhere on the line (`sambench evaluate ... --debug`)
+        args = ["--debug", *(a for a in args if a != "--debug")]
     warnings.filterwarnings("ignore", category=FutureWarning, module=r"timm(\.|$)")
-    return run_reporting_errors(command(), args, debug="--debug" in args)
+    return run_reporting_errors(command(), args, debug=debug)
