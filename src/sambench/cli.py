@@ -1,21 +1,52 @@
-"""The ``sambench`` command line: a thin layer over library functions that return DataFrames."""
+"""The ``sambench`` command line: a thin layer over library functions that return DataFrames.
+
+The console entry point is :func:`main`: it runs the typer app and turns a user error (a bad
+option value, a missing file, a bad checkpoint, bad data, an invalid configuration, a full disk)
+into two lines on stderr and exit status 2 (:mod:`sambench.cli_errors`); ``sambench --debug ...``
+shows the traceback instead. Metavars are words (:func:`command` fills them in).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+
+from sambench import __version__
+from sambench.engine.amg_settings import AmgSettings
+from sambench.errors import OptionError
+
+_AMG = AmgSettings()  # the official automatic mask generator's defaults (S1)
 
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
+    pretty_exceptions_enable=False,
     help="Benchmark promptable segmentation models (SAM, MedSAM, LiteMedSAM) on medical images.",
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"sambench {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", is_eager=True, callback=_print_version, help="Print the version and exit."
+        ),
+    ] = False,
+    debug: Annotated[
+        bool,
+        typer.Option("--debug", help="Show the full traceback of an error (for bug reports)."),
+    ] = False,
+) -> None:
     """Benchmark promptable segmentation models (SAM, MedSAM, LiteMedSAM) on medical images."""
 
 
@@ -33,7 +64,9 @@ def prepare(
     modality: Annotated[
         str | None, typer.Option("--modality", help="Modality name, e.g. CT, MRI.")
     ] = None,
-    workers: Annotated[int, typer.Option("--workers", "-j", help="Parallel worker processes.")] = 1,
+    workers: Annotated[
+        int, typer.Option("--workers", "-j", min=1, help="Parallel worker processes (>= 1).")
+    ] = 1,
     skip_bad: Annotated[
         bool, typer.Option("--skip-bad", help="Record bad cases as skipped instead of stopping.")
     ] = False,
@@ -53,6 +86,17 @@ def _split(value: str | None) -> tuple[str, ...] | None:
     return tuple(v.strip() for v in value.split(",") if v.strip())
 
 
+def _int_list(value: str, option: str) -> tuple[int, ...]:
+    """``"8,16,32"`` -> (8, 16, 32); anything else is an :class:`OptionError` naming ``option``."""
+    parts = _split(value) or ()
+    try:
+        return tuple(int(v) for v in parts)
+    except ValueError:
+        raise OptionError(
+            option, f"expected comma-separated integers, e.g. 8,16,32; got {value!r}"
+        ) from None
+
+
 @app.command()
 def evaluate(
     prepared: Annotated[Path, typer.Argument(help="A `sambench prepare` output folder.")],
@@ -62,48 +106,119 @@ def evaluate(
         typer.Option(
             "--model",
             "-m",
-            help="litemedsam, sam_vit_b/l/h, medsam_vit_b; baselines random_walker, grabcut.",
+            metavar="MODEL",
+            help="litemedsam, sam_vit_b/l/h, medsam_vit_b; baselines random_walker, grabcut; "
+            "or your own adapter as package.module:builder (see docs/models.md).",
         ),
     ] = "litemedsam",
     checkpoint: Annotated[
-        Path | None, typer.Option("--checkpoint", help="Checkpoint file (required for SAM/MedSAM).")
+        Path | None,
+        typer.Option(
+            "--checkpoint", metavar="FILE", help="Checkpoint file (required for SAM/MedSAM)."
+        ),
     ] = None,
     decoder: Annotated[
-        Path | None, typer.Option("--decoder", help="Fine-tuned mask decoder (.safetensors).")
+        Path | None,
+        typer.Option("--decoder", metavar="FILE", help="Fine-tuned mask decoder (.safetensors)."),
     ] = None,
     strategies: Annotated[
-        str, typer.Option("--strategies", "-s", help="Comma list of S2..S6.")
+        str,
+        typer.Option(
+            "--strategies",
+            "-s",
+            metavar="LIST",
+            help="Comma list of S1 (everything), S2..S6, interactive.",
+        ),
     ] = "S2,S3,S4,S5,S6",
     prompt_rules: Annotated[
-        str, typer.Option("--prompt-rules", help="paper (default) or authors-code.")
+        str,
+        typer.Option("--prompt-rules", metavar="RULES", help="paper (default) or authors-code."),
     ] = "paper",
     multimask: Annotated[
-        str, typer.Option("--multimask", help="auto (model default), on (3 candidates), off.")
+        str,
+        typer.Option(
+            "--multimask", metavar="MODE", help="auto (model default), on (3 candidates), off."
+        ),
     ] = "auto",
     nsd_tolerance: Annotated[
-        float, typer.Option("--nsd-tolerance", help="NSD tolerance, pixels.")
+        float,
+        typer.Option("--nsd-tolerance", metavar="PIXELS", help="NSD tolerance, pixels (>= 0)."),
     ] = 2.0,
     empty: Annotated[
         str,
-        typer.Option("--empty", help="Distances of empty predictions: worst (diagonal) or nan."),
+        typer.Option(
+            "--empty",
+            metavar="RULE",
+            help="Distances of empty predictions: worst (diagonal) or nan.",
+        ),
     ] = "worst",
     datasets: Annotated[
-        str | None, typer.Option("--datasets", help="Comma list of datasets (default: all).")
+        str | None,
+        typer.Option("--datasets", metavar="LIST", help="Comma list of datasets (default: all)."),
     ] = None,
     max_images: Annotated[
-        int | None, typer.Option("--max-images", help="Evaluate an evenly spaced subset.")
+        int | None,
+        typer.Option("--max-images", metavar="N", help="Evaluate an evenly spaced subset of N."),
     ] = None,
     cache_dir: Annotated[
-        Path | None, typer.Option("--cache-dir", help="On-disk embedding cache folder.")
+        Path | None,
+        typer.Option("--cache-dir", metavar="DIR", help="On-disk embedding cache folder."),
     ] = None,
-    device: Annotated[str | None, typer.Option("--device", help="cpu, cuda, cuda:1 ...")] = None,
+    device: Annotated[
+        str | None,
+        typer.Option(
+            "--device",
+            metavar="DEVICE",
+            help="cpu, cuda, cuda:N, mps (default: cuda if available).",
+        ),
+    ] = None,
     skip_bad: Annotated[
         bool, typer.Option("--skip-bad", help="Record unreadable images as skipped rows.")
     ] = False,
     grid: Annotated[
-        str, typer.Option("--grid", help="S1 grid sizes (points per side), e.g. 8,16,32,64.")
+        str,
+        typer.Option(
+            "--grid", metavar="LIST", help="S1 grid sizes (points per side), e.g. 8,16,32,64."
+        ),
     ] = "32",
-    points_per_batch: Annotated[int, typer.Option("--points-per-batch", help="S1 batch.")] = 64,
+    points_per_batch: Annotated[
+        int,
+        typer.Option(
+            "--points-per-batch", metavar="N", help="S1: point prompts decoded per batch (>= 1)."
+        ),
+    ] = _AMG.points_per_batch,
+    pred_iou_thresh: Annotated[
+        float,
+        typer.Option(
+            "--pred-iou-thresh",
+            metavar="FLOAT",
+            help="S1: keep masks whose predicted IoU is > this, in [0, 1] (0 = off).",
+        ),
+    ] = _AMG.pred_iou_thresh,
+    stability_score_thresh: Annotated[
+        float,
+        typer.Option(
+            "--stability-score-thresh",
+            metavar="FLOAT",
+            help="S1: keep masks whose stability score is >= this, in [0, 1] (0 = off).",
+        ),
+    ] = _AMG.stability_score_thresh,
+    box_nms_thresh: Annotated[
+        float,
+        typer.Option(
+            "--box-nms-thresh",
+            metavar="FLOAT",
+            help="S1: box IoU above which NMS drops the lower-scored mask, in [0, 1].",
+        ),
+    ] = _AMG.box_nms_thresh,
+    min_mask_region_area: Annotated[
+        int,
+        typer.Option(
+            "--min-mask-region-area",
+            metavar="PIXELS",
+            help="S1: remove holes and islands smaller than this (0 = off).",
+        ),
+    ] = _AMG.min_mask_region_area,
     save_masks: Annotated[
         bool,
         typer.Option(
@@ -114,15 +229,24 @@ def evaluate(
     shift: Annotated[
         bool, typer.Option("--shift", help="Add prompt-shift robustness repeats (SPEC 6).")
     ] = False,
-    shift_repeats: Annotated[int, typer.Option("--shift-repeats")] = 3,
-    shift_seed: Annotated[int, typer.Option("--shift-seed")] = 0,
+    shift_repeats: Annotated[
+        int,
+        typer.Option("--shift-repeats", metavar="N", help="Shifted repeats per prompt (>= 1)."),
+    ] = 3,
+    shift_seed: Annotated[
+        int, typer.Option("--shift-seed", metavar="N", help="Seed of the prompt shifts (>= 0).")
+    ] = 0,
     max_clicks: Annotated[
-        int, typer.Option("--max-clicks", help="Clicks per object for 'interactive'.")
+        int,
+        typer.Option("--max-clicks", metavar="N", help="Clicks per object for 'interactive'."),
     ] = 20,
     cases: Annotated[
-        str | None, typer.Option("--cases", help="Comma list of <dataset>/<case> to evaluate.")
+        str | None,
+        typer.Option("--cases", metavar="LIST", help="Comma list of <dataset>/<case> to evaluate."),
     ] = None,
-    progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
+    progress: Annotated[
+        bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")
+    ] = True,
 ) -> None:
     """Evaluate a model on a prepared dataset under prompt strategies; write results and tables."""
     from sambench.analysis.summary import main_rows, paper_table, to_markdown, write_tables
@@ -142,8 +266,12 @@ def evaluate(
         datasets=_split(datasets),
         cases=_split(cases),
         max_images=max_images,
-        grid=tuple(int(g) for g in (_split(grid) or ())),
+        grid=_int_list(grid, "--grid"),
         points_per_batch=points_per_batch,
+        pred_iou_thresh=pred_iou_thresh,
+        stability_score_thresh=stability_score_thresh,
+        box_nms_thresh=box_nms_thresh,
+        min_mask_region_area=min_mask_region_area,
         save_masks=save_masks,
         shift=shift,
         shift_repeats=shift_repeats,
@@ -154,6 +282,7 @@ def evaluate(
         skip_bad=skip_bad,
         progress=progress,
     )
+    cfg.validate()  # every value checked before the run folder is touched
     results = run_evaluate(cfg, out)
     write_tables(results, out / "tables")
     typer.echo(f"{len(results)} rows -> {out / 'results.parquet'}; tables in {out / 'tables'}")
@@ -165,9 +294,11 @@ def evaluate(
 def demo(
     out: Annotated[Path, typer.Option("--out", "-o", help="Demo folder.")] = Path("sambench-demo"),
     max_images: Annotated[
-        int, typer.Option("--max-images", help="Slices evaluated (evenly spaced).")
+        int, typer.Option("--max-images", min=1, help="Slices evaluated (evenly spaced).")
     ] = 16,
-    progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
+    progress: Annotated[
+        bool, typer.Option("--progress/--no-progress", help="Show progress bars.")
+    ] = True,
 ) -> None:
     """The whole pipeline on bundled real data: MNI152 brain MRI (from nilearn), LiteMedSAM vs
     GrabCut and the random walker, S1-S6, prompt shift, interactive clicks, and the HTML report."""
@@ -207,7 +338,7 @@ def report(
     overlays: Annotated[
         bool, typer.Option("--overlays/--no-overlays", help="Draw best/worst cases (Fig. 9).")
     ] = True,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap CIs.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the bootstrap CIs.")] = 0,
     compare_with: Annotated[
         list[Path] | None,
         typer.Option("--compare-with", help="Another run folder (other model); repeatable."),
@@ -231,46 +362,75 @@ def report(
 def finetune(
     prepared: Annotated[Path, typer.Argument(help="A `sambench prepare` output folder.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Fine-tuning run folder.")],
-    model: Annotated[str, typer.Option("--model", "-m", help="Base model (registry name).")] = (
-        "litemedsam"
-    ),
+    model: Annotated[
+        str, typer.Option("--model", "-m", metavar="MODEL", help="Base model (registry name).")
+    ] = "litemedsam",
     checkpoint: Annotated[
-        Path | None, typer.Option("--checkpoint", help="Checkpoint file (SAM/MedSAM).")
+        Path | None,
+        typer.Option("--checkpoint", metavar="FILE", help="Checkpoint file (SAM/MedSAM)."),
     ] = None,
-    epochs: Annotated[int, typer.Option("--epochs")] = 20,
-    lr: Annotated[float, typer.Option("--lr")] = 1e-4,
-    batch_size: Annotated[int, typer.Option("--batch-size")] = 2,
-    weight_decay: Annotated[float, typer.Option("--weight-decay")] = 0.0,
+    epochs: Annotated[int, typer.Option("--epochs", min=1, help="Training epochs.")] = 20,
+    lr: Annotated[float, typer.Option("--lr", help="Learning rate (> 0).")] = 1e-4,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", min=1, help="Objects per optimizer step.")
+    ] = 2,
+    weight_decay: Annotated[
+        float, typer.Option("--weight-decay", min=0.0, help="AdamW weight decay (>= 0).")
+    ] = 0.0,
     box_jitter: Annotated[
-        int, typer.Option("--box-jitter", help="Random outward box shift, 0..N px (0 = off).")
+        int,
+        typer.Option("--box-jitter", min=0, help="Random outward box shift, 0..N px (0 = off)."),
     ] = 0,
-    train_fraction: Annotated[float, typer.Option("--train-fraction")] = 0.6,
-    val_fraction: Annotated[float, typer.Option("--val-fraction")] = 0.2,
-    test_fraction: Annotated[float, typer.Option("--test-fraction")] = 0.2,
-    split_seed: Annotated[int, typer.Option("--split-seed")] = 0,
+    train_fraction: Annotated[
+        float,
+        typer.Option("--train-fraction", min=0.0, max=1.0, help="Share of cases for training."),
+    ] = 0.6,
+    val_fraction: Annotated[
+        float,
+        typer.Option("--val-fraction", min=0.0, max=1.0, help="Share of cases for validation."),
+    ] = 0.2,
+    test_fraction: Annotated[
+        float,
+        typer.Option("--test-fraction", min=0.0, max=1.0, help="Share of cases for testing."),
+    ] = 0.2,
+    split_seed: Annotated[
+        int, typer.Option("--split-seed", min=0, help="Seed of the case split.")
+    ] = 0,
     patience: Annotated[
-        int | None, typer.Option("--patience", help="Early stopping patience (epochs).")
+        int | None,
+        typer.Option("--patience", min=1, help="Early stopping patience (epochs)."),
     ] = None,
-    seed: Annotated[int, typer.Option("--seed")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of training.")] = 0,
     datasets: Annotated[
         str | None, typer.Option("--datasets", help="Comma list of datasets (default: all).")
     ] = None,
     max_objects: Annotated[
-        int | None, typer.Option("--max-objects", help="At most N objects per split.")
+        int | None, typer.Option("--max-objects", min=1, help="At most N objects per split.")
     ] = None,
-    cache_dir: Annotated[Path | None, typer.Option("--cache-dir")] = None,
-    device: Annotated[str | None, typer.Option("--device")] = None,
+    cache_dir: Annotated[
+        Path | None,
+        typer.Option("--cache-dir", metavar="DIR", help="On-disk embedding cache folder."),
+    ] = None,
+    device: Annotated[
+        str | None,
+        typer.Option("--device", metavar="DEVICE", help="cpu, cuda, cuda:N, mps (default: auto)."),
+    ] = None,
     compare: Annotated[
         bool,
         typer.Option("--compare/--no-compare", help="Then compare base vs fine-tuned on test."),
     ] = True,
-    progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
+    progress: Annotated[
+        bool, typer.Option("--progress/--no-progress", help="Show progress bars.")
+    ] = True,
 ) -> None:
     """Fine-tune the mask decoder with box prompts (SPEC 8); resumable; then compare on test cases."""
     from sambench.analysis.summary import to_markdown
+    from sambench.engine.config import check_device
     from sambench.finetune.compare import compare_before_after
     from sambench.finetune.config import FinetuneConfig
     from sambench.finetune.train import finetune as run_finetune
+
+    check_device(device)
 
     cfg = FinetuneConfig(
         prepared=str(prepared),
@@ -304,15 +464,29 @@ def finetune(
 @app.command("finetune-compare")
 def finetune_compare(
     run_dir: Annotated[Path, typer.Argument(help="A `sambench finetune` run folder.")],
-    strategies: Annotated[str, typer.Option("--strategies", "-s", help="Comma list.")] = "S5",
-    max_images: Annotated[int | None, typer.Option("--max-images")] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Bootstrap seed.")] = 0,
-    device: Annotated[str | None, typer.Option("--device")] = None,
-    progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
+    strategies: Annotated[
+        str,
+        typer.Option("--strategies", "-s", metavar="LIST", help="Comma list, e.g. S5 or S2,S5."),
+    ] = "S5",
+    max_images: Annotated[
+        int | None,
+        typer.Option("--max-images", min=1, help="Compare on an evenly spaced subset of N."),
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Bootstrap seed.")] = 0,
+    device: Annotated[
+        str | None,
+        typer.Option("--device", metavar="DEVICE", help="cpu, cuda, cuda:N, mps (default: auto)."),
+    ] = None,
+    progress: Annotated[
+        bool, typer.Option("--progress/--no-progress", help="Show progress bars.")
+    ] = True,
 ) -> None:
     """Compare base and fine-tuned decoder on the held-out test cases (paper Fig. 18)."""
     from sambench.analysis.summary import to_markdown
+    from sambench.engine.config import check_device
     from sambench.finetune.compare import compare_before_after
+
+    check_device(device)
 
     table = compare_before_after(
         run_dir,
@@ -325,5 +499,29 @@ def finetune_compare(
     typer.echo(to_markdown(table))
 
 
-def main() -> None:  # pragma: no cover - console entry
-    app()
+def command() -> Any:
+    """The click command of :data:`app`, every option's metavar a word (PATH, N, FLOAT, VALUE)."""
+    from sambench.cli_errors import word_metavars
+
+    cmd = typer.main.get_command(app)
+    word_metavars(cmd)
+    return cmd
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Console entry: run the CLI; a user error is two lines on stderr and exit status 2.
+
+    ``sambench --debug ...`` re-raises instead (full traceback). Third-party FutureWarnings from
+    timm's deprecated import paths (used by LiteMedSAM's code) are silenced here, narrowly.
+    """
+    import sys
+    import warnings
+
+    from sambench.cli_errors import run_reporting_errors
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    if debug:  # a root option, accepted anywhere on the line (`sambench evaluate ... --debug`)
+        args = ["--debug", *(a for a in args if a != "--debug")]
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"timm(\.|$)")
+    return run_reporting_errors(command(), args, debug=debug)

@@ -6,6 +6,7 @@ nothing) in place. (Owned by the data stage; the engine uses the same writers.)
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
@@ -30,6 +31,12 @@ def atomic_path(path: Path | str, suffix: str = "") -> Iterator[Path]:
     try:
         yield tmp_path
         os.replace(tmp_path, path)
+    except OSError as e:
+        tmp_path.unlink(missing_ok=True)
+        if e.errno in (errno.ENOSPC, errno.EDQUOT) and e.filename in (None, str(tmp_path)):
+            # name the file being written (a full disk otherwise names none)
+            raise OSError(e.errno, os.strerror(e.errno), str(path)) from e
+        raise
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise

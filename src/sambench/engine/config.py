@@ -6,12 +6,15 @@ would change the numbers is refused (:func:`check_compatible`), so rows of two s
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from sambench import __version__
 from sambench.data import saved_config as SC
 from sambench.engine.amg_settings import AmgSettings
+from sambench.errors import OptionError
 
 CONFIG_NAME = "config.json"
 SELECTIONS = ("oracle", "score")
@@ -26,6 +29,46 @@ _RESUME_FREE = frozenset(
 
 _AMG = AmgSettings()  # the official generator's defaults
 _TUPLE_FIELDS = ("strategies", "datasets", "cases", "grid")
+DEVICE_PATTERN = re.compile(r"(cpu|mps|(cuda|xpu)(:\d+)?)")
+"""Device strings accepted by ``--device``: cpu, mps, cuda, cuda:N, xpu, xpu:N."""
+
+
+def _is_int(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v: object) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(float(v))
+
+
+def check_device(device: str | None, option: str = "--device", *, available: bool = True) -> None:
+    """Refuse a malformed or unavailable device string before any model is loaded.
+
+    Accepts None (auto: cuda when available, else cpu) and :data:`DEVICE_PATTERN`; with
+    ``available``, ``cuda``/``cuda:N`` must name a visible GPU and ``mps`` must be available.
+    Raises :class:`OptionError`.
+    """
+    if device is None:
+        return
+    if not isinstance(device, str) or not DEVICE_PATTERN.fullmatch(device):
+        raise OptionError(
+            option, f"expected cpu, cuda, cuda:N, mps or xpu (default: auto), got {device!r}"
+        )
+    if not available:
+        return
+    if device.startswith("cuda"):
+        import torch
+
+        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        index = int(device.split(":")[1]) if ":" in device else 0
+        if index >= n:
+            seen = "no CUDA GPU is visible" if n == 0 else f"{n} CUDA GPU(s) visible (0..{n - 1})"
+            raise OptionError(option, f"{device!r} is not available: {seen}; use --device cpu")
+    elif device == "mps":
+        import torch
+
+        if not torch.backends.mps.is_available():
+            raise OptionError(option, "'mps' is not available on this machine; use --device cpu")
 
 
 class ConfigMismatchError(ValueError):
@@ -87,6 +130,65 @@ class RunConfig:
             box_nms_thresh=self.box_nms_thresh,
             min_mask_region_area=self.min_mask_region_area,
         )
+
+    def validate(self, *, check_device_available: bool = True) -> None:
+        """Check every value before anything is written; raise :class:`OptionError` naming the
+        command-line option (``--nsd-tolerance: expected ...``). The CLI and the Python API both
+        call it before the run folder is touched, so an invalid value never reaches config.json.
+        """
+        from sambench.engine.tasks import ALL_STRATEGIES  # lazy: the task modules are heavier
+        from sambench.prompts.strategies import PROMPT_RULES
+
+        if not self.strategies:
+            raise OptionError("--strategies", f"give at least one of {', '.join(ALL_STRATEGIES)}")
+        bad = [s for s in self.strategies if s not in ALL_STRATEGIES]
+        if bad:
+            raise OptionError(
+                "--strategies", f"{bad[0]!r} is not one of {', '.join(ALL_STRATEGIES)}"
+            )
+        if len(set(self.strategies)) != len(self.strategies):
+            raise OptionError("--strategies", f"duplicates in {list(self.strategies)}")
+        for option, value, allowed in (
+            ("--prompt-rules", self.prompt_rules, PROMPT_RULES),
+            ("--multimask", self.multimask, MULTIMASK_CHOICES),
+            ("--empty", self.empty, EMPTY_CHOICES),
+        ):
+            if value not in allowed:
+                raise OptionError(option, f"{value!r} is not one of {', '.join(allowed)}")
+        if not (_is_number(self.nsd_tolerance) and self.nsd_tolerance >= 0):
+            raise OptionError(
+                "--nsd-tolerance",
+                f"expected a finite number >= 0 (pixels), got {self.nsd_tolerance!r}",
+            )
+        if self.max_images is not None and not (_is_int(self.max_images) and self.max_images >= 1):
+            raise OptionError("--max-images", f"expected an integer >= 1, got {self.max_images!r}")
+        if not self.grid or not all(_is_int(g) and g >= 1 for g in self.grid):
+            raise OptionError(
+                "--grid", f"expected integers >= 1 (points per side), got {list(self.grid)}"
+            )
+        ints = (
+            ("--points-per-batch", self.points_per_batch, 1),
+            ("--min-mask-region-area", self.min_mask_region_area, 0),
+            ("--shift-repeats", self.shift_repeats, 1),
+            ("--shift-seed", self.shift_seed, 0),
+            ("--max-clicks", self.max_clicks, 1),
+        )
+        for option, v, lo in ints:
+            if not (_is_int(v) and v >= lo):
+                raise OptionError(option, f"expected an integer >= {lo}, got {v!r}")
+        for option, x in (
+            ("--pred-iou-thresh", self.pred_iou_thresh),
+            ("--stability-score-thresh", self.stability_score_thresh),
+            ("--box-nms-thresh", self.box_nms_thresh),
+        ):
+            if not (_is_number(x) and 0.0 <= x <= 1.0):
+                raise OptionError(option, f"expected a number in [0, 1], got {x!r}")
+        off = self.stability_score_offset
+        if not (_is_number(off) and off > 0):
+            raise OptionError(
+                "stability_score_offset", f"expected a finite number > 0, got {off!r}"
+            )
+        check_device(self.device, available=check_device_available)
 
     def to_json_dict(self) -> dict[str, object]:
         return SC.to_json_dict(self, _TUPLE_FIELDS)

