@@ -123,6 +123,12 @@ def evaluate(
         str | None, typer.Option("--cases", help="Comma list of <dataset>/<case> to evaluate.")
     ] = None,
     progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
+    wait_lock: Annotated[
+        bool,
+        typer.Option(
+            "--wait-lock", help="Wait while another run holds the --out folder (default: refuse)."
+        ),
+    ] = False,
 ) -> None:
     """Evaluate a model on a prepared dataset under prompt strategies; write results and tables."""
     from sambench.analysis.summary import main_rows, paper_table, to_markdown, write_tables
@@ -154,7 +160,7 @@ def evaluate(
         skip_bad=skip_bad,
         progress=progress,
     )
-    results = run_evaluate(cfg, out)
+    results = run_evaluate(cfg, out, wait_lock=wait_lock)
     write_tables(results, out / "tables")
     typer.echo(f"{len(results)} rows -> {out / 'results.parquet'}; tables in {out / 'tables'}")
     typer.echo("DICE (%), mean (std), oracle selection:")
