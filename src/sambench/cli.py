@@ -247,6 +247,12 @@ def evaluate(
     progress: Annotated[
         bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")
     ] = True,
+    wait_lock: Annotated[
+        bool,
+        typer.Option(
+            "--wait-lock", help="Wait while another run holds the --out folder (default: refuse)."
+        ),
+    ] = False,
 ) -> None:
     """Evaluate a model on a prepared dataset under prompt strategies; write results and tables."""
     from sambench.analysis.summary import main_rows, paper_table, to_markdown, write_tables
@@ -283,7 +289,7 @@ def evaluate(
         progress=progress,
     )
     cfg.validate()  # every value checked before the run folder is touched
-    results = run_evaluate(cfg, out)
+    results = run_evaluate(cfg, out, wait_lock=wait_lock)
     write_tables(results, out / "tables")
     typer.echo(f"{len(results)} rows -> {out / 'results.parquet'}; tables in {out / 'tables'}")
     typer.echo("DICE (%), mean (std), oracle selection:")

@@ -2,6 +2,10 @@
 
 A reader never sees a half-written file, and an interrupted write leaves the previous version (or
 nothing) in place. (Owned by the data stage; the engine uses the same writers.)
+
+Permissions: ``tempfile.mkstemp`` creates its file with mode 0600; before the rename the file is
+given ``0o666 & ~umask`` (what ``open(path, "w")`` would have made), so every file sambench writes
+follows the user's umask (e.g. 0644 under the usual 022).
 """
 
 from __future__ import annotations
@@ -9,11 +13,49 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+_UMASK: int | None = None
+_UMASK_LOCK = threading.Lock()
+
+
+def current_umask() -> int:
+    """The process umask, read once and remembered.
+
+    Read from ``/proc/self/status`` where the kernel provides it (no side effect); elsewhere by the
+    classic ``os.umask`` set-and-restore, under a lock so threads of this module never race on it.
+    :func:`reset_umask_cache` forgets the value (tests that change the umask call it).
+    """
+    global _UMASK
+    with _UMASK_LOCK:
+        if _UMASK is None:
+            _UMASK = _read_umask()
+        return _UMASK
+
+
+def reset_umask_cache() -> None:
+    global _UMASK
+    with _UMASK_LOCK:
+        _UMASK = None
+
+
+def _read_umask() -> int:
+    try:
+        with open("/proc/self/status") as f:
+            m = re.search(r"^Umask:\s*([0-7]+)", f.read(), re.MULTILINE)
+        if m:
+            return int(m.group(1), 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 @contextmanager
@@ -30,6 +72,7 @@ def atomic_path(path: Path | str, suffix: str = "") -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        os.chmod(tmp_path, 0o666 & ~current_umask())
         os.replace(tmp_path, path)
     except OSError as e:
         tmp_path.unlink(missing_ok=True)

@@ -8,8 +8,9 @@ refuses unknown fields (listing the known ones) and names the file in every erro
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable
-from dataclasses import asdict, fields
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -38,6 +39,17 @@ def from_json_dict(cls: type[T], d: dict[str, object], tuple_fields: Iterable[st
         if kw.get(name) is not None:
             kw[name] = tuple(kw[name])  # type: ignore[arg-type,call-overload]
     return cls(**kw)
+
+
+def with_absolute_paths(config: T, path_fields: Iterable[str]) -> T:
+    """``config`` with each path field (a ``str`` or None) made absolute against the current
+    directory (``~`` expanded, symlinks kept), so a saved configuration works from any directory."""
+    changes = {}
+    for name in path_fields:
+        v = getattr(config, name)
+        if v is not None:
+            changes[name] = os.path.abspath(os.path.expanduser(str(v)))
+    return replace(config, **changes)  # type: ignore[type-var]
 
 
 def save_json(path: Path, d: dict[str, object]) -> Path:

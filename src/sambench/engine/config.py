@@ -71,6 +71,10 @@ def check_device(device: str | None, option: str = "--device", *, available: boo
             raise OptionError(option, "'mps' is not available on this machine; use --device cpu")
 
 
+# File and folder fields: saved as absolute paths, so `sambench report RUN` works from anywhere.
+PATH_FIELDS = ("prepared", "checkpoint", "decoder", "cache_dir")
+
+
 class ConfigMismatchError(ValueError):
     """A results folder holds a run made with a different configuration."""
 
@@ -197,8 +201,13 @@ class RunConfig:
     def from_json_dict(cls, d: dict[str, object]) -> RunConfig:
         return SC.from_json_dict(cls, d, _TUPLE_FIELDS, CONFIG_NAME)
 
+    def with_absolute_paths(self) -> RunConfig:
+        """This config with :data:`PATH_FIELDS` absolute (against the current directory)."""
+        return SC.with_absolute_paths(self, PATH_FIELDS)
+
     def save(self, run_dir: Path) -> Path:
-        return SC.save_json(Path(run_dir) / CONFIG_NAME, self.to_json_dict())
+        """Write ``run_dir/config.json`` with absolute paths (see :meth:`with_absolute_paths`)."""
+        return SC.save_json(Path(run_dir) / CONFIG_NAME, self.with_absolute_paths().to_json_dict())
 
     @classmethod
     def load(cls, run_dir: Path) -> RunConfig:
@@ -209,8 +218,12 @@ class RunConfig:
 
 
 def check_compatible(old: RunConfig, new: RunConfig, run_dir: Path) -> None:
-    """Raise :class:`ConfigMismatchError` listing every result-changing field that differs."""
-    diffs = SC.differences(old, new, _RESUME_FREE)
+    """Raise :class:`ConfigMismatchError` listing every result-changing field that differs.
+
+    Paths are compared absolute (a relative path in an older config.json is taken against the
+    current directory), so ``data/prep`` and ``/home/me/data/prep`` are the same folder.
+    """
+    diffs = SC.differences(old.with_absolute_paths(), new.with_absolute_paths(), _RESUME_FREE)
     if diffs:
         raise ConfigMismatchError(
             f"{Path(run_dir) / CONFIG_NAME}: this results folder was made with another configuration; "

@@ -26,6 +26,8 @@ from sambench.engine.cache import EmbeddingCache, image_hash
 from sambench.engine.config import RunConfig, check_compatible
 from sambench.engine.context import ImageContext, ImageTask, ObjectTarget
 from sambench.engine.results import ResultsStore
+from sambench.engine.runfolder import ensure_run_folder
+from sambench.engine.runlock import RunLock
 from sambench.engine.single_round import skipped_rows
 from sambench.engine.tasks import build_tasks
 from sambench.errors import OptionError
@@ -124,6 +126,7 @@ def evaluate(
     model: PromptableModel | None = None,
     tasks: Sequence[ImageTask] | None = None,
     flush_every: int = 16,
+    wait_lock: bool = False,
 ) -> pd.DataFrame:
     """Evaluate ``config.model`` on the prepared dataset ``config.prepared``; write ``out``.
 
@@ -131,9 +134,26 @@ def evaluate(
     (image, object, model, strategy, selection) with the manifest's columns, metrics, predicted IoU,
     timings and status. ``model`` overrides building ``config.model`` (e.g. a custom adapter);
     ``tasks`` overrides the default single-round task for ``config.strategies``.
+
+    ``out`` must be new, empty or a run folder of ours (:func:`ensure_run_folder`); the run holds
+    its lock (:class:`RunLock`) throughout: a second run on ``out`` refuses, or waits with
+    ``wait_lock``.
     """
     validate_config(config)
-    out = Path(out)
+    out = ensure_run_folder(out, "evaluate")
+    with RunLock(out, "evaluate", wait=wait_lock):
+        return _evaluate_locked(config, out, model=model, tasks=tasks, flush_every=flush_every)
+
+
+def _evaluate_locked(
+    config: RunConfig,
+    out: Path,
+    *,
+    model: PromptableModel | None,
+    tasks: Sequence[ImageTask] | None,
+    flush_every: int,
+) -> pd.DataFrame:
+    """:func:`evaluate`'s body, run while holding the folder's lock."""
     prepared = Path(config.prepared)
     manifest = filter_cases(
         load_manifest(prepared, datasets=config.datasets), config.cases, prepared

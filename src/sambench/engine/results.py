@@ -8,7 +8,8 @@ in the parts are skipped, so no row is duplicated or missing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import pandas as pd
@@ -31,12 +32,23 @@ SORT_KEYS = (
 
 
 class ResultsStore:
-    """Append rows image by image; flush every ``flush_every`` images."""
+    """Append rows image by image; flush every ``flush_every`` images, or as soon as an image
+    is added ``flush_seconds`` or more after the last flush (so a killed slow run loses at most
+    about that much work). ``clock`` (seconds, monotonic) is injectable for tests."""
 
-    def __init__(self, run_dir: Path | str, flush_every: int = 16) -> None:
+    def __init__(
+        self,
+        run_dir: Path | str,
+        flush_every: int = 16,
+        flush_seconds: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.run_dir = Path(run_dir)
         self.parts_dir = self.run_dir / PARTS_DIR
         self.flush_every = flush_every
+        self.flush_seconds = flush_seconds
+        self._clock = clock
+        self._last_flush = clock()
         self._buffer: list[dict[str, object]] = []
         self._buffered_images = 0
         existing = sorted(self.parts_dir.glob("part-*.parquet"))
@@ -53,10 +65,14 @@ class ResultsStore:
         """Buffer all rows of one image (never split an image across parts)."""
         self._buffer.extend(rows)
         self._buffered_images += 1
-        if self._buffered_images >= self.flush_every:
+        if (
+            self._buffered_images >= self.flush_every
+            or self._clock() - self._last_flush >= self.flush_seconds
+        ):
             self.flush()
 
     def flush(self) -> None:
+        self._last_flush = self._clock()
         if not self._buffer:
             self._buffered_images = 0
             return

@@ -43,6 +43,8 @@ from sambench.data.atomic import write_atomic, write_bytes_atomic, write_json_at
 from sambench.data.manifest import load_manifest
 from sambench.engine.cache import EmbeddingCache
 from sambench.engine.evaluate import embedding_signature
+from sambench.engine.runfolder import ensure_run_folder
+from sambench.engine.runlock import RunLock
 from sambench.finetune.config import FinetuneConfig, check_compatible
 from sambench.finetune.data import (
     Batch,
@@ -221,6 +223,7 @@ def finetune(
     out: Path | str,
     *,
     on_epoch_end: EpochCallback | None = None,
+    wait_lock: bool = False,
 ) -> pd.DataFrame:
     """Fine-tune ``config.model``'s mask decoder on the train cases of ``config.prepared``.
 
@@ -228,10 +231,19 @@ def finetune(
     (``epochs.csv``). Re-running on the same folder resumes after the last finished epoch (a run
     that already finished returns its log); different settings raise
     :class:`~sambench.finetune.config.FinetuneConfigMismatchError`. ``on_epoch_end(epoch, row)``
-    is called after each epoch's files are written.
+    is called after each epoch's files are written. ``out`` must be new, empty or a fine-tuning
+    run folder; the run holds the folder's lock (a second run refuses, or waits with ``wait_lock``).
     """
     config.validate()
-    out = Path(out)
+    out = ensure_run_folder(out, "finetune")
+    with RunLock(out, "finetune", wait=wait_lock):
+        return _finetune_locked(config, out, on_epoch_end)
+
+
+def _finetune_locked(
+    config: FinetuneConfig, out: Path, on_epoch_end: EpochCallback | None
+) -> pd.DataFrame:
+    """:func:`finetune`'s body, run while holding the folder's lock."""
     out.mkdir(parents=True, exist_ok=True)
     if (out / "finetune.json").exists():
         check_compatible(FinetuneConfig.load(out), config, out)
