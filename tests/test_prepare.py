@@ -20,7 +20,7 @@ from sambench.data.demo import demo_label, prepare_demo, write_demo_source
 from sambench.data.errors import DataError
 from sambench.data.manifest import load_manifest
 from sambench.data.prepare import PARTS_DIR, REPORT_NAME, prepare_dataset
-from sambench.data.records import MANIFEST_COLUMNS
+from sambench.data.records import DATASET_JSON_NAME, MANIFEST_COLUMNS
 
 from shared_data import SEED
 
@@ -92,7 +92,7 @@ def test_seed_samples_side_by_side(tmp_path: Path) -> None:
     n_rows = 0
     for ds, modality in (("22_Heart", "MRI"), ("6_Pancreas", "CT")):
         info = json.loads((SEED / ds / "info.json").read_text())
-        meta = json.loads((out / ds / "dataset.json").read_text())
+        meta = json.loads((out / ds / DATASET_JSON_NAME).read_text())
         assert meta["info"] == info["info"] and meta["color"] == info["color"]
         assert meta["modality"] == modality and meta["source"] == str((SEED / ds).resolve())
         name_of = {info["color"][k]: info["info"][k] for k in info["info"]}
@@ -151,7 +151,7 @@ def test_synthetic_3d_known_answers(tmp_path: Path) -> None:
     label2 = _png(out / "Synth" / "labels" / "Synth_ct-001_2.png")
     expected = np.select([lab[:, :, 2].T == 1, lab[:, :, 2].T == 2], [128, 255], 0)
     np.testing.assert_array_equal(label2, expected)  # the dropped 30 px object stays in the PNG
-    meta = json.loads((out / "Synth" / "dataset.json").read_text())
+    meta = json.loads((out / "Synth" / DATASET_JSON_NAME).read_text())
     assert meta["info"] == {"1": "Liver", "2": "Tumor"} and meta["color"] == {"1": 128, "2": 255}
     assert json.loads((out / "Synth" / REPORT_NAME).read_text())["slices_kept"] == 2
 

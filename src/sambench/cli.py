@@ -70,12 +70,65 @@ def prepare(
     skip_bad: Annotated[
         bool, typer.Option("--skip-bad", help="Record bad cases as skipped instead of stopping.")
     ] = False,
+    window: Annotated[
+        str | None,
+        typer.Option(
+            "--window",
+            metavar="LEVEL,WIDTH|PRESET",
+            help="CT window instead of min-max: LEVEL,WIDTH (e.g. 40,400) or abdomen, liver, "
+            "mediastinum, lung, bone, brain.",
+        ),
+    ] = None,
+    channel: Annotated[
+        str | None,
+        typer.Option(
+            "--channel",
+            metavar="N|NAME|all",
+            help="Channel of multi-channel cases (MSD / nnU-Net): index, name, or all "
+            "(each channel a separate image of the same case). Default: the first.",
+        ),
+    ] = None,
+    roi_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--roi-dir",
+            metavar="FOLDER",
+            help="Region-of-interest masks (e.g. field of view), relative to SOURCE or absolute.",
+        ),
+    ] = None,
+    resample_labels: Annotated[
+        bool,
+        typer.Option(
+            "--resample-labels",
+            help="Resample a 3D label on another grid onto its image (nearest neighbour) "
+            "instead of refusing it.",
+        ),
+    ] = False,
+    max_image_pixels: Annotated[
+        int,
+        typer.Option(
+            "--max-image-pixels",
+            metavar="N",
+            min=1,
+            help="Largest 2D image accepted, in pixels (guard against decompression bombs).",
+        ),
+    ] = 89_478_485,
 ) -> None:
     """Standardize a dataset into 2D PNG image/label pairs plus a manifest (SPEC section 2)."""
     from sambench.data.prepare import prepare_dataset
 
     report = prepare_dataset(
-        source, out, config=config, modality=modality, workers=workers, skip_bad=skip_bad
+        source,
+        out,
+        config=config,
+        modality=modality,
+        workers=workers,
+        skip_bad=skip_bad,
+        window=window,
+        channel=channel,
+        roi_dir=roi_dir,
+        resample_labels=resample_labels,
+        max_image_pixels=max_image_pixels,
     )
     typer.echo(report.to_text())
 

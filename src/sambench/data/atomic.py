@@ -124,3 +124,30 @@ def write_png_atomic(path: Path | str, array: Any) -> Path:
         )
     image = Image.fromarray(np.ascontiguousarray(arr))
     return write_atomic(path, lambda p: image.save(p, format="PNG"), suffix=".png")
+
+
+# ``tempfile.mkstemp`` names: prefix ``.<target name>.``, 8 random characters, ``.tmp<suffix>``.
+_TEMP_NAME = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp(\.[A-Za-z0-9.]+)?$")
+
+
+def is_atomic_temp(name: str) -> bool:
+    """True for a temporary file name made by :func:`atomic_path` (``.<name>.<random>.tmp<sfx>``)."""
+    return bool(_TEMP_NAME.match(name))
+
+
+def remove_atomic_temps(folder: Path | str) -> list[Path]:
+    """Delete the temporary files :func:`atomic_path` left in ``folder`` and its sub-folders.
+
+    A killed process cannot rename or remove its temporary files; call this on start, before
+    writing, in a folder this run owns (a concurrent writer's live temporaries would go too).
+    Returns the removed paths. A missing folder is no error.
+    """
+    folder = Path(folder)
+    removed: list[Path] = []
+    if not folder.is_dir():
+        return removed
+    for p in sorted(folder.rglob(".*.tmp*")):
+        if p.is_file() and is_atomic_temp(p.name):
+            p.unlink(missing_ok=True)
+            removed.append(p)
+    return removed

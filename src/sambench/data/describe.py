@@ -14,7 +14,14 @@ A user writes a small YAML or JSON file (every key but ``images``/``labels`` opt
     replace_nonfinite: null         # e.g. 0.0 to replace NaN/Inf image voxels
     filters: {min_object_size: 100, max_components: 1, component_min_size: 10, max_dispersion: 3.0}
 
-Without a description, ``SOURCE/images`` + ``SOURCE/labels`` (or ``masks``) pair by stem. When
+    window: abdomen                 # or [40, 400]: CT window (level, width) instead of min-max
+    channel: null                   # multi-channel cases: index, channel name, or all
+    roi: null                       # folder of region-of-interest masks (e.g. DRIVE's mask/)
+
+Without a description, the first folder pair of ``layouts.FOLDER_PAIRS`` found (``images`` +
+``labels``, ``imagesTr`` + ``labelsTr``, ``volumes`` + ``segs``, ...) pairs by stem; an MSD /
+nnU-Net v2 ``SOURCE/dataset.json`` gives the class names and channel names, and nnU-Net channel
+files ``<case>_0000``, ``<case>_0001`` ... are the channels of one case ``<case>``. When
 ``SOURCE/info.json`` exists (the paper repository's layout: ``"info" {id: name}``, ``"color"
 {id: pixel value}``), the files are taken as already-standardized 2D PNGs named
 ``<dataset>_<case>_<slice...>.png`` and the classes are the info.json pixel values, kept as is.
@@ -31,6 +38,15 @@ from pathlib import Path
 from typing import Any
 
 from sambench.data.errors import DataError
+from sambench.data.layouts import (
+    CHANNEL_SUFFIX,
+    ROI_FOLDERS,
+    find_folder_pair,
+    find_roi,
+    parse_window,
+    read_source_json,
+    resolve_channels,
+)
 from sambench.data.readers import IMAGE_2D_SUFFIXES, VOLUME_SUFFIXES, is_volume_path
 
 DESCRIPTION_KEYS = (
@@ -45,6 +61,9 @@ DESCRIPTION_KEYS = (
     "axis",
     "replace_nonfinite",
     "filters",
+    "window",
+    "channel",
+    "roi",
 )
 PAIRING_KEYS = ("image_suffix", "label_suffix", "regex", "replace")
 FILTER_KEYS = ("min_object_size", "max_components", "component_min_size", "max_dispersion")
@@ -83,11 +102,29 @@ class Filters:
 
 @dataclass(frozen=True)
 class CasePair:
-    """One case: an image and its label (files or DICOM folders) and its sanitized case id."""
+    """One unit of work: an image and its label (files or DICOM folders), its sanitized case id.
+
+    Multi-channel cases: ``channel`` is the channel index (None: single-channel source);
+    ``read_channel`` is the index to read along a 4D image's 4th axis (MSD) or None (a file per
+    channel, nnU-Net, or no channels); ``tag`` names the channel in image ids and part files when
+    one case gives several channels (``--channel all``), else ""; ``modality`` overrides the
+    dataset's modality (the channel's name when no modality was given). ``roi``: the region of
+    interest file of a 2D image, or None.
+    """
 
     case: str
     image: Path
     label: Path
+    channel: int | None = None
+    read_channel: int | None = None
+    tag: str = ""
+    modality: str | None = None
+    roi: Path | None = None
+
+    @property
+    def unit(self) -> str:
+        """The id of this unit's part file: the case, plus ``.<tag>`` for one of its channels."""
+        return self.case if not self.tag else f"{self.case}.{self.tag}"
 
 
 @dataclass(frozen=True)
@@ -112,12 +149,40 @@ class DatasetDescription:
     replace_nonfinite: float | None = None
     filters: Filters = Filters()
     paper_layout: bool = False
+    window: tuple[float, float] | None = None
+    channel: str | None = None
+    channel_names: tuple[str, ...] = ()
+    channel_modality: bool = False  # no modality given: each image's modality is its channel
+    roi: str | None = None
+    source_json: str | None = None  # "msd" / "nnunetv2" when SOURCE/dataset.json was read
 
     def fingerprint(self) -> str:
-        """A hash of everything that changes the prepared output (not the source path)."""
+        """A hash of everything that changes the prepared output (not the source path).
+
+        Fields added after the first release leave the hash unchanged at their defaults, so
+        folders prepared before them still resume."""
         d = asdict(self)
         d.pop("source")
+        for key, default in _LATER_FIELDS.items():
+            if d.get(key) == default:
+                d.pop(key)
         return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+    @property
+    def channel_mode(self) -> bool:
+        """True when a 4D image's 4th axis holds channels (a channel was asked for, or the
+        source's dataset.json lists several), not time frames."""
+        return self.channel is not None or len(self.channel_names) > 1
+
+
+_LATER_FIELDS: dict[str, object] = {
+    "window": None,
+    "channel": None,
+    "channel_names": [],
+    "channel_modality": False,
+    "roi": None,
+    "source_json": None,
+}
 
 
 def sanitize_case(case: str) -> str:
@@ -232,12 +297,21 @@ def _read_info_json(path: Path) -> tuple[dict[str, int], str | None]:
 
 
 def describe_source(
-    source: Path, config: Path | None = None, modality: str | None = None
+    source: Path,
+    config: Path | None = None,
+    modality: str | None = None,
+    *,
+    window: str | None = None,
+    channel: str | None = None,
+    roi_dir: Path | None = None,
 ) -> DatasetDescription:
     """Validate the description of ``source`` (config file, else auto-detection).
 
-    Modality: ``modality`` > config ``modality`` > info.json ``modality`` > DataError saying how to
-    give one. Raises ``DataError`` naming the config/source and the allowed keys or values.
+    Modality: ``modality`` > config ``modality`` > info.json ``modality`` > the channel names of
+    an MSD / nnU-Net ``dataset.json`` (each image's modality is its channel's name) > DataError
+    saying how to give one. ``window`` ("LEVEL,WIDTH" or a preset), ``channel`` (index, name or
+    "all") and ``roi_dir`` override the config's ``window``/``channel``/``roi``. Raises
+    ``DataError`` naming the config/source and the allowed keys or values.
     """
     source = Path(source)
     if not source.is_dir():
@@ -252,12 +326,19 @@ def describe_source(
     paper = config is None and info_path.is_file()
     info_classes, info_modality = _read_info_json(info_path) if paper else (None, None)
 
+    src_json = None if paper else read_source_json(source)
     images, labels = raw.get("images"), raw.get("labels")
+    pair = find_folder_pair(source) if images is None and labels is None else None
+    if pair is not None:
+        images, labels = pair
     if images is None:
         images = "images"
         if not (source / images).is_dir():
             raise DataError(
-                where, "no 'images' given and no images/ folder; say where images are (images: ...)"
+                where,
+                "no 'images' given and no known image folder (images/, imagesTr/, volumes/, img/, "
+                "image/ with labels/, labelsTr/, segs/, seg/, mask/ ...); say where images are "
+                "(images: ...)",
             )
     if labels is None:
         found = [f for f in LABEL_FOLDERS if (source / f).is_dir()]
@@ -271,7 +352,20 @@ def describe_source(
     if not isinstance(images, str) or not isinstance(labels, str):
         raise DataError(where, "images/labels: expected a folder or glob (a string)")
 
+    channel_spec = channel if channel is not None else raw.get("channel")
+    if channel_spec is not None and not isinstance(channel_spec, str | int):
+        raise DataError(where, f"channel: expected an index, a name or all, got {channel_spec!r}")
+    channel_names = src_json.channels if src_json is not None else ()
+    if channel_spec is not None and channel_names:
+        resolve_channels(where, str(channel_spec), channel_names)  # validate early
     mod = modality or raw.get("modality") or info_modality
+    channel_modality = False
+    if not mod and channel_names:
+        idx = resolve_channels(
+            where, None if channel_spec is None else str(channel_spec), channel_names
+        )
+        mod = "+".join(channel_names[i] for i in idx)
+        channel_modality = True
     if not mod or not isinstance(mod, str):
         raise DataError(
             where,
@@ -295,6 +389,8 @@ def describe_source(
     if not isinstance(instance, bool):
         raise DataError(where, f"instance: expected true or false, got {instance!r}")
     classes = info_classes
+    if classes is None and src_json is not None and not instance:
+        classes = _parse_classes(src_json.path, src_json.classes)
     if "classes" in raw:
         if instance:
             raise DataError(where, "give either 'classes' or 'instance: true', not both")
@@ -307,6 +403,19 @@ def describe_source(
         isinstance(rnf, bool) or not isinstance(rnf, int | float) or not math.isfinite(rnf)
     ):
         raise DataError(where, f"replace_nonfinite: expected a finite number or null, got {rnf!r}")
+    win = parse_window(
+        "--window" if window is not None else where,
+        window if window is not None else raw.get("window"),
+    )
+    roi = str(roi_dir) if roi_dir is not None else raw.get("roi")
+    if roi is not None and not isinstance(roi, str):
+        raise DataError(where, f"roi: expected a folder or glob (a string), got {roi!r}")
+    if roi is None:
+        roi = next(
+            (f for f in ROI_FOLDERS if f not in (images, labels) and (source / f).is_dir()), None
+        )
+    elif not (source / roi).is_dir():
+        raise DataError(source / roi, "roi: folder is missing; expected a folder of ROI masks")
     name = raw.get("name") or source.resolve().name
     if not isinstance(name, str) or "/" in name or name.startswith("."):
         raise DataError(where, f"name: expected a folder-safe dataset name, got {name!r}")
@@ -324,6 +433,12 @@ def describe_source(
         replace_nonfinite=None if rnf is None else float(rnf),
         filters=_parse_filters(where, raw.get("filters")),
         paper_layout=paper,
+        window=win,
+        channel=None if channel_spec is None else str(channel_spec),
+        channel_names=channel_names,
+        channel_modality=channel_modality,
+        roi=roi,
+        source_json=None if src_json is None else src_json.kind,
     )
 
 
@@ -369,12 +484,76 @@ def paper_case_slice(dataset: str, stem: str) -> tuple[str, str, int] | None:
     return case, slice_token, int(m.group()) if m else -1
 
 
+def _channel_count(path: Path) -> int:
+    """Channels of an image along its 4th axis (1 for a 2D/3D image), from the header only."""
+    import SimpleITK as sitk
+
+    if path.is_dir() or not is_volume_path(path):
+        return 1
+    try:
+        reader = sitk.ImageFileReader()
+        reader.SetFileName(str(path))
+        reader.ReadImageInformation()
+    except RuntimeError as e:
+        msg = " ".join(str(e).split())[-200:]
+        raise DataError(path, f"cannot be read as a volume ({msg})") from None
+    return int(reader.GetSize()[3]) if reader.GetDimension() == 4 else 1
+
+
+def _channel_name(desc: DatasetDescription, c: int) -> str:
+    return desc.channel_names[c] if c < len(desc.channel_names) else f"{c:04d}"
+
+
+def _channel_pairs(
+    desc: DatasetDescription, case: str, label: Path, files: dict[int | None, Path]
+) -> tuple[list[CasePair], list[tuple[Path, str]]]:
+    """The units of one case given its channel files (nnU-Net) or its one (4D) image."""
+    first = files[min(files, key=lambda k: -1 if k is None else k)]
+    if None in files and len(files) == 1:
+        if not desc.channel_mode:
+            return [CasePair(case, first, label)], []
+        n = len(desc.channel_names) or _channel_count(first)
+        names = tuple(_channel_name(desc, c) for c in range(n))
+        chosen = resolve_channels(first, desc.channel, names)
+        read = lambda c: (first, c)  # noqa: E731
+    else:
+        if None in files:
+            return [], [(files[None], f"case {case!r} mixes files with and without _NNNN suffixes")]
+        n = max(len(desc.channel_names), max(k for k in files if k is not None) + 1)
+        names = tuple(_channel_name(desc, c) for c in range(n))
+        chosen = resolve_channels(label, desc.channel, names)
+        missing = [c for c in chosen if c not in files]
+        if missing:
+            return [], [
+                (first, f"case {case!r} has no file for channel(s) {missing} (_{missing[0]:04d})")
+            ]
+        read = lambda c: (files[c], None)  # noqa: E731
+    units = []
+    for c in chosen:
+        image, read_channel = read(c)
+        units.append(
+            CasePair(
+                case,
+                image,
+                label,
+                channel=c,
+                read_channel=read_channel,
+                tag=sanitize_case(names[c]) if len(chosen) > 1 else "",
+                modality=names[c] if desc.channel_modality else None,
+            )
+        )
+    return units, []
+
+
 def find_pairs(desc: DatasetDescription) -> tuple[list[CasePair], list[tuple[Path, str]]]:
-    """(pairs sorted by case, unpaired images with the reason), from the description.
+    """(units sorted by case then channel, unpaired images with the reason), from the description.
 
     Case id: the sanitized label stem (for the paper layout: the whole image stem, which is also
-    the image id). Two sources that sanitize to one case id raise ``DataError``; so does a source
-    with no images at all.
+    the image id). An image whose stem is ``<label stem>_NNNN`` is channel NNNN of that case
+    (nnU-Net); the channels asked for (``desc.channel``, default the first) become units of the
+    same case. Two sources that sanitize to one case id raise ``DataError``; so does a source
+    with no images at all. With ``desc.roi``, every 2D image needs its ROI file
+    (``layouts.find_roi``), else it is reported as unpaired.
     """
     images = _entries(desc.source, desc.images)
     if not images:
@@ -384,19 +563,50 @@ def find_pairs(desc: DatasetDescription) -> tuple[list[CasePair], list[tuple[Pat
             "or DICOM series folders",
         )
     labels = {file_stem(p): p for p in _entries(desc.source, desc.labels)}
-    pairs: dict[str, CasePair] = {}
+    rois = {file_stem(p): p for p in _entries(desc.source, desc.roi)} if desc.roi else None
+    cases: dict[str, tuple[Path, dict[int | None, Path], str]] = {}
     missing: list[tuple[Path, str]] = []
     for img in images:
         stem = file_stem(img)
         lstem = label_stem_for(desc, stem)
         lab = labels.get(lstem)
+        m = CHANNEL_SUFFIX.match(stem)
+        if lab is None and m is not None and m.group(1) in labels:
+            lstem, lab = m.group(1), labels[m.group(1)]
         if lab is None:
             missing.append((img, f"no label named {lstem!r} in {desc.source / desc.labels}"))
             continue
+        ch = (
+            int(m.group(2))
+            if m is not None and m.group(1) == lstem and not desc.paper_layout
+            else None
+        )
         case = stem if desc.paper_layout else sanitize_case(lstem)
-        if case in pairs:
-            raise DataError(
-                img, f"case id {case!r} is also the case id of {pairs[case].image}; rename one"
-            )
-        pairs[case] = CasePair(case, img, lab)
-    return [pairs[c] for c in sorted(pairs)], missing
+        _, files, _ = cases.setdefault(
+            case, (lab, {}, m.group(1) if ch is not None and m else stem)
+        )
+        if ch in files or (cases[case][0] != lab):
+            other = files.get(ch) or next(iter(files.values()))
+            raise DataError(img, f"case id {case!r} is also the case id of {other}; rename one")
+        files[ch] = img
+    pairs: list[CasePair] = []
+    for case in sorted(cases):
+        lab, files, base_stem = cases[case]
+        units, bad = _channel_pairs(desc, case, lab, files)
+        missing += bad
+        for u in units:
+            if rois is not None:
+                roi = find_roi(rois, [file_stem(u.image), base_stem, file_stem(lab)])
+                if roi is None:
+                    missing.append(
+                        (
+                            u.image,
+                            f"no ROI file for {file_stem(u.image)!r} in {desc.source / str(desc.roi)}",
+                        )
+                    )
+                    continue
+                u = CasePair(
+                    u.case, u.image, u.label, u.channel, u.read_channel, u.tag, u.modality, roi
+                )
+            pairs.append(u)
+    return pairs, missing

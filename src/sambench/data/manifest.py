@@ -14,7 +14,7 @@ import pandas as pd
 
 from sambench.data.atomic import write_parquet_atomic
 from sambench.data.errors import DataError
-from sambench.data.records import MANIFEST_COLUMNS, MANIFEST_NAME
+from sambench.data.records import MANIFEST_COLUMNS, MANIFEST_NAME, OPTIONAL_COLUMNS
 
 _INT_COLUMNS = (
     "slice_index",
@@ -65,7 +65,8 @@ def load_manifest(prepared_root: Path, datasets: Sequence[str] | None = None) ->
 
     ``datasets`` selects dataset folders by name (default: every one, in sorted order). Raises
     ``DataError`` naming the folder when it holds no manifest, when a requested dataset has none
-    (listing the available ones), or when a manifest lacks a column of ``MANIFEST_COLUMNS``.
+    (listing the available ones), or when a manifest lacks a column of ``MANIFEST_COLUMNS``
+    (manifests written before ``OPTIONAL_COLUMNS`` existed get them with their default).
     """
     root = Path(prepared_root)
     if not root.is_dir():
@@ -91,8 +92,11 @@ def load_manifest(prepared_root: Path, datasets: Sequence[str] | None = None) ->
     frames = []
     for name in names:
         df = pd.read_parquet(available[name])
+        for col, default in OPTIONAL_COLUMNS.items():
+            if col not in df.columns:
+                df[col] = default
         missing = [c for c in MANIFEST_COLUMNS if c not in df.columns]
         if missing:
             raise DataError(available[name], f"missing manifest columns {missing}")
-        frames.append(df)
+        frames.append(df.loc[:, list(MANIFEST_COLUMNS)])
     return pd.concat(frames, ignore_index=True)

@@ -1,9 +1,11 @@
 """``sambench prepare``: standardize one dataset (SPEC section 2) into a prepared folder.
 
 Output (``OUT/<dataset>/``): ``images/`` and ``labels/`` PNGs named ``<dataset>_<case>_<slice>.png``,
-``dataset.json`` (paper layout plus modality, source, settings), ``manifest.parquet`` (one row per
-kept (image, object), columns ``MANIFEST_COLUMNS``), ``prepare_report.json`` and ``.parts/``
-(one Parquet per finished case: the resume checkpoints).
+``sambench-dataset.json`` (paper layout plus modality, source, settings; ``dataset.json`` in folders
+prepared before, still read), ``manifest.parquet`` (one row per kept (image, object), columns
+``MANIFEST_COLUMNS``), ``prepare_report.json``, ``roi/`` (regions of interest, when the source has
+them) and ``.parts/`` (one Parquet per finished unit, a case or one channel of a case: the resume
+checkpoints). Temporary files a killed run left behind are removed on start.
 
 Cases are processed one at a time per worker (one volume, or one 4D frame, in memory), in parallel
 across processes when ``workers > 1``. Every file is written to a temporary name then renamed.
@@ -28,7 +30,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from sambench.data.atomic import write_atomic, write_json_atomic, write_png_atomic
+from sambench.data.atomic import (
+    remove_atomic_temps,
+    write_atomic,
+    write_json_atomic,
+    write_png_atomic,
+)
 from sambench.data.describe import (
     CasePair,
     DatasetDescription,
@@ -39,8 +46,15 @@ from sambench.data.describe import (
 )
 from sambench.data.errors import DataError
 from sambench.data.manifest import manifest_frame, write_manifest
-from sambench.data.readers import read_pair_slices
-from sambench.data.records import DATASET_JSON_NAME, MANIFEST_NAME, ObjectRecord
+from sambench.data.readers import DEFAULT_MAX_IMAGE_PIXELS, Slice2D, _read_2d, read_pair_slices
+from sambench.data.records import (
+    DATASET_JSON_NAME,
+    LEGACY_DATASET_JSON_NAME,
+    MANIFEST_NAME,
+    OPTIONAL_COLUMNS,
+    ObjectRecord,
+)
+from sambench.data.roi import ROI_DIR, roi_png
 from sambench.data.standardize import (
     LabelMapping,
     LabelValueError,
@@ -79,6 +93,8 @@ class PrepareReport:
     objects_kept: int = 0
     objects_dropped: dict[str, int] = field(default_factory=dict)
     bad_cases: list[dict[str, str]] = field(default_factory=list)
+    temp_files_removed: int = 0
+    window: list[float] | None = None
     seconds: float = 0.0
 
     def add_case(self, stats: dict[str, int]) -> None:
@@ -111,6 +127,10 @@ class PrepareReport:
             f"objects: {self.objects_kept} kept; dropped: {reasons(self.objects_dropped)}",
             f"filters: {', '.join(f'{k}={v}' for k, v in self.filters.items()) or 'off'}",
         ]
+        if self.window is not None:
+            lines.append(f"window: level {self.window[0]:g}, width {self.window[1]:g}")
+        if self.temp_files_removed:
+            lines.append(f"removed {self.temp_files_removed} temporary file(s) of a killed run")
         lines += [f"  bad case {b['case']}: {b['reason']}" for b in self.bad_cases]
         lines.append(f"time: {self.seconds:.1f} s")
         return "\n".join(lines)
@@ -121,6 +141,8 @@ class _CaseTask:
     pair: CasePair
     desc: DatasetDescription
     root: Path  # the prepared root OUT
+    resample_labels: bool = False
+    max_image_pixels: int | None = DEFAULT_MAX_IMAGE_PIXELS
 
 
 def _mapping_for(desc: DatasetDescription) -> LabelMapping | None:
@@ -130,16 +152,18 @@ def _mapping_for(desc: DatasetDescription) -> LabelMapping | None:
 
 
 def _names(
-    desc: DatasetDescription, case: str, frame: int | None, idx: int
+    desc: DatasetDescription, case: str, frame: int | None, idx: int, tag: str = ""
 ) -> tuple[str, str, int]:
-    """(manifest case, image id base, slice index) of one slice."""
+    """(manifest case, image id base, slice index) of one slice; ``tag`` (a channel name) ends
+    the slice token, ``<dataset>_<case>_<slice>_<tag>``, so channels of one case stay apart."""
     if desc.paper_layout:
         parsed = paper_case_slice(desc.name, case)
         if parsed is not None:
             return parsed[0], case, parsed[2]  # the stem already is the image id
         case = sanitize_case(case)
     case = case_with_frame(case, frame)
-    return case, image_id(desc.name, case, "0" if idx < 0 else str(idx)), idx
+    token = ("0" if idx < 0 else str(idx)) + (f"_{tag}" if tag else "")
+    return case, image_id(desc.name, case, token), idx
 
 
 def _process_case(task: _CaseTask) -> tuple[str, dict[str, int], int]:
@@ -155,11 +179,22 @@ def _process_case(task: _CaseTask) -> tuple[str, dict[str, int], int]:
     rows: list[dict[str, object]] = []
     written: list[Path] = []
     any_fg, lo, hi = False, math.inf, -math.inf
+    modality = pair.modality or desc.modality
+    channel = "" if pair.channel is None else _channel_label(desc, pair.channel)
     try:
         slices = read_pair_slices(
-            pair.image, pair.label, axis=desc.axis, replace_nonfinite=desc.replace_nonfinite
+            pair.image,
+            pair.label,
+            axis=desc.axis,
+            replace_nonfinite=desc.replace_nonfinite,
+            channel=pair.read_channel,
+            resample_labels=task.resample_labels,
+            max_image_pixels=task.max_image_pixels,
         )
+        roi: np.ndarray | None = None
         for s in slices:
+            if pair.roi is not None and roi is None:
+                roi = _read_roi_source(pair, s, task.max_image_pixels)
             stats["slices_read"] += 1
             lo, hi = min(lo, float(s.image.min())), max(hi, float(s.image.max()))
             any_fg = any_fg or bool(s.label.any())
@@ -180,7 +215,7 @@ def _process_case(task: _CaseTask) -> tuple[str, dict[str, int], int]:
             if drop is not None:
                 stats[f"slice:{drop}"] += 1
                 continue
-            case, base_id, idx = _names(desc, pair.case, s.frame, s.slice_index)
+            case, base_id, idx = _names(desc, pair.case, s.frame, s.slice_index, pair.tag)
             image = None
             for p in pairs:
                 for reason in p.dropped:
@@ -189,12 +224,18 @@ def _process_case(task: _CaseTask) -> tuple[str, dict[str, int], int]:
                     stats["slice:no object kept"] += 1
                     continue
                 if image is None:
-                    image = standard_image(s.image, from_2d_file=s.slice_axis < 0)
+                    image = standard_image(
+                        s.image, from_2d_file=s.slice_axis < 0, window=desc.window
+                    )
                 iid = base_id if p.part is None else f"{base_id}-p{p.part}"
                 rel_img, rel_lab = f"{desc.name}/images/{iid}.png", f"{desc.name}/labels/{iid}.png"
+                rel_roi = "" if roi is None else f"{desc.name}/{ROI_DIR}/{iid}.png"
                 written += [root / rel_img, root / rel_lab]
                 write_png_atomic(root / rel_img, image)
                 write_png_atomic(root / rel_lab, p.label)
+                if roi is not None:
+                    written.append(root / rel_roi)
+                    write_png_atomic(root / rel_roi, roi)
                 stats["pairs_kept"] += 1
                 stats["objects_kept"] += len(p.kept)
                 for obj in p.kept:
@@ -213,7 +254,7 @@ def _process_case(task: _CaseTask) -> tuple[str, dict[str, int], int]:
                             label_path=rel_lab,
                             object_name=name,
                             label_value=obj.value,
-                            modality=desc.modality,
+                            modality=modality,
                             height=int(p.label.shape[0]),
                             width=int(p.label.shape[1]),
                             spacing_x=float(s.spacing[0]),
@@ -226,18 +267,38 @@ def _process_case(task: _CaseTask) -> tuple[str, dict[str, int], int]:
                             bbox_x_max=obj.bbox[2],
                             bbox_y_max=obj.bbox[3],
                             source_image=str(pair.image),
+                            roi_path=rel_roi,
+                            channel=channel,
                         ).to_row()
                     )
         if stats["slices_read"] and not any_fg:
             raise DataError(pair.label, "empty label: no foreground voxel in the whole case")
         if stats["slices_read"] and lo == hi:
             raise DataError(pair.image, f"constant image: every voxel is {lo:g}")
-        _write_part(ds_dir / PARTS_DIR / f"{pair.case}.parquet", rows, dict(stats))
+        _write_part(ds_dir / PARTS_DIR / f"{pair.unit}.parquet", rows, dict(stats))
     except BaseException:
         for f in written:
             f.unlink(missing_ok=True)
         raise
-    return pair.case, dict(stats), len(rows)
+    return pair.unit, dict(stats), len(rows)
+
+
+def _channel_label(desc: DatasetDescription, c: int) -> str:
+    return desc.channel_names[c] if c < len(desc.channel_names) else f"{c:04d}"
+
+
+def _read_roi_source(pair: CasePair, s: Slice2D, max_pixels: int | None) -> np.ndarray:
+    """The HxW uint8 ROI PNG array (0 / 255) of a 2D case; DataError for volumes or bad shapes."""
+    assert pair.roi is not None
+    image = s.image
+    if s.slice_axis >= 0:
+        raise DataError(pair.roi, "ROI masks are supported for 2D images only, not volumes")
+    values = _read_2d(pair.roi, True, None, max_pixels)
+    if values.shape != image.shape[:2]:
+        raise DataError(
+            pair.roi, f"ROI shape {values.shape} (H, W) differs from image shape {image.shape[:2]}"
+        )
+    return roi_png(values)
 
 
 def _source_value(mapping: LabelMapping, pixel: int) -> int:
@@ -263,23 +324,31 @@ def _read_part(path: Path) -> tuple[pd.DataFrame, dict[str, int]] | None:
     except (OSError, pa.ArrowInvalid):
         return None
     stats = json.loads((table.schema.metadata or {}).get(_STATS_KEY, b"{}"))
-    return table.to_pandas(), stats
+    df = table.to_pandas()
+    for col, default in OPTIONAL_COLUMNS.items():  # parts written before these columns
+        if col not in df.columns:
+            df[col] = default
+    return df, stats
 
 
 def _part_is_complete(root: Path, df: pd.DataFrame) -> bool:
-    files = set(df["image_path"]) | set(df["label_path"])
+    files = set(df["image_path"]) | set(df["label_path"]) | (set(df["roi_path"]) - {""})
     return all((root / f).is_file() for f in files)
 
 
 def _claim_dataset(ds_dir: Path, desc: DatasetDescription) -> None:
-    """Refuse an existing dataset folder from another source or other settings; else mark it."""
+    """Refuse an existing dataset folder from another source or other settings; else mark it.
+
+    A folder prepared before the description was renamed holds ``dataset.json`` instead."""
     meta_path = ds_dir / DATASET_JSON_NAME
+    if not meta_path.is_file() and (ds_dir / LEGACY_DATASET_JSON_NAME).is_file():
+        meta_path = ds_dir / LEGACY_DATASET_JSON_NAME
     if meta_path.is_file():
         try:
             meta = json.loads(meta_path.read_text())
         except (OSError, ValueError) as e:
             raise DataError(
-                meta_path, f"cannot be read ({e}); expected a sambench dataset.json"
+                meta_path, f"cannot be read ({e}); expected a sambench {DATASET_JSON_NAME}"
             ) from None
         if meta.get("source") != str(desc.source):
             raise DataError(
@@ -326,6 +395,15 @@ def _dataset_json(
             "color": {str(i): v for i, v in enumerate(order, 1)},
         }
     meta.update(modality=desc.modality, source=str(desc.source), settings=desc.fingerprint())
+    if desc.window is not None:
+        meta["window"] = {"level": desc.window[0], "width": desc.window[1]}
+    if desc.channel_names or desc.channel is not None:
+        meta["channels"] = {
+            "names": list(desc.channel_names),
+            "selected": desc.channel if desc.channel is not None else "first",
+        }
+    if desc.source_json is not None:
+        meta["source_layout"] = desc.source_json
     meta["description"] = {k: v for k, v in asdict(desc).items() if k not in ("source",)}
     if manifest is not None and len(manifest):
         med = manifest[["spacing_x", "spacing_y", "spacing_z"]].median()
@@ -372,6 +450,11 @@ def prepare_dataset(
     workers: int = 1,
     skip_bad: bool = False,
     progress: bool = True,
+    window: str | None = None,
+    channel: str | None = None,
+    roi_dir: Path | None = None,
+    resample_labels: bool = False,
+    max_image_pixels: int | None = DEFAULT_MAX_IMAGE_PIXELS,
 ) -> PrepareReport:
     """Standardize the dataset at ``source`` into ``out/<dataset>/`` (SPEC section 2).
 
@@ -381,11 +464,21 @@ def prepare_dataset(
     stay on disk); with ``skip_bad`` the case is recorded in the report instead. Re-running
     resumes: finished cases whose files exist are not redone. Returns the report (also written to
     ``out/<dataset>/prepare_report.json``).
+
+    ``window``: "LEVEL,WIDTH" or a preset (``layouts.WINDOW_PRESETS``), CT windowing instead of
+    min-max. ``channel``: index, name or "all" for multi-channel cases (default the first).
+    ``roi_dir``: folder of region-of-interest masks (relative to ``source`` or absolute).
+    ``resample_labels``: put a 3D label on another grid onto its image's (nearest neighbour)
+    instead of refusing it. ``max_image_pixels``: largest 2D file accepted (None: no limit).
     """
     t0 = time.perf_counter()
     if workers < 1:
         raise ValueError(f"workers: expected >= 1, got {workers}")
-    desc = describe_source(Path(source), config, modality)
+    if max_image_pixels is not None and max_image_pixels < 1:
+        raise ValueError(f"max_image_pixels: expected >= 1 or None, got {max_image_pixels}")
+    desc = describe_source(
+        Path(source), config, modality, window=window, channel=channel, roi_dir=roi_dir
+    )
     root = Path(out)
     ds_dir = root / desc.name
     pairs, missing = find_pairs(desc)
@@ -398,18 +491,20 @@ def prepare_dataset(
             raise DataError(path, reason)
         report.bad_cases.append({"case": path.name, "path": str(path), "reason": reason})
     _claim_dataset(ds_dir, desc)
+    report.temp_files_removed = len(remove_atomic_temps(ds_dir))
+    report.window = None if desc.window is None else list(desc.window)
 
     from tqdm import tqdm
 
     todo, done_parts = [], {}
     for pair in pairs:
-        part = _read_part(ds_dir / PARTS_DIR / f"{pair.case}.parquet")
+        part = _read_part(ds_dir / PARTS_DIR / f"{pair.unit}.parquet")
         if part is not None and _part_is_complete(root, part[0]):
-            done_parts[pair.case] = part[0]
+            done_parts[pair.unit] = part[0]
             report.add_case(part[1])
             report.cases_resumed += 1
         else:
-            todo.append(_CaseTask(pair, desc, root))
+            todo.append(_CaseTask(pair, desc, root, resample_labels, max_image_pixels))
     bar = tqdm(total=len(todo), desc=f"prepare {desc.name}", unit="case", disable=not progress)
     try:
         for task, fut in _run_tasks(todo, workers):
@@ -418,7 +513,7 @@ def prepare_dataset(
             if err is not None:
                 if skip_bad and isinstance(err, DataError):
                     report.bad_cases.append(
-                        {"case": task.pair.case, "path": str(err.path), "reason": str(err)}
+                        {"case": task.pair.unit, "path": str(err.path), "reason": str(err)}
                     )
                     continue
                 raise err
@@ -430,12 +525,15 @@ def prepare_dataset(
 
     frames = []
     for pair in pairs:
-        part = _read_part(ds_dir / PARTS_DIR / f"{pair.case}.parquet")
+        part = _read_part(ds_dir / PARTS_DIR / f"{pair.unit}.parquet")
         if part is not None:
             frames.append(part[0])
     manifest = manifest_frame(pd.concat(frames, ignore_index=True) if frames else [])
     write_manifest(ds_dir / MANIFEST_NAME, manifest)
     write_json_atomic(ds_dir / DATASET_JSON_NAME, _dataset_json(desc, manifest, "complete"))
+    legacy = ds_dir / LEGACY_DATASET_JSON_NAME
+    if legacy.is_file():  # ours under the old name (claimed above): the new file replaces it
+        legacy.unlink()
     report.seconds = time.perf_counter() - t0
     write_json_atomic(ds_dir / REPORT_NAME, report.to_dict())
     return report

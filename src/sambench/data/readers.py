@@ -34,9 +34,12 @@ import SimpleITK as sitk
 
 from sambench.data.errors import DataError
 
-IMAGE_2D_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+IMAGE_2D_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif")
 VOLUME_SUFFIXES = (".nii", ".nii.gz", ".mha", ".mhd", ".nrrd", ".nhdr")
 SPACING_RTOL = 1e-3  # relative tolerance for image/label spacing agreement and main-plane ties
+ORIGIN_TOL_VOXELS = 0.05  # image/label origins may differ by this fraction of the smallest voxel
+DIRECTION_ATOL = 1e-3  # absolute tolerance on the direction cosines of image and label
+DEFAULT_MAX_IMAGE_PIXELS = 89_478_485  # PIL's default Image.MAX_IMAGE_PIXELS (about 0.25 GiB RGB)
 _SUPPORTED = ", ".join((*IMAGE_2D_SUFFIXES, *VOLUME_SUFFIXES)) + ", or a DICOM series folder"
 
 
@@ -57,6 +60,7 @@ class Slice2D:
     slice_axis: int
     spacing: tuple[float, float, float]
     frame: int | None
+    channel: int | None = None  # channel index of a multi-channel 4D image (``channel=`` read)
 
 
 def _suffix(path: Path) -> str:
@@ -173,7 +177,18 @@ def _png_is_16bit_colour(path: Path) -> bool:
     return head[:8] == b"\x89PNG\r\n\x1a\n" and head[24:26] in (b"\x10\x02", b"\x10\x06")
 
 
-def _read_tiff(path: Path) -> np.ndarray:
+def _check_pixels(path: Path, width: int, height: int, limit: int | None) -> None:
+    """DataError when ``width * height`` exceeds ``limit`` (None: no limit)."""
+    if limit is not None and width * height > limit:
+        raise DataError(
+            path,
+            f"{width} x {height} = {width * height} pixels exceeds the limit of {limit} pixels "
+            "(a decompression bomb guard); raise it with --max-image-pixels N if the image is "
+            "genuine",
+        )
+
+
+def _read_tiff(path: Path, max_pixels: int | None) -> np.ndarray:
     import tifffile
 
     with tifffile.TiffFile(path) as tif:
@@ -182,6 +197,9 @@ def _read_tiff(path: Path) -> np.ndarray:
                 path, f"multi-page TIFF ({len(tif.pages)} pages); expected one 2D image"
             )
         page = tif.pages[0]
+        shape = tuple(page.shape)
+        hw = shape[1:3] if page.axes.startswith("S") and len(shape) == 3 else shape[:2]
+        _check_pixels(path, int(hw[-1]), int(hw[0]), max_pixels)
         arr = np.asarray(page.asarray())
         axes = page.axes  # e.g. "YX", "YXS", "SYX"
     if axes.startswith("S") and arr.ndim == 3:
@@ -189,17 +207,31 @@ def _read_tiff(path: Path) -> np.ndarray:
     return arr
 
 
-def _read_pil(path: Path, is_label: bool) -> np.ndarray:
+def _read_pil(path: Path, is_label: bool, max_pixels: int | None) -> np.ndarray:
     from PIL import Image
 
     if _png_is_16bit_colour(path):  # PIL reduces 16-bit colour PNG to 8 bit; OpenCV keeps it
         import cv2
 
+        with path.open("rb") as fh:
+            ihdr = fh.read(24)[16:24]
+        _check_pixels(
+            path, int.from_bytes(ihdr[:4], "big"), int.from_bytes(ihdr[4:], "big"), max_pixels
+        )
+
         bgr = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
         if bgr is None:
             raise DataError(path, "cannot be read as a 16-bit colour PNG")
         return np.ascontiguousarray(bgr[..., [2, 1, 0, 3][: bgr.shape[2]]])
-    with Image.open(path) as opened:
+    # PIL's own guard (a warning above MAX_IMAGE_PIXELS, DecompressionBombError above twice it)
+    # is replaced by the explicit check below, which names the file and the option.
+    saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+    try:
+        opened = Image.open(path)
+    finally:
+        Image.MAX_IMAGE_PIXELS = saved
+    with opened:
+        _check_pixels(path, opened.size[0], opened.size[1], max_pixels)
         opened.load()
         im: Image.Image = opened
         if im.mode in ("P", "PA") and not is_label:  # labels keep palette indices (the values)
@@ -211,15 +243,28 @@ def _read_pil(path: Path, is_label: bool) -> np.ndarray:
         return np.array(im)
 
 
-def _read_2d(path: Path, is_label: bool, replace_nonfinite: float | None) -> np.ndarray:
-    """HxW or HxWx3 array of a 2D file (alpha dropped); labels collapsed to HxW integers."""
+def _read_2d(
+    path: Path,
+    is_label: bool,
+    replace_nonfinite: float | None,
+    max_pixels: int | None = DEFAULT_MAX_IMAGE_PIXELS,
+) -> np.ndarray:
+    """HxW or HxWx3 array of a 2D file (alpha dropped); labels collapsed to HxW integers.
+
+    A file with more than ``max_pixels`` pixels (None: no limit) is a ``DataError`` raised from
+    its header, before any pixel is decoded.
+    """
+    from PIL import Image
+
     try:
         if _suffix(path) in (".tif", ".tiff"):
-            arr = _read_tiff(path)
+            arr = _read_tiff(path, max_pixels)
         else:
-            arr = _read_pil(path, is_label)
+            arr = _read_pil(path, is_label, max_pixels)
     except DataError:
         raise
+    except Image.DecompressionBombError as e:
+        raise DataError(path, f"{e}; raise the limit with --max-image-pixels N") from None
     except (OSError, ValueError, SyntaxError) as e:
         raise DataError(path, f"cannot be read as a 2D image ({e})") from None
     if arr.ndim == 3 and is_label:
@@ -288,6 +333,7 @@ class _Volume:
                 header.ReadImageInformation()
             size, spacing = tuple(header.GetSize()), tuple(header.GetSpacing())
             dim = header.GetDimension()
+            origin, direction = tuple(header.GetOrigin()), tuple(header.GetDirection())
         except RuntimeError as e:
             raise DataError(path, f"cannot be read as a volume ({_itk_message(e)})") from None
         if dim not in (2, 3, 4):
@@ -296,6 +342,12 @@ class _Volume:
         self.size = (*size[:3], *(1,) * (3 - min(dim, 3)))
         self.spacing = (*spacing[:3], *(math.nan,) * (3 - min(dim, 3)))
         self.frames: int | None = size[3] if dim == 4 else None
+        k = min(dim, 3)  # the spatial part of a 4D header; a 2D header is padded to 3D
+        self.origin = (*(float(v) for v in origin[:k]), *(0.0,) * (3 - k))
+        rows = [direction[i * dim : i * dim + k] for i in range(k)]
+        d3 = np.eye(3)
+        d3[:k, :k] = np.asarray(rows, dtype=float)
+        self.direction = d3
 
     @staticmethod
     def _read_dicom(path: Path) -> sitk.Image:
@@ -336,26 +388,103 @@ class _Volume:
         return arr if self.ndim != 2 else arr[np.newaxis]
 
 
-def _check_pair(image: _Volume, label: _Volume) -> None:
+def geometry_difference(image: _Volume, label: _Volume) -> str | None:
+    """What differs between the 3D grids of image and label, or None when they agree.
+
+    Compared: size (exactly), spacing (relative ``SPACING_RTOL``), origin (within
+    ``ORIGIN_TOL_VOXELS`` of the smallest voxel size, in mm) and direction cosines (absolute
+    ``DIRECTION_ATOL``); the first difference found is described with both values.
+    """
     if image.size != label.size:
-        raise DataError(
-            label.path, f"label size {label.size} (x, y, z) differs from image size {image.size}"
-        )
+        return f"label size {label.size} (x, y, z) differs from image size {image.size}"
     if not np.allclose(image.spacing, label.spacing, rtol=SPACING_RTOL, atol=0, equal_nan=True):
-        raise DataError(
-            label.path,
+        return (
             f"label spacing {label.spacing} differs from image spacing {image.spacing} "
-            f"(relative tolerance {SPACING_RTOL})",
+            f"(relative tolerance {SPACING_RTOL})"
         )
+    finite = [s for s in image.spacing if math.isfinite(s) and s > 0]
+    tol = ORIGIN_TOL_VOXELS * (min(finite) if finite else 1.0)
+    shift = np.abs(np.subtract(image.origin, label.origin))
+    if float(shift.max()) > tol:
+        fmt = ", ".join
+        return (
+            f"label origin ({fmt(f'{v:g}' for v in label.origin)}) mm differs from image origin "
+            f"({fmt(f'{v:g}' for v in image.origin)}) mm by up to {float(shift.max()):g} mm "
+            f"(tolerance {tol:g} mm)"
+        )
+    dmax = float(np.abs(image.direction - label.direction).max())
+    if dmax > DIRECTION_ATOL:
+        return (
+            f"label direction {np.round(label.direction, 4).tolist()} differs from image "
+            f"direction {np.round(image.direction, 4).tolist()} (largest cosine difference "
+            f"{dmax:.4g}, tolerance {DIRECTION_ATOL})"
+        )
+    return None
+
+
+def _check_pair(image: _Volume, label: _Volume, resample_labels: bool) -> bool:
+    """Validate the pair; True when the label must be resampled onto the image grid."""
+    diff = geometry_difference(image, label)
     if label.frames is not None and label.frames != image.frames:
         what = f"{image.frames} frames" if image.frames is not None else "a 3D image"
         raise DataError(label.path, f"4D label with {label.frames} frames; image has {what}")
+    if diff is None:
+        return False
+    if not resample_labels:
+        raise DataError(
+            label.path,
+            f"does not lie on the grid of its image {image.path}: {diff}. Fix the files, or "
+            "resample the label onto the image grid (nearest neighbour) with --resample-labels",
+        )
+    if label.frames is not None:
+        raise DataError(label.path, "--resample-labels supports 3D labels only, not 4D ones")
+    return True
+
+
+def _resample_label(lab_zyx: np.ndarray, label: _Volume, image: _Volume) -> np.ndarray:
+    """The (z, y, x) label voxels resampled onto the image's 3D grid, nearest neighbour.
+
+    Physical space decides: each image voxel takes the label value at its centre (0 outside the
+    label's extent). Uses SimpleITK (identity transform, ``sitkNearestNeighbor``).
+    """
+    src = sitk.GetImageFromArray(np.ascontiguousarray(lab_zyx))
+    src.SetSpacing([float(v) if math.isfinite(v) else 1.0 for v in label.spacing])
+    src.SetOrigin(label.origin)
+    src.SetDirection(label.direction.ravel().tolist())
+    ref = sitk.Image([int(v) for v in image.size], src.GetPixelID())
+    ref.SetSpacing([float(v) if math.isfinite(v) else 1.0 for v in image.spacing])
+    ref.SetOrigin(image.origin)
+    ref.SetDirection(image.direction.ravel().tolist())
+    out = sitk.Resample(src, ref, sitk.Transform(), sitk.sitkNearestNeighbor, 0, src.GetPixelID())
+    return sitk.GetArrayFromImage(out)
 
 
 def _volume_slices(
-    image: _Volume, label: _Volume, axis: int | None, replace_nonfinite: float | None
+    image: _Volume,
+    label: _Volume,
+    axis: int | None,
+    replace_nonfinite: float | None,
+    channel: int | None = None,
+    resample_labels: bool = False,
 ) -> Iterator[Slice2D]:
-    _check_pair(image, label)
+    if channel is not None:
+        if image.frames is None:
+            if channel != 0:
+                raise DataError(
+                    image.path, f"has one channel (a 3D image); channel {channel} was asked for"
+                )
+            channel = None  # a one-channel source: the 3D image itself
+        elif not 0 <= channel < image.frames:
+            raise DataError(
+                image.path,
+                f"channel {channel} asked for; the image has {image.frames} channels "
+                f"(0..{image.frames - 1} along its 4th axis)",
+            )
+        elif label.frames is not None:
+            raise DataError(
+                label.path, "4D label for a multi-channel image; expected one 3D label per case"
+            )
+    resample = _check_pair(image, label, resample_labels)
     if image.ndim == 2:
         axis = 2
     elif axis is None:
@@ -369,13 +498,19 @@ def _volume_slices(
     spacing = (sp[lower], sp[higher], sp[axis])
     zyx_axis = 2 - axis
     label_3d: np.ndarray | None = None
-    for t in range(image.frames) if image.frames is not None else [None]:
+    if channel is not None:
+        frames: list[int | None] = [channel]
+    else:
+        frames = list(range(image.frames)) if image.frames is not None else [None]
+    for t in frames:
         img = _check_finite(image.read_frame(t), image.path, replace_nonfinite)
         if label_3d is None or label.frames is not None:
             lab = label.read_frame(t)
             if lab.ndim == 4:
                 lab = _collapse_channels(lab, label.path)
             lab = _to_int_labels(lab, label.path)
+            if resample:
+                lab = _resample_label(lab, label, image)
             if label.frames is None:
                 label_3d = lab  # a 3D label applies to every frame: read it once
         else:
@@ -389,7 +524,8 @@ def _volume_slices(
                 slice_index=-1 if image.ndim == 2 else k,
                 slice_axis=-1 if image.ndim == 2 else axis,
                 spacing=spacing,
-                frame=t,
+                frame=None if channel is not None else t,
+                channel=channel,
             )
         del img, lab, img_s, lab_s
 
@@ -413,6 +549,9 @@ def read_pair_slices(
     *,
     axis: int | None = None,
     replace_nonfinite: float | None = None,
+    channel: int | None = None,
+    resample_labels: bool = False,
+    max_image_pixels: int | None = DEFAULT_MAX_IMAGE_PIXELS,
 ) -> Iterator[Slice2D]:
     """Yield every 2D slice of one case (image + label), streaming.
 
@@ -423,6 +562,13 @@ def read_pair_slices(
     (``frame=t``), with a label that is either 4D with the same frames or 3D (applied to every
     frame). NaN/Inf image voxels raise ``DataError`` unless ``replace_nonfinite`` is given.
     Raises ``DataError`` (naming the file) for missing, unreadable or mismatched inputs.
+
+    ``channel``: the 4th axis of a 4D image holds channels (MSD multi-channel MRI), not time;
+    only that channel's 3D volume is read, the label must be 3D, and slices carry ``frame=None``,
+    ``channel=channel`` (``channel=0`` of a 3D image is the image itself). Image and label must
+    share their 3D grid (size, spacing, origin, direction, see :func:`geometry_difference`);
+    ``resample_labels`` resamples a 3D label lying on another grid onto the image's instead
+    (nearest neighbour). ``max_image_pixels`` caps 2D files (None: no cap).
     """
     image_path, label_path = Path(image_path), Path(label_path)
     kind = _kind(image_path)
@@ -430,10 +576,19 @@ def read_pair_slices(
         expected = "a 2D image file" if kind == "2d" else "a volume"
         raise DataError(label_path, f"label must be {expected}, like its image {image_path}")
     if kind == "volume":
-        yield from _volume_slices(_Volume(image_path), _Volume(label_path), axis, replace_nonfinite)
+        yield from _volume_slices(
+            _Volume(image_path),
+            _Volume(label_path),
+            axis,
+            replace_nonfinite,
+            channel=channel,
+            resample_labels=resample_labels,
+        )
         return
-    image = _read_2d(image_path, False, replace_nonfinite)
-    label = _read_2d(label_path, True, None)
+    if channel not in (None, 0):
+        raise DataError(image_path, f"a 2D file has one channel; channel {channel} was asked for")
+    image = _read_2d(image_path, False, replace_nonfinite, max_image_pixels)
+    label = _read_2d(label_path, True, None, max_image_pixels)
     if image.shape[:2] != label.shape:
         raise DataError(
             label_path,

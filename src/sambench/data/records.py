@@ -5,7 +5,8 @@ folder ``OUT`` holds one sub-folder per dataset::
 
     OUT/<dataset>/images/<dataset>_<case>_<slice>.png   uint8, gray (HW) or RGB (HWC)
     OUT/<dataset>/labels/<dataset>_<case>_<slice>.png   uint8 label map, values 0 (background), 1..255
-    OUT/<dataset>/dataset.json                          {"info": {value: name}, "color": {...}, ...}
+    OUT/<dataset>/roi/<dataset>_<case>_<slice>.png      optional region of interest, 255 inside
+    OUT/<dataset>/sambench-dataset.json                 {"info": {value: name}, "color": {...}, ...}
     OUT/<dataset>/manifest.parquet                      one row per (image, object), columns below
 
 Paths in the manifest are POSIX paths relative to ``OUT`` so a prepared folder can be moved.
@@ -16,7 +17,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 
 MANIFEST_NAME = "manifest.parquet"
-DATASET_JSON_NAME = "dataset.json"
+DATASET_JSON_NAME = "sambench-dataset.json"
+"""sambench's description of a prepared dataset (not ``dataset.json``: MSD / nnU-Net's name)."""
+LEGACY_DATASET_JSON_NAME = "dataset.json"
+"""Its name before; still read in folders prepared with it."""
+OPTIONAL_COLUMNS: dict[str, str] = {"roi_path": "", "channel": ""}
+"""Columns added later, with the value old manifests are read with."""
 
 
 @dataclass(frozen=True)
@@ -52,6 +58,8 @@ class ObjectRecord:
     bbox_x_max: int
     bbox_y_max: int
     source_image: str  # path of the source file the slice came from, as given by the user
+    roi_path: str = ""  # region-of-interest PNG relative to the prepared root; "" when none
+    channel: str = ""  # channel name of a multi-channel source (MSD / nnU-Net); "" when none
 
     @property
     def target_modality(self) -> str:

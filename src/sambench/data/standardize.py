@@ -46,11 +46,31 @@ def normalize_minmax(image: np.ndarray) -> np.ndarray:
     return np.rint(scaled).astype(np.uint8)
 
 
-def standard_image(image: np.ndarray, from_2d_file: bool) -> np.ndarray:
+def apply_window(image: np.ndarray, level: float, width: float) -> np.ndarray:
+    """CT intensity window: ``rint(255 * (clip(I, lo, hi) - lo) / width)`` as uint8 (same shape).
+
+    ``lo = level - width / 2``, ``hi = level + width / 2`` (in the image's units, HU for CT):
+    values at or below ``lo`` become 0, at or above ``hi`` 255. ``width`` must be > 0.
+    A deviation from the paper's per-slice min-max (SPEC 2.3), applied only when asked for.
+    """
+    if not width > 0:
+        raise ValueError(f"width: expected > 0, got {width}")
+    lo = float(level) - float(width) / 2.0
+    arr = np.asarray(image, dtype=np.float64)
+    scaled = 255.0 * (np.clip(arr, lo, lo + float(width)) - lo) / float(width)
+    return np.rint(scaled).astype(np.uint8)
+
+
+def standard_image(
+    image: np.ndarray, from_2d_file: bool, window: tuple[float, float] | None = None
+) -> np.ndarray:
     """The uint8 image to write: 8-bit 2D files keep their values (gray or RGB); every volume
-    slice and every >8-bit or float 2D image is min-max normalized (:func:`normalize_minmax`)."""
+    slice and every >8-bit or float 2D image is min-max normalized (:func:`normalize_minmax`),
+    or, with ``window = (level, width)``, windowed (:func:`apply_window`) instead."""
     if from_2d_file and image.dtype == np.uint8:
         return np.ascontiguousarray(image)
+    if window is not None:
+        return apply_window(image, *window)
     return normalize_minmax(image)
 
 
