@@ -220,6 +220,9 @@ def test_identical_disc() -> None:
         "hd95": 0.0,
         "assd": 0.0,
         "nsd": 100.0,
+        "hce": 0.0,
+        "hce_fp": 0.0,
+        "hce_fn": 0.0,
         "empty_prediction": False,
     }
 

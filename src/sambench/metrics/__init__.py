@@ -1,7 +1,9 @@
-"""Metrics: overlap (DICE, JAC) and boundary distances (HD, HD95, ASSD, NSD).
+"""Metrics: overlap (DICE, JAC), boundary distances (HD, HD95, ASSD, NSD) and the Human Correction
+Effort (HCE, with its FP and FN parts).
 
-Pure functions live in :mod:`sambench.metrics.overlap` and :mod:`sambench.metrics.distance` (see
-their docstrings for the exact definitions and which reference, medpy or MONAI, each follows).
+Pure functions live in :mod:`sambench.metrics.overlap`, :mod:`sambench.metrics.distance` and
+:mod:`sambench.metrics.hce` (see their docstrings for the exact definitions and which reference,
+medpy, MONAI or the DIS benchmark code, each follows).
 :func:`segmentation_metrics` computes every metric of one object at once and applies the
 benchmark's empty-prediction convention (SPEC section 4):
 
@@ -10,7 +12,8 @@ benchmark's empty-prediction convention (SPEC section 4):
   are the image diagonal ``sqrt((H * row_spacing)^2 + (W * col_spacing)^2)``, larger than any
   distance between two pixels of the image, so means stay defined and never reward empty output
   (``empty="worst"``, the default), or NaN (``empty="nan"``); the row is flagged with
-  ``empty_prediction=True`` either way.
+  ``empty_prediction=True`` either way;
+- HCE needs no convention: an empty prediction's HCE is the effort of drawing the ground truth.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from sambench.metrics.distance import (
     nsd_from_distances,
     surface_distances,
 )
+from sambench.metrics.hce import HCE_NAMES, HCEResult, human_correction_effort
 from sambench.metrics.overlap import (
     MaskError,
     check_pair,
@@ -48,7 +52,7 @@ from sambench.metrics.overlap import (
     jaccard_from_counts,
 )
 
-METRIC_NAMES = ("dice", "jaccard", "hd", "hd95", "assd", "nsd")
+METRIC_NAMES = ("dice", "jaccard", "hd", "hd95", "assd", "nsd", *HCE_NAMES)
 EMPTY_CHOICES = ("worst", "nan")
 
 
@@ -87,7 +91,9 @@ def segmentation_metrics(
     ``pred``, ``gt``: HxW bool masks of the same shape; ``gt`` must not be empty. ``config``
     defaults to ``MetricConfig()``. ``spacing`` is (row, col) pixel size (pixels by default).
     DICE, JAC and NSD are in %; HD, HD95 and ASSD in the unit of ``spacing``. The boundary
-    distances are computed once and shared by the four distance metrics.
+    distances are computed once and shared by the four distance metrics. ``hce``, ``hce_fp`` and
+    ``hce_fn`` are :func:`human_correction_effort` counts (as floats) at the DIS defaults, in
+    pixels whatever the spacing.
     """
     cfg = MetricConfig() if config is None else config
     p, g = check_pair(pred, gt)
@@ -100,6 +106,7 @@ def segmentation_metrics(
     out: dict[str, float | bool] = {
         "dice": dice_from_counts(tp, fp, fn),
         "jaccard": jaccard_from_counts(tp, fp, fn),
+        **human_correction_effort(p, g).as_dict(),
     }
     if tp + fp == 0:
         h, w = g.shape
@@ -119,8 +126,10 @@ def segmentation_metrics(
 
 __all__ = [
     "EMPTY_CHOICES",
+    "HCE_NAMES",
     "METRIC_NAMES",
     "EmptyMaskError",
+    "HCEResult",
     "MaskError",
     "MetricConfig",
     "assd",
@@ -131,6 +140,7 @@ __all__ = [
     "dice_from_counts",
     "hausdorff",
     "hausdorff95",
+    "human_correction_effort",
     "jaccard",
     "jaccard_from_counts",
     "nsd",
