@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from sambench.analysis.effort import hce_summary, hce_table
+from sambench.analysis.summary import write_tables
 from sambench.engine.config import RunConfig
 from sambench.engine.evaluate import evaluate
 from sambench.metrics import human_correction_effort
@@ -129,3 +130,20 @@ def test_hce_table_layout_and_missing_columns() -> None:
     assert t.set_index("target_modality").loc["Liver-CT", "S2"] == "5.00 (1.41)"
     with pytest.raises(ValueError, match="hce"):
         hce_summary(res.drop(columns=["hce", "hce_fp"]))
+
+
+def test_write_tables_adds_the_hce_table_when_present(tmp_path: Path) -> None:
+    res = _results().assign(
+        image_id="a",
+        embedding_cached=False,
+        embed_seconds=1.0,
+        decode_seconds=0.1,
+        dice=50.0,
+        jaccard=40.0,
+        hd=3.0,
+    )
+    paths = write_tables(res, tmp_path / "with")
+    t = pd.read_csv(paths["hce_by_target"])
+    assert t.set_index("target_modality").loc["Kidney-CT", "S1"] == "3.00"
+    old = write_tables(res.drop(columns=["hce", "hce_fp", "hce_fn"]), tmp_path / "old")
+    assert "hce_by_target" not in old

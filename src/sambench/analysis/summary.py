@@ -138,7 +138,8 @@ def to_markdown(df: pd.DataFrame, floatfmt: str = ".4g") -> str:
 def write_tables(results: pd.DataFrame, folder: Path | str) -> dict[str, Path]:
     """Write the standard summary tables as CSV and Markdown into ``folder``; return their paths.
 
-    The paper tables use :func:`main_rows` (no shifted repeats, no interactive rows).
+    The paper tables use :func:`main_rows` (no shifted repeats, no interactive rows);
+    ``hce_by_target`` (mean Human Correction Effort) is written when the results have ``hce``.
     """
     folder = Path(folder)
     main = main_rows(results)
@@ -150,6 +151,8 @@ def write_tables(results: pd.DataFrame, folder: Path | str) -> dict[str, Path]:
         "dice_by_target_score_selection": paper_table(main, "dice", selection="score"),
         "timing_seconds": timing_table(results),
     }
+    if "hce" in main.columns:  # results written before HCE was a column have none
+        tables["hce_by_target"] = paper_table(main, "hce")
     paths: dict[str, Path] = {}
     for name, df in tables.items():
         csv = folder / f"{name}.csv"
