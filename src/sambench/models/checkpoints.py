@@ -230,9 +230,10 @@ def load_state_dict(
         kind = describe_contents(p)
         if not kind.startswith(("a torch checkpoint", "a Python pickle", "a damaged zip")):
             # Never hand text, HTML, foreign zips or random bytes to the unpickler.
-            raise _error(
-                p, f"{kind}, not a PyTorch checkpoint; expected a .pth/.pt state dict", option
+            what = (
+                kind if kind.startswith("not a checkpoint") else f"{kind}, not a PyTorch checkpoint"
             )
+            raise _error(p, f"{what}; expected a .pth/.pt state dict", option)
         try:
             obj = torch.load(p, map_location="cpu", weights_only=True)
         except pickle.UnpicklingError as exc:
