@@ -140,7 +140,7 @@ def test_lock_of_a_killed_holder_is_stale(tmp_path: Path, caplog: pytest.LogCapt
 def test_lock_of_another_host_is_not_broken(tmp_path: Path) -> None:
     info = {"host": "other-host.example", "pid": dead_pid(), "started": "x", "command": "evaluate"}
     (tmp_path / LOCK_NAME).write_text(json.dumps(info))
-    with pytest.raises(RunLockedError, match="on host other-host.example"):
+    with pytest.raises(RunLockedError, match=r"on host other-host\.example"):
         RunLock(tmp_path).acquire()
     assert json.loads((tmp_path / LOCK_NAME).read_text()) == info
 
