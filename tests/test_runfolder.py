@@ -184,3 +184,17 @@ def test_results_still_flush_by_count(tmp_path: Path) -> None:
     assert store.done_image_ids() == set()
     store.add_image(rows("b"))
     assert store.done_image_ids() == {"a", "b"}
+
+
+def test_finetune_config_saves_absolute_paths(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sambench.finetune.config import FinetuneConfig, check_compatible
+
+    monkeypatch.chdir(tmp_path)
+    rel = FinetuneConfig(prepared="prep", checkpoint="~/ckpt.pth")
+    rel.save(tmp_path / "ft")
+    saved = FinetuneConfig.load(tmp_path / "ft")
+    assert saved.prepared == str(tmp_path / "prep")
+    assert saved.checkpoint == str(Path("~/ckpt.pth").expanduser())
+    check_compatible(saved, rel, tmp_path / "ft")  # same folder, relative or absolute

@@ -481,6 +481,12 @@ def finetune(
     progress: Annotated[
         bool, typer.Option("--progress/--no-progress", help="Show progress bars.")
     ] = True,
+    wait_lock: Annotated[
+        bool,
+        typer.Option(
+            "--wait-lock", help="Wait while another run holds the --out folder (default: refuse)."
+        ),
+    ] = False,
 ) -> None:
     """Fine-tune the mask decoder with box prompts (SPEC 8); resumable; then compare on test cases."""
     from sambench.analysis.summary import to_markdown
@@ -512,7 +518,7 @@ def finetune(
         device=device,
         progress=progress,
     )
-    log = run_finetune(cfg, out)
+    log = run_finetune(cfg, out, wait_lock=wait_lock)
     typer.echo(to_markdown(log))
     typer.echo(f"decoder -> {out / 'decoder.safetensors'}")
     if compare:

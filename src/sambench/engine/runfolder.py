@@ -13,7 +13,9 @@ from pathlib import Path
 
 from sambench.data.errors import DataError
 
-# The marker file of each kind of run folder (its command writes it before anything else).
+# The marker file of each kind of run folder. evaluate and finetune write theirs before anything
+# else; the report builder writes report.html last, so a caller wiring "report" must accept its own
+# half-built folders (e.g. write a marker first). (Not wired into the report builder yet.)
 RUN_MARKERS = {
     "evaluate": "config.json",
     "finetune": "finetune.json",

@@ -20,6 +20,8 @@ OPTIMIZERS = ("adamw",)
 # Fields that do not change the trained weights: they may differ when a run is resumed.
 _RESUME_FREE = frozenset({"cache_dir", "device", "progress", "sambench_version"})
 _TUPLE_FIELDS = ("datasets",)
+# Saved absolute (like RunConfig's), so the folder is usable from any directory.
+PATH_FIELDS = ("prepared", "checkpoint", "cache_dir")
 
 
 class FinetuneConfigMismatchError(ValueError):
@@ -110,7 +112,8 @@ class FinetuneConfig:
         return SC.from_json_dict(cls, d, _TUPLE_FIELDS, FINETUNE_CONFIG_NAME)
 
     def save(self, run_dir: Path | str) -> Path:
-        return SC.save_json(Path(run_dir) / FINETUNE_CONFIG_NAME, self.to_json_dict())
+        absolute = SC.with_absolute_paths(self, PATH_FIELDS)
+        return SC.save_json(Path(run_dir) / FINETUNE_CONFIG_NAME, absolute.to_json_dict())
 
     @classmethod
     def load(cls, run_dir: Path | str) -> FinetuneConfig:
@@ -122,6 +125,7 @@ class FinetuneConfig:
 
 def check_compatible(old: FinetuneConfig, new: FinetuneConfig, run_dir: Path | str) -> None:
     """Raise :class:`FinetuneConfigMismatchError` listing every weight-changing difference."""
+    old, new = (SC.with_absolute_paths(c, PATH_FIELDS) for c in (old, new))
     diffs = SC.differences(old, new, _RESUME_FREE)
     if diffs:
         raise FinetuneConfigMismatchError(
