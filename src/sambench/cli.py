@@ -83,7 +83,7 @@ def prepare(
         str | None,
         typer.Option(
             "--channel",
-            metavar="N|NAME|all",
+            metavar="CHANNEL",
             help="Channel of multi-channel cases (MSD / nnU-Net): index, name, or all "
             "(each channel a separate image of the same case). Default: the first.",
         ),
