@@ -13,11 +13,11 @@ from sambench.data.describe import (
     DESCRIPTION_KEYS,
     describe_source,
     file_stem,
-    find_pairs,
     paper_case_slice,
     sanitize_case,
 )
 from sambench.data.errors import DataError
+from sambench.data.pairs import find_pairs
 
 from shared_data import SEED
 

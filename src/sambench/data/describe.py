@@ -39,15 +39,13 @@ from typing import Any
 
 from sambench.data.errors import DataError
 from sambench.data.layouts import (
-    CHANNEL_SUFFIX,
     ROI_FOLDERS,
     find_folder_pair,
-    find_roi,
     parse_window,
     read_source_json,
     resolve_channels,
 )
-from sambench.data.readers import IMAGE_2D_SUFFIXES, VOLUME_SUFFIXES, is_volume_path
+from sambench.data.readers import IMAGE_2D_SUFFIXES, VOLUME_SUFFIXES
 
 DESCRIPTION_KEYS = (
     "name",
@@ -98,33 +96,6 @@ class Filters:
         if self.max_dispersion is not None:
             on["max_dispersion"] = self.max_dispersion
         return on
-
-
-@dataclass(frozen=True)
-class CasePair:
-    """One unit of work: an image and its label (files or DICOM folders), its sanitized case id.
-
-    Multi-channel cases: ``channel`` is the channel index (None: single-channel source);
-    ``read_channel`` is the index to read along a 4D image's 4th axis (MSD) or None (a file per
-    channel, nnU-Net, or no channels); ``tag`` names the channel in image ids and part files when
-    one case gives several channels (``--channel all``), else ""; ``modality`` overrides the
-    dataset's modality (the channel's name when no modality was given). ``roi``: the region of
-    interest file of a 2D image, or None.
-    """
-
-    case: str
-    image: Path
-    label: Path
-    channel: int | None = None
-    read_channel: int | None = None
-    tag: str = ""
-    modality: str | None = None
-    roi: Path | None = None
-
-    @property
-    def unit(self) -> str:
-        """The id of this unit's part file: the case, plus ``.<tag>`` for one of its channels."""
-        return self.case if not self.tag else f"{self.case}.{self.tag}"
 
 
 @dataclass(frozen=True)
@@ -442,34 +413,6 @@ def describe_source(
     )
 
 
-def _entries(source: Path, spec: str) -> list[Path]:
-    """Image/label entries of a folder or glob: supported files and DICOM series folders."""
-    base = source / spec
-    candidates = sorted(base.iterdir()) if base.is_dir() else sorted(source.glob(spec))
-    out = []
-    for p in candidates:
-        if p.name.startswith("."):
-            continue
-        if p.is_file() and (p.suffix.lower() in IMAGE_2D_SUFFIXES or is_volume_path(p)):
-            out.append(p)
-        elif p.is_dir() and is_volume_path(p):
-            out.append(p)
-    return out
-
-
-def label_stem_for(desc: DatasetDescription, image_stem: str) -> str:
-    """The label stem paired with an image stem (same stem unless ``pairing`` says otherwise)."""
-    p = desc.pairing
-    if "regex" in p:
-        return re.sub(p["regex"], p["replace"], image_stem)
-    if "image_suffix" in p or "label_suffix" in p:
-        isuf, lsuf = p.get("image_suffix", ""), p.get("label_suffix", "")
-        if isuf and image_stem.endswith(isuf):
-            image_stem = image_stem[: -len(isuf)]
-        return image_stem + lsuf
-    return image_stem
-
-
 def paper_case_slice(dataset: str, stem: str) -> tuple[str, str, int] | None:
     """(case, slice token, slice index) of a paper-layout stem ``<dataset>_<case>_<slice...>``.
 
@@ -482,131 +425,3 @@ def paper_case_slice(dataset: str, stem: str) -> tuple[str, str, int] | None:
     case, _, slice_token = rest.partition("_")
     m = re.match(r"\d+", slice_token)
     return case, slice_token, int(m.group()) if m else -1
-
-
-def _channel_count(path: Path) -> int:
-    """Channels of an image along its 4th axis (1 for a 2D/3D image), from the header only."""
-    import SimpleITK as sitk
-
-    if path.is_dir() or not is_volume_path(path):
-        return 1
-    try:
-        reader = sitk.ImageFileReader()
-        reader.SetFileName(str(path))
-        reader.ReadImageInformation()
-    except RuntimeError as e:
-        msg = " ".join(str(e).split())[-200:]
-        raise DataError(path, f"cannot be read as a volume ({msg})") from None
-    return int(reader.GetSize()[3]) if reader.GetDimension() == 4 else 1
-
-
-def _channel_name(desc: DatasetDescription, c: int) -> str:
-    return desc.channel_names[c] if c < len(desc.channel_names) else f"{c:04d}"
-
-
-def _channel_pairs(
-    desc: DatasetDescription, case: str, label: Path, files: dict[int | None, Path]
-) -> tuple[list[CasePair], list[tuple[Path, str]]]:
-    """The units of one case given its channel files (nnU-Net) or its one (4D) image."""
-    first = files[min(files, key=lambda k: -1 if k is None else k)]
-    if None in files and len(files) == 1:
-        if not desc.channel_mode:
-            return [CasePair(case, first, label)], []
-        n = len(desc.channel_names) or _channel_count(first)
-        names = tuple(_channel_name(desc, c) for c in range(n))
-        chosen = resolve_channels(first, desc.channel, names)
-        read = lambda c: (first, c)  # noqa: E731
-    else:
-        if None in files:
-            return [], [(files[None], f"case {case!r} mixes files with and without _NNNN suffixes")]
-        n = max(len(desc.channel_names), max(k for k in files if k is not None) + 1)
-        names = tuple(_channel_name(desc, c) for c in range(n))
-        chosen = resolve_channels(label, desc.channel, names)
-        missing = [c for c in chosen if c not in files]
-        if missing:
-            return [], [
-                (first, f"case {case!r} has no file for channel(s) {missing} (_{missing[0]:04d})")
-            ]
-        read = lambda c: (files[c], None)  # noqa: E731
-    units = []
-    for c in chosen:
-        image, read_channel = read(c)
-        units.append(
-            CasePair(
-                case,
-                image,
-                label,
-                channel=c,
-                read_channel=read_channel,
-                tag=sanitize_case(names[c]) if len(chosen) > 1 else "",
-                modality=names[c] if desc.channel_modality else None,
-            )
-        )
-    return units, []
-
-
-def find_pairs(desc: DatasetDescription) -> tuple[list[CasePair], list[tuple[Path, str]]]:
-    """(units sorted by case then channel, unpaired images with the reason), from the description.
-
-    Case id: the sanitized label stem (for the paper layout: the whole image stem, which is also
-    the image id). An image whose stem is ``<label stem>_NNNN`` is channel NNNN of that case
-    (nnU-Net); the channels asked for (``desc.channel``, default the first) become units of the
-    same case. Two sources that sanitize to one case id raise ``DataError``; so does a source
-    with no images at all. With ``desc.roi``, every 2D image needs its ROI file
-    (``layouts.find_roi``), else it is reported as unpaired.
-    """
-    images = _entries(desc.source, desc.images)
-    if not images:
-        raise DataError(
-            desc.source / desc.images,
-            f"no images found; expected files ({', '.join((*IMAGE_2D_SUFFIXES, *VOLUME_SUFFIXES))}) "
-            "or DICOM series folders",
-        )
-    labels = {file_stem(p): p for p in _entries(desc.source, desc.labels)}
-    rois = {file_stem(p): p for p in _entries(desc.source, desc.roi)} if desc.roi else None
-    cases: dict[str, tuple[Path, dict[int | None, Path], str]] = {}
-    missing: list[tuple[Path, str]] = []
-    for img in images:
-        stem = file_stem(img)
-        lstem = label_stem_for(desc, stem)
-        lab = labels.get(lstem)
-        m = CHANNEL_SUFFIX.match(stem)
-        if lab is None and m is not None and m.group(1) in labels:
-            lstem, lab = m.group(1), labels[m.group(1)]
-        if lab is None:
-            missing.append((img, f"no label named {lstem!r} in {desc.source / desc.labels}"))
-            continue
-        ch = (
-            int(m.group(2))
-            if m is not None and m.group(1) == lstem and not desc.paper_layout
-            else None
-        )
-        case = stem if desc.paper_layout else sanitize_case(lstem)
-        _, files, _ = cases.setdefault(
-            case, (lab, {}, m.group(1) if ch is not None and m else stem)
-        )
-        if ch in files or (cases[case][0] != lab):
-            other = files.get(ch) or next(iter(files.values()))
-            raise DataError(img, f"case id {case!r} is also the case id of {other}; rename one")
-        files[ch] = img
-    pairs: list[CasePair] = []
-    for case in sorted(cases):
-        lab, files, base_stem = cases[case]
-        units, bad = _channel_pairs(desc, case, lab, files)
-        missing += bad
-        for u in units:
-            if rois is not None:
-                roi = find_roi(rois, [file_stem(u.image), base_stem, file_stem(lab)])
-                if roi is None:
-                    missing.append(
-                        (
-                            u.image,
-                            f"no ROI file for {file_stem(u.image)!r} in {desc.source / str(desc.roi)}",
-                        )
-                    )
-                    continue
-                u = CasePair(
-                    u.case, u.image, u.label, u.channel, u.read_channel, u.tag, u.modality, roi
-                )
-            pairs.append(u)
-    return pairs, missing

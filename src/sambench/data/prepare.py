@@ -37,15 +37,14 @@ from sambench.data.atomic import (
     write_png_atomic,
 )
 from sambench.data.describe import (
-    CasePair,
     DatasetDescription,
     describe_source,
-    find_pairs,
     paper_case_slice,
     sanitize_case,
 )
 from sambench.data.errors import DataError
 from sambench.data.manifest import manifest_frame, write_manifest
+from sambench.data.pairs import CasePair, find_pairs
 from sambench.data.readers import DEFAULT_MAX_IMAGE_PIXELS, Slice2D, _read_2d, read_pair_slices
 from sambench.data.records import (
     DATASET_JSON_NAME,

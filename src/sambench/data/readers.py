@@ -33,12 +33,12 @@ import numpy as np
 import SimpleITK as sitk
 
 from sambench.data.errors import DataError
+from sambench.data.geometry import SPACING_RTOL  # also the main-plane tie tolerance
+from sambench.data.geometry import check_pair as _check_pair
+from sambench.data.geometry import resample_label as _resample_label
 
 IMAGE_2D_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif")
 VOLUME_SUFFIXES = (".nii", ".nii.gz", ".mha", ".mhd", ".nrrd", ".nhdr")
-SPACING_RTOL = 1e-3  # relative tolerance for image/label spacing agreement and main-plane ties
-ORIGIN_TOL_VOXELS = 0.05  # image/label origins may differ by this fraction of the smallest voxel
-DIRECTION_ATOL = 1e-3  # absolute tolerance on the direction cosines of image and label
 DEFAULT_MAX_IMAGE_PIXELS = 89_478_485  # PIL's default Image.MAX_IMAGE_PIXELS (about 0.25 GiB RGB)
 _SUPPORTED = ", ".join((*IMAGE_2D_SUFFIXES, *VOLUME_SUFFIXES)) + ", or a DICOM series folder"
 
@@ -386,77 +386,6 @@ class _Volume:
             raise DataError(self.path, f"cannot be read as a volume ({_itk_message(e)})") from None
         arr = sitk.GetArrayFromImage(img)
         return arr if self.ndim != 2 else arr[np.newaxis]
-
-
-def geometry_difference(image: _Volume, label: _Volume) -> str | None:
-    """What differs between the 3D grids of image and label, or None when they agree.
-
-    Compared: size (exactly), spacing (relative ``SPACING_RTOL``), origin (within
-    ``ORIGIN_TOL_VOXELS`` of the smallest voxel size, in mm) and direction cosines (absolute
-    ``DIRECTION_ATOL``); the first difference found is described with both values.
-    """
-    if image.size != label.size:
-        return f"label size {label.size} (x, y, z) differs from image size {image.size}"
-    if not np.allclose(image.spacing, label.spacing, rtol=SPACING_RTOL, atol=0, equal_nan=True):
-        return (
-            f"label spacing {label.spacing} differs from image spacing {image.spacing} "
-            f"(relative tolerance {SPACING_RTOL})"
-        )
-    finite = [s for s in image.spacing if math.isfinite(s) and s > 0]
-    tol = ORIGIN_TOL_VOXELS * (min(finite) if finite else 1.0)
-    shift = np.abs(np.subtract(image.origin, label.origin))
-    if float(shift.max()) > tol:
-        fmt = ", ".join
-        return (
-            f"label origin ({fmt(f'{v:g}' for v in label.origin)}) mm differs from image origin "
-            f"({fmt(f'{v:g}' for v in image.origin)}) mm by up to {float(shift.max()):g} mm "
-            f"(tolerance {tol:g} mm)"
-        )
-    dmax = float(np.abs(image.direction - label.direction).max())
-    if dmax > DIRECTION_ATOL:
-        return (
-            f"label direction {np.round(label.direction, 4).tolist()} differs from image "
-            f"direction {np.round(image.direction, 4).tolist()} (largest cosine difference "
-            f"{dmax:.4g}, tolerance {DIRECTION_ATOL})"
-        )
-    return None
-
-
-def _check_pair(image: _Volume, label: _Volume, resample_labels: bool) -> bool:
-    """Validate the pair; True when the label must be resampled onto the image grid."""
-    diff = geometry_difference(image, label)
-    if label.frames is not None and label.frames != image.frames:
-        what = f"{image.frames} frames" if image.frames is not None else "a 3D image"
-        raise DataError(label.path, f"4D label with {label.frames} frames; image has {what}")
-    if diff is None:
-        return False
-    if not resample_labels:
-        raise DataError(
-            label.path,
-            f"does not lie on the grid of its image {image.path}: {diff}. Fix the files, or "
-            "resample the label onto the image grid (nearest neighbour) with --resample-labels",
-        )
-    if label.frames is not None:
-        raise DataError(label.path, "--resample-labels supports 3D labels only, not 4D ones")
-    return True
-
-
-def _resample_label(lab_zyx: np.ndarray, label: _Volume, image: _Volume) -> np.ndarray:
-    """The (z, y, x) label voxels resampled onto the image's 3D grid, nearest neighbour.
-
-    Physical space decides: each image voxel takes the label value at its centre (0 outside the
-    label's extent). Uses SimpleITK (identity transform, ``sitkNearestNeighbor``).
-    """
-    src = sitk.GetImageFromArray(np.ascontiguousarray(lab_zyx))
-    src.SetSpacing([float(v) if math.isfinite(v) else 1.0 for v in label.spacing])
-    src.SetOrigin(label.origin)
-    src.SetDirection(label.direction.ravel().tolist())
-    ref = sitk.Image([int(v) for v in image.size], src.GetPixelID())
-    ref.SetSpacing([float(v) if math.isfinite(v) else 1.0 for v in image.spacing])
-    ref.SetOrigin(image.origin)
-    ref.SetDirection(image.direction.ravel().tolist())
-    out = sitk.Resample(src, ref, sitk.Transform(), sitk.sitkNearestNeighbor, 0, src.GetPixelID())
-    return sitk.GetArrayFromImage(out)
 
 
 def _volume_slices(
