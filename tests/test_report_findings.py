@@ -373,3 +373,22 @@ def test_cli_report_aliases_option(tmp_path: Path) -> None:
         "Box-CT": "no paper row",
         "Disc-CT": "Spleen-CT",
     }
+
+
+def test_long_tables_are_folded(tmp_path: Path) -> None:
+    from sambench.report.build import FOLD_ROWS, ReportContext
+
+    ctx = ReportContext(
+        run_dir=tmp_path,
+        out=tmp_path,
+        results=pd.DataFrame(),
+        config=None,
+        prepared=None,
+        rng=np.random.default_rng(0),
+    )
+    sec = H.Section("x", "x")
+    ctx.table(sec, "short", pd.DataFrame({"a": range(FOLD_ROWS)}), "Short")
+    ctx.table(sec, "long", pd.DataFrame({"a": range(FOLD_ROWS + 1)}), "Long")
+    short, long = "".join(sec.parts).split('CSV: <a href="tables/short.csv">tables/short.csv</a>')
+    assert "<details" not in short and "<h3>Short</h3>" in short
+    assert f"<details><summary>Long ({FOLD_ROWS + 1} rows)</summary>" in long

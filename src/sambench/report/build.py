@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 
 REPORT_NAME = "report.html"
 SECTION_FAILED = "This section could not be built"
+#: Tables longer than this are shown folded (``<details>``) under their caption.
+FOLD_ROWS = 40
 
 
 def load_results(run_dir: Path) -> pd.DataFrame:
@@ -108,13 +110,16 @@ class ReportContext:
     ) -> None:
         """Write ``tables/<name>.csv`` and ``.md`` and add the table (with caption and a link to
         the CSV) to ``section``; empty cells show ``blank`` (why they are empty); ``folded``: put
-        it all in a closed ``<details>`` block with that summary line."""
+        it all in a closed ``<details>`` block with that summary line (tables longer than
+        :data:`FOLD_ROWS` rows are folded under their caption)."""
         name = _slug(name)
         csv = self.out / "tables" / f"{name}.csv"
         write_text_atomic(csv, df.to_csv(index=False))
         md = self.out / "tables" / f"{name}.md"
         write_text_atomic(md, (to_markdown(df, floatfmt) if not df.empty else "(empty)") + "\n")
         self.written += [csv, md]
+        if folded is None and len(df) > FOLD_ROWS:
+            caption, folded = "", f"{caption or name} ({len(df)} rows)"
         parts = [f"<h3>{H.esc(caption)}</h3>"] if caption else []
         parts.append(H.table_html(df, floatfmt, blank=blank))
         parts.append(f'<p class="note">CSV: {H.link_html(f"tables/{name}.csv")}</p>')

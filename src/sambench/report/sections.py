@@ -56,7 +56,12 @@ def mean_ci(ctx: ReportContext, sec: H.Section) -> None:
     dice = stats.mean_with_ci(df, ("model", "strategy"), "dice", rng=ctx.rng)
     hd = stats.mean_with_ci(df, ("model", "strategy"), "hd", rng=ctx.rng)
     ctx.table(
-        sec, "mean_ci_dice", dice, "Mean DICE (%) with 95 % bootstrap CI (oracle)", blank="n = 0"
+        sec,
+        "mean_ci_dice",
+        dice,
+        "Mean DICE (%) with 95 % bootstrap CI (oracle)",
+        floatfmt=".2f",
+        blank="n = 0",
     )
     dist = distance_summary(df)[["model", "strategy", "hd median", "empty", "empty %"]]
     hd_table = hd.merge(dist.rename(columns={"hd median": "median"}), on=["model", "strategy"])
@@ -65,6 +70,7 @@ def mean_ci(ctx: ReportContext, sec: H.Section) -> None:
         "mean_ci_hd",
         hd_table,
         "Mean HD (pixels) with 95 % bootstrap CI, median and empty predictions (oracle)",
+        floatfmt=".2f",
         blank="n = 0",
     )
     ctx.figure(sec, "fig6_mean_ci", F.mean_ci_figure(dice, hd), "Fig. 6 style: means with 95 % CI")
