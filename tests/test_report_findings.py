@@ -262,6 +262,8 @@ def test_report_summary_numbers(report: Path) -> None:
     # the paper figure for the pooled targets: only Box (= Aorta) matched, weight = its objects
     assert best.loc[0, "paper ViT-B"] == pytest.approx(86.88 if means.idxmax() == "S5" else 68.71)
     assert best.loc[0, "paper targets"] == "1 of 2 matched"
+    box = ok[(ok["object_name"] == "Box") & (ok["strategy"] == means.idxmax())]
+    assert best.loc[0, "ours, matched targets"] == pytest.approx(box["dice"].mean())
 
 
 def test_report_csv_notes_are_links_to_written_files(report: Path) -> None:
