@@ -402,6 +402,14 @@ def report(
         list[Path] | None,
         typer.Option("--compare-with", help="Another run folder (other model); repeatable."),
     ] = None,
+    aliases: Annotated[
+        Path | None,
+        typer.Option(
+            "--aliases",
+            metavar="FILE",
+            help="CSV (ours,paper) or YAML of extra target/modality names -> the paper's.",
+        ),
+    ] = None,
 ) -> None:
     """Build the HTML report (tables, figures, statistics) of an evaluation run."""
     from sambench.report.build import build_report
@@ -413,6 +421,7 @@ def report(
         overlays=overlays,
         rng_seed=seed,
         compare_with=tuple(compare_with or ()),
+        aliases=aliases,
     )
     typer.echo(f"report -> {html}")
 

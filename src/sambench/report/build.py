@@ -29,12 +29,15 @@ from sambench.engine.config import RunConfig
 from sambench.engine.results import RESULTS_NAME, ResultsStore
 from sambench.models.base import PromptableModel
 from sambench.report import html as H
+from sambench.report.aliases import AliasTable
 from sambench.report.figures import figure_png
 
 log = logging.getLogger(__name__)
 
 REPORT_NAME = "report.html"
 SECTION_FAILED = "This section could not be built"
+#: Tables longer than this are shown folded (``<details>``) under their caption.
+FOLD_ROWS = 40
 
 
 def load_results(run_dir: Path) -> pd.DataFrame:
@@ -109,6 +112,7 @@ class ReportContext:
     model: PromptableModel | None = None
     max_overlay_images: int = 24
     main_model: str | None = None
+    aliases: AliasTable = field(default_factory=AliasTable.default)
     written: list[Path] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -119,18 +123,29 @@ class ReportContext:
         df: pd.DataFrame,
         caption: str = "",
         floatfmt: str = ".4g",
+        blank: str = "n/a",
+        folded: str | None = None,
     ) -> None:
-        """Write ``tables/<name>.csv`` and ``.md`` and add the table (with caption) to ``section``."""
+        """Write ``tables/<name>.csv`` and ``.md`` and add the table (with caption and a link to
+        the CSV) to ``section``; empty cells show ``blank`` (why they are empty); ``folded``: put
+        it all in a closed ``<details>`` block with that summary line (tables longer than
+        :data:`FOLD_ROWS` rows are folded under their caption)."""
         name = _slug(name)
         csv = self.out / "tables" / f"{name}.csv"
         write_text_atomic(csv, df.to_csv(index=False))
         md = self.out / "tables" / f"{name}.md"
         write_text_atomic(md, (to_markdown(df, floatfmt) if not df.empty else "(empty)") + "\n")
         self.written += [csv, md]
-        if caption:
-            section.add(f"<h3>{H.esc(caption)}</h3>")
-        section.add(H.table_html(df, floatfmt))
-        section.add(f'<p class="note">CSV: tables/{H.esc(name)}.csv</p>')
+        if folded is None and len(df) > FOLD_ROWS:
+            caption, folded = "", f"{caption or name} ({len(df)} rows)"
+        parts = [f"<h3>{H.esc(caption)}</h3>"] if caption else []
+        parts.append(H.table_html(df, floatfmt, blank=blank))
+        parts.append(f'<p class="note">CSV: {H.link_html(f"tables/{name}.csv")}</p>')
+        if folded is not None:
+            section.add(H.details_html(folded, "".join(parts)))
+        else:
+            for part in parts:
+                section.add(part)
 
     def figure(self, section: H.Section, name: str, fig: Figure, caption: str = "") -> None:
         """Write ``figures/<name>.png`` and embed it in ``section``."""
@@ -165,6 +180,7 @@ def build_report(
     model: PromptableModel | None = None,
     max_overlay_images: int = 24,
     compare_with: Sequence[Path] = (),
+    aliases: Path | None = None,
 ) -> Path:
     """Build the report of the run in ``run_dir``; return the path of the HTML file.
 
@@ -178,12 +194,15 @@ def build_report(
     - ``compare_with``: other run folders (other models or baselines on the same prepared data)
       whose results join this run's in every table, figure and paired test, one model per run;
       overlays are drawn for this run's model only.
+    - ``aliases``: a file of extra ``ours,paper`` name aliases (CSV or YAML; see
+      :mod:`sambench.report.aliases`), tried before the defaults.
     """
     from sambench.report.sections import ALL_SECTIONS
 
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise FileNotFoundError(f"{run_dir}: run folder does not exist")
+    alias_table = AliasTable.with_file(aliases)
     out = run_dir / "report" if out is None else Path(out)
     out.mkdir(parents=True, exist_ok=True)
     results = load_results(run_dir)
@@ -206,6 +225,7 @@ def build_report(
         model=model,
         max_overlay_images=max_overlay_images,
         main_model=main_model,
+        aliases=alias_table,
     )
     sections: list[H.Section] = []
     for anchor, title, builder in ALL_SECTIONS:
@@ -224,7 +244,8 @@ def build_report(
         sections,
         intro=f"Run folder {run_dir}; model(s): {model_names}. DICE, IoU and NSD in %, "
         "distances in pixels; 'oracle' = best candidate by DICE (the paper's numbers), "
-        "'score' = highest predicted IoU.",
+        "'score' = highest predicted IoU. Findings first, then the paper's tables, then "
+        "details; the run's configuration is at the end.",
     )
     path = out / REPORT_NAME
     write_text_atomic(path, page)

@@ -6,7 +6,11 @@ module has no import-time side effects and is safe in threads and headless serve
 :func:`figure_png` (bytes) or :func:`save_png` (atomic file write).
 
 Conventions: DICE, IoU and NSD are in %, distances in pixels; strategies are ordered S1..S6,
-interactive (:data:`sambench.analysis.summary.STRATEGY_ORDER`).
+interactive (:data:`sambench.analysis.summary.STRATEGY_ORDER`). PNGs are written at
+:data:`DPI` (150) dots per inch. Series take their colours from the Okabe-Ito palette
+(:data:`PALETTE`, safe for the common colour-vision deficiencies); beyond its 8 colours a series
+also changes marker, line style and hatch (:func:`series_style`), so every series of a figure is
+distinct. Legends sit outside the axes (right of them), so they hide no data.
 """
 
 from __future__ import annotations
@@ -33,16 +37,61 @@ ATTRIBUTE_LABELS: dict[str, str] = {
     "modality_code": "modality (categorical code)",
 }
 DICE_LEVELS = tuple(range(1, 11))
+DPI = 150
+#: Okabe & Ito (2008) colour-blind-safe palette, hex (blue, orange, bluish green, vermillion,
+#: reddish purple, sky blue, yellow, black), most contrasting on white first.
+PALETTE: tuple[str, ...] = (
+    "#0072B2",
+    "#E69F00",
+    "#009E73",
+    "#D55E00",
+    "#CC79A7",
+    "#56B4E9",
+    "#F0E442",
+    "#000000",
+)
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+_LINESTYLES = ("-", "--", ":", "-.")
+_HATCHES = ("", "//", "..", "xx", "\\\\", "++")
 
 
-def figure_png(fig: Figure, dpi: int = 100) -> bytes:
-    """The figure as PNG bytes."""
+def series_style(i: int) -> dict[str, str]:
+    """Style of series ``i`` (0-based): ``color`` (Okabe-Ito, cycling every 8), ``marker``,
+    ``linestyle`` and ``hatch`` (changing with each pass through the palette), so that styles
+    ``0..n-1`` are pairwise distinct for any n up to 8 x 6 = 48."""
+    k, c = divmod(i, len(PALETTE))
+    return {
+        "color": PALETTE[c],
+        "marker": _MARKERS[(c + k) % len(_MARKERS)],
+        "linestyle": _LINESTYLES[k % len(_LINESTYLES)],
+        "hatch": _HATCHES[k % len(_HATCHES)],
+    }
+
+
+def _legend_outside(ax: Axes, **kw: object) -> None:
+    """A legend to the right of ``ax`` (outside it, so it covers no data); none when no artist
+    carries a label."""
+    handles, labels = ax.get_legend_handles_labels()
+    if handles:
+        ax.legend(
+            handles,
+            labels,
+            loc="upper left",
+            bbox_to_anchor=(1.02, 1.0),
+            borderaxespad=0.0,
+            fontsize="small",
+            **kw,  # type: ignore[arg-type]
+        )
+
+
+def figure_png(fig: Figure, dpi: int = DPI) -> bytes:
+    """The figure as PNG bytes, at ``dpi`` (default :data:`DPI`) with the dpi in the PNG header."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
     return buf.getvalue()
 
 
-def save_png(fig: Figure, path: Path | str, dpi: int = 100) -> Path:
+def save_png(fig: Figure, path: Path | str, dpi: int = DPI) -> Path:
     """Write the figure as a PNG, atomically; return the path."""
     return write_bytes_atomic(path, figure_png(fig, dpi))
 
@@ -102,10 +151,22 @@ def _grouped_bars(
         if lo is not None and hi is not None:
             yerr = np.vstack([y - sub[lo].to_numpy(dtype=float), sub[hi].to_numpy(dtype=float) - y])
             yerr = np.where(np.isnan(yerr), 0.0, np.maximum(yerr, 0.0))
-        ax.bar(x + (j - (len(hues) - 1) / 2) * width, y, width, yerr=yerr, capsize=3, label=str(h))
+        st = series_style(j)
+        ax.bar(
+            x + (j - (len(hues) - 1) / 2) * width,
+            y,
+            width,
+            yerr=yerr,
+            capsize=3,
+            label=str(h),
+            color=st["color"],
+            hatch=st["hatch"] or None,
+            edgecolor="black",
+            linewidth=0.5,
+        )
     ax.set_xticks(x, [str(g) for g in groups])
     if len(hues) > 1:
-        ax.legend(fontsize="small")
+        _legend_outside(ax)
 
 
 def mean_ci_figure(dice_ci: pd.DataFrame, hd_ci: pd.DataFrame) -> Figure:
@@ -152,7 +213,6 @@ def box_by_group(
     strategies = strategy_sorted(list(results["strategy"]))
     width = max(6.0, min(40.0, 0.35 * len(groups) * len(strategies) + 2))
     fig, axes = _new(len(models), ncols=1, width=width, height=3.8)
-    cmap = [f"C{i}" for i in range(10)]
     for ax, model in zip(axes, models, strict=True):
         sub = results[results["model"] == model]
         w = 0.8 / len(strategies)
@@ -173,14 +233,16 @@ def box_by_group(
                 showfliers=False,
                 medianprops={"color": "black"},
             )
+            st = series_style(j)
             for patch in bp["boxes"]:
-                patch.set_facecolor(cmap[j % 10])
+                patch.set_facecolor(st["color"])
+                patch.set_hatch(st["hatch"] or None)
             bp["boxes"][0].set_label(s)
         ax.set_xticks(np.arange(len(groups)), groups, rotation=45, ha="right", fontsize="small")
         ax.set_xlim(-0.6, len(groups) - 0.4)
         ax.set_ylabel(metric.upper())
         ax.set_title(f"{model}: {metric.upper()} per {by.replace('_', '-')}")
-        ax.legend(fontsize="small", ncols=len(strategies))
+        _legend_outside(ax)
     return fig
 
 
@@ -206,8 +268,17 @@ def attribute_scatter(
     fig, axes = _new(len(attrs), ncols=min(3, len(attrs)), width=4.2, height=3.4)
     series = results_with_attrs.groupby(["model", "strategy"], sort=True)
     for ax, a in zip(axes, attrs, strict=True):
-        for (model, strategy), g in series:
-            ax.scatter(g[a], g[metric], s=8, alpha=0.6, label=f"{model} {strategy}")
+        for i, ((model, strategy), g) in enumerate(series):
+            st = series_style(i)
+            ax.scatter(
+                g[a],
+                g[metric],
+                s=12,
+                alpha=0.7,
+                color=st["color"],
+                marker=st["marker"],
+                label=f"{model} {strategy}",
+            )
         ax.set_xlabel(ATTRIBUTE_LABELS.get(a, a))
         ax.set_ylabel(metric.upper())
         if a == "size" and (results_with_attrs[a] > 0).all():
@@ -216,7 +287,8 @@ def attribute_scatter(
         elif a == "modality_code":
             codes = sorted(results_with_attrs[a].dropna().unique())
             ax.set_xticks(codes, [str(int(c)) for c in codes])
-    axes[0].legend(fontsize="x-small")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside right upper", fontsize="x-small")
     return fig
 
 
@@ -258,16 +330,26 @@ def grid_curve(grid_summary: pd.DataFrame) -> Figure:
     if grid_summary.empty:
         return _empty("no everything-mode rows")
     fig, (ax,) = _new(1, width=6.5, height=4.2)
-    for (model, tm), g in grid_summary.groupby(["model", "target_modality"], sort=True):
+    for i, ((model, tm), g) in enumerate(
+        grid_summary.groupby(["model", "target_modality"], sort=True)
+    ):
         g = g.sort_values("grid")
-        ax.plot(g["grid"], g["mean"], marker="o", label=f"{model} {tm}")
+        st = series_style(i)
+        ax.plot(
+            g["grid"],
+            g["mean"],
+            marker=st["marker"],
+            color=st["color"],
+            linestyle=st["linestyle"],
+            label=f"{model} {tm}",
+        )
     ax.set_xscale("log", base=2)
     grids = sorted(grid_summary["grid"].unique())
     ax.set_xticks(grids, [f"{int(v)}x{int(v)}" for v in grids])
     ax.set_xlabel("grid (points per side)")
     ax.set_ylabel("mean DICE (%)")
     ax.set_title("Everything mode: DICE by grid size")
-    ax.legend(fontsize="x-small")
+    _legend_outside(ax)
     return fig
 
 
@@ -283,12 +365,20 @@ def click_curves(curve: pd.DataFrame, metrics: Sequence[str] = ("dice", "jaccard
     metrics = [m for m in metrics if m in curve.columns]
     fig, axes = _new(len(metrics), width=5.0)
     for ax, m in zip(axes, metrics, strict=True):
-        for model, g in curve.groupby("model", sort=True):
+        for i, (model, g) in enumerate(curve.groupby("model", sort=True)):
             g = g.sort_values("click_index")
-            ax.plot(g["click_index"], g[m], marker=".", label=str(model))
+            st = series_style(i)
+            ax.plot(
+                g["click_index"],
+                g[m],
+                marker=st["marker"],
+                color=st["color"],
+                linestyle=st["linestyle"],
+                label=str(model),
+            )
         ax.set_xlabel("number of clicks")
         ax.set_ylabel(f"mean {'IoU' if m == 'jaccard' else m.upper()} (%)")
-        ax.legend(fontsize="small")
+    _legend_outside(axes[-1])
     return fig
 
 

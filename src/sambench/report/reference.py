@@ -5,7 +5,8 @@ and ViT-H on COSMOS 1050K; see the folder's README in the project's ``shared/ref
 read with :mod:`importlib.resources`, so they work from an installed wheel.
 
 Matching rule: a row of ours (``object_name``, ``modality``) matches a paper row (``target``,
-``modality``) when both names are equal ignoring case and surrounding spaces.
+``modality``) through :class:`sambench.report.aliases.AliasTable` (names equal ignoring case,
+spaces and punctuation, or renamed by an alias: ``WholeBrain -> Brain``, ``MRI -> T1W MRI``, ...).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from importlib import resources
 import pandas as pd
 
 from sambench.analysis.summary import STRATEGY_ORDER, summary_long
+from sambench.report.aliases import AliasTable
 
 #: Paper table name -> package-data file name.
 PAPER_TABLES: dict[str, str] = {
@@ -50,29 +52,42 @@ def match_key(target: object, modality: object) -> str:
     return f"{str(target).strip().lower()}-{str(modality).strip().lower()}"
 
 
-def paper_comparison(
-    results: pd.DataFrame, metric: str = "dice", *, selection: str = "oracle"
-) -> pd.DataFrame:
-    """Our mean per (target-modality, strategy, model) beside the paper's published numbers.
-
-    ``metric`` is ``"dice"`` (paper Table 2) or ``"hd"`` (Table 3). Only target-modalities that
-    match a paper row (see module docstring) appear. Columns: target_modality, strategy, model, n,
-    mean, std (ours, ``selection`` rows), ``paper_vit_b``, ``paper_vit_h`` (NaN where the paper has
-    no value for the strategy), ``diff_vit_b`` / ``diff_vit_h`` = ours - paper. Empty (with these
-    columns) when nothing matches.
-    """
+def paper_values(
+    metric: str = "dice",
+) -> dict[tuple[str, str], dict[str, float]]:
+    """The paper's Table 2 (``"dice"``) or 3 (``"hd"``): (target, modality) -> {"vit_b_S2": ...}."""
     tables = {"dice": "table2_dice", "hd": "table3_hd"}
     if metric not in tables:
         raise ValueError(f"metric: {metric!r}; expected one of {list(tables)}")
     paper = paper_table(tables[metric])
-    paper_by_key = {
-        match_key(t, m): row
-        for t, m, row in zip(
-            paper["target"], paper["modality"], paper.to_dict("records"), strict=True
-        )
-    }
+    out: dict[tuple[str, str], dict[str, float]] = {}
+    for rec in paper.to_dict("records"):
+        key = (str(rec.pop("target")), str(rec.pop("modality")))
+        out[key] = {str(k): float(v) for k, v in rec.items()}
+    return out
+
+
+def paper_comparison(
+    results: pd.DataFrame,
+    metric: str = "dice",
+    *,
+    selection: str = "oracle",
+    aliases: AliasTable | None = None,
+) -> pd.DataFrame:
+    """Our mean per (target-modality, strategy, model) beside the paper's published numbers.
+
+    ``metric`` is ``"dice"`` (paper Table 2) or ``"hd"`` (Table 3). Only target-modalities that
+    match a paper row (see module docstring; ``aliases`` default :meth:`AliasTable.default`)
+    appear. Columns: target_modality, paper_target (the paper's "target-modality"), strategy, model, n,
+    mean, std (ours, ``selection`` rows), ``paper_vit_b``, ``paper_vit_h`` (NaN where the paper has
+    no value for the strategy), ``diff_vit_b`` / ``diff_vit_h`` = ours - paper. Empty (with these
+    columns) when nothing matches.
+    """
+    values = paper_values(metric)
+    aliases = aliases or AliasTable.default()
     cols = [
         "target_modality",
+        "paper_target",
         "strategy",
         "model",
         "n",
@@ -85,18 +100,21 @@ def paper_comparison(
     if results.empty or not needed <= set(results.columns):
         return pd.DataFrame(columns=cols)
     keys = results[["object_name", "modality"]].drop_duplicates()
-    tm_key = {
-        f"{o}-{m}": match_key(o, m)
-        for o, m in zip(keys["object_name"], keys["modality"], strict=True)
-    }
-    if not any(k in paper_by_key for k in tm_key.values()):
+    matched = {}
+    for o, m in zip(keys["object_name"], keys["modality"], strict=True):
+        hit = aliases.resolve(o, m)
+        if hit is not None:
+            matched[f"{o}-{m}"] = hit
+    if not matched:
         return pd.DataFrame(columns=cols)
     long = summary_long(results, metric, selection=selection)
-    long = long[long["target_modality"].map(lambda t: tm_key.get(t, "") in paper_by_key)]
+    long = long[long["target_modality"].isin(list(matched))]
     rows = []
     for rec in long.to_dict("records"):
-        prow = paper_by_key[tm_key[rec["target_modality"]]]
+        hit = matched[rec["target_modality"]]
+        prow = values[(hit.target, hit.modality)]
         out = {k: rec[k] for k in ("target_modality", "strategy", "model", "n", "mean", "std")}
+        out["paper_target"] = hit.label
         for m in PAPER_MODELS:
             value = prow.get(f"{m}_{rec['strategy']}", float("nan"))
             out[f"paper_{m}"] = float(value)

@@ -9,7 +9,6 @@ unless a table says otherwise. Only ``status == "ok"`` rows enter a statistic.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,12 +20,20 @@ from sambench.analysis.summary import (
     INTERACTIVE,
     main_rows,
     paper_table,
-    strategy_sorted,
+    summary_long,
     timing_table,
     with_target_modality,
 )
 from sambench.report import figures as F
 from sambench.report import html as H
+from sambench.report.findings import (
+    NOT_RUN,
+    distance_summary,
+    findings,
+    paper_tables,
+    run_config,
+    run_details,
+)
 from sambench.report.reference import paper_comparison
 from sambench.report.reference import paper_table as published
 
@@ -36,51 +43,6 @@ if TYPE_CHECKING:
 
 def _ok(df: pd.DataFrame, selection: str = "oracle") -> pd.DataFrame:
     return df[(df["status"] == "ok") & (df["selection"] == selection)]
-
-
-# ---------------------------------------------------------------- summary
-
-
-def run_summary(ctx: ReportContext, sec: H.Section) -> None:
-    r = ctx.results
-    if ctx.config is not None:
-        cfg = pd.DataFrame(
-            [
-                {"field": k, "value": json.dumps(v) if isinstance(v, list | dict) else v}
-                for k, v in ctx.config.to_json_dict().items()
-            ]
-        )
-        ctx.table(sec, "config", cfg, "Configuration (config.json)")
-    else:
-        sec.add(H.note_html("No config.json in the run folder."))
-    counts = {
-        "rows": len(r),
-        "images": r["image_id"].nunique(),
-        "objects": r[["dataset", "image_id", "label_value"]].drop_duplicates().shape[0],
-        "target-modalities": with_target_modality(r)["target_modality"].nunique(),
-        "models": ", ".join(sorted(map(str, r["model"].unique()))),
-        "strategies": ", ".join(strategy_sorted(list(map(str, r["strategy"].unique())))),
-        "ok rows": int((r["status"] == "ok").sum()),
-        "skipped rows": int((r["status"] != "ok").sum()),
-    }
-    if "empty_prediction" in r.columns:
-        counts["empty predictions (ok rows)"] = int(
-            r.loc[r["status"] == "ok", "empty_prediction"].fillna(False).astype(bool).sum()
-        )
-    ctx.table(
-        sec,
-        "counts",
-        pd.DataFrame({"item": list(counts), "value": list(counts.values())}),
-        "Counts",
-    )
-    by = r.groupby(["model", "strategy", "selection", "status"]).size().rename("rows").reset_index()
-    ctx.table(sec, "rows_by_status", by, "Rows per model, strategy, selection and status")
-    skipped = r[r["status"] != "ok"]
-    if skipped.empty:
-        sec.add(H.para_html("No row was skipped."))
-    else:
-        reasons = skipped.groupby(["strategy", "skip_reason"]).size().rename("rows").reset_index()
-        ctx.table(sec, "skip_reasons", reasons, "Skipped rows and reasons")
 
 
 # ---------------------------------------------------------------- means with CIs
@@ -93,12 +55,45 @@ def mean_ci(ctx: ReportContext, sec: H.Section) -> None:
         return
     dice = stats.mean_with_ci(df, ("model", "strategy"), "dice", rng=ctx.rng)
     hd = stats.mean_with_ci(df, ("model", "strategy"), "hd", rng=ctx.rng)
-    ctx.table(sec, "mean_ci_dice", dice, "Mean DICE (%) with 95 % bootstrap CI (oracle)")
-    ctx.table(sec, "mean_ci_hd", hd, "Mean HD (pixels) with 95 % bootstrap CI (oracle)")
+    ctx.table(
+        sec,
+        "mean_ci_dice",
+        dice,
+        "Mean DICE (%) with 95 % bootstrap CI (oracle)",
+        floatfmt=".2f",
+        blank="n = 0",
+    )
+    dist = distance_summary(df)[["model", "strategy", "hd median", "empty", "empty %"]]
+    hd_table = hd.merge(dist.rename(columns={"hd median": "median"}), on=["model", "strategy"])
+    ctx.table(
+        sec,
+        "mean_ci_hd",
+        hd_table,
+        "Mean HD (pixels) with 95 % bootstrap CI, median and empty predictions (oracle)",
+        floatfmt=".2f",
+        blank="n = 0",
+    )
     ctx.figure(sec, "fig6_mean_ci", F.mean_ci_figure(dice, hd), "Fig. 6 style: means with 95 % CI")
 
 
 # ---------------------------------------------------------------- Tables 2 and 3
+
+
+def explain_blanks(
+    wide: pd.DataFrame, results: pd.DataFrame, metric: str, by: str, selection: str
+) -> pd.DataFrame:
+    """``wide`` (:func:`sambench.analysis.summary.paper_table`) with its empty cells replaced by
+    the reason: ``n = 0 (k skipped)`` when every row of that cell was skipped, else ``not run``."""
+    long = summary_long(results, metric, by=by, selection=selection)
+    models = sorted(map(str, long["model"].unique()))
+    zero = long[long["n"] == 0]
+    out = wide.copy()
+    for rec in zero.to_dict("records"):
+        col = str(rec["strategy"]) if len(models) == 1 else f"{rec['model']} {rec['strategy']}"
+        if col in out.columns:
+            hit = out[by] == rec[by]
+            out.loc[hit, col] = f"n = 0 ({int(rec['n_skipped'])} skipped)"
+    return out
 
 
 def _target_table(ctx: ReportContext, sec: H.Section, metric: str, label: str) -> None:
@@ -106,12 +101,21 @@ def _target_table(ctx: ReportContext, sec: H.Section, metric: str, label: str) -
     if _ok(df).empty:
         sec.add(H.note_html("No ok single-round rows."))
         return
-    ctx.table(sec, f"{metric}_by_target", paper_table(df, metric), f"{label}: mean (std), oracle")
+    ctx.table(
+        sec,
+        f"{metric}_by_target",
+        explain_blanks(paper_table(df, metric), df, metric, "target_modality", "oracle"),
+        f"{label}: mean (std), oracle",
+        blank=NOT_RUN,
+    )
     ctx.table(
         sec,
         f"{metric}_by_target_score",
-        paper_table(df, metric, selection="score"),
+        explain_blanks(
+            paper_table(df, metric, selection="score"), df, metric, "target_modality", "score"
+        ),
         f"{label}: mean (std), score selection (highest predicted IoU)",
+        blank=NOT_RUN,
     )
 
 
@@ -134,14 +138,14 @@ def table3(ctx: ReportContext, sec: H.Section) -> None:
 def comparison(ctx: ReportContext, sec: H.Section) -> None:
     sec.add(
         H.para_html(
-            "Published SAM ViT-B / ViT-H numbers (paper Tables 2 and 3, COSMOS 1050K) beside ours, "
-            "for target-modalities whose names match (case-insensitive target and modality). "
+            "Long form of the side-by-side tables: per matched target-modality, strategy and model "
+            "our n, mean and std beside the paper's SAM ViT-B / ViT-H numbers and "
             "diff = ours - paper."
         )
     )
     df = main_rows(ctx.results)
     for metric, label in (("dice", "DICE (%), Table 2"), ("hd", "HD (pixels), Table 3")):
-        comp = paper_comparison(df, metric)
+        comp = paper_comparison(df, metric, aliases=ctx.aliases)
         if comp.empty:
             sec.add(H.note_html(f"{label}: no target-modality of this run matches the paper's."))
         else:
@@ -452,11 +456,12 @@ Builder = Callable[["ReportContext", H.Section], None]
 
 #: (anchor, heading, builder) in page order.
 ALL_SECTIONS: tuple[tuple[str, str, Builder], ...] = (
-    ("summary", "Run summary", run_summary),
+    ("summary", "Summary", findings),
+    ("paper", "The paper's Tables 2 and 3: ours beside the paper", paper_tables),
     ("means", "Mean DICE and HD with 95% CI (Fig. 6)", mean_ci),
     ("table2", "DICE per target-modality (Table 2)", table2),
     ("table3", "HD per target-modality (Table 3)", table3),
-    ("paper", "Comparison with the paper's published numbers", comparison),
+    ("comparison", "Comparison with the paper, long form (diff = ours - paper)", comparison),
     ("modality", "Per modality (Fig. 10)", per_modality),
     ("tests", "Paired Wilcoxon tests", wilcoxon),
     ("volume", "Volume-level DICE", volume_level),
@@ -466,5 +471,7 @@ ALL_SECTIONS: tuple[tuple[str, str, Builder], ...] = (
     ("interactive", "Interactive segmentation: NoC and click curves (Fig. 16)", interactive),
     ("timing", "Timing (Table 4)", timing),
     ("overlays", "Best and worst cases (Fig. 9)", overlays),
+    ("details", "Run details: counts, rows and skip reasons", run_details),
+    ("config", "Run configuration", run_config),
 )
 SECTION_TITLES = tuple(t for _, t, _ in ALL_SECTIONS)
