@@ -69,8 +69,11 @@ class RunConfig:
     shift: bool = False
     shift_repeats: int = 3
     shift_seed: int = 0
-    # multi-round interactive segmentation (SPEC 7)
+    # multi-round interactive segmentation (SPEC 7); start_with: "point" (S2 click) or "box" (S5)
     max_clicks: int = 20
+    start_with: str = "point"
+    # replay a prompt file (prompts.jsonl of a run) instead of the strategy rules for S2-S6
+    prompts_file: str | None = None
     cache_dir: str | None = None
     device: str | None = None
     skip_bad: bool = False

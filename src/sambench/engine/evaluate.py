@@ -62,6 +62,7 @@ def validate_config(cfg: RunConfig) -> None:
         raise ValueError(f"grid: give grid sizes >= 1 (points per side), got {list(cfg.grid)}")
     if cfg.max_clicks < 1:
         raise ValueError(f"max_clicks: must be >= 1, got {cfg.max_clicks}")
+    _check_choice("start_with", cfg.start_with, ("point", "box"))
     if cfg.shift and cfg.shift_repeats < 1:
         raise ValueError(f"shift_repeats: must be >= 1, got {cfg.shift_repeats}")
 
@@ -200,6 +201,7 @@ def evaluate(
     image_ids = select_images(manifest, config.max_images)
     todo = [i for i in image_ids if i not in done]
     by_image = {k: g for k, g in manifest.groupby("image_id", sort=False)}
+    _check_replay_covers(tasks, image_ids, by_image)
     log.info("%d images (%d already done)", len(image_ids), len(image_ids) - len(todo))
 
     try:
@@ -262,6 +264,25 @@ def evaluate(
     finally:
         store.flush()
     return store.finalize()
+
+
+def _check_replay_covers(
+    tasks: Sequence[ImageTask], image_ids: Sequence[str], by_image: dict[Any, pd.DataFrame]
+) -> None:
+    """With ``--prompts``: every object x single-round strategy of the run must be in the file
+    (checked before any image is evaluated; the error names the file and the first missing key)."""
+    for task in tasks:
+        replay = getattr(task, "replay", None)
+        if replay is None:
+            continue
+        strategies = getattr(task, "strategies", ())
+        replay.check_covers(
+            (str(r["dataset"]), str(r["image_id"]), int(r["label_value"]), s)
+            for i in image_ids
+            for r in _records(by_image[i])
+            for s in strategies
+        )
+        return
 
 
 def _skip_image(
