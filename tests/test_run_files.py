@@ -219,3 +219,13 @@ def test_interactive_start_with_box(prepared: Path, tmp_path: Path) -> None:
         cfg(prepared, strategies=("interactive",), max_clicks=1), tmp_path / "p", model=FakeModel()
     )
     assert set(point["start_with"]) == {"point"} and (point["click_x"] >= 0).all()
+
+
+def test_cli_evaluate_has_prompts_and_start_with_options() -> None:
+    from typer.testing import CliRunner
+
+    from sambench.cli import app
+
+    res = CliRunner().invoke(app, ["evaluate", "--help"], terminal_width=200)
+    assert res.exit_code == 0
+    assert "--prompts" in res.output and "--start-with" in res.output
