@@ -229,3 +229,20 @@ def test_cli_evaluate_has_prompts_and_start_with_options() -> None:
     res = CliRunner().invoke(app, ["evaluate", "--help"], terminal_width=200)
     assert res.exit_code == 0
     assert "--prompts" in res.output and "--start-with" in res.output
+
+
+class PromptedSingle(FakeModel):
+    """A fake whose ``--multimask auto`` for prompted strategies is one candidate."""
+
+    prompted_multimask = False
+
+
+@pytest.mark.parametrize(("setting", "k"), [("auto", 1), ("on", 3), ("off", 1)])
+def test_auto_multimask_follows_the_adapters_prompted_default(
+    prepared: Path, tmp_path: Path, setting: str, k: int
+) -> None:
+    c = cfg(prepared, strategies=("S5",), multimask=setting, shift=True, shift_repeats=1)
+    res = evaluate(c, tmp_path / setting, model=PromptedSingle())
+    assert set(res["n_candidates"]) == {k}  # S5 and its shifted repeats
+    plain = evaluate(cfg(prepared, strategies=("S5",)), tmp_path / "plain", model=FakeModel())
+    assert set(plain["n_candidates"]) == {3}  # no prompted_multimask: the adapter's own default

@@ -163,9 +163,10 @@ def evaluate(
 ) -> pd.DataFrame:
     """Evaluate ``config.model`` on the prepared dataset ``config.prepared``; write ``out``.
 
-    Returns the full results table (also written to ``out/results.parquet``): one row per
-    (image, object, model, strategy, selection) with the manifest's columns, metrics, predicted IoU,
-    timings and status. ``model`` overrides building ``config.model`` (e.g. a custom adapter);
+    Returns the full results table, every protocol (written to ``out`` as one table per protocol,
+    :mod:`sambench.data.run_files`: ``results.parquet`` = S2-S6 oracle, ...): one row per
+    (image, object, model, strategy, selection, ...) with the manifest's columns, metrics,
+    predicted IoU, timings and status. ``model`` overrides building ``config.model`` (e.g. a custom adapter);
     ``tasks`` overrides the default single-round task for ``config.strategies``.
     """
     validate_config(config)

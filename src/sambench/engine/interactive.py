@@ -20,7 +20,7 @@ carried forward so that every object has one row per click index 1..``max_clicks
 ``decode_seconds`` 0).
 
 Start with a box (``start_with="box"``, micro-sam's ``--start-with box``, the fair start for
-box-trained models such as LiteMedSAM): round 1 decodes the object's S5 box alone with the run's
+box-trained models such as LiteMedSAM): round 1 decodes the object's S5 box alone with the prompted strategies'
 ``multimask`` setting (so round 1 equals the S5 row of the same selection rule, the highest
 predicted IoU); every later round adds one corrective click (same rule as above) and keeps the box,
 with ``multimask_output=False``. Round 1 then has no click (``click_x = click_y = -1``), so
@@ -164,7 +164,7 @@ class InteractiveTask:
         batch = [t.prompts() for t in active]
         t0 = time.perf_counter()
         if self.start_with == "box":
-            multimask = ctx.multimask if k == 1 else False
+            multimask = ctx.prompted_multimask if k == 1 else False
         else:
             multimask = k == 1
         pred = ctx.model.predict(ctx.embedding, batch, multimask_output=multimask)  # type: ignore[arg-type]

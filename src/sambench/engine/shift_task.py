@@ -142,7 +142,7 @@ class ShiftTask:
             assert isinstance(p, Prompts)
             batch.append(shift_prompts(p, shift_range, obj.mask.shape, rng))
         t0 = time.perf_counter()
-        pred = ctx.model.predict(ctx.embedding, batch, multimask_output=ctx.multimask)
+        pred = ctx.model.predict(ctx.embedding, batch, multimask_output=ctx.prompted_multimask)
         share = (time.perf_counter() - t0) / len(ready)
         rows: list[dict[str, object]] = []
         for j, i in enumerate(ready):

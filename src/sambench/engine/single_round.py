@@ -112,7 +112,9 @@ class SingleRoundTask:
             if ready:
                 batch = [per_obj[i][strategy] for i in ready]
                 t0 = time.perf_counter()
-                pred = ctx.model.predict(ctx.embedding, batch, multimask_output=ctx.multimask)  # type: ignore[arg-type]
+                pred = ctx.model.predict(
+                    ctx.embedding, batch, multimask_output=ctx.prompted_multimask
+                )  # type: ignore[arg-type]
                 share = (time.perf_counter() - t0) / len(ready)
                 for j, i in enumerate(ready):
                     obj_rows = scored_rows(
