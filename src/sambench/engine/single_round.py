@@ -112,9 +112,8 @@ class SingleRoundTask:
             if ready:
                 batch = [per_obj[i][strategy] for i in ready]
                 t0 = time.perf_counter()
-                pred = ctx.model.predict(
-                    ctx.embedding, batch, multimask_output=ctx.prompted_multimask
-                )  # type: ignore[arg-type]
+                mm = ctx.prompted_multimask
+                pred = ctx.model.predict(ctx.embedding, batch, multimask_output=mm)  # type: ignore[arg-type]
                 share = (time.perf_counter() - t0) / len(ready)
                 for j, i in enumerate(ready):
                     obj_rows = scored_rows(
