@@ -78,7 +78,11 @@ def evaluate(
         str, typer.Option("--prompt-rules", help="paper (default) or authors-code.")
     ] = "paper",
     multimask: Annotated[
-        str, typer.Option("--multimask", help="auto (model default), on (3 candidates), off.")
+        str,
+        typer.Option(
+            "--multimask",
+            help="auto (model default; LiteMedSAM: 3 candidates for S2-S6, 1 for S1), on (3), off (1).",
+        ),
     ] = "auto",
     nsd_tolerance: Annotated[
         float, typer.Option("--nsd-tolerance", help="NSD tolerance, pixels.")
