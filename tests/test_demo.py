@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from sambench.data.run_files import load_all
 from sambench.demo import DemoConfig, demo_configs, interactive_summary, run_demo
 from sambench.report.build import SECTION_FAILED
 from sambench.report.html import esc
@@ -53,8 +54,11 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
     assert "litemedsam S5" in res.output and "grabcut S5" in res.output
     assert "random_walker" in res.output and "NoC@85" in res.output
     run = tmp_path / "run-litemedsam"
-    results = pd.read_parquet(run / "results.parquet")
+    results = load_all(run)
     assert set(results["strategy"]) == {"S1", "S2", "S3", "S4", "S5", "S6", "interactive"}
+    single = pd.read_parquet(run / "results.parquet")  # S2-S6 only, one selection
+    assert set(single["strategy"]) == {"S2", "S3", "S4", "S5", "S6"}
+    assert set(single["selection"]) == {"oracle"} and "shift_range" not in single.columns
     assert results["image_id"].nunique() == 2
     ok = results[(results["status"] == "ok") & (results["strategy"] == "S5")]
     assert ok["dice"].between(0, 100).all() and ok["dice"].max() > 20  # LiteMedSAM finds tissue

@@ -190,7 +190,9 @@ def evaluate(
     multimask: Annotated[
         str,
         typer.Option(
-            "--multimask", metavar="MODE", help="auto (model default), on (3 candidates), off."
+            "--multimask",
+            metavar="MODE",
+            help="auto (model default; LiteMedSAM: 3 candidates for S2-S6, 1 for S1), on (3), off (1).",
         ),
     ] = "auto",
     nsd_tolerance: Annotated[
@@ -293,6 +295,22 @@ def evaluate(
         int,
         typer.Option("--max-clicks", metavar="N", help="Clicks per object for 'interactive'."),
     ] = 20,
+    start_with: Annotated[
+        str,
+        typer.Option(
+            "--start-with",
+            metavar="point|box",
+            help="Interactive round 1: the S2 click (point) or the S5 box (box).",
+        ),
+    ] = "point",
+    prompts: Annotated[
+        Path | None,
+        typer.Option(
+            "--prompts",
+            metavar="FILE",
+            help="Replay a prompts.jsonl (S2-S6 prompts from the file, not the rules).",
+        ),
+    ] = None,
     cases: Annotated[
         str | None,
         typer.Option("--cases", metavar="LIST", help="Comma list of <dataset>/<case> to evaluate."),
@@ -336,6 +354,8 @@ def evaluate(
         shift_repeats=shift_repeats,
         shift_seed=shift_seed,
         max_clicks=max_clicks,
+        start_with=start_with,
+        prompts_file=None if prompts is None else str(prompts.resolve()),
         cache_dir=None if cache_dir is None else str(cache_dir),
         device=device,
         skip_bad=skip_bad,
@@ -344,7 +364,10 @@ def evaluate(
     cfg.validate()  # every value checked before the run folder is touched
     results = run_evaluate(cfg, out, wait_lock=wait_lock)
     write_tables(results, out / "tables")
-    typer.echo(f"{len(results)} rows -> {out / 'results.parquet'}; tables in {out / 'tables'}")
+    from sambench.data.run_files import PROMPTS_NAME, TABLE_NAMES
+
+    written = [n for n in (*TABLE_NAMES, PROMPTS_NAME) if (out / n).exists()]
+    typer.echo(f"{len(results)} rows -> {out}: {', '.join(written)}; tables in {out / 'tables'}")
     typer.echo("DICE (%), mean (std), oracle selection:")
     typer.echo(to_markdown(paper_table(main_rows(results), "dice")))
 

@@ -1,6 +1,8 @@
 """Summary tables in the paper's layout (Tables 2, 3 and 4) from a results table.
 
-All functions take the tidy results DataFrame (``results.parquet``) and return DataFrames; rows with
+All functions take the tidy results DataFrame (every row of a run: what ``evaluate`` returns, or
+:func:`sambench.data.run_files.load_all` of a run folder; ``results.parquet`` alone, the S2-S6
+oracle rows, also works for the single-round tables) and return DataFrames; rows with
 ``status != "ok"`` are left out of means and counted in ``n_skipped``.
 """
 

@@ -72,7 +72,7 @@ def check_device(device: str | None, option: str = "--device", *, available: boo
 
 
 # File and folder fields: saved as absolute paths, so `sambench report RUN` works from anywhere.
-PATH_FIELDS = ("prepared", "checkpoint", "decoder", "cache_dir")
+PATH_FIELDS = ("prepared", "checkpoint", "decoder", "cache_dir", "prompts_file")
 
 
 class ConfigMismatchError(ValueError):
@@ -116,8 +116,11 @@ class RunConfig:
     shift: bool = False
     shift_repeats: int = 3
     shift_seed: int = 0
-    # multi-round interactive segmentation (SPEC 7)
+    # multi-round interactive segmentation (SPEC 7); start_with: "point" (S2 click) or "box" (S5)
     max_clicks: int = 20
+    start_with: str = "point"
+    # replay a prompt file (prompts.jsonl of a run) instead of the strategy rules for S2-S6
+    prompts_file: str | None = None
     cache_dir: str | None = None
     device: str | None = None
     skip_bad: bool = False
@@ -156,6 +159,7 @@ class RunConfig:
             ("--prompt-rules", self.prompt_rules, PROMPT_RULES),
             ("--multimask", self.multimask, MULTIMASK_CHOICES),
             ("--empty", self.empty, EMPTY_CHOICES),
+            ("--start-with", self.start_with, ("point", "box")),
         ):
             if value not in allowed:
                 raise OptionError(option, f"{value!r} is not one of {', '.join(allowed)}")
@@ -191,6 +195,10 @@ class RunConfig:
         if not (_is_number(off) and off > 0):
             raise OptionError(
                 "stability_score_offset", f"expected a finite number > 0, got {off!r}"
+            )
+        if self.prompts_file is not None and not Path(self.prompts_file).is_file():
+            raise OptionError(
+                "--prompts", f"{self.prompts_file}: no such file; expected a prompts.jsonl"
             )
         check_device(self.device, available=check_device_available)
 

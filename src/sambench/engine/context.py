@@ -35,6 +35,15 @@ class ImageContext:
     embedding_cached: bool
     extra: dict[str, object] = field(default_factory=dict)
 
+    @property
+    def prompted_multimask(self) -> bool | None:
+        """``multimask_output`` of the prompted strategies (S2-S6, shift, interactive box start):
+        the run's ``--multimask`` when on/off; with auto (None) the adapter's
+        ``prompted_multimask`` if it has one (LiteMedSAM: True), else None (its own default)."""
+        if self.multimask is not None:
+            return self.multimask
+        return getattr(self.model, "prompted_multimask", None)
+
     def base_row(self, obj: ObjectTarget) -> dict[str, object]:
         """The manifest columns plus the per-image columns every result row carries."""
         row = dict(obj.row)

@@ -130,9 +130,10 @@ def evaluate(
 ) -> pd.DataFrame:
     """Evaluate ``config.model`` on the prepared dataset ``config.prepared``; write ``out``.
 
-    Returns the full results table (also written to ``out/results.parquet``): one row per
-    (image, object, model, strategy, selection) with the manifest's columns, metrics, predicted IoU,
-    timings and status. ``model`` overrides building ``config.model`` (e.g. a custom adapter);
+    Returns the full results table, every protocol (written to ``out`` as one table per protocol,
+    :mod:`sambench.data.run_files`: ``results.parquet`` = S2-S6 oracle, ...): one row per
+    (image, object, model, strategy, selection, ...) with the manifest's columns, metrics,
+    predicted IoU, timings and status. ``model`` overrides building ``config.model`` (e.g. a custom adapter);
     ``tasks`` overrides the default single-round task for ``config.strategies``.
 
     ``out`` must be new, empty or a run folder of ours (:func:`ensure_run_folder`); the run holds
@@ -185,6 +186,7 @@ def _evaluate_locked(
     image_ids = select_images(manifest, config.max_images)
     todo = [i for i in image_ids if i not in done]
     by_image = {k: g for k, g in manifest.groupby("image_id", sort=False)}
+    _check_replay_covers(tasks, image_ids, by_image)
     log.info("%d images (%d already done)", len(image_ids), len(image_ids) - len(todo))
 
     try:
@@ -247,6 +249,25 @@ def _evaluate_locked(
     finally:
         store.flush()
     return store.finalize()
+
+
+def _check_replay_covers(
+    tasks: Sequence[ImageTask], image_ids: Sequence[str], by_image: dict[Any, pd.DataFrame]
+) -> None:
+    """With ``--prompts``: every object x single-round strategy of the run must be in the file
+    (checked before any image is evaluated; the error names the file and the first missing key)."""
+    for task in tasks:
+        replay = getattr(task, "replay", None)
+        if replay is None:
+            continue
+        strategies = getattr(task, "strategies", ())
+        replay.check_covers(
+            (str(r["dataset"]), str(r["image_id"]), int(r["label_value"]), s)
+            for i in image_ids
+            for r in _records(by_image[i])
+            for s in strategies
+        )
+        return
 
 
 def _skip_image(

@@ -19,6 +19,14 @@ carried forward so that every object has one row per click index 1..``max_clicks
 ``carried_forward`` is True on those rows; no click was made: ``click_x = click_y = -1``,
 ``decode_seconds`` 0).
 
+Start with a box (``start_with="box"``, micro-sam's ``--start-with box``, the fair start for
+box-trained models such as LiteMedSAM): round 1 decodes the object's S5 box alone with the prompted strategies'
+``multimask`` setting (so round 1 equals the S5 row of the same selection rule, the highest
+predicted IoU); every later round adds one corrective click (same rule as above) and keeps the box,
+with ``multimask_output=False``. Round 1 then has no click (``click_x = click_y = -1``), so
+``max_clicks`` rounds make ``max_clicks - 1`` clicks. Column ``start_with`` says which start a
+row used.
+
 Rows: strategy ``"interactive"``, selection ``"score"``, ``click_index`` 1..max_clicks, the metric
 columns of :func:`sambench.metrics.segmentation_metrics` (or only dice/jaccard with
 ``full_metrics=False``), ``tp``/``fp``/``fn``, ``predicted_iou`` of the kept mask, ``click_x``,
@@ -42,11 +50,12 @@ from sambench.metrics import (
     segmentation_metrics,
 )
 from sambench.prompts.clicks import first_click, next_click
-from sambench.prompts.strategies import PROMPT_RULES, PromptError
+from sambench.prompts.strategies import PROMPT_RULES, PromptError, make_all_prompts
 from sambench.prompts.types import Prompts
 
 STRATEGY = "interactive"
 SELECTION = "score"
+START_WITH = ("point", "box")
 
 
 @dataclass
@@ -55,15 +64,18 @@ class _Track:
 
     obj: ObjectTarget
     clicks: list[tuple[int, int, bool]] = field(default_factory=list)
+    box: np.ndarray | None = None  # XYXY float64, the S5 box when starting with a box
     mask: np.ndarray | None = None  # HxW bool, the kept mask of the last round
     logits: np.ndarray | None = None  # 1xhxw float32, the kept mask's low-res logits
     last_row: dict[str, object] | None = None
     done: bool = False
 
     def prompts(self) -> Prompts:
+        if not self.clicks:
+            return Prompts(box=self.box, mask_logits=self.logits)
         pts = np.array([(x, y) for x, y, _ in self.clicks], dtype=np.float64)
         labels = np.array([int(pos) for _, _, pos in self.clicks], dtype=np.int64)
-        return Prompts(points=pts, labels=labels, mask_logits=self.logits)
+        return Prompts(points=pts, labels=labels, box=self.box, mask_logits=self.logits)
 
 
 def _overlap_metrics(tp: int, fp: int, fn: int) -> dict[str, float | bool]:
@@ -79,7 +91,8 @@ def _overlap_metrics(tp: int, fp: int, fn: int) -> dict[str, float | bool]:
 class InteractiveTask:
     """Simulated clicking up to ``max_clicks`` per object (an :class:`ImageTask`).
 
-    ``prompt_rules`` picks the S2 rule of round 1 (``"paper"`` or ``"authors-code"``).
+    ``prompt_rules`` picks the S2 (or S5) rule of round 1 (``"paper"`` or ``"authors-code"``);
+    ``start_with``: ``"point"`` (round 1 = the S2 click, default) or ``"box"`` (the S5 box).
     ``full_metrics``: compute every metric of :func:`segmentation_metrics` per click (default);
     False computes only DICE and JAC (distance metrics NaN), for large runs.
     """
@@ -87,6 +100,7 @@ class InteractiveTask:
     max_clicks: int = 20
     prompt_rules: str = "paper"
     full_metrics: bool = True
+    start_with: str = "point"
     name: str = "interactive"
 
     def __post_init__(self) -> None:
@@ -96,11 +110,22 @@ class InteractiveTask:
             raise ValueError(
                 f"prompt_rules: {self.prompt_rules!r} is not one of {', '.join(PROMPT_RULES)}"
             )
+        if self.start_with not in START_WITH:
+            raise ValueError(
+                f"start_with: {self.start_with!r} is not one of {', '.join(START_WITH)}"
+            )
 
     def __call__(self, ctx: ImageContext) -> list[dict[str, object]]:
         rows: list[dict[str, object]] = []
         tracks: list[_Track] = []
         for obj in ctx.objects:
+            if self.start_with == "box":
+                box = make_all_prompts(obj.mask, ("S5",), rules=self.prompt_rules)["S5"]
+                if isinstance(box, PromptError):
+                    rows += self._skipped(ctx, obj, f"prompt: {box.reason}")
+                    continue
+                tracks.append(_Track(obj=obj, box=box.box))
+                continue
             try:
                 click = first_click(obj.mask, rules=self.prompt_rules)
             except PromptError as e:
@@ -114,7 +139,9 @@ class InteractiveTask:
                     if t.done:
                         continue
                     assert t.mask is not None
-                    clicked = np.array([(x, y) for x, y, _ in t.clicks], dtype=np.float64)
+                    clicked = np.array([(x, y) for x, y, _ in t.clicks], dtype=np.float64).reshape(
+                        -1, 2
+                    )
                     c = next_click(t.mask, t.obj.mask, clicked)
                     if c is None:
                         t.done = True
@@ -136,7 +163,11 @@ class InteractiveTask:
         """Decode the active objects in one batched call and record one row each."""
         batch = [t.prompts() for t in active]
         t0 = time.perf_counter()
-        pred = ctx.model.predict(ctx.embedding, batch, multimask_output=k == 1)
+        if self.start_with == "box":
+            multimask = ctx.prompted_multimask if k == 1 else False
+        else:
+            multimask = k == 1
+        pred = ctx.model.predict(ctx.embedding, batch, multimask_output=multimask)  # type: ignore[arg-type]
         share = (time.perf_counter() - t0) / len(active)
         rows = []
         for j, t in enumerate(active):
@@ -144,11 +175,12 @@ class InteractiveTask:
             best = int(np.argmax(scores))  # highest predicted IoU; ties take the first
             t.mask = np.asarray(pred.masks[j, best], dtype=bool)
             t.logits = np.asarray(pred.low_res_logits[j, best : best + 1], dtype=np.float32)
-            x, y, pos = t.clicks[-1]
+            x, y, pos = t.clicks[-1] if t.clicks else (-1, -1, False)
             row = ctx.base_row(t.obj)
             row.update(strategy=STRATEGY, selection=SELECTION, status="ok", skip_reason="")
             row.update(
                 click_index=k,
+                start_with=self.start_with,
                 carried_forward=False,
                 click_x=x,
                 click_y=y,
@@ -179,6 +211,7 @@ class InteractiveTask:
             row.update(strategy=STRATEGY, selection=SELECTION, status="skipped", skip_reason=reason)
             row.update(
                 click_index=k,
+                start_with=self.start_with,
                 carried_forward=False,
                 click_x=-1,
                 click_y=-1,

@@ -1,9 +1,12 @@
-"""Resumable results storage: whole images per Parquet part, one final table.
+"""Resumable results storage: whole images per Parquet part, one table per protocol at the end.
 
-A run folder holds ``config.json``, ``parts/part-NNNNNN.parquet`` (each part holds every row of the
-images it covers, written atomically) and, once the run completes, ``results.parquet`` (all parts,
-sorted). A killed run loses at most the images of its unwritten buffer; on resume the images found
-in the parts are skipped, so no row is duplicated or missing.
+A run folder holds ``config.json``, ``parts/part-NNNNNN.parquet`` (each part holds every row, of
+every protocol, of the images it covers, written atomically) and, once the run completes, the
+per-protocol tables of :mod:`sambench.data.run_files` (``results.parquet`` = single-round S2-S6,
+oracle selection; ``results_score.parquet``; ``shift.parquet``; ``interactive.parquet``;
+``everything.parquet``; only those that ran) plus ``prompts.jsonl`` (the prompts used, see
+:mod:`sambench.engine.prompt_file`). A killed run loses at most the images of its unwritten
+buffer; on resume the images found in the parts are skipped, so no row is duplicated or missing.
 """
 
 from __future__ import annotations
@@ -15,9 +18,17 @@ from pathlib import Path
 import pandas as pd
 
 from sambench.data.atomic import write_parquet_atomic
+from sambench.data.run_files import (
+    PARTS_DIR,
+    PROMPTS_NAME,
+    RESULTS_NAME,
+    TABLE_NAMES,
+    load_all,
+    load_run,
+    split_results,
+)
 
-RESULTS_NAME = "results.parquet"
-PARTS_DIR = "parts"
+__all__ = ["PARTS_DIR", "RESULTS_NAME", "ResultsStore", "load_results", "load_run"]
 SORT_KEYS = (
     "dataset",
     "image_id",
@@ -89,21 +100,27 @@ class ResultsStore:
         return pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
 
     def finalize(self) -> pd.DataFrame:
-        """Flush, then write ``results.parquet`` (sorted, de-duplicated by construction)."""
+        """Flush, then write the per-protocol tables and ``prompts.jsonl`` (sorted, de-duplicated
+        by construction). Returns every row of the run (all protocols) in one table."""
+        from sambench.engine.prompt_file import write_prompts
+
         self.flush()
         df = self.read_parts()
         if not df.empty:
             keys = [k for k in SORT_KEYS if k in df.columns]
             df = df.sort_values(keys, kind="stable").reset_index(drop=True)
-        write_parquet_atomic(self.run_dir / RESULTS_NAME, df)
+        tables = split_results(df)
+        for name in TABLE_NAMES:
+            path = self.run_dir / name
+            if name in tables:
+                write_parquet_atomic(path, tables[name])
+            elif path.exists():
+                path.unlink()  # a table of an earlier layout or protocol that did not run now
+        write_prompts(self.run_dir / PROMPTS_NAME, df)
         return df
 
 
 def load_results(run_dir: Path | str) -> pd.DataFrame:
-    """The results table of a finished run (``results.parquet``), or a clear error."""
-    path = Path(run_dir) / RESULTS_NAME
-    if not path.exists():
-        raise FileNotFoundError(
-            f"{path}: no results table; run `sambench evaluate ... --out {run_dir}` (it resumes if interrupted)"
-        )
-    return pd.read_parquet(path)
+    """Every row of a finished run, all protocols in one table (:func:`sambench.data.run_files.
+    load_all`); per-protocol tables: :func:`load_run`."""
+    return load_all(run_dir)

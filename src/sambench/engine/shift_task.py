@@ -25,6 +25,7 @@ import numpy as np
 
 from sambench.analysis.robustness import range_label
 from sambench.engine.context import ImageContext
+from sambench.engine.prompt_file import ReplayPrompts
 from sambench.engine.single_round import scored_rows, skipped_rows
 from sambench.prompts.shift import SHIFT_RANGES, shift_prompts
 from sambench.prompts.strategies import PROMPT_RULES, STRATEGIES, PromptError, make_all_prompts
@@ -60,6 +61,7 @@ class ShiftTask:
 
     ``strategies``: names among S2..S6; ``ranges``: (lo, hi) offset magnitudes in pixels;
     ``repeats``: repeats per range (numbered 1..repeats); ``seed``: non-negative base seed.
+    ``replay``: shift the prompts of a prompt file (``--prompts``) instead of the rules' prompts.
     """
 
     strategies: tuple[str, ...]
@@ -67,6 +69,7 @@ class ShiftTask:
     repeats: int = 3
     seed: int = 0
     prompt_rules: str = "paper"
+    replay: ReplayPrompts | None = None
     name: str = "prompt_shift"
 
     def __post_init__(self) -> None:
@@ -91,7 +94,10 @@ class ShiftTask:
 
     def __call__(self, ctx: ImageContext) -> list[dict[str, object]]:
         per_obj = [
-            make_all_prompts(o.mask, self.strategies, rules=self.prompt_rules) for o in ctx.objects
+            self.replay.prompts_for(o.row, self.strategies)
+            if self.replay is not None
+            else make_all_prompts(o.mask, self.strategies, rules=self.prompt_rules)
+            for o in ctx.objects
         ]
         rows: list[dict[str, object]] = []
         for strategy in self.strategies:
@@ -136,7 +142,7 @@ class ShiftTask:
             assert isinstance(p, Prompts)
             batch.append(shift_prompts(p, shift_range, obj.mask.shape, rng))
         t0 = time.perf_counter()
-        pred = ctx.model.predict(ctx.embedding, batch, multimask_output=ctx.multimask)
+        pred = ctx.model.predict(ctx.embedding, batch, multimask_output=ctx.prompted_multimask)
         share = (time.perf_counter() - t0) / len(ready)
         rows: list[dict[str, object]] = []
         for j, i in enumerate(ready):

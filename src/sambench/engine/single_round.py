@@ -11,6 +11,7 @@ import numpy as np
 from sambench.data.atomic import write_png_atomic
 from sambench.engine.config import SELECTIONS
 from sambench.engine.context import ImageContext, ObjectTarget, prompts_to_json
+from sambench.engine.prompt_file import ReplayPrompts
 from sambench.engine.selection import nan_metrics, select_and_score
 from sambench.prompts.strategies import PromptError, make_all_prompts
 from sambench.prompts.types import Prompts
@@ -89,16 +90,21 @@ class SingleRoundTask:
     ``decode_seconds`` of a row is its share of the strategy's batched prompt-encoding + decoding
     time (batch time / objects in the batch): the paper's Table 4 "per image, one target" figure.
     ``masks_dir``: save each selected mask as PNG (:func:`save_selected_masks`).
+    ``replay``: take the prompts from a prompt file (``--prompts``) instead of the strategy rules.
     """
 
     strategies: tuple[str, ...]
     prompt_rules: str = "paper"
     masks_dir: Path | None = None
+    replay: ReplayPrompts | None = None
     name: str = "single_round"
 
     def __call__(self, ctx: ImageContext) -> list[dict[str, object]]:
         per_obj = [
-            make_all_prompts(o.mask, self.strategies, rules=self.prompt_rules) for o in ctx.objects
+            self.replay.prompts_for(o.row, self.strategies)
+            if self.replay is not None
+            else make_all_prompts(o.mask, self.strategies, rules=self.prompt_rules)
+            for o in ctx.objects
         ]
         rows: list[dict[str, object]] = []
         for strategy in self.strategies:
@@ -106,7 +112,8 @@ class SingleRoundTask:
             if ready:
                 batch = [per_obj[i][strategy] for i in ready]
                 t0 = time.perf_counter()
-                pred = ctx.model.predict(ctx.embedding, batch, multimask_output=ctx.multimask)  # type: ignore[arg-type]
+                mm = ctx.prompted_multimask
+                pred = ctx.model.predict(ctx.embedding, batch, multimask_output=mm)  # type: ignore[arg-type]
                 share = (time.perf_counter() - t0) / len(ready)
                 for j, i in enumerate(ready):
                     obj_rows = scored_rows(

