@@ -23,7 +23,12 @@ def test_every_evaluated_row_has_hce(tmp_path: Path) -> None:
     prepared = make_prepared(tmp_path / "prepared", n_images=2)
     cfg = RunConfig(prepared=str(prepared), model="fake", progress=False, strategies=("S2", "S5"))  # type: ignore[arg-type]
     evaluate(cfg, tmp_path / "run", model=FakeModel(), flush_every=1)
-    res = pd.read_parquet(tmp_path / "run" / "results.parquet")
+    res = pd.concat(
+        [
+            pd.read_parquet(tmp_path / "run" / n)
+            for n in ("results.parquet", "results_score.parquet")
+        ]
+    )
     ok = res[res["status"] == "ok"]
     assert len(ok) == 2 * 2 * 2 * 2  # images x objects x strategies x selections
     assert np.isfinite(ok[["hce", "hce_fp", "hce_fn"]].to_numpy()).all()

@@ -299,7 +299,7 @@ def evaluate(
         str,
         typer.Option(
             "--start-with",
-            metavar="point|box",
+            metavar="START",
             help="Interactive round 1: the S2 click (point) or the S5 box (box).",
         ),
     ] = "point",
