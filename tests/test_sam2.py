@@ -269,3 +269,29 @@ def test_sam2_amg_settings_are_the_official_defaults() -> None:
     ):
         assert getattr(SAM2_AMG, name) == params[name].default, name
     assert params["mask_threshold"].default == 0.0 and params["multimask_output"].default
+
+
+def test_cache_file_missing_a_feature_map_is_recomputed(tmp_path: Path) -> None:
+    from safetensors.torch import load_file, save_file
+
+    from sambench.models.base import Embedding
+
+    emb = Embedding(
+        features=torch.randn(1, 4, 8, 8),
+        original_size=(30, 40),
+        input_size=(64, 64),
+        extras={"a": torch.randn(1, 2, 16, 16), "b": torch.randn(1, 3, 4, 4)},
+    )
+    cache = EmbeddingCache(tmp_path, {"model": "m"})
+    path = cache.store("h", emb)
+    back = cache.load("h")
+    assert back is not None and set(back.extras) == {"a", "b"}
+    torch.testing.assert_close(back.extras["b"], emb.extras["b"], rtol=0, atol=0)
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata()
+    tensors = load_file(str(path))
+    del tensors["extra.a"]
+    save_file(tensors, str(path), metadata=meta)
+    assert cache.load("h") is None
