@@ -387,8 +387,8 @@ class SpyAdapter:
     def __getattr__(self, attr: str) -> Any:
         return getattr(self.inner, attr)
 
-    def decode_logits(self, *args: Any) -> tuple[torch.Tensor, torch.Tensor]:
-        low, iou = self.inner.decode_logits(*args)
+    def decode_embedding(self, *args: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        low, iou = self.inner.decode_embedding(*args)
         return low, (iou * 0 if self.no_masks else iou)
 
 
@@ -465,7 +465,7 @@ def test_bad_settings_and_models_raise(tmp_path: Path) -> None:
         AmgSettings(stability_score_offset=0.0)
     with pytest.raises(ValueError, match="min_mask_region_area"):
         AmgSettings(min_mask_region_area=-1)
-    with pytest.raises(ValueError, match="decode_logits"):
+    with pytest.raises(ValueError, match="decode_embedding"):
         run_s1(tmp_path, FakeModel(), EverythingTask(grids=(4,)), n_images=1)
 
 

@@ -34,9 +34,33 @@ def _imported_top_modules() -> dict[str, str]:
     return found
 
 
+OPTIONAL_EXTRAS = {"sam2": "sambench/models/sam2.py"}
+"""Extras whose modules only the named file imports, lazily (inside functions)."""
+
+
+def _names(reqs: list[str]) -> set[str]:
+    return {_canon(re.split(r"[<>=!~\[ ;]", d, maxsplit=1)[0]) for d in reqs}
+
+
 def test_every_imported_module_is_a_runtime_dependency() -> None:
     meta = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    declared = {_canon(re.split(r"[<>=!~\[ ;]", d, maxsplit=1)[0]) for d in meta["dependencies"]}
+    declared = _names(meta["dependencies"])
+    for extra, only_file in OPTIONAL_EXTRAS.items():
+        for name in _names(meta["optional-dependencies"][extra]):
+            assert name not in declared, name
+        declared |= _names(meta["optional-dependencies"][extra])
+        # the extra is optional: no module-level import of it anywhere in the package
+        for path in sorted((ROOT / "src" / "sambench").rglob("*.py")):
+            tree = ast.parse(path.read_text(), str(path))
+            for node in tree.body:
+                mods = (
+                    [a.name for a in node.names]
+                    if isinstance(node, ast.Import)
+                    else [node.module or ""]
+                    if isinstance(node, ast.ImportFrom) and node.level == 0
+                    else []
+                )
+                assert not any(m.split(".")[0] == extra for m in mods), (path, only_file)
     dists = packages_distributions()
     missing = []
     for module, where in _imported_top_modules().items():

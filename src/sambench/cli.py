@@ -160,14 +160,14 @@ def evaluate(
             "--model",
             "-m",
             metavar="MODEL",
-            help="litemedsam, sam_vit_b/l/h, medsam_vit_b; baselines random_walker, grabcut; "
+            help="litemedsam, sam_vit_b/l/h, medsam_vit_b, sam2.1_hiera_t/s/b+/l, sam2_hiera_t/s/b+/l; baselines random_walker, grabcut; "
             "or your own adapter as package.module:builder (see docs/models.md).",
         ),
     ] = "litemedsam",
     checkpoint: Annotated[
         Path | None,
         typer.Option(
-            "--checkpoint", metavar="FILE", help="Checkpoint file (required for SAM/MedSAM)."
+            "--checkpoint", metavar="FILE", help="Checkpoint file (required for SAM/MedSAM/SAM 2)."
         ),
     ] = None,
     decoder: Annotated[

@@ -36,3 +36,9 @@ class AmgSettings:
         area = self.min_mask_region_area
         if not isinstance(area, (int, np.integer)) or isinstance(area, bool) or area < 0:
             raise ValueError(f"min_mask_region_area: expected an integer >= 0, got {area!r}")
+
+
+SAM2_AMG = AmgSettings(pred_iou_thresh=0.8)
+"""``SAM2AutomaticMaskGenerator``'s defaults (it differs from SAM's generator only in
+``pred_iou_thresh`` 0.8 instead of 0.88): a SAM 2 run reproduces the official SAM 2 generator with
+``--pred-iou-thresh 0.8`` (RunConfig's default stays SAM's, one default for every model)."""

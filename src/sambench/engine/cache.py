@@ -2,7 +2,8 @@
 
 Layout: ``<root>/<signature digest>/<image content hash>.safetensors``. Each file stores every
 tensor of the :class:`~sambench.models.base.Embedding` (a tensor field ``x`` as tensor ``x``; a
-tuple/list of tensors ``x`` as ``x.0``, ``x.1``, ...) and, as safetensors metadata:
+tuple/list of tensors ``x`` as ``x.0``, ``x.1``, ...; a dict of named tensors ``x``, such as SAM 2's
+``extras``, as ``x.<name>``) and, as safetensors metadata:
 
 - ``signature``: the full signature (model, checkpoint SHA-256, preprocessing, sambench version),
 - ``image_hash``: the image's content hash,
@@ -85,6 +86,10 @@ def embedding_to_tensors(emb: Embedding) -> tuple[dict[str, torch.Tensor], dict[
             for i, x in enumerate(v):
                 tensors[f"{f.name}.{i}"] = x.detach().to("cpu").contiguous()
             other[f.name] = {"tensors": len(v)}
+        elif isinstance(v, dict) and v and all(isinstance(x, torch.Tensor) for x in v.values()):
+            for k, x in v.items():  # named feature maps (SAM 2: Embedding.extras)
+                tensors[f"{f.name}.{k}"] = x.detach().to("cpu").contiguous()
+            other[f.name] = {"tensor_names": sorted(v)}
         else:
             other[f.name] = list(v) if isinstance(v, tuple) else v
     return tensors, other
@@ -102,6 +107,8 @@ def embedding_from_tensors(
             v = other[f.name]
             if isinstance(v, dict) and set(v) == {"tensors"}:
                 kw[f.name] = tuple(tensors[f"{f.name}.{i}"].to(device) for i in range(v["tensors"]))
+            elif isinstance(v, dict) and set(v) == {"tensor_names"}:
+                kw[f.name] = {k: tensors[f"{f.name}.{k}"].to(device) for k in v["tensor_names"]}
             else:
                 kw[f.name] = tuple(v) if isinstance(v, list) else v
     return Embedding(**kw)

