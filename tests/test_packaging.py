@@ -118,5 +118,6 @@ def test_readme_and_ci_install_with_the_constraints() -> None:
         if "pip install" in line and not line.lstrip().startswith("#")
     ]
     assert ci
+    assert commands[1] in ci, ".ci/run must run the README's test command verbatim"
     for line in [*commands, *ci]:
         assert "-c constraints.txt" in line, line
