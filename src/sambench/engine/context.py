@@ -34,6 +34,7 @@ class ImageContext:
     embed_seconds: float
     embedding_cached: bool
     extra: dict[str, object] = field(default_factory=dict)
+    roi: np.ndarray | None = None  # HxW bool region of interest: scoring is restricted to it
 
     @property
     def prompted_multimask(self) -> bool | None:

@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 
 from sambench.data.errors import DataError
 from sambench.data.manifest import load_manifest
+from sambench.data.roi import read_roi
 from sambench.engine.cache import EmbeddingCache, image_hash
 from sambench.engine.config import RunConfig, check_compatible
 from sambench.engine.context import ImageContext, ImageTask, ObjectTarget
@@ -205,6 +206,8 @@ def _evaluate_locked(
                         prepared / str(first["label_path"]),
                         f"label shape {label.shape} differs from image shape {image.shape[:2]}",
                     )
+                roi_rel = str(first.get("roi_path", "") or "")
+                roi = read_roi(prepared / roi_rel) if roi_rel else None
                 objects, absent = _load_objects(rows_df, prepared, label)
                 if absent and not config.skip_bad:
                     raise DataError(prepared / str(first["label_path"]), absent[0][1])
@@ -237,6 +240,7 @@ def _evaluate_locked(
                 multimask=multimask,
                 embed_seconds=embed_seconds,
                 embedding_cached=cached,
+                roi=roi,
             )
             rows: list[dict[str, object]] = []
             for task in tasks:

@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from sambench.data.roi import apply_roi
 from sambench.engine.context import ImageContext, ObjectTarget, prompts_to_json
 from sambench.engine.selection import nan_metrics
 from sambench.metrics import (
@@ -194,7 +195,13 @@ class InteractiveTask:
             )
             tp, fp, fn = (int(v) for v in confusion_counts(t.mask, t.obj.mask))
             if self.full_metrics:
-                row.update(segmentation_metrics(t.mask, t.obj.mask, ctx.metric_config))
+                row.update(
+                    segmentation_metrics(
+                        apply_roi(t.mask, ctx.roi),
+                        apply_roi(t.obj.mask, ctx.roi),
+                        ctx.metric_config,
+                    )
+                )
             else:
                 row.update(_overlap_metrics(tp, fp, fn))
             row.update(tp=tp, fp=fp, fn=fn)

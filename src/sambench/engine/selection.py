@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from sambench.data.roi import apply_roi
 from sambench.engine.config import SELECTIONS
 from sambench.metrics import (
     METRIC_NAMES,
@@ -19,15 +20,20 @@ def select_and_score(
     scores: np.ndarray,
     gt: np.ndarray,
     config: MetricConfig,
+    roi: np.ndarray | None = None,
 ) -> list[tuple[str, int, dict[str, float | bool]]]:
     """Score the ``oracle`` and ``score`` selections of K candidate masks.
 
-    ``candidates``: KxHxW bool; ``scores``: K predicted IoUs; ``gt``: HxW bool.
-    ``oracle`` is the candidate with the highest Dice against ``gt`` (the paper's mask matching,
-    an upper bound); ``score`` the one with the highest predicted IoU (what a user without ground
-    truth gets). Ties take the first candidate. Returns ``(selection, index, metrics)`` per selection;
-    metrics also hold the pixel counts ``tp``, ``fp``, ``fn`` (volume-level DICE sums them over slices).
+        ``candidates``: KxHxW bool; ``scores``: K predicted IoUs; ``gt``: HxW bool.
+        ``oracle`` is the candidate with the highest Dice against ``gt`` (the paper's mask matching,
+        an upper bound); ``score`` the one with the highest predicted IoU (what a user without ground
+        truth gets). Ties take the first candidate. ``roi`` (HxW bool, optional): candidates and ``gt``
+    are restricted to it before any metric (:func:`sambench.data.roi.apply_roi`), selection included. Returns ``(selection, index, metrics)`` per selection;
+        metrics also hold the pixel counts ``tp``, ``fp``, ``fn`` (volume-level DICE sums them over slices).
     """
+    if roi is not None:
+        candidates = np.asarray(candidates, dtype=bool) & np.asarray(roi, dtype=bool)[None]
+        gt = apply_roi(gt, roi)
     dices = dice_batch(candidates, gt)
     picks = {"oracle": int(np.argmax(dices)), "score": int(np.argmax(scores))}
     cache: dict[int, dict[str, float | bool]] = {}  # selections that pick the same candidate

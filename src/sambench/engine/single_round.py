@@ -66,7 +66,9 @@ def scored_rows(
     """One row per selection (``oracle``, ``score``) for one object's K candidates."""
     rows = []
     prompt_json = prompts_to_json(prompts)
-    for sel, k, metrics in select_and_score(candidates, scores, obj.mask, ctx.metric_config):
+    for sel, k, metrics in select_and_score(
+        candidates, scores, obj.mask, ctx.metric_config, roi=ctx.roi
+    ):
         row = ctx.base_row(obj)
         row.update(strategy=strategy, selection=sel, status="ok", skip_reason="")
         row.update(
