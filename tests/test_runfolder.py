@@ -198,3 +198,24 @@ def test_finetune_config_saves_absolute_paths(
     assert saved.prepared == str(tmp_path / "prep")
     assert saved.checkpoint == str(Path("~/ckpt.pth").expanduser())
     check_compatible(saved, rel, tmp_path / "ft")  # same folder, relative or absolute
+
+
+def test_report_out_refuses_a_foreign_folder_and_rebuilds_its_own(tmp_path: Path) -> None:
+    from sambench.report.build import build_report
+
+    prepared = make_prepared(tmp_path / "prepared", n_images=1)
+    cfg = RunConfig(prepared=str(prepared), model="fake", progress=False, strategies=("S5",))  # type: ignore[arg-type]
+    evaluate(cfg, tmp_path / "run", model=FakeModel())
+    mine = tmp_path / "notes"
+    mine.mkdir()
+    (mine / "draft.txt").write_text("my notes")
+    with pytest.raises(DataError, match="not a sambench report run folder"):
+        build_report(tmp_path / "run", out=mine, overlays=False)
+    assert sorted(p.name for p in mine.iterdir()) == ["draft.txt"]
+    assert (mine / "draft.txt").read_text() == "my notes"
+    out = tmp_path / "run" / "report"
+    (out).mkdir()
+    (out / ".sambench-report").write_text("")  # an interrupted earlier build: rebuilt
+    (out / "half.png").write_bytes(b"")
+    build_report(tmp_path / "run", overlays=False)
+    assert (out / "report.html").is_file()

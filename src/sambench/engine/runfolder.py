@@ -1,7 +1,7 @@
 """Output-folder safety: sambench writes only into an empty folder or one of its own run folders.
 
 A run folder is recognised by the configuration file its command writes first (``config.json``
-for ``evaluate``, ``finetune.json`` for ``finetune``, ``report.html`` for a report folder). Any
+for ``evaluate``, ``finetune.json`` for ``finetune``, ``.sambench-report`` for a report folder). Any
 other folder that is not empty (e.g. the user's own ``results.parquet``, ``tables/*.csv``, notes)
 is refused before anything is written, naming the folder and what was found in it, so a mistyped
 ``--out`` never overwrites the user's files. (``prepare`` makes the same check on its datasets.)
@@ -13,13 +13,15 @@ from pathlib import Path
 
 from sambench.data.errors import DataError
 
-# The marker file of each kind of run folder. evaluate and finetune write theirs before anything
-# else; the report builder writes report.html last, so a caller wiring "report" must accept its own
-# half-built folders (e.g. write a marker first). (Not wired into the report builder yet.)
+REPORT_MARKER = ".sambench-report"
+"""Written first into a report folder by :func:`sambench.report.build.build_report`."""
+
+# The marker file of each kind of run folder, written before anything else (so an interrupted run
+# is still recognised as ours).
 RUN_MARKERS = {
     "evaluate": "config.json",
     "finetune": "finetune.json",
-    "report": "report.html",
+    "report": REPORT_MARKER,
 }
 # Entries that never make a folder "not empty": the run lock (see :mod:`sambench.engine.runlock`).
 IGNORED_ENTRIES = frozenset({".sambench.lock"})
@@ -47,8 +49,8 @@ def ensure_run_folder(path: Path | str, kind: str, option: str = "--out") -> Pat
         return path
     if not path.is_dir():
         raise DataError(path, f"is a file; {option} expects a folder (empty, new or a {kind} run)")
-    if (path / marker).is_file():
-        return path
+    if (path / marker).is_file() or (kind == "report" and (path / "report.html").is_file()):
+        return path  # (report folders written before the marker existed hold report.html)
     entries = [p for p in path.iterdir() if p.name not in IGNORED_ENTRIES]
     if entries:
         raise DataError(

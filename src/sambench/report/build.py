@@ -27,6 +27,7 @@ from sambench.analysis.summary import to_markdown
 from sambench.data.atomic import write_bytes_atomic, write_text_atomic
 from sambench.data.run_files import RESULTS_NAME, TABLE_NAMES, load_all
 from sambench.engine.config import RunConfig
+from sambench.engine.runfolder import REPORT_MARKER, ensure_run_folder
 from sambench.models.base import PromptableModel
 from sambench.report import html as H
 from sambench.report.aliases import AliasTable
@@ -197,8 +198,9 @@ def build_report(
     if not run_dir.is_dir():
         raise FileNotFoundError(f"{run_dir}: run folder does not exist")
     alias_table = AliasTable.with_file(aliases)
-    out = run_dir / "report" if out is None else Path(out)
+    out = ensure_run_folder(run_dir / "report" if out is None else Path(out), "report")
     out.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(out / REPORT_MARKER, "sambench report folder\n")
     results = load_results(run_dir)
     check_results_columns(results, run_dir / RESULTS_NAME)
     main_model = str(results["model"].iloc[0]) if len(results) else None
