@@ -38,7 +38,8 @@ def test_module_builder_runs_end_to_end(
     assert custom_adapter.CALLS == [(None, "cpu")]
     res = pd.read_parquet(out / "results.parquet")
     assert set(res["model"]) == {"custom_fake"}
-    assert len(res) == 2 * 2 * 2 and (res["status"] == "ok").all()  # images x objects x selections
+    assert len(res) == 2 * 2 and (res["status"] == "ok").all()  # images x objects (oracle file)
+    assert len(pd.read_parquet(out / "results_score.parquet")) == 2 * 2
     box = res[(res["object_name"] == "Box") & (res["selection"] == "oracle")]
     assert (box["dice"] == 100.0).all()  # the filled box of a rectangle
 
@@ -81,8 +82,9 @@ def test_python_api_evaluate(tmp_path: Path, prepared: Path) -> None:
     )
     assert isinstance(res, pd.DataFrame) and set(res["model"]) == {"custom_fake"}
     assert set(res["strategy"]) == {"S5"}
+    # evaluate() returns every row (both selections); results.parquet holds the oracle ones
     again = pd.read_parquet(out / "results.parquet")
-    assert len(again) == len(res)
+    assert len(again) == len(res[res["selection"] == "oracle"]) == len(res) // 2
     # an adapter instance is used as is
     res2 = sambench.evaluate(
         prepared,
