@@ -32,7 +32,7 @@ from torch import nn
 from sambench import __version__
 from sambench.models.base import Embedding, Prediction
 from sambench.models.checkpoints import load_into, load_state_dict, sha256_file
-from sambench.models.sam_family import _state_hash, as_rgb_uint8
+from sambench.models.sam_family import _state_hash, as_rgb_uint8, prompt_tensors
 from sambench.prompts.types import Prompts
 
 _SIZES = {"t": ("T", "tiny"), "s": ("S", "small"), "b+": ("B+", "base_plus"), "l": ("L", "large")}
@@ -245,42 +245,8 @@ class Sam2Adapter:
     def _prompt_tensors(
         self, group: Sequence[Prompts], original_size: tuple[int, int]
     ) -> tuple[tuple[torch.Tensor, torch.Tensor] | None, torch.Tensor | None, torch.Tensor | None]:
-        dev = self.device
-        first = group[0]
-        points = boxes = masks = None
-        if first.points is not None:
-            coords = np.stack([np.asarray(p.points, np.float64) for p in group])
-            labels = np.stack([np.asarray(p.labels) for p in group])
-            if not np.isfinite(coords).all():
-                raise ValueError("Prompts.points: coordinates must be finite")
-            if not np.isin(labels, (0, 1)).all():
-                raise ValueError(
-                    f"Prompts.labels: allowed values are 0 and 1, got {np.unique(labels)}"
-                )
-            points = (
-                torch.as_tensor(self.to_model_coords(coords, original_size), dtype=torch.float),
-                torch.as_tensor(labels.astype(np.int64), dtype=torch.int),
-            )
-            points = (points[0].to(dev), points[1].to(dev))
-        if first.box is not None:
-            raw = np.stack([np.asarray(p.box, np.float64) for p in group])
-            if not np.isfinite(raw).all():
-                raise ValueError("Prompts.box: coordinates must be finite")
-            boxes = torch.as_tensor(
-                self.to_model_boxes(raw, original_size), dtype=torch.float, device=dev
-            )
-        if first.mask_logits is not None:
-            want = (1, *self.mask_input_size)
-            for p in group:
-                got = np.asarray(p.mask_logits).shape
-                if got != want:
-                    raise ValueError(
-                        f"Prompts.mask_logits: expected shape {want} (this adapter's low_res_logits "
-                        f"of one candidate), got {got}"
-                    )
-            arr = np.stack([np.asarray(p.mask_logits, np.float32) for p in group])
-            masks = torch.as_tensor(arr, dtype=torch.float, device=dev)
-        return points, boxes, masks
+        """Stack prompt sets of one signature into model-coordinate tensors (as SAM's)."""
+        return prompt_tensors(self, group, original_size)
 
     def predict(
         self,

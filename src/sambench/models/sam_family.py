@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -87,6 +87,53 @@ def _state_hash(module: nn.Module) -> str:
         digest.update(f"{key}|{tuple(t.shape)}|{t.dtype}|".encode())
         digest.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
     return digest.hexdigest()
+
+
+def prompt_tensors(
+    adapter: Any, group: Sequence[Prompts], original_size: tuple[int, int]
+) -> tuple[tuple[torch.Tensor, torch.Tensor] | None, torch.Tensor | None, torch.Tensor | None]:
+    """Stack prompt sets of one signature (``Prompts.signature``) into model-coordinate tensors.
+
+    ``adapter`` supplies ``device``, ``to_model_coords``, ``to_model_boxes`` and
+    ``mask_input_size`` (the SAM family and SAM 2 adapters). Returns ``(points, labels)`` (BxNx2
+    float32, BxN int32) or None, boxes Bx4 float32 or None, mask logits Bx1xhxw float32 or None,
+    on ``adapter.device``; refuses non-finite coordinates, labels other than 0/1 and mask logits
+    of the wrong shape.
+    """
+    dev = adapter.device
+    first = group[0]
+    points = boxes = masks = None
+    if first.points is not None:
+        coords = np.stack([np.asarray(p.points, np.float64) for p in group])
+        labels = np.stack([np.asarray(p.labels) for p in group])
+        if not np.isfinite(coords).all():
+            raise ValueError("Prompts.points: coordinates must be finite")
+        if not np.isin(labels, (0, 1)).all():
+            raise ValueError(f"Prompts.labels: allowed values are 0 and 1, got {np.unique(labels)}")
+        coords = adapter.to_model_coords(coords, original_size)
+        points = (
+            torch.as_tensor(coords, dtype=torch.float, device=dev),
+            torch.as_tensor(labels.astype(np.int64), dtype=torch.int, device=dev),
+        )
+    if first.box is not None:
+        raw = np.stack([np.asarray(p.box, np.float64) for p in group])
+        if not np.isfinite(raw).all():
+            raise ValueError("Prompts.box: coordinates must be finite")
+        boxes = torch.as_tensor(
+            adapter.to_model_boxes(raw, original_size), dtype=torch.float, device=dev
+        )
+    if first.mask_logits is not None:
+        want = (1, *adapter.mask_input_size)
+        for p in group:
+            got = np.asarray(p.mask_logits).shape
+            if got != want:
+                raise ValueError(
+                    f"Prompts.mask_logits: expected shape {want} (this adapter's low_res_logits "
+                    f"of one candidate), got {got}"
+                )
+        arr = np.stack([np.asarray(p.mask_logits, np.float32) for p in group])
+        masks = torch.as_tensor(arr, dtype=torch.float, device=dev)
+    return points, boxes, masks
 
 
 class SamFamilyAdapter:
@@ -281,42 +328,7 @@ class SamFamilyAdapter:
         self, group: Sequence[Prompts], original_size: tuple[int, int]
     ) -> tuple[tuple[torch.Tensor, torch.Tensor] | None, torch.Tensor | None, torch.Tensor | None]:
         """Stack prompt sets of one signature into model-coordinate tensors."""
-        dev = self.device
-        first = group[0]
-        points = boxes = masks = None
-        if first.points is not None:
-            coords = np.stack([np.asarray(p.points, np.float64) for p in group])
-            labels = np.stack([np.asarray(p.labels) for p in group])
-            if not np.isfinite(coords).all():
-                raise ValueError("Prompts.points: coordinates must be finite")
-            if not np.isin(labels, (0, 1)).all():
-                raise ValueError(
-                    f"Prompts.labels: allowed values are 0 and 1, got {np.unique(labels)}"
-                )
-            coords = self.to_model_coords(coords, original_size)
-            points = (
-                torch.as_tensor(coords, dtype=torch.float, device=dev),
-                torch.as_tensor(labels.astype(np.int64), dtype=torch.int, device=dev),
-            )
-        if first.box is not None:
-            raw = np.stack([np.asarray(p.box, np.float64) for p in group])
-            if not np.isfinite(raw).all():
-                raise ValueError("Prompts.box: coordinates must be finite")
-            boxes = torch.as_tensor(
-                self.to_model_boxes(raw, original_size), dtype=torch.float, device=dev
-            )
-        if first.mask_logits is not None:
-            want = (1, *self.mask_input_size)
-            for p in group:
-                got = np.asarray(p.mask_logits).shape
-                if got != want:
-                    raise ValueError(
-                        f"Prompts.mask_logits: expected shape {want} (this adapter's low_res_logits "
-                        f"of one candidate), got {got}"
-                    )
-            arr = np.stack([np.asarray(p.mask_logits, np.float32) for p in group])
-            masks = torch.as_tensor(arr, dtype=torch.float, device=dev)
-        return points, boxes, masks
+        return prompt_tensors(self, group, original_size)
 
     def predict(
         self,
