@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from sambench import __version__
-from sambench.cli_finetune import finetune, finetune_compare
+from sambench.cli_finetune import _split, finetune, finetune_compare
 from sambench.engine.amg_settings import AmgSettings
 from sambench.errors import OptionError
 
@@ -132,12 +132,6 @@ def prepare(
         max_image_pixels=max_image_pixels,
     )
     typer.echo(report.to_text())
-
-
-def _split(value: str | None) -> tuple[str, ...] | None:
-    if value is None:
-        return None
-    return tuple(v.strip() for v in value.split(",") if v.strip())
 
 
 def _int_list(value: str, option: str) -> tuple[int, ...]:

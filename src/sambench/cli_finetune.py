@@ -10,6 +10,7 @@ import typer
 
 
 def _split(value: str | None) -> tuple[str, ...] | None:
+    """A comma list option as a tuple of its non-empty items (None stays None)."""
     if value is None:
         return None
     return tuple(v.strip() for v in value.split(",") if v.strip())
