@@ -81,6 +81,7 @@ def test_report_embeds_every_figure_as_png(run: dict[str, object]) -> None:
         "fig13_attribute_scatter",
         "fig14_fourier_by_dice_level",
         "fig16_click_curves",
+        "hce_by_strategy",
         "shift_drop_bars",
         "fig9_overlay_Box-CT",
         "fig9_overlay_Disc-CT",

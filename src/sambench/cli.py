@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from sambench import __version__
+from sambench.cli_annotation_report import annotation_report
 from sambench.cli_finetune import _split, finetune, finetune_compare
 from sambench.engine.amg_settings import AmgSettings
 from sambench.errors import OptionError
@@ -428,6 +429,10 @@ def report(
             help="CSV (ours,paper) or YAML of extra target/modality names -> the paper's.",
         ),
     ] = None,
+    annotation_sessions: Annotated[
+        list[str] | None,
+        typer.Option(help="`sambench annotate` session folder(s) (Table 7); repeatable, or a,b."),
+    ] = None,
 ) -> None:
     """Build the HTML report (tables, figures, statistics) of an evaluation run."""
     from sambench.report.build import build_report
@@ -440,12 +445,14 @@ def report(
         rng_seed=seed,
         compare_with=tuple(compare_with or ()),
         aliases=aliases,
+        annotation_sessions=[Path(s) for v in annotation_sessions or () for s in _split(v) or ()],
     )
     typer.echo(f"report -> {html}")
 
 
 app.command("finetune")(finetune)
 app.command("finetune-compare")(finetune_compare)
+app.command("annotation-report")(annotation_report)
 
 
 def command() -> Any:

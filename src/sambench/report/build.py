@@ -31,6 +31,7 @@ from sambench.engine.runfolder import REPORT_MARKER, ensure_run_folder
 from sambench.models.base import PromptableModel
 from sambench.report import html as H
 from sambench.report.aliases import AliasTable
+from sambench.report.annotation import AnnotationTables, annotation_tables
 from sambench.report.figures import figure_png
 
 log = logging.getLogger(__name__)
@@ -108,6 +109,7 @@ class ReportContext:
     max_overlay_images: int = 24
     main_model: str | None = None
     aliases: AliasTable = field(default_factory=AliasTable.default)
+    annotation: AnnotationTables | None = None
     written: list[Path] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -176,6 +178,7 @@ def build_report(
     max_overlay_images: int = 24,
     compare_with: Sequence[Path] = (),
     aliases: Path | None = None,
+    annotation_sessions: Sequence[Path] = (),
 ) -> Path:
     """Build the report of the run in ``run_dir``; return the path of the HTML file.
 
@@ -191,6 +194,9 @@ def build_report(
       overlays are drawn for this run's model only.
     - ``aliases``: a file of extra ``ours,paper`` name aliases (CSV or YAML; see
       :mod:`sambench.report.aliases`), tried before the defaults.
+    - ``annotation_sessions``: ``sambench annotate`` session folders; their study (Table 7,
+      :mod:`sambench.report.annotation`) becomes a section. Read first: a folder that is not a
+      session, or sessions of different prepared datasets, raise before anything is written.
     """
     from sambench.report.sections import ALL_SECTIONS
 
@@ -198,6 +204,7 @@ def build_report(
     if not run_dir.is_dir():
         raise FileNotFoundError(f"{run_dir}: run folder does not exist")
     alias_table = AliasTable.with_file(aliases)
+    annot = annotation_tables(annotation_sessions) if annotation_sessions else None
     out = ensure_run_folder(run_dir / "report" if out is None else Path(out), "report")
     out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out / REPORT_MARKER, "sambench report folder\n")
@@ -222,6 +229,7 @@ def build_report(
         max_overlay_images=max_overlay_images,
         main_model=main_model,
         aliases=alias_table,
+        annotation=annot,
     )
     sections: list[H.Section] = []
     for anchor, title, builder in ALL_SECTIONS:

@@ -414,3 +414,35 @@ def shift_bars(shift_long: pd.DataFrame) -> Figure:
         ax.set_ylabel("mean DICE drop (points)")
         ax.set_title(f"{model}: DICE drop under prompt shifts")
     return fig
+
+
+def hce_by_strategy(summary: pd.DataFrame) -> Figure:
+    """Correction effort by strategy: mean HCE per strategy (x), one stacked bar per model
+    (bottom: the FN part, top: the FP part; the total is the mean HCE).
+
+    ``summary``: :func:`sambench.analysis.effort.hce_summary` with ``by=None`` (columns model,
+    strategy, n, hce, hce_fp, hce_fn). One axes; one FN and one FP bar container per model.
+    """
+    df = summary[summary["n"] > 0]
+    if df.empty:
+        return _empty("no HCE values")
+    strategies = strategy_sorted(list(df["strategy"]))
+    models = sorted(map(str, df["model"].unique()))
+    fig, (ax,) = _new(1, width=max(5.0, 1.1 * len(strategies) * max(1, len(models)) + 2))
+    x = np.arange(len(strategies))
+    width = 0.8 / len(models)
+    for j, m in enumerate(models):
+        sub = df[df["model"] == m].set_index("strategy").reindex(strategies)
+        fn = sub["hce_fn"].to_numpy(float)
+        fp = sub["hce_fp"].to_numpy(float)
+        pos = x + (j - (len(models) - 1) / 2) * width
+        st = series_style(j)
+        kw = {"color": st["color"], "edgecolor": "black", "linewidth": 0.5}
+        ax.bar(pos, fn, width, label=f"{m}: FN part", **kw)
+        ax.bar(pos, fp, width, bottom=np.nan_to_num(fn), label=f"{m}: FP part", hatch="//", **kw)
+    ax.set_xticks(x, strategies)
+    ax.set_xlabel("strategy")
+    ax.set_ylabel("mean HCE (mouse operations per object)")
+    ax.set_title("Correction effort by strategy (lower is better)")
+    _legend_outside(ax)
+    return fig

@@ -24,6 +24,7 @@ from sambench.analysis.summary import (
     with_target_modality,
 )
 from sambench.report import html as H
+from sambench.report.effort import hce_sentences
 from sambench.report.reference import PAPER_MODELS, paper_values
 
 if TYPE_CHECKING:
@@ -219,6 +220,7 @@ def findings(ctx: ReportContext, sec: H.Section) -> None:
         else:
             text += "; no paper number for these targets"
         bullets.append(text + ".")
+    bullets += hce_sentences(ctx.results)
     sec.add(H.list_html(bullets))
     probs = problems(ctx.results, ctx.aliases)
     sec.add("<h3>Failures and caveats</h3>")

@@ -26,6 +26,8 @@ from sambench.analysis.summary import (
 )
 from sambench.report import figures as F
 from sambench.report import html as H
+from sambench.report.annotation import annotation
+from sambench.report.effort import effort
 from sambench.report.findings import (
     NOT_RUN,
     distance_summary,
@@ -461,6 +463,7 @@ ALL_SECTIONS: tuple[tuple[str, str, Builder], ...] = (
     ("means", "Mean DICE and HD with 95% CI (Fig. 6)", mean_ci),
     ("table2", "DICE per target-modality (Table 2)", table2),
     ("table3", "HD per target-modality (Table 3)", table3),
+    ("effort", "Correction effort (HCE) per strategy", effort),
     ("comparison", "Comparison with the paper, long form (diff = ours - paper)", comparison),
     ("modality", "Per modality (Fig. 10)", per_modality),
     ("tests", "Paired Wilcoxon tests", wilcoxon),
@@ -470,6 +473,7 @@ ALL_SECTIONS: tuple[tuple[str, str, Builder], ...] = (
     ("shift", "Prompt-shift robustness (Table 8)", shift),
     ("interactive", "Interactive segmentation: NoC and click curves (Fig. 16)", interactive),
     ("timing", "Timing (Table 4)", timing),
+    ("annotation", "Annotation with and without the model (Table 7)", annotation),
     ("overlays", "Best and worst cases (Fig. 9)", overlays),
     ("details", "Run details: counts, rows and skip reasons", run_details),
     ("config", "Run configuration", run_config),

@@ -1,0 +1,23 @@
+"""The ``sambench annotation-report`` command (registered in :mod:`sambench.cli`): a thin layer
+over :func:`sambench.report.annotation_report.build_annotation_report`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def annotation_report(
+    sessions: Annotated[
+        list[Path], typer.Argument(help="`sambench annotate` session folders (one or more).")
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Report folder (new or empty).")],
+) -> None:
+    """The paper's Table 7 from annotation sessions: time and HCE with and without the model."""
+    from sambench.report.annotation_report import build_annotation_report
+
+    html = build_annotation_report(sessions, out)
+    typer.echo(f"annotation report -> {html}")
+    typer.echo(f"Table 7:  {out / 'tables' / 'table7_annotation.csv'}")
