@@ -320,3 +320,44 @@ def test_empty_sessions_refused(prepared, tmp_path: Path) -> None:
     open_session(tmp_path / "s", heart, manifest_fingerprint(load_manifest(heart)), "doc", "none")
     with pytest.raises(DataError, match="no accepted object"):
         A.load_sessions([tmp_path / "s"])
+
+
+# ---------------------------------------------------------------- the run report
+
+
+def test_run_report_shows_hce_per_strategy_and_the_annotation_study(sessions, tmp_path) -> None:
+    from sambench.analysis.effort import hce_summary
+    from sambench.engine.config import RunConfig
+    from sambench.engine.evaluate import evaluate
+
+    from fakes import FakeModel, make_prepared
+
+    prep = make_prepared(tmp_path / "prep", n_images=2)
+    cfg = RunConfig(prepared=str(prep), model="fake", progress=False, strategies=("S2", "S5"))  # type: ignore[arg-type]
+    results = evaluate(cfg, tmp_path / "run", model=FakeModel())
+    out = tmp_path / "report"
+    args = ["report", str(tmp_path / "run"), "--out", str(out), "--no-overlays"]
+    s1, s2 = str(sessions["manual"]), str(sessions["model"])
+    assert main([*args, "--annotation-sessions", s1, "--annotation-sessions", s2]) == 0
+    html = (out / "report.html").read_text()
+    assert "This section could not be built" not in html
+    # HCE per strategy: the table is hce_summary's, the figure is written, the summary says it
+    got = pd.read_csv(out / "tables" / "hce_by_strategy.csv")
+    want = hce_summary(results, by=None)
+    np.testing.assert_allclose(got["hce"], want["hce"])
+    assert list(got["strategy"]) == list(want["strategy"])
+    assert (out / "figures" / "hce_by_strategy.png").is_file()
+    best = want.sort_values("hce", kind="stable").iloc[0]
+    assert f"least correction effort with {best['strategy']}, mean HCE {best['hce']:.1f}" in html
+    # the annotation section: the same Table 7 as the standalone command
+    t7 = pd.read_csv(out / "tables" / "table7_annotation.csv")
+    alone = tmp_path / "alone"
+    assert main(["annotation-report", s1, s2, "--out", str(alone)]) == 0
+    pd.testing.assert_frame_equal(t7, pd.read_csv(alone / "tables" / "table7_annotation.csv"))
+    assert (out / "figures" / "annotation_hce_by_mode.png").is_file()
+    # a comma list is the same as the repeated option
+    out2 = tmp_path / "report2"
+    args2 = ["report", str(tmp_path / "run"), "--out", str(out2), "--no-overlays"]
+    assert main([*args2, "--annotation-sessions", f"{s1},{s2}"]) == 0
+    t7b = pd.read_csv(out2 / "tables" / "table7_annotation.csv")
+    pd.testing.assert_frame_equal(t7, t7b)

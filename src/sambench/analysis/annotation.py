@@ -160,20 +160,22 @@ def with_hce(
         return cache[rel]
 
     vals: dict[str, list[float]] = {c: [] for c in QUALITY_COLUMNS}
-    for rec in df.itertuples(index=False):
-        gt = read(str(rec.label_path), "label") == int(rec.label_value)
-        pred = _read_png(Path(str(rec.mask_path)), "accepted mask")
+    for rec in df.to_dict("records"):
+        gt: np.ndarray = np.asarray(
+            read(str(rec["label_path"]), "label") == int(rec["label_value"])
+        )
+        pred = _read_png(Path(str(rec["mask_path"])), "accepted mask")
         if pred.ndim == 3:
             pred = pred[..., 0]
         if pred.shape != gt.shape:
             raise DataError(
-                str(rec.mask_path),
-                f"mask is {pred.shape[1]}x{pred.shape[0]} (WxH); its image {rec.image_id} is "
+                str(rec["mask_path"]),
+                f"mask is {pred.shape[1]}x{pred.shape[0]} (WxH); its image {rec['image_id']} is "
                 f"{gt.shape[1]}x{gt.shape[0]}",
             )
         pred = pred > 0
-        if rec.roi_path:
-            roi = read(str(rec.roi_path), "region-of-interest") > 0
+        if rec["roi_path"]:
+            roi = read(str(rec["roi_path"]), "region-of-interest") > 0
             pred, gt = pred & roi, gt & roi
         h = human_correction_effort(pred, gt).as_dict()
         for c in ("hce", "hce_fp", "hce_fn"):

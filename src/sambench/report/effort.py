@@ -36,7 +36,8 @@ def hce_sentences(results: pd.DataFrame) -> list[str]:
     s = _pooled(results)
     out = []
     for model, g in s.groupby("model", sort=True):
-        lo, hi = g.loc[g["hce"].idxmin()], g.loc[g["hce"].idxmax()]
+        g = g.sort_values("hce", kind="stable")
+        lo, hi = g.iloc[0], g.iloc[-1]
         text = (
             f"{model}: least correction effort with {lo['strategy']}, mean HCE {lo['hce']:.1f} "
             f"mouse operations per object (FP {lo['hce_fp']:.1f}, FN {lo['hce_fn']:.1f}; "

@@ -437,9 +437,19 @@ def hce_by_strategy(summary: pd.DataFrame) -> Figure:
         fp = sub["hce_fp"].to_numpy(float)
         pos = x + (j - (len(models) - 1) / 2) * width
         st = series_style(j)
-        kw = {"color": st["color"], "edgecolor": "black", "linewidth": 0.5}
-        ax.bar(pos, fn, width, label=f"{m}: FN part", **kw)
-        ax.bar(pos, fp, width, bottom=np.nan_to_num(fn), label=f"{m}: FP part", hatch="//", **kw)
+        c = st["color"]
+        ax.bar(pos, fn, width, label=f"{m}: FN part", color=c, edgecolor="black", linewidth=0.5)
+        ax.bar(
+            pos,
+            fp,
+            width,
+            bottom=np.nan_to_num(fn),
+            label=f"{m}: FP part",
+            hatch="//",
+            color=c,
+            edgecolor="black",
+            linewidth=0.5,
+        )
     ax.set_xticks(x, strategies)
     ax.set_xlabel("strategy")
     ax.set_ylabel("mean HCE (mouse operations per object)")
