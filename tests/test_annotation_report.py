@@ -361,3 +361,34 @@ def test_run_report_shows_hce_per_strategy_and_the_annotation_study(sessions, tm
     assert main([*args2, "--annotation-sessions", f"{s1},{s2}"]) == 0
     t7b = pd.read_csv(out2 / "tables" / "table7_annotation.csv")
     pd.testing.assert_frame_equal(t7, t7b)
+
+
+def test_hce_by_strategy_figure_stacks_fn_and_fp() -> None:
+    from matplotlib.container import BarContainer
+
+    from sambench.report.figures import hce_by_strategy
+
+    summ = pd.DataFrame(
+        {
+            "model": ["m1", "m1", "m2", "m2"],
+            "strategy": ["S5", "S2", "S2", "S5"],
+            "n": [3, 3, 3, 0],
+            "hce": [5.0, 3.0, 4.0, np.nan],
+            "hce_fp": [2.0, 1.0, 3.0, np.nan],
+            "hce_fn": [3.0, 2.0, 1.0, np.nan],
+        }
+    )
+    ax = hce_by_strategy(summ).axes[0]
+    bars = [c for c in ax.containers if isinstance(c, BarContainer)]
+    assert [b.get_label() for b in bars] == [
+        "m1: FN part",
+        "m1: FP part",
+        "m2: FN part",
+        "m2: FP part",
+    ]
+    heights = [[p.get_height() for p in b.patches] for b in bars]
+    bottoms = [[p.get_y() for p in b.patches] for b in bars]
+    assert heights[0] == [2.0, 3.0] and heights[1] == [1.0, 2.0]  # m1 at S2, S5 (strategy order)
+    assert bottoms[1] == [2.0, 3.0]  # FP stacked on FN: the total is the mean HCE
+    assert heights[2][0] == 1.0 and heights[3][0] == 3.0 and math.isnan(heights[2][1])
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["S2", "S5"]
