@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from sambench import __version__
+from sambench.cli_annotate import annotate
 from sambench.cli_annotation_report import annotation_report
 from sambench.cli_finetune import _split, finetune, finetune_compare
 from sambench.engine.amg_settings import AmgSettings
@@ -452,6 +453,7 @@ def report(
 
 app.command("finetune")(finetune)
 app.command("finetune-compare")(finetune_compare)
+app.command("annotate")(annotate)
 app.command("annotation-report")(annotation_report)
 
 
