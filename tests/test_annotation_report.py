@@ -392,3 +392,49 @@ def test_hce_by_strategy_figure_stacks_fn_and_fp() -> None:
     assert bottoms[1] == [2.0, 3.0]  # FP stacked on FN: the total is the mean HCE
     assert heights[2][0] == 1.0 and heights[3][0] == 3.0 and math.isnan(heights[2][1])
     assert [t.get_text() for t in ax.get_xticklabels()] == ["S2", "S5"]
+
+
+def test_sessions_from_the_annotation_app_state(prepared, tmp_path: Path) -> None:
+    """Sessions written by the app's own state machine (manual: one box per object, which the
+    manual tools fill as a rectangle; with a model: one box decoded by it) give a report whose
+    HCE is that of the rectangles and whose times are the logged ones."""
+    from sambench.annotate.state import AnnotationState
+
+    from fakes import FakeModel
+
+    heart = prepared["22_Heart"]
+    rects = {}
+    for name, model, model_name in (("manual", None, "none"), ("model", FakeModel(), "litemedsam")):
+        state = AnnotationState(
+            heart, tmp_path / name, model=model, model_name=model_name, annotator="doc"
+        )
+        while (cur := state.ensure_current()) is not None:
+            image_id, value = cur.key
+            r = state.rows[cur.key]
+            box = [[r["bbox_x_min"], r["bbox_y_min"]], [r["bbox_x_max"], r["bbox_y_max"]]]
+            state.interact(image_id, value, "box", {"box": box})
+            state.accept(image_id, value)
+            if name == "manual":
+                rects[cur.key] = r
+        state.close()
+    out = tmp_path / "report"
+    sessions = [str(tmp_path / "manual"), str(tmp_path / "model")]
+    assert main(["annotation-report", *sessions, "--out", str(out)]) == 0
+    objs = pd.read_csv(out / "tables" / "annotation_objects.csv")
+    man = objs[objs["mode"] == "manual"]
+    assert len(man) == len(rects) == len(load_manifest(heart))
+    for rec in man.to_dict("records"):
+        r = rects[(rec["image_id"], int(rec["label_value"]))]
+        gt = _gt(heart, pd.Series(r))
+        rect = np.zeros_like(gt)
+        rect[r["bbox_y_min"] : r["bbox_y_max"] + 1, r["bbox_x_min"] : r["bbox_x_max"] + 1] = True
+        assert rec["hce"] == human_correction_effort(rect, gt).hce
+    summ = pd.read_csv(out / "tables" / "annotation_summary.csv").set_index("mode")
+    for mode in A.MODES:
+        logged = objs.loc[objs["mode"] == mode, "active_s"]
+        assert summ.loc[mode, "seconds_per_object"] == pytest.approx(logged.mean())
+        assert summ.loc[mode, "interactions_per_object"] == 1
+    assert np.isfinite(summ.loc["model", "mean_latency_ms"])
+    assert np.isnan(summ.loc["manual", "mean_latency_ms"])
+    tests = pd.read_csv(out / "tables" / "annotation_paired_tests.csv")
+    assert list(tests["n"]) == [len(rects), len(rects)]
