@@ -197,7 +197,13 @@ def write_annotation(host: TableWriter, sec: H.Section, t: AnnotationTables) -> 
         "Ours (mean over annotators) beside the paper's mean of three doctors",
         floatfmt=".2f",
     )
-    host.table(sec, "paper_table7", t.paper, "Paper Table 7 (SAM ViT-B)", floatfmt=".2f")
+    host.table(
+        sec,
+        "paper_table7",
+        t.paper,
+        "Paper Table 7 (three doctors, with and without SAM)",
+        floatfmt=".2f",
+    )
     host.table(
         sec, "annotation_summary", t.summary, "Per annotator and mode: counts, time, effort, DICE"
     )
