@@ -32,7 +32,6 @@ from pathlib import Path
 from typing import Any
 
 import cv2
-import httpx
 import numpy as np
 import pandas as pd
 from PIL import Image
@@ -48,7 +47,7 @@ def _iou(pred: np.ndarray, gt: np.ndarray) -> float:
 
 
 class _Client:
-    def __init__(self, http: httpx.Client) -> None:
+    def __init__(self, http: Any) -> None:
         self.http = http
         self.headers = {"X-Sambench-Tab": f"simulated-{uuid.uuid4()}"}
 
@@ -123,7 +122,7 @@ def _stroke(pred: np.ndarray, gt: np.ndarray) -> tuple[str, list[list[int]], int
 
 
 def simulate_session(
-    http: httpx.Client,
+    http: Any,
     prepared: Path | str,
     *,
     iou_target: float = 0.9,
@@ -132,7 +131,8 @@ def simulate_session(
     epsilon: float = 2.0,
     max_objects: int | None = None,
 ) -> pd.DataFrame:
-    """Annotate every pending object of the session behind ``http`` (base URL of the app).
+    """Annotate every pending object of the session behind ``http`` (an ``httpx.Client`` whose
+    base URL is the app, or Starlette's ``TestClient`` of it).
 
     ``prepared`` is the session's prepared folder (read for the ground truth only). Returns one
     row per object annotated in this call (see the module docstring for the columns).
