@@ -386,9 +386,10 @@ class AnnotationState:
         same = [k for k in self.pending() if k[0] == image_id]
         later = [k for k in self.pending() if k[0] > image_id]
         nxt = same or later or self.pending()
-        self.current = None
         if nxt:
-            self._start(nxt[0])
+            self._start(nxt[0])  # the same image is not reopened
+        else:
+            self.current = None
 
     def accepted_map(self, image_id: str) -> np.ndarray:
         """HxW uint8 label map of the accepted objects of ``image_id`` (higher values on top)."""

@@ -206,12 +206,21 @@ def open_session(
 
 
 def append_jsonl(path: Path | str, record: dict[str, Any]) -> None:
-    """Append ``record`` as one JSON line to ``path``; flushed and fsynced before returning."""
-    line = json.dumps(record, separators=(",", ":"), allow_nan=False)
+    """Append ``record`` as one JSON line to ``path``; flushed and fsynced before returning.
+
+    A torn last line (a process killed mid-write) is ended first, so the new record is a line of
+    its own and only the torn one is lost.
+    """
+    data = (json.dumps(record, separators=(",", ":"), allow_nan=False) + "\n").encode()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as f:
-        f.write(line + "\n")
+    with open(path, "ab") as f:
+        if f.tell() > 0:
+            with open(path, "rb") as r:
+                r.seek(-1, os.SEEK_END)
+                if r.read(1) != b"\n":
+                    data = b"\n" + data
+        f.write(data)
         f.flush()
         os.fsync(f.fileno())
 
