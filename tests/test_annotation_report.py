@@ -438,3 +438,42 @@ def test_sessions_from_the_annotation_app_state(prepared, tmp_path: Path) -> Non
     assert np.isnan(summ.loc["manual", "mean_latency_ms"])
     tests = pd.read_csv(out / "tables" / "annotation_paired_tests.csv")
     assert list(tests["n"]) == [len(rects), len(rects)]
+
+
+def _simulated_report(prepared: Path, tmp_path: Path, models: tuple[str, ...]):
+    from sambench.annotate.simulate import run_simulation
+
+    sims, sessions = {}, []
+    for model in models:
+        sessions.append(tmp_path / model)
+        sims[model] = run_simulation(prepared, sessions[-1], model, annotator="sim")
+    out = tmp_path / "report"
+    assert main(["annotation-report", *map(str, sessions), "--out", str(out)]) == 0
+    return sims, out
+
+
+def test_simulated_manual_session_hce_equals_the_simulators(prepared, tmp_path: Path) -> None:
+    """The simulated annotator measures HCE on the app's live mask; the report recomputes it
+    from the saved PNG and the manifest's ground truth: the two must agree object by object."""
+    sims, out = _simulated_report(prepared["22_Heart"], tmp_path, ("none",))
+    objs = pd.read_csv(out / "tables" / "annotation_objects.csv")
+    both = objs.merge(sims["none"], on=["image_id", "label_value"], suffixes=("", "_sim"))
+    assert len(both) == len(sims["none"]) == len(objs) > 0
+    assert (both["hce"] == both["hce_sim"]).all()
+    assert (both["n_interactions"] == both["n_interactions_sim"]).all()
+    t7 = pd.read_csv(out / "tables" / "table7_annotation.csv").set_index("annotator")
+    assert np.isnan(t7.loc["sim", "time_saved_pct"])  # one mode only
+
+
+@pytest.mark.slow
+def test_simulated_sessions_with_litemedsam_and_manual(prepared, tmp_path: Path) -> None:
+    """Both modes simulated on the seed heart samples, LiteMedSAM in the loop: every object is
+    paired, the report's HCE equals the simulator's in both modes."""
+    sims, out = _simulated_report(prepared["22_Heart"], tmp_path, ("none", "litemedsam"))
+    objs = pd.read_csv(out / "tables" / "annotation_objects.csv")
+    for model, mode in (("none", "manual"), ("litemedsam", "model")):
+        got = objs[objs["mode"] == mode].merge(sims[model], on=["image_id", "label_value"])
+        assert len(got) == len(sims[model]) > 0
+        assert (got["hce_x"] == got["hce_y"]).all()
+    tests = pd.read_csv(out / "tables" / "annotation_paired_tests.csv")
+    assert list(tests["n"]) == [len(sims["none"])] * 2
