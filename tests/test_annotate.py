@@ -285,3 +285,19 @@ def test_simulated_annotator_with_litemedsam(prepared: Path, tmp_path: Path) -> 
     assert (df.n_model >= 1).all() and (objects.n_box == 1).all()
     assert ((objects.n_click_pos + objects.n_click_neg + 1) == df.n_model).all()
     assert (objects.mean_latency_ms > 0).all()
+
+
+def test_second_server_on_a_session_is_refused(prepared: Path, tmp_path: Path, capsys) -> None:
+    from sambench.engine.runlock import RunLock
+
+    session = tmp_path / "s"
+    with RunLock(session, "annotate"):
+        rc = main(
+            ["annotate", str(prepared), "--out", str(session), "--model", "none", "--port", "0"]
+        )
+    assert rc == 2
+    assert "served by another `sambench annotate`" in capsys.readouterr().err
+    assert not (session / S.SESSION_JSON).exists()
+    # the lock file alone does not make the folder "non-empty"
+    build_state(prepared, session, "none", "ann")
+    assert (session / S.SESSION_JSON).is_file()
