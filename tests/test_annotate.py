@@ -5,10 +5,16 @@ resume after a kill, the refusals, and the simulated annotator. Model-mode tests
 from __future__ import annotations
 
 import json
+import re
 import shutil
+import signal
 import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
@@ -285,3 +291,75 @@ def test_simulated_annotator_with_litemedsam(prepared: Path, tmp_path: Path) -> 
     assert (df.n_model >= 1).all() and (objects.n_box == 1).all()
     assert ((objects.n_click_pos + objects.n_click_neg + 1) == df.n_model).all()
     assert (objects.mean_latency_ms > 0).all()
+
+
+def test_second_server_on_a_session_is_refused(prepared: Path, tmp_path: Path, capsys) -> None:
+    from sambench.engine.runlock import RunLock
+
+    session = tmp_path / "s"
+    with RunLock(session, "annotate"):
+        rc = main(
+            ["annotate", str(prepared), "--out", str(session), "--model", "none", "--port", "0"]
+        )
+    assert rc == 2
+    assert "served by another `sambench annotate`" in capsys.readouterr().err
+    assert not (session / S.SESSION_JSON).exists()
+    # the lock file alone does not make the folder "non-empty"
+    build_state(prepared, session, "none", "ann")
+    assert (session / S.SESSION_JSON).is_file()
+
+
+def _start_cli(prepared: Path, session: Path) -> tuple[subprocess.Popen[str], str]:
+    cmd = [sys.executable, "-u", "-c", "from sambench.cli import main; raise SystemExit(main())",
+           "annotate", str(prepared), "--out", str(session), "--model", "none", "--port", "0"]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert proc.stdout is not None
+    for _ in range(20):
+        line = proc.stdout.readline()
+        m = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
+        if m:
+            return proc, f"http://127.0.0.1:{m.group(1)}"
+    proc.kill()
+    raise AssertionError("the server did not print its address")
+
+
+def _wait_up(url: str) -> None:
+    for _ in range(100):
+        try:
+            httpx.get(url + "/static/app.css", timeout=1)
+            return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise AssertionError(f"{url} did not answer")
+
+
+def test_sigkill_mid_object_then_resume_with_the_real_server(
+    prepared: Path, tmp_path: Path
+) -> None:
+    session = tmp_path / "s"
+    proc, url = _start_cli(prepared, session)
+    try:
+        _wait_up(url)
+        with httpx.Client(base_url=url, headers=TAB, timeout=30) as c:
+            v = c.post("/api/claim").json()
+            k = _key(v)
+            c.post("/api/interact", json={**k, "kind": "box", "box": [[3, 3], [12, 12]]})
+            v2 = c.post("/api/accept", json=k).json()
+            r = c.post("/api/interact", json={**_key(v2), "kind": "box", "box": [[3, 3], [6, 6]]})
+            assert r.json()["area"] == 16
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    assert len(S.load_session_objects(session)) == 1
+    proc, url = _start_cli(prepared, session)  # the lock died with the process
+    try:
+        _wait_up(url)
+        with httpx.Client(base_url=url, headers={"X-Sambench-Tab": "new"}, timeout=30) as c:
+            resumed = c.post("/api/claim").json()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(20)
+    assert _key(resumed) == _key(v2) and resumed["area"] == 0 and resumed["accepted"] == 1
+    kinds = [e["type"] for e in S.read_events(session)]
+    assert kinds.count("session_open") == 2 and kinds[-1] == "session_close"
+    assert kinds.count("box") == 2  # the lost object's box is in the log, not in objects.jsonl

@@ -99,3 +99,13 @@ def test_session_refusals(tmp_path):
         S.open_session(tmp_path / "junk", tmp_path / "prep", fp, "ann", "none")
     with pytest.raises(DataError, match=r"session\.json: not found"):
         S.load_session_objects(tmp_path / "junk")
+
+
+def test_object_columns_are_the_agreed_contract():
+    # the columns the annotation report reads (agreed with its author); more may be added after
+    agreed = (
+        "session prepared annotator mode model dataset image_id label_value object_name "
+        "started_utc accepted_utc active_s n_box n_click_pos n_click_neg n_brush n_erase "
+        "n_polygon n_undo n_interactions mean_latency_ms mask_path"
+    ).split()
+    assert list(S.OBJECT_COLUMNS[: len(agreed)]) == agreed

@@ -4,15 +4,22 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from sambench.data.annotation_sessions import MODELS
+from sambench.data.errors import DataError
+from sambench.engine.runlock import RunLock, RunLockedError
 from sambench.errors import OptionError
 
+if TYPE_CHECKING:
+    from sambench.annotate.state import AnnotationState
 
-def build_state(prepared: Path, out: Path, model: str, annotator: str, device: str | None = None):  # type: ignore[no-untyped-def]
+
+def build_state(
+    prepared: Path, out: Path, model: str, annotator: str, device: str | None = None
+) -> AnnotationState:
     """The :class:`~sambench.annotate.state.AnnotationState` of a session (model built once)."""
     from sambench.annotate.state import AnnotationState
     from sambench.data.annotation_sessions import read_session_info
@@ -59,15 +66,25 @@ def annotate(
     if not annotator.strip():
         raise OptionError("--annotator", "expected a non-empty name")
     bind_socket(host, port).close()  # a port in use is refused before the model loads
-    state = build_state(prepared, out, model, annotator.strip())
-    server, sock = make_server(state, host, port)
-    shown = f"[{host}]" if ":" in host else host
-    typer.echo(
-        f"annotating {len(state.pending())} of {len(state.order)} objects -> {state.session_dir}\n"
-        f"open http://{shown}:{sock.getsockname()[1]}/ in a browser (Ctrl+C stops; the session "
-        "resumes where it stopped)"
-    )
+    lock = RunLock(out, "annotate")
     try:
-        server.run(sockets=[sock])
+        lock.acquire()  # one server per session folder
+    except RunLockedError as e:
+        raise DataError(
+            e.path, f"this session is served by another `sambench annotate` ({e.problem})"
+        ) from None
+    try:
+        state = build_state(prepared, out, model, annotator.strip())
+        server, sock = make_server(state, host, port)
+        shown = f"[{host}]" if ":" in host else host
+        typer.echo(
+            f"annotating {len(state.pending())} of {len(state.order)} objects -> "
+            f"{state.session_dir}\nopen http://{shown}:{sock.getsockname()[1]}/ in a browser "
+            "(Ctrl+C stops; the session resumes where it stopped)"
+        )
+        try:
+            server.run(sockets=[sock])
+        finally:
+            state.close()
     finally:
-        state.close()
+        lock.release()

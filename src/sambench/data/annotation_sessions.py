@@ -165,7 +165,7 @@ def open_session(
     An existing session must have the same manifest fingerprint (else ``DataError``: the session
     belongs to another prepared dataset), the same annotator and the same model (a session is one
     annotator in one mode; start another session folder for another). A non-empty folder that is
-    not a session is refused.
+    not a session is refused (hidden files, such as a lock file, do not count).
     """
     session_dir = Path(session_dir).resolve()
     path = session_dir / SESSION_JSON
@@ -186,7 +186,7 @@ def open_session(
                     "use a new --out folder (one session = one annotator in one mode)",
                 )
         return info
-    if session_dir.exists() and any(session_dir.iterdir()):
+    if session_dir.exists() and any(not p.name.startswith(".") for p in session_dir.iterdir()):
         raise DataError(
             session_dir,
             "is a non-empty folder without session.json; expected a new "

@@ -1,0 +1,176 @@
+"""The annotator in a real browser: headless Chromium (Debian's ``/usr/bin/chromium``) driven by
+Playwright against a real uvicorn server, in both modes: draw a box, add a click (model mode) or a
+polygon (manual mode), brush, accept, next image; then the events log and the saved masks. A second
+tab on the same session is refused. Screenshots go to ``docs/img/`` (``SAMBENCH_SCREENSHOTS=0``
+skips writing them). Skipped, with the reason, when Chromium or Playwright is missing (install:
+``apt-get install chromium`` and the ``test`` extra; never ``playwright install``)."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from annotate_data import make_annotation_prepared
+from sambench.annotate.server import make_server
+from sambench.cli_annotate import build_state
+from sambench.data import annotation_sessions as S
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--no-first-run"]  # fmt: skip
+DOCS_IMG = Path(__file__).resolve().parent.parent / "docs" / "img"
+
+pytestmark = [
+    pytest.mark.skipif(
+        not CHROMIUM.is_file(), reason=f"{CHROMIUM} missing (apt-get install -y chromium)"
+    ),
+    pytest.mark.skipif(
+        importlib.util.find_spec("playwright") is None,
+        reason="playwright missing (pip install -e '.[test]')",
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_annotation_prepared(tmp_path_factory.mktemp("annot-browser"))
+
+
+def _serve(state: Any) -> Iterator[str]:
+    server, sock = make_server(state, "127.0.0.1", 0)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.started, "uvicorn did not start"
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}/"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        state.close()
+
+
+def _xy(page: Any, x: float, y: float) -> tuple[float, float]:
+    """Page coordinates of image pixel (x, y)."""
+    r = page.evaluate(
+        "(() => { const c = document.getElementById('view'); const r = c.getBoundingClientRect();"
+        " return [r.left, r.top, r.width / c.width, r.height / c.height]; })()"
+    )
+    return r[0] + (x + 0.5) * r[2], r[1] + (y + 0.5) * r[3]
+
+
+def _drag(page: Any, points: list[tuple[float, float]]) -> None:
+    page.mouse.move(*_xy(page, *points[0]))
+    page.mouse.down()
+    for p in points[1:]:
+        page.mouse.move(*_xy(page, *p), steps=4)
+    page.mouse.up()
+
+
+def _idle(page: Any) -> None:
+    page.wait_for_function("document.body.dataset.busy === '0'", timeout=30000)
+
+
+def _area(page: Any) -> int:
+    return int(page.evaluate("document.body.dataset.area"))
+
+
+@pytest.mark.parametrize("model", ["none", pytest.param("litemedsam", marks=pytest.mark.slow)])
+def test_annotate_in_chromium(prepared: Path, tmp_path: Path, model: str) -> None:
+    from playwright.sync_api import sync_playwright
+
+    session = tmp_path / "session"
+    state = build_state(prepared, session, model, "browser")
+    first_key = state.pending()[0]
+    rec = state.rows[first_key]
+    x0, y0, x1, y1 = (int(rec[k]) for k in ("bbox_x_min", "bbox_y_min", "bbox_x_max", "bbox_y_max"))
+    cx, cy = (x0 + x1) // 2, (y0 + y1) // 2
+    served = _serve(state)
+    url = next(served)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+            try:
+                page = browser.new_page(viewport={"width": 1100, "height": 800})
+                page.goto(url)
+                page.wait_for_function("document.body.dataset.state === 'ready'", timeout=60000)
+                assert page.evaluate("document.body.dataset.image") == first_key[0]
+                assert page.locator("#object").text_content() == rec["object_name"]
+                # every request the page made went to this server (no CDN, no fonts)
+                # box
+                page.check("input[value=box]")
+                _drag(page, [(x0, y0), (cx, cy), (x1, y1)])
+                _idle(page)
+                after_box = _area(page)
+                assert after_box > 0
+                if model == "none":
+                    assert after_box == (x1 - x0 + 1) * (y1 - y0 + 1)  # the manual box fills
+                    assert not page.is_visible("input[value=click_pos]")
+                    page.check("input[value=polygon]")
+                    for q in [(x1 + 2, y0), (x1 + 8, y0), (x1 + 8, y0 + 6)]:
+                        page.mouse.click(*_xy(page, *q))
+                    page.mouse.dblclick(*_xy(page, x1 + 8, y0 + 6))
+                else:
+                    page.check("input[value=click_pos]")
+                    page.mouse.click(*_xy(page, cx, cy))
+                _idle(page)
+                after_second = _area(page)
+                page.check("input[value=brush]")
+                page.fill("#radius", "2")
+                _drag(page, [(x0 - 6, y1 + 4), (x0 - 2, y1 + 4)])
+                _idle(page)
+                final_area = _area(page)
+                assert final_area > after_second
+                if os.environ.get("SAMBENCH_SCREENSHOTS", "1") != "0":
+                    DOCS_IMG.mkdir(parents=True, exist_ok=True)
+                    page.screenshot(path=str(DOCS_IMG / f"annotate-{model}.png"))
+                # a second tab is told the session is open elsewhere
+                other = browser.new_page(viewport={"width": 900, "height": 400})
+                other.goto(url)
+                other.wait_for_function("document.body.dataset.state === 'refused'")
+                assert "another browser tab" in other.locator("#message").text_content()
+                other.close()
+                # accept -> the next object of the same image; next image
+                page.click("#accept")
+                _idle(page)
+                assert page.locator("#objects li.done").count() == 1
+                page.click("#next")
+                _idle(page)
+                assert page.evaluate("document.body.dataset.image") != first_key[0]
+                assert page.evaluate(
+                    "performance.getEntriesByType('resource')"
+                    ".every(e => e.name.startsWith(location.origin))"
+                )
+            finally:
+                browser.close()
+    finally:
+        next(served, None)
+
+    events = S.read_events(session)
+    kinds = [e["type"] for e in events]
+    second = "polygon" if model == "none" else "click_pos"
+    for k in ("image_open", "object_start", "box", second, "brush", "accept", "skip"):
+        assert k in kinds, (k, kinds)
+    assert kinds.count("image_open") == 2
+    box_ev = next(e for e in events if e["type"] == "box")
+    assert box_ev["coords"] == [float(v) for v in (x0, y0, x1, y1)]
+    if model != "none":
+        assert box_ev["latency_ms"] > 0
+    objects = S.load_session_objects(session)
+    assert len(objects) == 1
+    row = objects.iloc[0]
+    assert (row.image_id, row.label_value) == first_key
+    assert (row.n_box, row.n_brush, row.n_interactions) == (1, 1, 3)
+    mask = np.asarray(Image.open(row.mask_path))
+    assert mask.shape == (rec["height"], rec["width"]) and int((mask > 0).sum()) == final_area
