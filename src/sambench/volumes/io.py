@@ -9,8 +9,9 @@ the label holding the manifest's values, a known spacing (or ``assume_spacing``)
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -52,22 +53,18 @@ def load_volume_table(prepared: Path | str) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def object_from_row(row: dict[str, object]) -> Object3D:
+def object_from_row(row: Mapping[Any, Any]) -> Object3D:
     """The :class:`Object3D` of one ``volumes3d.parquet`` row."""
-    b = tuple(
-        int(row[f"bbox_{a}_{e}"])  # type: ignore[call-overload]
-        for e in ("min", "max")
-        for a in ("z", "y", "x")
-    )
+    b = tuple(int(row[f"bbox_{a}_{e}"]) for e in ("min", "max") for a in ("z", "y", "x"))
     return Object3D(
         volume_id=str(row["volume_id"]),
-        label_value=int(row["label_value"]),  # type: ignore[call-overload]
+        label_value=int(row["label_value"]),
         object_name=str(row["object_name"]),
-        voxel_count=int(row["voxel_count"]),  # type: ignore[call-overload]
+        voxel_count=int(row["voxel_count"]),
         bbox=(b[0], b[1], b[2], b[3], b[4], b[5]),
-        key_slice=int(row["key_slice"]),  # type: ignore[call-overload]
-        key_area=int(row["key_area"]),  # type: ignore[call-overload]
-        n_slices=int(row["n_slices"]),  # type: ignore[call-overload]
+        key_slice=int(row["key_slice"]),
+        key_area=int(row["key_area"]),
+        n_slices=int(row["n_slices"]),
     )
 
 
@@ -87,7 +84,7 @@ def check_assume_spacing(value: Sequence[float] | None) -> tuple[float, float, f
 
 
 def read_volume(
-    row: dict[str, object], root: Path | str, assume_spacing: Sequence[float] | None = None
+    row: Mapping[Any, Any], root: Path | str, assume_spacing: Sequence[float] | None = None
 ) -> Volume3D:
     """The :class:`Volume3D` of one ``volumes3d.parquet`` row (any row of that volume).
 
@@ -99,7 +96,7 @@ def read_volume(
     root = Path(root)
     img_path, lab_path = root / str(row["image_path"]), root / str(row["label_path"])
     assumed = check_assume_spacing(assume_spacing)
-    spacing = (float(row["spacing_z"]), float(row["spacing_y"]), float(row["spacing_x"]))  # type: ignore[arg-type]
+    spacing = (float(row["spacing_z"]), float(row["spacing_y"]), float(row["spacing_x"]))
     known = bool(row.get("spacing_known", True)) and all(
         math.isfinite(v) and v > 0 for v in spacing
     )
@@ -119,13 +116,13 @@ def read_volume(
     diff = geometry_difference(grids[0], grids[1])
     if diff is not None:
         raise DataError(lab_path, f"does not lie on the grid of its image {img_path}: {diff}")
-    axis = int(row["slice_axis"])  # type: ignore[call-overload]
+    axis = int(row["slice_axis"])
     image = np.moveaxis(grids[0].read_frame(None), 2 - axis, 0)
     label = np.moveaxis(grids[1].read_frame(None), 2 - axis, 0)
     for arr, p in ((image, img_path), (label, lab_path)):
         if arr.dtype != np.uint8:
             raise DataError(p, f"expected a uint8 prepared volume, got {arr.dtype}")
-    expect = (int(row["depth"]), int(row["height"]), int(row["width"]))  # type: ignore[call-overload]
+    expect = (int(row["depth"]), int(row["height"]), int(row["width"]))
     if image.shape != expect:
         raise DataError(img_path, f"shape {image.shape} differs from {VOLUMES3D_NAME}'s {expect}")
     g = grids[0]
