@@ -178,3 +178,41 @@ def test_bad_options_are_refused_before_writing(tmp_path: Path) -> None:
             model=FakeModel(),
         )
     assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize(
+    ("extra", "option"),
+    [
+        (["--protocol", "nope"], "--protocol"),
+        (["--shift", "3"], "--shift"),
+        (["--assume-spacing", "1,2"], "--assume-spacing"),
+        (["--prompt", "lasso"], "--prompt"),
+        (["--protocol-option", "novalue"], "--protocol-option"),
+    ],
+)
+def test_cli_bad_options_two_lines_exit_2(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, extra: list[str], option: str
+) -> None:
+    from sambench.cli import main
+
+    prepared, _ = _prepare(tmp_path)
+    out = tmp_path / "run"
+    assert (
+        main(["evaluate-3d", str(prepared), "--out", str(out), "--model", "grabcut", *extra]) == 2
+    )
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert 1 <= len(err) <= 2 and option in err[0], err
+    assert not (out / "config-3d.json").exists()
+
+
+def test_cli_on_a_2d_prepared_folder_says_it_has_no_3d_form(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from sambench.cli import main
+
+    from fakes import make_prepared
+
+    prepared = make_prepared(tmp_path / "png", n_images=1)
+    assert main(["evaluate-3d", str(prepared), "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert str(prepared) in err and "volumes3d.parquet" in err
