@@ -216,3 +216,24 @@ def test_cli_on_a_2d_prepared_folder_says_it_has_no_3d_form(
     assert main(["evaluate-3d", str(prepared), "--out", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err
     assert str(prepared) in err and "volumes3d.parquet" in err
+
+
+def test_a_protocol_that_cannot_prompt_gives_skipped_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sambench.prompts.strategies import PromptError
+    from sambench.volumes import register_protocol, types
+
+    load_protocols()
+    monkeypatch.setattr(types, "_REGISTRY", dict(types._REGISTRY))
+
+    @register_protocol("never", "always fails to prompt")
+    def never(model, volume, obj, config, rng):  # type: ignore[no-untyped-def]
+        raise PromptError("empty_mask", "no prompt here")
+
+    prepared, _ = _prepare(tmp_path)
+    df = evaluate_3d(
+        Run3DConfig(str(prepared), protocols=("never",)), tmp_path / "r", model=FakeModel()
+    )
+    assert (df["status"] == "skipped").all() and df["dsc"].isna().all()
+    assert df["skip_reason"].str.startswith("prompt: no prompt here").all()
