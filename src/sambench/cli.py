@@ -18,6 +18,7 @@ from sambench import __version__
 from sambench.cli_annotate import annotate
 from sambench.cli_annotation_report import annotation_report
 from sambench.cli_finetune import _split, finetune, finetune_compare
+from sambench.cli_volumes import evaluate_3d
 from sambench.engine.amg_settings import AmgSettings
 from sambench.errors import OptionError
 
@@ -196,6 +197,9 @@ def evaluate(
         float,
         typer.Option("--nsd-tolerance", metavar="PIXELS", help="NSD tolerance, pixels (>= 0)."),
     ] = 2.0,
+    nsd_tolerance_mm: Annotated[
+        float, typer.Option("--nsd-tolerance-mm", metavar="MM", help="NSD of the *_mm columns, mm.")
+    ] = 2.0,
     empty: Annotated[
         str,
         typer.Option(
@@ -336,6 +340,7 @@ def evaluate(
         prompt_rules=prompt_rules,
         multimask=multimask,
         nsd_tolerance=nsd_tolerance,
+        nsd_tolerance_mm=nsd_tolerance_mm,
         empty=empty,
         datasets=_split(datasets),
         cases=_split(cases),
@@ -455,6 +460,7 @@ app.command("finetune")(finetune)
 app.command("finetune-compare")(finetune_compare)
 app.command("annotate")(annotate)
 app.command("annotation-report")(annotation_report)
+app.command("evaluate-3d")(evaluate_3d)
 
 
 def command() -> Any:
