@@ -167,9 +167,14 @@ class ResultsDataset:
         self.con.execute(f"SET temp_directory = '{tmp}'")
         if threads is not None:
             self.con.execute(f"SET threads = {int(threads)}")
+        self.restrict("true")
+
+    def restrict(self, where: str) -> None:
+        """Redefine the view ``results`` as the files' rows that satisfy the SQL condition
+        ``where`` (e.g. ``"model = 'litemedsam'"``; ``"true"``: every row)."""
         self.con.execute(
-            "CREATE VIEW results AS SELECT * FROM read_parquet("
-            f"{_sql_list(self.files)}, union_by_name = true)"
+            "CREATE OR REPLACE VIEW results AS SELECT * FROM read_parquet("
+            f"{_sql_list(self.files)}, union_by_name = true) WHERE {where}"
         )
         self.columns: tuple[str, ...] = tuple(
             r[0] for r in self.con.execute("DESCRIBE results").fetchall()
@@ -180,10 +185,10 @@ class ResultsDataset:
         return self.con.execute(query, params or []).df()
 
     def numpy(self, query: str, params: Sequence[Any] | None = None) -> dict[str, np.ndarray]:
-        """Run ``query``; its columns as numpy arrays (no pandas index built)."""
-        return {
-            k: np.asarray(v) for k, v in self.con.execute(query, params or []).fetchnumpy().items()
-        }
+        """Run ``query``; its columns as numpy arrays (no pandas index built); SQL NULL is NaN
+        in a float column, None in an object array otherwise."""
+        out = self.con.execute(query, params or []).fetchnumpy()
+        return {k: _unmask(v) for k, v in out.items()}
 
     def count(self) -> int:
         """Number of rows (from the Parquet footers)."""
@@ -205,6 +210,18 @@ class ResultsDataset:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _unmask(v: Any) -> np.ndarray:
+    if isinstance(v, np.ma.MaskedArray):
+        if v.dtype.kind == "f":
+            return v.filled(np.nan)
+        if not v.mask.any():
+            return np.asarray(v.data)
+        obj = np.asarray(v.data, dtype=object)
+        obj[np.ma.getmaskarray(v)] = None
+        return obj
+    return np.asarray(v)
 
 
 def scan_results(run_dir: Path | str, **kw: Any) -> ResultsDataset:
