@@ -51,7 +51,7 @@ from sambench.data.atomic import write_text_atomic
 from sambench.data.results_dataset import ResultsDataset
 
 #: rows per group above which the bootstrap runs on a seeded sample (see mean_with_ci_lazy)
-MAX_SAMPLE = 100_000
+MAX_SAMPLE = 50_000
 _TM = "CAST(object_name AS VARCHAR) || '-' || CAST(modality AS VARCHAR)"
 
 
