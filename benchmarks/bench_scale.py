@@ -13,8 +13,9 @@ The data are written once, in bounded memory (one synthetic dataset shard at a t
 - ``frac-<p>/``: run and prepared folders of the first p % of the shards (symbolic links to the
   parts and manifests; each run folder has its own ``_manifest.jsonl`` of its parts).
 
-Each size runs in a fresh child process: phases are timed with ``time.perf_counter`` and their peak
-resident memory read from ``VmHWM`` (reset between phases through ``/proc/self/clear_refs``).
+Each size runs in a fresh child process: phases are timed with ``time.perf_counter`` (wall) and
+``time.process_time`` (CPU of all the process's threads: the fair figure on a shared machine), and
+their peak resident memory read from ``VmHWM`` (reset between phases through ``/proc/self/clear_refs``).
 DuckDB runs with ``memory_limit=2GB`` (the dataset default) and spills beyond it.
 
 Usage: python benchmarks/bench_scale.py [--fractions 0.01,0.1,1] [--shards 100] [--report]
@@ -219,9 +220,9 @@ def child(prepared: Path, run: Path, report: bool) -> dict[str, Any]:
 
     def phase(name: str, fn: Callable[[], Any]) -> None:
         _hwm_reset()
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         state[name] = fn()
-        out[name] = (time.perf_counter() - t0, _hwm_mb())
+        out[name] = (time.perf_counter() - t0, _hwm_mb(), time.process_time() - c0)
 
     def planning() -> int:
         manifest = load_manifest(prepared)
@@ -262,7 +263,7 @@ def main() -> None:
     generate(args.cache, n_gen)
     print(f"data ready ({n_gen} shards) in {time.perf_counter() - t0:.0f} s", flush=True)
     phases = ["planning", "resume", "tables", "ci", "paired"] + (["report"] if args.report else [])
-    head = f"{'rows':>11} {'images':>9} " + " ".join(f"{p + ' s/MB':>17}" for p in phases)
+    head = f"{'rows':>11} {'images':>9} " + " ".join(f"{p + ' s/cpu s/MB':>23}" for p in phases)
     results = []
     for frac in fracs:
         prepared, run = fraction_dirs(args.cache, frac, args.shards)
@@ -275,13 +276,13 @@ def main() -> None:
         results.append(r)
         if len(results) == 1:
             print(head)
-        cells = " ".join(f"{r[p][0]:>8.1f}/{r[p][1]:>8.0f}" for p in phases)
+        cells = " ".join(f"{r[p][0]:>7.1f}/{r[p][2]:>7.1f}/{r[p][1]:>7.0f}" for p in phases)
         print(f"{r['rows']:>11,} {r['images']:>9,} {cells}", flush=True)
     base = results[0]
     for r in results[1:]:
         ratio = r["rows"] / base["rows"]
-        times = ", ".join(f"{p} x{r[p][0] / max(base[p][0], 1e-9):.1f}" for p in phases)
-        print(f"{r['rows']:,} rows = x{ratio:.0f} the first size: time {times}")
+        times = ", ".join(f"{p} x{r[p][2] / max(base[p][2], 1e-9):.1f}" for p in phases)
+        print(f"{r['rows']:,} rows = x{ratio:.0f} the first size: CPU time {times}")
 
 
 if __name__ == "__main__":

@@ -223,3 +223,17 @@ def test_lazy_report_tables_equal_in_memory(run: tuple[Path, pd.DataFrame], tmp_
     eq(got_w[["a", "b", "n", "mean_a", "statistic", "p_value"]],
        want_w[["a", "b", "n", "mean_a", "statistic", "p_value"]])  # fmt: skip
     assert (tmp_path / "report" / "figures" / "fig6_mean_ci.png").stat().st_size > 1000
+
+
+def test_cli_report_out_of_core(run: tuple[Path, pd.DataFrame], tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from sambench.cli import app
+
+    out, _ = run
+    res = CliRunner().invoke(
+        app, ["report", str(out), "--out", str(tmp_path / "r"), "--out-of-core"]
+    )
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "r" / "report.html").is_file()
+    assert (tmp_path / "r" / "tables" / "timing_seconds.csv").is_file()
