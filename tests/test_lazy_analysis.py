@@ -237,3 +237,26 @@ def test_cli_report_out_of_core(run: tuple[Path, pd.DataFrame], tmp_path: Path) 
     assert res.exit_code == 0, res.output
     assert (tmp_path / "r" / "report.html").is_file()
     assert (tmp_path / "r" / "tables" / "timing_seconds.csv").is_file()
+
+
+def test_attribute_correlations_equal(run: tuple[Path, pd.DataFrame]) -> None:
+    """Table 6 from rank covariances in DuckDB equals the in-memory partial Spearman (ties in
+    the integer attributes exercise the average ranks; modality_code is constant per dataset)."""
+    from sambench.analysis.lazy_attributes import attribute_correlations_lazy
+    from sambench.analysis.stats import attribute_correlations
+
+    out, rows = run
+    rng = np.random.default_rng(5)
+    objs = rows[["dataset", "image_id", "label_value"]].drop_duplicates().reset_index(drop=True)
+    attrs = objs.assign(
+        size=rng.integers(50, 80, len(objs)),
+        intensity_diff=rng.normal(30, 10, len(objs)),
+        fourier_order=rng.integers(1, 6, len(objs)).astype(float),
+        modality_code=(objs["dataset"] == "toy_mr").astype(int),
+        aspect_ratio=rng.uniform(0.2, 1, len(objs)),
+    )
+    want = attribute_correlations(rows.merge(attrs, on=["dataset", "image_id", "label_value"]))
+    with scan_results(out) as ds:
+        got = attribute_correlations_lazy(ds, attrs)
+    eq(got, want)
+    assert want["size"].notna().all()
