@@ -439,10 +439,17 @@ def report(
         list[str] | None,
         typer.Option(help="`sambench annotate` session folder(s) (Table 7); repeatable, or a,b."),
     ] = None,
+    out_of_core: Annotated[
+        bool, typer.Option("--out-of-core", help="Tables only, from the parts (docs/scale.md).")
+    ] = False,
 ) -> None:
     """Build the HTML report (tables, figures, statistics) of an evaluation run."""
     from sambench.report.build import build_report
+    from sambench.report.lazy_report import build_report_lazy
 
+    if out_of_core:
+        typer.echo(f"report -> {build_report_lazy(run_dir, out, rng_seed=seed)}")
+        return
     html = build_report(
         run_dir,
         out,

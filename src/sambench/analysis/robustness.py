@@ -88,7 +88,12 @@ def shift_drop_table(
     ``"mean"`` row per range = the mean of the repeats' mean drops. Columns: model, shift_px,
     repeat, then the strategies (S2..S6 order). Ranges sorted by their lower bound.
     """
-    long = shift_drop_long(results, selection=selection, metric=metric)
+    return shift_drop_table_from_long(shift_drop_long(results, selection=selection, metric=metric))
+
+
+def shift_drop_table_from_long(long: pd.DataFrame) -> pd.DataFrame:
+    """:func:`shift_drop_table`'s layout of a :func:`shift_drop_long` table."""
+    long = long.copy()
     if long.empty:
         return pd.DataFrame(columns=["model", "shift_px", "repeat"])
     long["repeat"] = long["shift_repeat"].astype(str)

@@ -259,26 +259,38 @@ def paired_wilcoxon(
             gb = g.loc[g[between] == b, [*keys, metric]]
             m = ga.merge(gb, on=keys, suffixes=("_a", "_b"), validate="one_to_one").dropna()
             va, vb = m[f"{metric}_a"].to_numpy(float), m[f"{metric}_b"].to_numpy(float)
-            d = va - vb
-            stat = p = float("nan")
-            if np.any(d != 0):
-                res = sps.wilcoxon(va, vb)
-                stat, p = float(res.statistic), float(res.pvalue)
-            rows.append(
-                {
-                    other: ctx,
-                    "a": a,
-                    "b": b,
-                    "n": len(d),
-                    "mean_a": float(va.mean()) if len(d) else float("nan"),
-                    "mean_b": float(vb.mean()) if len(d) else float("nan"),
-                    "median_diff": float(np.median(d)) if len(d) else float("nan"),
-                    "statistic": stat,
-                    "p_value": p,
-                }
-            )
-    cols = [other, "a", "b", "n", "mean_a", "mean_b", "median_diff", "statistic", "p_value"]
-    out = pd.DataFrame(rows, columns=cols)
+            rows.append(wilcoxon_row(other, ctx, a, b, va, vb))
+    return with_holm(pd.DataFrame(rows, columns=wilcoxon_columns(other)))
+
+
+def wilcoxon_columns(other: str) -> list[str]:
+    return [other, "a", "b", "n", "mean_a", "mean_b", "median_diff", "statistic", "p_value"]
+
+
+def wilcoxon_row(
+    other: str, ctx: object, a: str, b: str, va: np.ndarray, vb: np.ndarray
+) -> dict[str, object]:
+    """One row of :func:`paired_wilcoxon`: matched float64 values of levels ``a`` and ``b``."""
+    d = va - vb
+    stat = p = float("nan")
+    if np.any(d != 0):
+        res = sps.wilcoxon(va, vb)
+        stat, p = float(res.statistic), float(res.pvalue)
+    return {
+        other: ctx,
+        "a": a,
+        "b": b,
+        "n": len(d),
+        "mean_a": float(va.mean()) if len(d) else float("nan"),
+        "mean_b": float(vb.mean()) if len(d) else float("nan"),
+        "median_diff": float(np.median(d)) if len(d) else float("nan"),
+        "statistic": stat,
+        "p_value": p,
+    }
+
+
+def with_holm(out: pd.DataFrame) -> pd.DataFrame:
+    """Add ``p_holm``: Holm-adjusted ``p_value`` over all tested rows of the table."""
     out["p_holm"] = np.nan
     tested = out["p_value"].notna().to_numpy()
     if tested.any():

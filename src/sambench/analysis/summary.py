@@ -89,6 +89,15 @@ def paper_table(
 ) -> pd.DataFrame:
     """The paper's layout: one row per group, one column per (model, strategy), "mean (std)"."""
     long = summary_long(results, metric, by=by, selection=selection)
+    return paper_table_from_long(long, by=by, decimals=decimals)
+
+
+def paper_table_from_long(
+    long: pd.DataFrame, *, by: str = "target_modality", decimals: int = 2
+) -> pd.DataFrame:
+    """:func:`paper_table`'s pivot of a :func:`summary_long` table (in memory or from
+    :func:`sambench.analysis.lazy.summary_long_lazy`)."""
+    long = long.copy()
     long["cell"] = [
         f"{m:.{decimals}f} ({s:.{decimals}f})"
         if pd.notna(s)
