@@ -45,7 +45,9 @@ SORT_KEYS = (
 class ResultsStore:
     """Append rows image by image; flush every ``flush_every`` images, or as soon as an image
     is added ``flush_seconds`` or more after the last flush (so a killed slow run loses at most
-    about that much work). ``clock`` (seconds, monotonic) is injectable for tests."""
+    about that much work). ``clock`` (seconds, monotonic) is injectable for tests.
+    ``part_tag``/``first_part``: parts named ``part-<first_part + i>-<part_tag>.parquet`` (the
+    Ray executor's workers: unique and the same on a retried batch, see ``ray_executor``)."""
 
     def __init__(
         self,
@@ -53,6 +55,8 @@ class ResultsStore:
         flush_every: int = 16,
         flush_seconds: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
+        part_tag: str = "",
+        first_part: int | None = None,
     ) -> None:
         self.run_dir = Path(run_dir)
         self.parts_dir = self.run_dir / PARTS_DIR
@@ -62,8 +66,11 @@ class ResultsStore:
         self._last_flush = clock()
         self._buffer: list[dict[str, object]] = []
         self._buffered_images = 0
-        existing = sorted(self.parts_dir.glob("part-*.parquet"))
-        self._next_part = 1 + max((int(p.stem.split("-")[1]) for p in existing), default=0)
+        self._tag = f"-{part_tag}" if part_tag else ""
+        if first_part is None:
+            existing = sorted(self.parts_dir.glob("part-*.parquet"))
+            first_part = 1 + max((int(p.stem.split("-")[1]) for p in existing), default=0)
+        self.next_part: int = first_part
 
     def done_image_ids(self) -> set[str]:
         """Image ids whose rows are already stored in a part."""
@@ -87,9 +94,9 @@ class ResultsStore:
         if not self._buffer:
             self._buffered_images = 0
             return
-        path = self.parts_dir / f"part-{self._next_part:06d}.parquet"
+        path = self.parts_dir / f"part-{self.next_part:06d}{self._tag}.parquet"
         write_parquet_atomic(path, pd.DataFrame(self._buffer))
-        self._next_part += 1
+        self.next_part += 1
         self._buffer = []
         self._buffered_images = 0
 
