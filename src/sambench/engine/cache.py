@@ -193,9 +193,7 @@ class EmbeddingCache:
     count loads; ``bad`` counts the entries found damaged or malformed (each also a miss).
     """
 
-    def __init__(
-        self, root: Path | str, signature: dict[str, str], dtype: str = "float32"
-    ) -> None:
+    def __init__(self, root: Path | str, signature: dict[str, str], dtype: str = "float32") -> None:
         if dtype not in CACHE_DTYPES:
             raise ValueError(f"dtype: {dtype!r} is not one of {', '.join(CACHE_DTYPES)}")
         self.dtype = dtype

@@ -205,9 +205,7 @@ def _evaluate_locked(
         encoder_batch=options.resolved_encoder_batch(model),
     )
     store = ResultsStore(out, flush_every=flush_every)
-    loaded = prefetch(
-        plan.todo, lambda i: work.load(i, plan.by_image[i]), depth=options.prefetch
-    )
+    loaded = prefetch(plan.todo, lambda i: work.load(i, plan.by_image[i]), depth=options.prefetch)
     bar = tqdm(
         total=len(plan.todo),
         desc=f"evaluate {model.name}",

@@ -62,16 +62,18 @@ class ExecutorOptions:
         for option, v, lo in ints:
             if v is not None and not (isinstance(v, int) and not isinstance(v, bool) and v >= lo):
                 raise OptionError(option, f"expected an integer >= {lo}, got {v!r}")
-        for option, x, lo in (
-            ("--gpus-per-worker", self.gpus_per_worker, 0.0),
-            ("--cpus-per-worker", self.cpus_per_worker, 0.0),
+        for option, x in (
+            ("--gpus-per-worker", self.gpus_per_worker),
+            ("--cpus-per-worker", self.cpus_per_worker),
         ):
-            if not (isinstance(x, (int, float)) and math.isfinite(x) and x >= lo):
-                raise OptionError(option, f"expected a number >= {lo:g}, got {x!r}")
+            if not (isinstance(x, (int, float)) and math.isfinite(x) and x >= 0):
+                raise OptionError(option, f"expected a number >= 0, got {x!r}")
         if self.cpus_per_worker == 0 and self.gpus_per_worker == 0:
             raise OptionError("--cpus-per-worker", "a worker needs CPUs or GPUs; got 0 of both")
         if not (math.isfinite(self.connect_timeout) and self.connect_timeout > 0):
-            raise OptionError("connect_timeout", f"expected seconds > 0, got {self.connect_timeout}")
+            raise OptionError(
+                "connect_timeout", f"expected seconds > 0, got {self.connect_timeout}"
+            )
         if self.executor == "local":
             for option, given in (
                 ("--address", self.address is not None),

@@ -278,7 +278,11 @@ class ImageWork:
                 out.append(self._skipped(it, f"bad_input: {it.error}"))
                 continue
             if it.embedding is not None:
-                emb, secs, cached = round_embedding(it.embedding, self._dtype), it.load_seconds, True
+                emb, secs, cached = (
+                    round_embedding(it.embedding, self._dtype),
+                    it.load_seconds,
+                    True,
+                )
             elif it.image_id in embeddings:
                 emb, secs, cached = embeddings[it.image_id], seconds[it.image_id], False
             else:  # did not fit in GPU memory, reported as skipped (skip_bad)
