@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import ray
 
 from sambench.data.prepare import prepare_dataset
 from sambench.engine.config import RunConfig
@@ -22,8 +23,6 @@ from sambench.engine.runlock import RunLock, RunLockedError
 from sambench.errors import OptionError
 
 from shared_data import SEED
-
-ray = pytest.importorskip("ray")
 
 HERE = Path(__file__).resolve().parent
 SRC = HERE.parent / "src"
