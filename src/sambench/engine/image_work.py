@@ -329,16 +329,17 @@ class ImageWork:
                 raise
             _free_gpu_memory()
             if len(group) > 1:
-                half = len(group) // 2
+                self.encoder_batch = max(1, len(group) // 2)  # kept for the rest of the run
                 log.warning(
-                    "GPU out of memory encoding %d images; retrying as %d + %d",
+                    "GPU out of memory encoding %d images; retrying in batches of %d",
                     len(group),
-                    half,
-                    len(group) - half,
+                    self.encoder_batch,
                 )
-                self.encoder_batch = max(1, half)
-                self._embed_group(group[:half], embs, secs)
-                self._embed_group(group[half:], embs, secs)
+                start = 0
+                while start < len(group):
+                    size = self.encoder_batch  # may shrink again inside
+                    self._embed_group(group[start : start + size], embs, secs)
+                    start += size
                 return
             msg = self._oom_message(group[0], "encoding it alone")
             if not self.config.skip_bad:
