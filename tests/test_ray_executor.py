@@ -161,3 +161,18 @@ def test_second_executor_on_a_folder_is_refused(
         with pytest.raises(RunLockedError, match=f"evaluate pid {os.getpid()} on host"):
             evaluate(config(prepared, "grabcut"), out, options=RAY2)
     assert not (out / "config.json").exists() and not (out / "parts").exists()
+
+
+def test_cli_bad_address_is_two_lines_and_writes_nothing(
+    prepared: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sambench.cli import main
+
+    out = tmp_path / "run"
+    address = f"127.0.0.1:{closed_port()}"
+    args = ["evaluate", str(prepared), "-o", str(out), "-m", "grabcut", "--no-progress"]
+    assert main([*args, "--executor", "ray", "--address", address]) == 2
+    err = capsys.readouterr().err
+    assert f"--address: no Ray cluster answers at {address}" in err and not out.exists()
+    assert main([*args, "--workers", "2"]) == 2
+    assert "--workers: only applies with --executor ray" in capsys.readouterr().err
