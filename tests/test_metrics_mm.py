@@ -16,7 +16,8 @@ from monai.metrics import (
 )
 
 from sambench.engine.config import RunConfig
-from sambench.engine.evaluate import evaluate, spacing_mm
+from sambench.engine.evaluate import evaluate
+from sambench.engine.image_work import spacing_mm
 from sambench.errors import OptionError
 from sambench.metrics import MetricConfig, segmentation_metrics
 from volume_data import prepare_synthetic

@@ -34,7 +34,7 @@ def _imported_top_modules() -> dict[str, str]:
     return found
 
 
-OPTIONAL_EXTRAS = {"sam2": "sambench/models/sam2.py"}
+OPTIONAL_EXTRAS = {"sam2": "sambench/models/sam2.py", "ray": "sambench/engine/ray_executor.py"}
 """Extras whose modules only the named file imports, lazily (inside functions)."""
 
 

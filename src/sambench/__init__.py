@@ -55,13 +55,19 @@ def evaluate(
     as a tuple such as ``("S2", "S5")``, ``model`` as a name or ``"package.module:builder"``,
     ``checkpoint``, ``device``, ``grid``, ``nsd_tolerance``, ...); a list is taken as a tuple.
     ``model`` may also be an adapter instance (a :class:`~sambench.models.PromptableModel`),
-    used as is. Every value is validated (:meth:`RunConfig.validate`) before ``out`` is touched.
+    used as is. ``executor`` (``"local"``/``"ray"``), ``address``, ``workers``, ... are the
+    fields of :class:`sambench.engine.executor.ExecutorOptions` (docs/distributed.md).
+    Every value is validated (:meth:`RunConfig.validate`) before ``out`` is touched.
     Returns the results table (one row per image x object x strategy x selection).
     """
+    from dataclasses import fields
+
     from sambench.engine.config import RunConfig
     from sambench.engine.evaluate import evaluate as run_evaluate
+    from sambench.engine.executor import ExecutorOptions
 
     kw: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in options.items()}
+    ex = {f.name: kw.pop(f.name) for f in fields(ExecutorOptions) if f.name in kw}
     adapter = None
     if model is not None and not isinstance(model, str):
         adapter = model
@@ -70,7 +76,7 @@ def evaluate(
         kw["model"] = model
     cfg = RunConfig(prepared=str(prepared), **kw)
     cfg.validate()
-    return run_evaluate(cfg, Path(out), model=adapter)
+    return run_evaluate(cfg, Path(out), model=adapter, options=ExecutorOptions(**ex))
 
 
 def report(run_dir: str | Path, out: str | Path | None = None, **options: Any) -> Path:

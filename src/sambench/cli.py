@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from sambench import __version__
+from sambench import cli_executor as X
 from sambench.cli_annotate import annotate
 from sambench.cli_annotation_report import annotation_report
 from sambench.cli_finetune import _split, finetune, finetune_compare
@@ -325,6 +326,13 @@ def evaluate(
             "--wait-lock", help="Wait while another run holds the --out folder (default: refuse)."
         ),
     ] = False,
+    executor: X.Executor = "local",
+    address: X.Address = None,
+    workers: X.Workers = None,
+    gpus_per_worker: X.GpusPerWorker = 0.0,
+    cpus_per_worker: X.CpusPerWorker = 1.0,
+    encoder_batch: X.EncoderBatch = None,
+    cache_dtype: X.CacheDtype = "float32",
 ) -> None:
     """Evaluate a model on a prepared dataset under prompt strategies; write results and tables."""
     from sambench.analysis.summary import main_rows, paper_table, to_markdown, write_tables
@@ -359,12 +367,14 @@ def evaluate(
         start_with=start_with,
         prompts_file=None if prompts is None else str(prompts.resolve()),
         cache_dir=None if cache_dir is None else str(cache_dir),
+        cache_dtype=cache_dtype,
         device=device,
         skip_bad=skip_bad,
         progress=progress,
     )
     cfg.validate()  # every value checked before the run folder is touched
-    results = run_evaluate(cfg, out, wait_lock=wait_lock)
+    opts = X.options(executor, address, workers, gpus_per_worker, cpus_per_worker, encoder_batch)
+    results = run_evaluate(cfg, out, wait_lock=wait_lock, options=opts)
     write_tables(results, out / "tables")
     from sambench.data.run_files import PROMPTS_NAME, TABLE_NAMES
 

@@ -11,6 +11,11 @@ tuple/list of tensors ``x`` as ``x.0``, ``x.1``, ...; a dict of named tensors ``
 - ``tensors``: ``{name: [dtype, shape]}`` of every stored tensor,
 - ``checksum``: SHA-256 over every tensor's name, dtype, shape and raw bytes (sorted by name).
 
+With ``dtype="float16"`` (``--cache-dtype float16``) the floating-point tensors are stored as
+fp16 (half the disk) and read back as float32; the signature then carries ``cache_dtype`` so fp16
+and fp32 entries never mix. The engine rounds every embedding of such a run to fp16
+(:func:`round_embedding`), cached or just computed, so the numbers do not depend on cache hits.
+
 On load every entry is checked: readable, same signature and image hash, exactly the tensors
 listed (names, dtypes, shapes) and the checksum of their bytes. Anything else (a truncated or
 zeroed file, a renamed tensor, a wrong shape, an entry of an older sambench without a checksum) is
@@ -37,6 +42,7 @@ from sambench.models.base import Embedding
 
 log = logging.getLogger(__name__)
 
+CACHE_DTYPES = ("float32", "float16")
 CACHE_FORMAT = "2"  # 1 = "features" only, no checksum (sambench before the checked cache)
 
 
@@ -55,6 +61,31 @@ def image_hash(image: np.ndarray) -> str:
 def signature_digest(signature: dict[str, str]) -> str:
     blob = json.dumps(signature, sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def round_embedding(emb: Embedding, dtype: str) -> Embedding:
+    """``emb`` with every floating-point tensor rounded to ``dtype`` and back to its own dtype
+    (``"float32"``: ``emb`` itself). What a run with an fp16 cache computes from."""
+    if dtype == "float32":
+        return emb
+    if dtype not in CACHE_DTYPES:
+        raise ValueError(f"dtype: {dtype!r} is not one of {', '.join(CACHE_DTYPES)}")
+    half = getattr(torch, dtype)
+
+    def r(t: torch.Tensor) -> torch.Tensor:
+        return t.to(half).to(t.dtype) if t.is_floating_point() else t
+
+    kw: dict[str, Any] = {}
+    for f in dataclasses.fields(emb):
+        v = getattr(emb, f.name)
+        if isinstance(v, torch.Tensor):
+            v = r(v)
+        elif isinstance(v, (tuple, list)) and v and all(isinstance(x, torch.Tensor) for x in v):
+            v = type(v)(r(x) for x in v)
+        elif isinstance(v, dict) and v and all(isinstance(x, torch.Tensor) for x in v.values()):
+            v = {k: r(x) for k, x in v.items()}
+        kw[f.name] = v
+    return Embedding(**kw)
 
 
 def tensor_checksum(tensors: dict[str, torch.Tensor]) -> str:
@@ -162,8 +193,13 @@ class EmbeddingCache:
     count loads; ``bad`` counts the entries found damaged or malformed (each also a miss).
     """
 
-    def __init__(self, root: Path | str, signature: dict[str, str]) -> None:
+    def __init__(self, root: Path | str, signature: dict[str, str], dtype: str = "float32") -> None:
+        if dtype not in CACHE_DTYPES:
+            raise ValueError(f"dtype: {dtype!r} is not one of {', '.join(CACHE_DTYPES)}")
+        self.dtype = dtype
         self.signature = dict(signature)
+        if dtype != "float32":
+            self.signature["cache_dtype"] = dtype
         self._sig_json = json.dumps(self.signature, sort_keys=True)
         self.folder = Path(root) / signature_digest(self.signature)
         self.hits = 0
@@ -188,11 +224,16 @@ class EmbeddingCache:
             self.bad += 1
             return None
         self.hits += 1
+        if self.dtype != "float32":
+            tensors = {k: t.float() if t.is_floating_point() else t for k, t in tensors.items()}
         return embedding_from_tensors(tensors, other, device)
 
     def store(self, img_hash: str, embedding: Embedding) -> Path:
         """Write (or overwrite) the entry of ``img_hash``, atomically, with its checksum."""
         tensors, other = embedding_to_tensors(embedding)
+        if self.dtype != "float32":
+            low = getattr(torch, self.dtype)
+            tensors = {k: t.to(low) if t.is_floating_point() else t for k, t in tensors.items()}
         meta = {
             "format": CACHE_FORMAT,
             "signature": self._sig_json,

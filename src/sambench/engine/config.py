@@ -123,6 +123,7 @@ class RunConfig:
     # replay a prompt file (prompts.jsonl of a run) instead of the strategy rules for S2-S6
     prompts_file: str | None = None
     cache_dir: str | None = None
+    cache_dtype: str = "float32"  # "float16": embeddings rounded to fp16 (and cached so)
     device: str | None = None
     skip_bad: bool = False
     progress: bool = True
@@ -161,6 +162,7 @@ class RunConfig:
             ("--multimask", self.multimask, MULTIMASK_CHOICES),
             ("--empty", self.empty, EMPTY_CHOICES),
             ("--start-with", self.start_with, ("point", "box")),
+            ("--cache-dtype", self.cache_dtype, ("float32", "float16")),
         ):
             if value not in allowed:
                 raise OptionError(option, f"{value!r} is not one of {', '.join(allowed)}")

@@ -9,31 +9,29 @@ where it stopped (see :mod:`sambench.engine.results`).
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from PIL import Image, UnidentifiedImageError
 from tqdm.auto import tqdm
 
-from sambench.data.errors import DataError
 from sambench.data.manifest import load_manifest
-from sambench.data.roi import read_roi
-from sambench.engine.cache import EmbeddingCache, image_hash
+from sambench.engine.cache import EmbeddingCache
 from sambench.engine.config import RunConfig, check_compatible
-from sambench.engine.context import ImageContext, ImageTask, ObjectTarget
+from sambench.engine.context import ImageTask
+from sambench.engine.executor import ExecutorOptions
+from sambench.engine.image_work import ImageWork, groups, prefetch, read_png, records
 from sambench.engine.results import ResultsStore
 from sambench.engine.runfolder import ensure_run_folder
 from sambench.engine.runlock import RunLock
-from sambench.engine.single_round import skipped_rows
 from sambench.engine.tasks import build_tasks
 from sambench.errors import OptionError
-from sambench.metrics import MetricConfig
 from sambench.models.base import PromptableModel
+
+__all__ = ["RunPlan", "evaluate", "plan_run", "read_png"]
 
 log = logging.getLogger(__name__)
 
@@ -41,22 +39,6 @@ log = logging.getLogger(__name__)
 def validate_config(cfg: RunConfig) -> None:
     """Reject every invalid value before anything is written (:meth:`RunConfig.validate`)."""
     cfg.validate()
-
-
-def read_png(path: Path) -> np.ndarray:
-    """A prepared PNG as HxW or HxWx3 uint8; a clear DataError when missing or unreadable."""
-    try:
-        with Image.open(path) as im:
-            arr = np.asarray(im)
-    except FileNotFoundError:
-        raise DataError(path, "file is missing (listed in the manifest)") from None
-    except (UnidentifiedImageError, OSError) as e:
-        raise DataError(path, f"cannot be read as an image ({e})") from None
-    if arr.ndim == 3 and arr.shape[2] == 4:
-        arr = arr[..., :3]
-    if arr.dtype != np.uint8:
-        raise DataError(path, f"expected a uint8 prepared image, got {arr.dtype}")
-    return arr
 
 
 def build_any_model(config: RunConfig) -> PromptableModel:
@@ -81,27 +63,11 @@ def filter_cases(
     return manifest[keys.isin(set(cases))]
 
 
-def spacing_mm(row: Any) -> tuple[float, float] | None:
-    """(row, col) mm spacing of a manifest row, or None when its source carries none: a 2D image
-    file (PNG, JPEG, ...: spacing 1.0 placeholders) or a non-finite / non-positive value."""
-    from sambench.data.readers import IMAGE_2D_SUFFIXES
-
-    sp = (float(row["spacing_y"]), float(row["spacing_x"]))
-    src = str(row.get("source_image", "")).lower()
-    if int(row["slice_axis"]) < 0 and src.endswith(IMAGE_2D_SUFFIXES):
-        return None
-    return sp if all(np.isfinite(v) and v > 0 for v in sp) else None
-
-
 def embedding_signature(model: PromptableModel) -> dict[str, str]:
     """The cache key of a model's embeddings: its signature without the decoder (the image
     encoder alone makes the embedding, so a fine-tuned decoder reuses the cached embeddings)."""
     sig = model.signature() if hasattr(model, "signature") else {"model": model.name}
     return {k: v for k, v in sig.items() if k != "decoder_sha256"}
-
-
-def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
-    return [{str(k): v for k, v in r.items()} for r in df.to_dict("records")]
 
 
 def select_images(manifest: pd.DataFrame, max_images: int | None) -> list[str]:
@@ -113,25 +79,6 @@ def select_images(manifest: pd.DataFrame, max_images: int | None) -> list[str]:
     return [ids[i] for i in picks]
 
 
-def _load_objects(
-    rows: pd.DataFrame, prepared: Path, label: np.ndarray
-) -> tuple[list[ObjectTarget], list[tuple[dict[str, object], str]]]:
-    """Ground-truth masks per manifest row; rows whose value is absent come back with a reason."""
-    objects, absent = [], []
-    for rec in _records(rows):
-        mask = label == int(rec["label_value"])  # manifest column, int
-        if not mask.any():
-            absent.append(
-                (
-                    rec,
-                    f"label value {rec['label_value']} absent from {prepared / rec['label_path']}",
-                )
-            )
-        else:
-            objects.append(ObjectTarget(row=rec, mask=mask))
-    return objects, absent
-
-
 def evaluate(
     config: RunConfig,
     out: Path | str,
@@ -140,6 +87,7 @@ def evaluate(
     tasks: Sequence[ImageTask] | None = None,
     flush_every: int = 16,
     wait_lock: bool = False,
+    options: ExecutorOptions | None = None,
 ) -> pd.DataFrame:
     """Evaluate ``config.model`` on the prepared dataset ``config.prepared``; write ``out``.
 
@@ -152,11 +100,85 @@ def evaluate(
     ``out`` must be new, empty or a run folder of ours (:func:`ensure_run_folder`); the run holds
     its lock (:class:`RunLock`) throughout: a second run on ``out`` refuses, or waits with
     ``wait_lock``.
+
+    ``options``: the executor (:class:`ExecutorOptions`: ``local`` by default; ``ray`` runs
+    one model replica per Ray actor, :mod:`sambench.engine.ray_executor`), encoder batch and
+    read-ahead. Both executors plan, resume and write parts the same way.
     """
     validate_config(config)
+    options = options or ExecutorOptions()
+    options.validate()
+    if options.executor == "ray":
+        from sambench.engine.ray_executor import evaluate_on_ray
+
+        return evaluate_on_ray(
+            config, out, model=model, tasks=tasks, options=options, wait_lock=wait_lock
+        )
     out = ensure_run_folder(out, "evaluate")
     with RunLock(out, "evaluate", wait=wait_lock):
-        return _evaluate_locked(config, out, model=model, tasks=tasks, flush_every=flush_every)
+        return _evaluate_locked(
+            config, out, model=model, tasks=tasks, flush_every=flush_every, options=options
+        )
+
+
+@dataclass
+class RunPlan:
+    """What a run evaluates, the same for every executor: the run's config (weights' hashes
+    filled in, saved as ``config.json``), every selected image id, those not yet in the parts
+    (``todo``, in order) and the manifest rows of each image."""
+
+    config: RunConfig
+    image_ids: list[str]
+    todo: list[str]
+    by_image: dict[str, pd.DataFrame]
+
+
+def plan_run(
+    config: RunConfig,
+    out: Path,
+    identity: dict[str, str | None],
+    tasks: Sequence[ImageTask],
+) -> RunPlan:
+    """Check ``config`` against the run folder's, save it, and find the images left to do.
+
+    ``identity``: the model's ``checkpoint_sha256`` and ``decoder_sha256`` (None when absent).
+    Resume detection: the image ids already found in ``out/parts`` are skipped.
+    """
+    prepared = Path(config.prepared)
+    manifest = filter_cases(
+        load_manifest(prepared, datasets=config.datasets), config.cases, prepared
+    )
+    config = replace(
+        config,
+        checkpoint_sha256=identity.get("checkpoint_sha256"),
+        decoder_sha256=identity.get("decoder_sha256"),
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    if (out / "config.json").exists():
+        check_compatible(RunConfig.load(out), config, out)
+    config.save(out)
+    done = ResultsStore(out).done_image_ids()
+    image_ids = select_images(manifest, config.max_images)
+    by_image = {str(k): g for k, g in manifest.groupby("image_id", sort=False)}
+    _check_replay_covers(tasks, image_ids, by_image)
+    todo = [i for i in image_ids if i not in done]
+    log.info("%d images (%d already done)", len(image_ids), len(image_ids) - len(todo))
+    return RunPlan(config=config, image_ids=image_ids, todo=todo, by_image=by_image)
+
+
+def model_identity(model: PromptableModel) -> dict[str, str | None]:
+    """The weights' hashes a run records (``config.json``) and checks on resume."""
+    return {
+        "checkpoint_sha256": getattr(model, "checkpoint_sha256", None),
+        "decoder_sha256": getattr(model, "decoder_sha256", None),
+    }
+
+
+def make_cache(config: RunConfig, model: PromptableModel) -> EmbeddingCache | None:
+    """The run's embedding cache (``--cache-dir``, ``--cache-dtype``) or None."""
+    if not config.cache_dir:
+        return None
+    return EmbeddingCache(config.cache_dir, embedding_signature(model), dtype=config.cache_dtype)
 
 
 def _evaluate_locked(
@@ -166,107 +188,37 @@ def _evaluate_locked(
     model: PromptableModel | None,
     tasks: Sequence[ImageTask] | None,
     flush_every: int,
+    options: ExecutorOptions,
 ) -> pd.DataFrame:
-    """:func:`evaluate`'s body, run while holding the folder's lock."""
-    prepared = Path(config.prepared)
-    manifest = filter_cases(
-        load_manifest(prepared, datasets=config.datasets), config.cases, prepared
-    )
-
+    """:func:`evaluate`'s local body, run while holding the folder's lock: one model, images
+    read ahead by a reader thread (:func:`prefetch`), encoder batches on a GPU."""
     if model is None:
         model = build_any_model(config)
-    config = replace(
-        config,
-        checkpoint_sha256=getattr(model, "checkpoint_sha256", None),
-        decoder_sha256=getattr(model, "decoder_sha256", None),
-    )
-
-    out.mkdir(parents=True, exist_ok=True)
-    if (out / "config.json").exists():
-        check_compatible(RunConfig.load(out), config, out)
-    config.save(out)
-
     if tasks is None:
         tasks = build_tasks(config, out)
-    metric_config = MetricConfig(
-        nsd_tolerance=config.nsd_tolerance,
-        empty=config.empty,  # type: ignore[arg-type]
-        nsd_tolerance_mm=config.nsd_tolerance_mm,
+    plan = plan_run(config, out, model_identity(model), tasks)
+    work = ImageWork(
+        plan.config,
+        model,
+        tasks,
+        make_cache(plan.config, model),
+        encoder_batch=options.resolved_encoder_batch(model),
     )
-    multimask = {"auto": None, "on": True, "off": False}[config.multimask]
-    cache = None
-    if config.cache_dir:
-        cache = EmbeddingCache(config.cache_dir, embedding_signature(model))
-
     store = ResultsStore(out, flush_every=flush_every)
-    done = store.done_image_ids()
-    image_ids = select_images(manifest, config.max_images)
-    todo = [i for i in image_ids if i not in done]
-    by_image = {k: g for k, g in manifest.groupby("image_id", sort=False)}
-    _check_replay_covers(tasks, image_ids, by_image)
-    log.info("%d images (%d already done)", len(image_ids), len(image_ids) - len(todo))
-
+    loaded = prefetch(plan.todo, lambda i: work.load(i, plan.by_image[i]), depth=options.prefetch)
+    bar = tqdm(
+        total=len(plan.todo),
+        desc=f"evaluate {model.name}",
+        unit="img",
+        disable=not config.progress,
+    )
     try:
-        for image_id in tqdm(
-            todo, desc=f"evaluate {model.name}", unit="img", disable=not config.progress
-        ):
-            rows_df = by_image[image_id]
-            first = rows_df.iloc[0]
-            try:
-                image = read_png(prepared / str(first["image_path"]))
-                label = read_png(prepared / str(first["label_path"]))
-                if label.ndim == 3:
-                    label = label[..., 0]
-                if label.shape != image.shape[:2]:
-                    raise DataError(
-                        prepared / str(first["label_path"]),
-                        f"label shape {label.shape} differs from image shape {image.shape[:2]}",
-                    )
-                roi_rel = str(first.get("roi_path", "") or "")
-                roi = read_roi(prepared / roi_rel) if roi_rel else None
-                objects, absent = _load_objects(rows_df, prepared, label)
-                if absent and not config.skip_bad:
-                    raise DataError(prepared / str(first["label_path"]), absent[0][1])
-            except DataError as e:
-                if not config.skip_bad:
-                    raise
-                store.add_image(
-                    _skip_image(rows_df, model.name, config.strategies, f"bad_input: {e}")
-                )
-                continue
-
-            t0 = time.perf_counter()
-            key = image_hash(image) if cache is not None else ""
-            embedding = (
-                cache.load(key, getattr(model, "device", "cpu")) if cache is not None else None
-            )
-            cached = embedding is not None
-            if embedding is None:
-                embedding = model.embed(image)
-                if cache is not None:
-                    cache.store(key, embedding)
-            embed_seconds = time.perf_counter() - t0
-
-            ctx = ImageContext(
-                image=image,
-                objects=objects,
-                embedding=embedding,
-                model=model,
-                metric_config=replace(metric_config, spacing_mm=spacing_mm(first)),
-                multimask=multimask,
-                embed_seconds=embed_seconds,
-                embedding_cached=cached,
-                roi=roi,
-            )
-            rows: list[dict[str, object]] = []
-            for task in tasks:
-                rows += task(ctx)
-            for rec, reason in absent:
-                obj = ObjectTarget(row=rec, mask=np.zeros(label.shape, bool))
-                for s in config.strategies:
-                    rows += skipped_rows(ctx.base_row(obj), s, f"bad_input: {reason}")
-            store.add_image(rows)
+        for group in groups(loaded, work.encoder_batch):
+            for rows in work.run(group):
+                store.add_image(rows)
+            bar.update(len(group))
     finally:
+        bar.close()
         store.flush()
     return store.finalize()
 
@@ -284,19 +236,7 @@ def _check_replay_covers(
         replay.check_covers(
             (str(r["dataset"]), str(r["image_id"]), int(r["label_value"]), s)
             for i in image_ids
-            for r in _records(by_image[i])
+            for r in records(by_image[i])
             for s in strategies
         )
         return
-
-
-def _skip_image(
-    rows_df: pd.DataFrame, model_name: str, strategies: Sequence[str], reason: str
-) -> list[dict[str, object]]:
-    """Skipped rows for every object x strategy x selection of an unreadable image."""
-    rows = []
-    for rec in _records(rows_df):
-        base = dict(rec, model=model_name, embed_seconds=float("nan"), embedding_cached=False)
-        for s in strategies:
-            rows += skipped_rows(base, s, reason)
-    return rows

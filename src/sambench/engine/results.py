@@ -73,7 +73,9 @@ SORT_KEYS = (
 class ResultsStore:
     """Append rows image by image; flush every ``flush_every`` images, or as soon as an image
     is added ``flush_seconds`` or more after the last flush (so a killed slow run loses at most
-    about that much work). ``clock`` (seconds, monotonic) is injectable for tests."""
+    about that much work). ``clock`` (seconds, monotonic) is injectable for tests.
+    ``part_tag``/``first_part``: parts named ``part-<first_part + i>-<part_tag>.parquet`` (the
+    Ray executor's workers: unique and the same on a retried batch, see ``ray_executor``)."""
 
     def __init__(
         self,
@@ -81,6 +83,8 @@ class ResultsStore:
         flush_every: int = 16,
         flush_seconds: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
+        part_tag: str = "",
+        first_part: int | None = None,
     ) -> None:
         self.run_dir = Path(run_dir)
         self.parts_dir = self.run_dir / PARTS_DIR
@@ -90,9 +94,17 @@ class ResultsStore:
         self._last_flush = clock()
         self._buffer: list[dict[str, object]] = []
         self._buffered_images = 0
-        self._entries: dict[str, PartEntry] = reconcile_manifest(self.parts_dir)
-        numbers = [p.split("-")[1].split(".")[0] for p in self._entries]
-        self._next_part = 1 + max((int(n) for n in numbers if n.isdigit()), default=0)
+        self._tag = f"-{part_tag}" if part_tag else ""
+        # A Ray worker's store (first_part given) writes one part of a run that other workers
+        # write at the same time: it appends its manifest line but never rewrites the manifest
+        # (the driver's finalize reconciles it with the part files).
+        self._entries: dict[str, PartEntry] = (
+            reconcile_manifest(self.parts_dir) if first_part is None else {}
+        )
+        if first_part is None:
+            numbers = [p.split("-")[1].split(".")[0] for p in self._entries]
+            first_part = 1 + max((int(n) for n in numbers if n.isdigit()), default=0)
+        self.next_part: int = first_part
 
     def done_image_ids(self) -> set[str]:
         """Image ids whose rows are already stored in a part (read from the manifest)."""
@@ -118,14 +130,14 @@ class ResultsStore:
         if not self._buffer:
             self._buffered_images = 0
             return
-        path = self.parts_dir / f"part-{self._next_part:06d}.parquet"
+        path = self.parts_dir / f"part-{self.next_part:06d}{self._tag}.parquet"
         df = pd.DataFrame(self._buffer)
         write_parquet_atomic(path, df)
         ids = tuple(map(str, pd.unique(df["image_id"]))) if "image_id" in df else ()
         entry = PartEntry(path.name, len(df), ids)
         append_manifest(self.parts_dir, entry)  # after the part is in place
         self._entries[path.name] = entry
-        self._next_part += 1
+        self.next_part += 1
         self._buffer = []
         self._buffered_images = 0
 
