@@ -297,3 +297,44 @@ def test_cache_file_missing_a_feature_map_is_recomputed(tmp_path: Path) -> None:
     del tensors["extras.a"]
     save_file(tensors, str(path), metadata=meta)
     assert cache.load("h") is None
+
+
+def test_s1_defaults_of_a_sam2_run_equal_official_generator_defaults() -> None:
+    """A SAM 2 run's S1 settings are SAM2AutomaticMaskGenerator's defaults, applied without any
+    option, and give the official generator's masks (all of its defaults, NMS included). The
+    random model is made confident (hypernetworks x300, IoU head x3 + 1.7) so that its masks
+    cross the default filters and the SAM and SAM 2 defaults keep different masks."""
+    from sambench.engine.amg_settings import SAM2_AMG
+
+    settings = RunConfig(prepared="p", model=NAME).amg_settings()
+    assert settings == SAM2_AMG
+    assert RunConfig(prepared="p", model="hf_sam2").amg_settings() == SAM2_AMG
+    sam_defaults = RunConfig(prepared="p", model="sam_vit_b").amg_settings()
+    assert sam_defaults == AmgSettings() and sam_defaults != settings
+    # an explicit option still wins
+    explicit = RunConfig(prepared="p", model=NAME, pred_iou_thresh=0.88)
+    assert explicit.amg_settings() == AmgSettings()
+
+    torch.manual_seed(1)
+    model = build_sam2_model(NAME, SMALL)
+    with torch.no_grad():
+        for mlp in model.sam_mask_decoder.output_hypernetworks_mlps:
+            mlp.layers[-1].weight.mul_(300.0)
+        head = model.sam_mask_decoder.iou_prediction_head.layers[-1]
+        head.weight.mul_(3.0)
+        head.bias.fill_(1.7)
+    adapter = Sam2Adapter(NAME, model, device="cpu")
+    image = _image()
+    emb = adapter.embed(image)
+    gen = generate_masks(adapter, emb, 8, settings)
+    official = SAM2AutomaticMaskGenerator(model, points_per_side=8, output_mode="uncompressed_rle")
+    s = int(model.image_size)  # type: ignore[arg-type]
+    official.predictor._bb_feat_sizes = [(s // d, s // d) for d in (4, 8, 16)]
+    ref = official.generate(image)
+    assert len(ref) >= 1  # NMS at 0.7 leaves few of the random model's near-duplicate masks
+    assert len(gen) == len(ref)
+    for i, r in enumerate(ref):
+        assert gen.rles[i]["counts"] == r["segmentation"]["counts"]
+        assert gen.predicted_iou[i] == pytest.approx(r["predicted_iou"], abs=1e-6)
+        assert gen.stability_score[i] == pytest.approx(r["stability_score"], abs=1e-6)
+    assert len(generate_masks(adapter, emb, 8, sam_defaults)) < len(gen)
