@@ -34,6 +34,7 @@ from sambench.errors import OptionError
 from sambench.models.base import PromptableModel
 from sambench.models.hf_sam import HF_KINDS, HfSamAdapter, build_hf_adapter
 from sambench.models.litemedsam import build_litemedsam_adapter
+from sambench.models.medsam2 import build_medsam2_adapter
 from sambench.models.sam import build_sam_adapter
 from sambench.models.sam2 import SAM2_CONFIGS, Sam2Adapter, build_sam2_adapter
 from sambench.models.sam_family import SamFamilyAdapter
@@ -45,6 +46,7 @@ MODEL_NAMES: tuple[str, ...] = (
     "sam_vit_h",
     "medsam_vit_b",
     *SAM2_CONFIGS,
+    "medsam2",
     *HF_KINDS,
 )
 ENTRY_POINT_GROUP = "sambench.models"
@@ -59,6 +61,7 @@ _BUILDERS: dict[str, Builder] = {
     "sam_vit_h": partial(build_sam_adapter, "vit_h", name="sam_vit_h", pipeline="sam"),
     "medsam_vit_b": partial(build_sam_adapter, "vit_b", name="medsam_vit_b", pipeline="medsam"),
     **{n: partial(build_sam2_adapter, name=n) for n in SAM2_CONFIGS},
+    "medsam2": build_medsam2_adapter,
     **{n: partial(build_hf_adapter, name=n) for n in HF_KINDS},
 }
 
