@@ -338,3 +338,66 @@ def test_s1_defaults_of_a_sam2_run_equal_official_generator_defaults() -> None:
         assert gen.predicted_iou[i] == pytest.approx(r["predicted_iou"], abs=1e-6)
         assert gen.stability_score[i] == pytest.approx(r["stability_score"], abs=1e-6)
     assert len(generate_masks(adapter, emb, 8, sam_defaults)) < len(gen)
+
+
+def _load_small(ckpt: Path) -> Sam2Adapter:
+    from sambench.models.checkpoints import load_into, load_state_dict
+
+    model = build_sam2_model(NAME, SMALL)
+    load_into(model, load_state_dict(ckpt), path=ckpt, model_name=NAME)
+    return Sam2Adapter(NAME, model, device="cpu")
+
+
+def test_decoder_finetuning_on_cached_features(
+    small: tuple[Sam2Adapter, Path], tmp_path: Path
+) -> None:
+    """The differentiable decoder path equals the predictor's; a few steps on the cached
+    features (image_embed + high-res maps, through the cache) lower the loss; the saved decoder
+    reloads into a fresh adapter and gives the trained masks."""
+    from sambench.finetune.data import Batch, lowres_target, model_input_size
+    from sambench.finetune.train import DiceBCELoss, freeze_all_but_decoder, train_step
+
+    _, ckpt = small
+    adapter = _load_small(ckpt)
+    image = _image()
+    cache = EmbeddingCache(tmp_path / "cache", adapter.signature())
+    cache.store("img", adapter.embed(image))
+    emb = cache.load("img")
+    assert emb is not None
+    mask = np.zeros(image.shape[:2], bool)
+    mask[20:60, 30:90] = True
+    box_px = np.array([30.0, 20.0, 89.0, 59.0])
+    boxes = torch.as_tensor(adapter.to_model_boxes(box_px, emb.original_size), dtype=torch.float)
+    target = lowres_target(mask, emb.input_size, model_input_size(adapter), adapter.mask_input_size)
+    batch = Batch(
+        features=emb.features,
+        boxes=boxes,
+        targets=torch.as_tensor(target[None, None]),
+        extras=dict(emb.extras),
+    )
+    with torch.no_grad():
+        low, iou = adapter.decode_logits(
+            batch.features, None, boxes, None, False, extras=batch.extras
+        )
+        ref_low, ref_iou = adapter.decode_embedding(emb, None, boxes, None, False)
+    torch.testing.assert_close(low, ref_low, rtol=0, atol=0)
+    torch.testing.assert_close(iou, ref_iou, rtol=0, atol=0)
+
+    params = freeze_all_but_decoder(adapter)
+    assert not any(p.requires_grad for p in adapter.image_encoder.parameters())
+    opt = torch.optim.AdamW(params, lr=1e-3)
+    loss_fn = DiceBCELoss()
+    losses = [train_step(adapter, opt, loss_fn, batch) for _ in range(6)]
+    assert losses[-1] < losses[0]
+
+    path = adapter.save_decoder(tmp_path / "decoder.safetensors")
+    fresh = _load_small(ckpt)
+    before = fresh.predict(emb, [Prompts(box=box_px)], multimask_output=False)
+    fresh.load_decoder(tmp_path / "decoder.safetensors")
+    assert fresh.decoder_sha256 == path
+    after = fresh.predict(emb, [Prompts(box=box_px)], multimask_output=False)
+    trained = adapter.predict(emb, [Prompts(box=box_px)], multimask_output=False)
+    np.testing.assert_array_equal(after.masks, trained.masks)
+    np.testing.assert_array_equal(after.scores, trained.scores)
+    assert not np.array_equal(before.scores, after.scores)
+    assert fresh.signature()["decoder_sha256"] == path

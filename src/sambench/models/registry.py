@@ -95,7 +95,7 @@ def build_model(
         )
     adapter = builder(checkpoint, device=device or default_device())
     if decoder is not None:
-        if not isinstance(adapter, SamFamilyAdapter):
+        if not isinstance(adapter, SamFamilyAdapter | Sam2Adapter):
             raise ValueError(f"decoder: fine-tuned decoders are not supported for {name!r} yet")
         adapter.load_decoder(decoder)
     return adapter
