@@ -401,3 +401,24 @@ def test_decoder_finetuning_on_cached_features(
     np.testing.assert_array_equal(after.scores, trained.scores)
     assert not np.array_equal(before.scores, after.scores)
     assert fresh.signature()["decoder_sha256"] == path
+
+
+@pytest.mark.slow
+def test_finetune_command_path_real_size(tmp_path: Path) -> None:
+    """``finetune`` with ``--model sam2.1_hiera_t --checkpoint FILE`` (real size, random
+    weights): one epoch, a decoder file that ``build_model(..., decoder=...)`` loads."""
+    from sambench.finetune.config import FinetuneConfig
+    from sambench.finetune.train import finetune
+
+    torch.manual_seed(2)
+    ckpt = tmp_path / "random_sam2.1_hiera_t.pt"
+    torch.save({"model": build_sam2_model(NAME).state_dict()}, ckpt)
+    prepared = make_prepared(tmp_path / "prepared", n_images=5)
+    cfg = FinetuneConfig(
+        prepared=str(prepared), model=NAME, checkpoint=str(ckpt), epochs=1, max_objects=2,
+        device="cpu", progress=False,
+    )  # fmt: skip
+    epochs = finetune(cfg, tmp_path / "ft")
+    assert list(epochs["epoch"]) == [0, 1] and epochs["train_loss"].iloc[1:].notna().all()
+    adapter = build_model(NAME, ckpt, device="cpu", decoder=tmp_path / "ft" / "decoder.safetensors")
+    assert isinstance(adapter, Sam2Adapter) and adapter.decoder_sha256
