@@ -4,9 +4,10 @@ One run on this machine's CPU: Hiera-T at its real size (1024 px) with random we
 (``torch.manual_seed(0)``; speed does not depend on the weights) and LiteMedSAM with its bundled
 weights, on the same synthetic 256x256 uint8 image. Decoder time: one box prompt and one point
 prompt through ``predict`` (single-mask output, masks at the original size), the median of
-``--repeats`` calls. ``--sam-vit-b`` adds SAM ViT-B (random weights, slow on a CPU).
+``--repeats`` calls. SAM ViT-B (random weights, 1024 px) runs in the same run unless
+``--no-sam-vit-b``.
 
-Usage: python benchmarks/bench_sam2.py [--repeats N] [--encodes N] [--sam-vit-b]
+Usage: python benchmarks/bench_sam2.py [--repeats N] [--encodes N] [--no-sam-vit-b]
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=10)
     ap.add_argument("--encodes", type=int, default=2)
-    ap.add_argument("--sam-vit-b", action="store_true")
+    ap.add_argument("--no-sam-vit-b", dest="sam_vit_b", action="store_false")
     args = ap.parse_args()
     torch.manual_seed(0)
     models: list[tuple[str, Any]] = [

@@ -297,3 +297,128 @@ def test_cache_file_missing_a_feature_map_is_recomputed(tmp_path: Path) -> None:
     del tensors["extras.a"]
     save_file(tensors, str(path), metadata=meta)
     assert cache.load("h") is None
+
+
+def test_s1_defaults_of_a_sam2_run_equal_official_generator_defaults() -> None:
+    """A SAM 2 run's S1 settings are SAM2AutomaticMaskGenerator's defaults, applied without any
+    option, and give the official generator's masks (all of its defaults, NMS included). The
+    random model is made confident (hypernetworks x300, IoU head x3 + 1.7) so that its masks
+    cross the default filters and the SAM and SAM 2 defaults keep different masks."""
+    from sambench.engine.amg_settings import SAM2_AMG
+
+    settings = RunConfig(prepared="p", model=NAME).amg_settings()
+    assert settings == SAM2_AMG
+    assert RunConfig(prepared="p", model="hf_sam2").amg_settings() == SAM2_AMG
+    sam_defaults = RunConfig(prepared="p", model="sam_vit_b").amg_settings()
+    assert sam_defaults == AmgSettings() and sam_defaults != settings
+    # an explicit option still wins
+    explicit = RunConfig(prepared="p", model=NAME, pred_iou_thresh=0.88)
+    assert explicit.amg_settings() == AmgSettings()
+
+    torch.manual_seed(1)
+    model = build_sam2_model(NAME, SMALL)
+    with torch.no_grad():
+        for mlp in model.sam_mask_decoder.output_hypernetworks_mlps:
+            mlp.layers[-1].weight.mul_(300.0)
+        head = model.sam_mask_decoder.iou_prediction_head.layers[-1]
+        head.weight.mul_(3.0)
+        head.bias.fill_(1.7)
+    adapter = Sam2Adapter(NAME, model, device="cpu")
+    image = _image()
+    emb = adapter.embed(image)
+    gen = generate_masks(adapter, emb, 8, settings)
+    official = SAM2AutomaticMaskGenerator(model, points_per_side=8, output_mode="uncompressed_rle")
+    s = int(model.image_size)  # type: ignore[arg-type]
+    official.predictor._bb_feat_sizes = [(s // d, s // d) for d in (4, 8, 16)]
+    ref = official.generate(image)
+    assert len(ref) >= 1  # NMS at 0.7 leaves few of the random model's near-duplicate masks
+    assert len(gen) == len(ref)
+    for i, r in enumerate(ref):
+        assert gen.rles[i]["counts"] == r["segmentation"]["counts"]
+        assert gen.predicted_iou[i] == pytest.approx(r["predicted_iou"], abs=1e-6)
+        assert gen.stability_score[i] == pytest.approx(r["stability_score"], abs=1e-6)
+    assert len(generate_masks(adapter, emb, 8, sam_defaults)) < len(gen)
+
+
+def _load_small(ckpt: Path) -> Sam2Adapter:
+    from sambench.models.checkpoints import load_into, load_state_dict
+
+    model = build_sam2_model(NAME, SMALL)
+    load_into(model, load_state_dict(ckpt), path=ckpt, model_name=NAME)
+    return Sam2Adapter(NAME, model, device="cpu")
+
+
+def test_decoder_finetuning_on_cached_features(
+    small: tuple[Sam2Adapter, Path], tmp_path: Path
+) -> None:
+    """The differentiable decoder path equals the predictor's; a few steps on the cached
+    features (image_embed + high-res maps, through the cache) lower the loss; the saved decoder
+    reloads into a fresh adapter and gives the trained masks."""
+    from sambench.finetune.data import Batch, lowres_target, model_input_size
+    from sambench.finetune.train import DiceBCELoss, freeze_all_but_decoder, train_step
+
+    _, ckpt = small
+    adapter = _load_small(ckpt)
+    image = _image()
+    cache = EmbeddingCache(tmp_path / "cache", adapter.signature())
+    cache.store("img", adapter.embed(image))
+    emb = cache.load("img")
+    assert emb is not None
+    mask = np.zeros(image.shape[:2], bool)
+    mask[20:60, 30:90] = True
+    box_px = np.array([30.0, 20.0, 89.0, 59.0])
+    boxes = torch.as_tensor(adapter.to_model_boxes(box_px, emb.original_size), dtype=torch.float)
+    target = lowres_target(mask, emb.input_size, model_input_size(adapter), adapter.mask_input_size)
+    batch = Batch(
+        features=emb.features,
+        boxes=boxes,
+        targets=torch.as_tensor(target[None, None]),
+        extras=dict(emb.extras),
+    )
+    with torch.no_grad():
+        low, iou = adapter.decode_logits(
+            batch.features, None, boxes, None, False, extras=batch.extras
+        )
+        ref_low, ref_iou = adapter.decode_embedding(emb, None, boxes, None, False)
+    torch.testing.assert_close(low, ref_low, rtol=0, atol=0)
+    torch.testing.assert_close(iou, ref_iou, rtol=0, atol=0)
+
+    params = freeze_all_but_decoder(adapter)
+    assert not any(p.requires_grad for p in adapter.image_encoder.parameters())
+    opt = torch.optim.AdamW(params, lr=1e-3)
+    loss_fn = DiceBCELoss()
+    losses = [train_step(adapter, opt, loss_fn, batch) for _ in range(6)]
+    assert losses[-1] < losses[0]
+
+    path = adapter.save_decoder(tmp_path / "decoder.safetensors")
+    fresh = _load_small(ckpt)
+    before = fresh.predict(emb, [Prompts(box=box_px)], multimask_output=False)
+    fresh.load_decoder(tmp_path / "decoder.safetensors")
+    assert fresh.decoder_sha256 == path
+    after = fresh.predict(emb, [Prompts(box=box_px)], multimask_output=False)
+    trained = adapter.predict(emb, [Prompts(box=box_px)], multimask_output=False)
+    np.testing.assert_array_equal(after.masks, trained.masks)
+    np.testing.assert_array_equal(after.scores, trained.scores)
+    assert not np.array_equal(before.scores, after.scores)
+    assert fresh.signature()["decoder_sha256"] == path
+
+
+@pytest.mark.slow
+def test_finetune_command_path_real_size(tmp_path: Path) -> None:
+    """``finetune`` with ``--model sam2.1_hiera_t --checkpoint FILE`` (real size, random
+    weights): one epoch, a decoder file that ``build_model(..., decoder=...)`` loads."""
+    from sambench.finetune.config import FinetuneConfig
+    from sambench.finetune.train import finetune
+
+    torch.manual_seed(2)
+    ckpt = tmp_path / "random_sam2.1_hiera_t.pt"
+    torch.save({"model": build_sam2_model(NAME).state_dict()}, ckpt)
+    prepared = make_prepared(tmp_path / "prepared", n_images=5)
+    cfg = FinetuneConfig(
+        prepared=str(prepared), model=NAME, checkpoint=str(ckpt), epochs=1, max_objects=2,
+        device="cpu", progress=False,
+    )  # fmt: skip
+    epochs = finetune(cfg, tmp_path / "ft")
+    assert list(epochs["epoch"]) == [0, 1] and epochs["train_loss"].iloc[1:].notna().all()
+    adapter = build_model(NAME, ckpt, device="cpu", decoder=tmp_path / "ft" / "decoder.safetensors")
+    assert isinstance(adapter, Sam2Adapter) and adapter.decoder_sha256

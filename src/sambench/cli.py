@@ -245,13 +245,14 @@ def evaluate(
         ),
     ] = _AMG.points_per_batch,
     pred_iou_thresh: Annotated[
-        float,
+        float | None,
         typer.Option(
             "--pred-iou-thresh",
             metavar="FLOAT",
-            help="S1: keep masks whose predicted IoU is > this, in [0, 1] (0 = off).",
+            help="S1: keep masks whose predicted IoU is > this, in [0, 1] (0 = off; "
+            "default: the model's official generator, 0.88 SAM, 0.8 SAM 2).",
         ),
-    ] = _AMG.pred_iou_thresh,
+    ] = None,
     stability_score_thresh: Annotated[
         float,
         typer.Option(

@@ -40,5 +40,19 @@ class AmgSettings:
 
 SAM2_AMG = AmgSettings(pred_iou_thresh=0.8)
 """``SAM2AutomaticMaskGenerator``'s defaults (it differs from SAM's generator only in
-``pred_iou_thresh`` 0.8 instead of 0.88): a SAM 2 run reproduces the official SAM 2 generator with
-``--pred-iou-thresh 0.8`` (RunConfig's default stays SAM's, one default for every model)."""
+``pred_iou_thresh``: 0.8 instead of 0.88). Applied by :func:`generator_defaults` to the SAM 2
+family, so S1 of a SAM 2 run is the official SAM 2 generator unless an option overrides it."""
+
+SAM2_FAMILY = ("medsam2", "hf_sam2")
+"""Model names, beside the ``sam2*`` adapters, whose S1 uses :data:`SAM2_AMG`."""
+
+
+def is_sam2_family(model_name: str) -> bool:
+    """True for ``sam2_hiera_*``, ``sam2.1_hiera_*`` and :data:`SAM2_FAMILY`."""
+    return model_name.startswith("sam2") or model_name in SAM2_FAMILY
+
+
+def generator_defaults(model_name: str) -> AmgSettings:
+    """The official automatic mask generator's defaults for ``--model model_name``: SAM 2's
+    (:data:`SAM2_AMG`) for the SAM 2 family, SAM's (:class:`AmgSettings`) for every other model."""
+    return SAM2_AMG if is_sam2_family(model_name) else AmgSettings()

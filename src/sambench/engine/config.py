@@ -13,7 +13,7 @@ from pathlib import Path
 
 from sambench import __version__
 from sambench.data import saved_config as SC
-from sambench.engine.amg_settings import AmgSettings
+from sambench.engine.amg_settings import AmgSettings, generator_defaults
 from sambench.errors import OptionError
 
 CONFIG_NAME = "config.json"
@@ -107,7 +107,9 @@ class RunConfig:
     # S1 everything mode (official automatic-mask-generator defaults)
     grid: tuple[int, ...] = (32,)
     points_per_batch: int = _AMG.points_per_batch
-    pred_iou_thresh: float = _AMG.pred_iou_thresh
+    pred_iou_thresh: float | None = (
+        None  # None: the model's generator default (SAM 0.88, SAM 2 0.8)
+    )
     stability_score_thresh: float = _AMG.stability_score_thresh
     stability_score_offset: float = _AMG.stability_score_offset
     box_nms_thresh: float = _AMG.box_nms_thresh
@@ -129,8 +131,15 @@ class RunConfig:
     progress: bool = True
     sambench_version: str = field(default=__version__)
 
+    def __post_init__(self) -> None:
+        # resolved here, so config.json records the value the run used
+        if self.pred_iou_thresh is None:
+            default = generator_defaults(self.model).pred_iou_thresh
+            object.__setattr__(self, "pred_iou_thresh", default)
+
     def amg_settings(self) -> AmgSettings:
         """S1's generator settings of this run (validated by :class:`AmgSettings`)."""
+        assert self.pred_iou_thresh is not None  # resolved in __post_init__
         return AmgSettings(
             points_per_batch=self.points_per_batch,
             pred_iou_thresh=self.pred_iou_thresh,
@@ -197,7 +206,7 @@ class RunConfig:
             ("--stability-score-thresh", self.stability_score_thresh),
             ("--box-nms-thresh", self.box_nms_thresh),
         ):
-            if not (_is_number(x) and 0.0 <= x <= 1.0):
+            if not (_is_number(x) and 0.0 <= float(x) <= 1.0):  # type: ignore[arg-type]
                 raise OptionError(option, f"expected a number in [0, 1], got {x!r}")
         off = self.stability_score_offset
         if not (_is_number(off) and off > 0):

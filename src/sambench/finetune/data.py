@@ -10,7 +10,7 @@ logit size, 256 for the SAM family) in MODEL INPUT space: the mask is resized ex
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 from sambench.engine.cache import EmbeddingCache, image_hash
 from sambench.engine.evaluate import read_png
 from sambench.models.base import Embedding
+from sambench.models.sam2 import Sam2Adapter
 from sambench.models.sam_family import SamFamilyAdapter
 from sambench.prompts.strategies import bounding_box
 
@@ -65,7 +66,7 @@ def object_mask(prepared: Path, obj: TrainObject) -> np.ndarray:
 
 
 def cache_embeddings(
-    model: SamFamilyAdapter,
+    model: SamFamilyAdapter | Sam2Adapter,
     cache: EmbeddingCache,
     prepared: Path,
     rows: pd.DataFrame,
@@ -154,7 +155,7 @@ def lowres_target(
     return np.asarray(low, dtype=np.float32)
 
 
-def model_input_size(model: SamFamilyAdapter) -> tuple[int, int]:
+def model_input_size(model: SamFamilyAdapter | Sam2Adapter) -> tuple[int, int]:
     """(S, S): the padded model input size, from the prompt encoder (``input_image_size``)."""
     size = getattr(model.prompt_encoder, "input_image_size", None)
     if size is None:
@@ -170,10 +171,12 @@ class Batch:
     features: torch.Tensor
     boxes: torch.Tensor
     targets: torch.Tensor
+    extras: dict[str, torch.Tensor] = field(default_factory=dict)
+    """The images' further feature maps by name, batched (SAM 2's high-resolution features)."""
 
 
 def make_batch(
-    model: SamFamilyAdapter,
+    model: SamFamilyAdapter | Sam2Adapter,
     cache: EmbeddingCache,
     prepared: Path,
     objects: Sequence[TrainObject],
@@ -186,8 +189,11 @@ def make_batch(
     dev = model.device
     s = model_input_size(model)
     feats, boxes, targets = [], [], []
+    extras: dict[str, list[torch.Tensor]] = {}
     for obj in objects:
         emb = load_embedding(cache, obj, dev)
+        for k, t in emb.extras.items():
+            extras.setdefault(k, []).append(t)
         mask = object_mask(prepared, obj)
         box = jitter_box(bounding_box(mask), box_jitter, mask.shape, rng)
         feats.append(emb.features)
@@ -197,4 +203,5 @@ def make_batch(
         features=torch.cat(feats).to(dev),
         boxes=torch.as_tensor(np.stack(boxes), dtype=torch.float32, device=dev),
         targets=torch.as_tensor(np.stack(targets)[:, None], dtype=torch.float32, device=dev),
+        extras={k: torch.cat(v).to(dev) for k, v in extras.items()},
     )

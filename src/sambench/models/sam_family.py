@@ -250,8 +250,11 @@ class SamFamilyAdapter:
         boxes: torch.Tensor | None,
         mask_inputs: torch.Tensor | None,
         multimask_output: bool,
+        extras: dict[str, torch.Tensor] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Prompt encoder + mask decoder, differentiable w.r.t. the decoder (no inference mode).
+
+        ``extras``: further feature maps of the images (SAM 2); the SAM family reads none.
 
         Inputs are in model coordinates: ``points`` = (BxNx2 float32 (X, Y), BxN int labels),
         ``boxes`` Bx4 float32 XYXY, ``mask_inputs`` Bx1x256x256 float32 logits. ``features`` is
@@ -392,33 +395,47 @@ class SamFamilyAdapter:
         return {k: v.detach().cpu().clone() for k, v in self.mask_decoder.state_dict().items()}
 
     def load_decoder(self, path: str | Path) -> None:
-        """Load a (fine-tuned) mask decoder from ``.safetensors`` or ``.pth``, strictly.
-
-        Keys may carry a ``mask_decoder.`` prefix (a full-model state dict's decoder part is
-        taken). Sets ``decoder_sha256`` to the file's SHA-256.
-        """
-        state = load_state_dict(path, option="--decoder")
-        prefix = "mask_decoder."
-        if any(k.startswith(prefix) for k in state):
-            state = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
-        load_into(self.mask_decoder, state, path=path, model_name=f"{self.name} mask decoder")
-        self.decoder_sha256 = sha256_file(path)
+        """Load a (fine-tuned) mask decoder (:func:`load_decoder_into`)."""
+        load_decoder_into(self, path)
 
     def save_decoder(self, path: str | Path) -> str:
-        """Write the mask decoder to ``path`` (``.safetensors``; temp file + rename).
+        """Write the mask decoder (:func:`save_decoder_of`); returns the file's SHA-256."""
+        return save_decoder_of(self, path)
 
-        Returns the file's SHA-256, which also becomes ``decoder_sha256``.
-        """
-        from safetensors.torch import save_file
 
-        from sambench.data.atomic import write_atomic
+def load_decoder_into(adapter: Any, path: str | Path) -> None:
+    """Load a (fine-tuned) mask decoder from ``.safetensors`` or ``.pth`` into
+    ``adapter.mask_decoder``, strictly (any adapter with ``name``, ``mask_decoder`` and
+    ``decoder_sha256``: the SAM family and SAM 2).
 
-        p = Path(path)
-        if p.suffix != ".safetensors":
-            raise ValueError(
-                f"{p}: decoder files are written as .safetensors, got suffix {p.suffix!r}"
-            )
-        state = {k: v.contiguous() for k, v in self.decoder_state_dict().items()}
-        write_atomic(p, lambda tmp: save_file(state, str(tmp)), suffix=".safetensors")
-        self.decoder_sha256 = sha256_file(p)
-        return self.decoder_sha256
+    Keys may carry a ``mask_decoder.`` (or SAM 2's ``sam_mask_decoder.``) prefix: a full-model
+    state dict's decoder part is taken. Sets ``decoder_sha256`` to the file's SHA-256.
+    """
+    state = load_state_dict(path, option="--decoder")
+    for prefix in ("mask_decoder.", "sam_mask_decoder."):
+        if any(k.startswith(prefix) for k in state):
+            state = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+            break
+    load_into(adapter.mask_decoder, state, path=path, model_name=f"{adapter.name} mask decoder")
+    adapter.decoder_sha256 = sha256_file(path)
+
+
+def save_decoder_of(adapter: Any, path: str | Path) -> str:
+    """Write ``adapter.mask_decoder`` to ``path`` (``.safetensors``; temp file + rename).
+
+    Returns the file's SHA-256, which also becomes ``adapter.decoder_sha256``.
+    """
+    from safetensors.torch import save_file
+
+    from sambench.data.atomic import write_atomic
+
+    p = Path(path)
+    if p.suffix != ".safetensors":
+        raise ValueError(f"{p}: decoder files are written as .safetensors, got suffix {p.suffix!r}")
+    state = {
+        k: v.detach().cpu().clone().contiguous()
+        for k, v in adapter.mask_decoder.state_dict().items()
+    }
+    write_atomic(p, lambda tmp: save_file(state, str(tmp)), suffix=".safetensors")
+    adapter.decoder_sha256 = sha256_file(p)
+    return str(adapter.decoder_sha256)

@@ -1,0 +1,390 @@
+"""Hugging Face ``transformers`` SAM / SAM 2 adapters (``hf_sam``, ``hf_sam2``) for a local folder.
+
+The folder is what ``save_pretrained`` writes (``config.json``, ``model.safetensors``, the
+processor's ``processor_config.json`` / ``preprocessor_config.json``), e.g. a clone of
+``facebook/sam-vit-base`` or ``facebook/sam2.1-hiera-tiny``. It is opened with
+``from_pretrained(folder, local_files_only=True)``: nothing is downloaded.
+
+Everything is transformers' own code, not a re-implementation:
+
+- ``embed``: the processor on the HxWx3 uint8 RGB image (SAM: resize the longest side to S,
+  rescale, ImageNet mean/std, pad to SxS; SAM 2: resize to SxS ignoring the aspect ratio) and
+  ``model.get_image_embeddings``. SAM: ``features`` = 1x256x64x64 at S = 1024. SAM 2: ``features``
+  = the last feature map and ``extras`` = ``high_res_feats_0`` / ``high_res_feats_1`` (the two
+  high-resolution maps, already projected by the decoder's ``conv_s0``/``conv_s1`` as
+  ``get_image_embeddings`` returns them);
+- prompts: the processor's coordinate normalization (SAM: float64 numpy, boxes rounded to float32
+  first, as ``SamProcessor``; SAM 2: float32 tensors, ``Sam2Processor``);
+- decoding: ``model(image_embeddings=..., input_points=(1xBxNx2), input_labels=(1xBxN),
+  input_boxes=(1xBx4), input_masks=(1x1xhxw), multimask_output=...)``;
+- masks: ``processor.post_process_masks`` (bilinear to the padded input, crop, bilinear to HxW;
+  ``binarize=False``), foreground where the logit > 0; scores = ``iou_scores``; low-res logits =
+  ``pred_masks`` as returned (BxKx256x256 at S = 1024), usable as the next round's mask prompt.
+
+Default: multimask output (three candidates), as both models' ``forward``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from sambench import __version__
+from sambench.errors import OptionError
+from sambench.models.base import Embedding, Prediction
+from sambench.models.sam_family import as_rgb_uint8
+from sambench.prompts.types import Prompts
+
+HF_KINDS: dict[str, tuple[str, str]] = {
+    "hf_sam": ("sam", "SamModel"),
+    "hf_sam2": ("sam2", "Sam2Model"),
+}
+"""``--model`` name -> (``config.json`` ``model_type``, transformers class)."""
+
+HIGH_RES_KEYS = ("high_res_feats_0", "high_res_feats_1")
+
+
+def _folder_sha256(folder: Path) -> str:
+    """SHA-256 over the names and bytes of the folder's config and weight files (sorted)."""
+    digest = hashlib.sha256()
+    for p in sorted(folder.iterdir()):
+        if p.is_file() and p.suffix in (".json", ".safetensors", ".bin"):
+            digest.update(p.name.encode() + b"|")
+            with p.open("rb") as fh:
+                while chunk := fh.read(1 << 20):
+                    digest.update(chunk)
+    return digest.hexdigest()
+
+
+def check_hf_folder(folder: str | Path | None, name: str) -> Path:
+    """The folder given as ``--checkpoint`` for ``name``, checked to hold a model of its kind.
+
+    Raises :class:`~sambench.errors.OptionError` naming ``--checkpoint`` for a missing folder, a
+    file instead of a folder, a folder without ``config.json``, or a config of another model type.
+    """
+    want, cls = HF_KINDS[name]
+    if folder is None:
+        raise OptionError(
+            "--checkpoint",
+            f"model {name!r} needs a local Hugging Face model folder (config.json + weights, "
+            f"as save_pretrained writes; a transformers {cls}); nothing is downloaded",
+        )
+    p = Path(folder)
+    if not p.is_dir():
+        what = "a file" if p.exists() else "no such folder"
+        raise OptionError(
+            "--checkpoint",
+            f"{p}: {what}; model {name!r} expects a Hugging Face model folder ({cls})",
+        )
+    cfg = p / "config.json"
+    if not cfg.is_file():
+        raise OptionError(
+            "--checkpoint", f"{p}: no config.json; not a Hugging Face model folder ({cls})"
+        )
+    try:
+        model_type = json.loads(cfg.read_text(encoding="utf-8")).get("model_type")
+    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as e:
+        raise OptionError("--checkpoint", f"{cfg}: not a readable JSON config ({e})") from None
+    if model_type != want:
+        other = [n for n, (t, _) in HF_KINDS.items() if t == model_type]
+        hint = f"; use --model {other[0]}" if other else ""
+        raise OptionError(
+            "--checkpoint",
+            f"{cfg}: model_type {model_type!r}, but model {name!r} expects {want!r} "
+            f"(a transformers {cls}){hint}",
+        )
+    return p
+
+
+class HfPreprocessing:
+    """What S1 reads from an adapter's pipeline: the mask threshold and a description."""
+
+    def __init__(self, kind: str, size: int) -> None:
+        self.mask_threshold = 0.0
+        resize = "longest side" if kind == "sam" else "both sides (aspect ignored)"
+        self.description = (
+            f"transformers {kind}: processor resize {resize} to {size}, rescale, mean/std"
+            + (", pad" if kind == "sam" else "")
+            + "; post_process_masks bilinear to HxW, logits > 0"
+            + (f"; embedding: image_embed + {', '.join(HIGH_RES_KEYS)}" if kind == "sam2" else "")
+        )
+
+
+class HfSamAdapter:
+    """:class:`~sambench.models.base.PromptableModel` for a transformers ``SamModel`` or
+    ``Sam2Model`` with its processor (``kind`` = ``"sam"`` or ``"sam2"``).
+
+    ``checkpoint_sha256`` identifies the weights (the folder's hash; None hashes nothing and
+    uses ``"unhashed"``). Decoding goes one prompt set per forward on a CPU (what the processor
+    path does for one prompt), ``decode_chunk`` prompt sets per forward otherwise (never with a
+    mask prompt: transformers adds the dense mask embedding per image, not per prompt).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        model: Any,
+        processor: Any,
+        kind: str,
+        *,
+        device: str | torch.device | None = None,
+        checkpoint_sha256: str | None = None,
+        default_multimask: bool = True,
+        decode_chunk: int | None = None,
+    ) -> None:
+        if kind not in ("sam", "sam2"):
+            raise ValueError(f"kind: expected 'sam' or 'sam2', got {kind!r}")
+        if device is None:
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.name = name
+        self.kind = kind
+        self.device = torch.device(device)
+        self.model = model.to(self.device).eval()
+        self.processor = processor
+        self.default_multimask = default_multimask
+        self.checkpoint_sha256 = checkpoint_sha256
+        self.decoder_sha256: str | None = None
+        if decode_chunk is not None and decode_chunk < 1:
+            raise ValueError(f"decode_chunk: expected an integer >= 1 or None, got {decode_chunk}")
+        self.decode_chunk = decode_chunk or (1 if self.device.type == "cpu" else 64)
+        self.preprocessing = HfPreprocessing(kind, int(processor.target_size))
+        emb = model.config.prompt_encoder_config
+        side = 4 * int(emb.image_size // emb.patch_size)
+        self.mask_input_size: tuple[int, int] = (side, side)
+
+    # ------------------------------------------------------------------ encoder
+    def embed(self, image: np.ndarray) -> Embedding:
+        """Encode one HxW or HxWx3 uint8 image (processor + ``get_image_embeddings``)."""
+        rgb = as_rgb_uint8(image)
+        inputs = self.processor(images=rgb, return_tensors="pt")
+        pixels = inputs["pixel_values"].to(self.device)
+        h, w = int(rgb.shape[0]), int(rgb.shape[1])
+        with torch.inference_mode():
+            out = self.model.get_image_embeddings(pixels)
+        if self.kind == "sam":
+            resized = inputs["reshaped_input_sizes"][0].tolist()
+            return Embedding(
+                features=out, original_size=(h, w), input_size=(int(resized[0]), int(resized[1]))
+            )
+        size = int(self.processor.target_size)
+        return Embedding(
+            features=out[-1],
+            original_size=(h, w),
+            input_size=(size, size),
+            extras={k: t for k, t in zip(HIGH_RES_KEYS, out[:-1], strict=True)},
+        )
+
+    def _image_embeddings(self, embedding: Embedding) -> Any:
+        feats = embedding.features.to(self.device)
+        if self.kind == "sam":
+            return feats
+        missing = [k for k in HIGH_RES_KEYS if k not in embedding.extras]
+        if missing:
+            raise ValueError(
+                f"{self.name}: embedding lacks the high-resolution features {missing} "
+                "(was it made by another model?)"
+            )
+        return [*(embedding.extras[k].to(self.device) for k in HIGH_RES_KEYS), feats]
+
+    # ------------------------------------------------------------------ coordinates
+    def _normalize(self, coords: np.ndarray, size: tuple[int, int], box: bool) -> torch.Tensor:
+        proc = self.processor
+        hw = (int(size[0]), int(size[1]))
+        if self.kind == "sam":
+            arr = np.asarray(coords, np.float32 if box else np.float64)
+            out = proc._normalize_coordinates(proc.target_size, arr, hw, is_bounding_box=box)
+            return torch.from_numpy(np.asarray(out))
+        t = torch.as_tensor(np.asarray(coords, np.float64), dtype=torch.float32)
+        return proc._normalize_coordinates(proc.target_size, t, hw, is_bounding_box=box)  # type: ignore[no-any-return]
+
+    def to_model_coords(self, points: np.ndarray, original_size: tuple[int, int]) -> np.ndarray:
+        """...x2 (X, Y) original pixels -> model-input pixels (the processor's arithmetic)."""
+        p = np.asarray(points, np.float64)
+        return (
+            self._normalize(p.reshape(-1, 2), original_size, False)
+            .double()
+            .numpy()
+            .reshape(p.shape)
+        )
+
+    def to_model_boxes(self, boxes: np.ndarray, original_size: tuple[int, int]) -> np.ndarray:
+        """Bx4 (or 4) XYXY original pixels -> Bx4 model-input pixels."""
+        b = np.asarray(boxes, np.float64).reshape(-1, 4)
+        return self._normalize(b, original_size, True).double().numpy().reshape(-1, 4)
+
+    # ------------------------------------------------------------------ decoder
+    def decode_embedding(
+        self,
+        embedding: Embedding,
+        points: tuple[torch.Tensor, torch.Tensor] | None,
+        boxes: torch.Tensor | None,
+        mask_inputs: torch.Tensor | None,
+        multimask_output: bool,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The model's forward from the embedding, inputs in model coordinates: ``points`` =
+        (BxNx2 (X, Y), BxN labels), ``boxes`` Bx4 XYXY, ``mask_inputs`` Bx1xhxw logits.
+        Returns (BxKxhxw raw low-res logits, BxK predicted IoU), K = 3 or 1."""
+        image_embeddings = self._image_embeddings(embedding)
+        if points is not None:
+            b = int(points[0].shape[0])
+        elif boxes is not None:
+            b = int(boxes.shape[0])
+        elif mask_inputs is not None:
+            b = int(mask_inputs.shape[0])
+        else:
+            raise ValueError("prompts: need points, a box or a mask")
+        c = 1 if mask_inputs is not None else self.decode_chunk
+        lows, ious = [], []
+        dtype = torch.float64 if self.kind == "sam" else torch.float32
+        for i in range(0, b, c):
+            kw: dict[str, Any] = {}
+            if points is not None:
+                kw["input_points"] = points[0][i : i + c].to(self.device, dtype)[None]
+                kw["input_labels"] = points[1][i : i + c].to(self.device, torch.int64)[None]
+            if boxes is not None:
+                kw["input_boxes"] = boxes[i : i + c].to(self.device, dtype)[None]
+            if mask_inputs is not None:
+                kw["input_masks"] = mask_inputs[i : i + c].to(self.device, torch.float32)
+            out = self.model(
+                image_embeddings=image_embeddings, multimask_output=multimask_output, **kw
+            )
+            lows.append(out.pred_masks[0])
+            ious.append(out.iou_scores[0])
+        if len(lows) == 1:
+            return lows[0], ious[0]
+        return torch.cat(lows), torch.cat(ious)
+
+    def postprocess(self, low_res_logits: torch.Tensor, embedding: Embedding) -> torch.Tensor:
+        """BxKxhxw logits -> BxKxHxW logits (``post_process_masks``, ``binarize=False``)."""
+        hw = [[int(v) for v in embedding.original_size]]
+        if self.kind == "sam":
+            resized = [[int(v) for v in embedding.input_size]]
+            out = self.processor.post_process_masks([low_res_logits], hw, resized, binarize=False)
+        else:
+            out = self.processor.post_process_masks([low_res_logits], hw, binarize=False)
+        return out[0]  # type: ignore[no-any-return]
+
+    def _prompt_tensors(
+        self, group: Sequence[Prompts], size: tuple[int, int]
+    ) -> tuple[tuple[torch.Tensor, torch.Tensor] | None, torch.Tensor | None, torch.Tensor | None]:
+        first = group[0]
+        points = boxes = masks = None
+        if first.points is not None:
+            coords = np.stack([np.asarray(p.points, np.float64) for p in group])
+            labels = np.stack([np.asarray(p.labels) for p in group])
+            if not np.isfinite(coords).all():
+                raise ValueError("Prompts.points: coordinates must be finite")
+            if not np.isin(labels, (0, 1)).all():
+                raise ValueError(
+                    f"Prompts.labels: allowed values are 0 and 1, got {np.unique(labels)}"
+                )
+            n = coords.shape[1]
+            pts = self._normalize(coords.reshape(-1, 2), size, False).reshape(len(group), n, 2)
+            points = (pts, torch.as_tensor(labels.astype(np.int64)))
+        if first.box is not None:
+            raw = np.stack([np.asarray(p.box, np.float64).reshape(4) for p in group])
+            if not np.isfinite(raw).all():
+                raise ValueError("Prompts.box: coordinates must be finite")
+            boxes = self._normalize(raw, size, True)
+        if first.mask_logits is not None:
+            want = (1, *self.mask_input_size)
+            for p in group:
+                got = np.asarray(p.mask_logits).shape
+                if got != want:
+                    raise ValueError(
+                        f"Prompts.mask_logits: expected shape {want} (this adapter's "
+                        f"low_res_logits of one candidate), got {got}"
+                    )
+            masks = torch.as_tensor(
+                np.stack([np.asarray(p.mask_logits, np.float32) for p in group])
+            )
+        return points, boxes, masks
+
+    def predict(
+        self,
+        embedding: Embedding,
+        prompts: Sequence[Prompts],
+        multimask_output: bool | None = None,
+    ) -> Prediction:
+        """Decode B prompt sets against one embedding.
+
+        Returns masks BxKxHxW bool, scores BxK float32, low-res logits BxKxhxw float32 (raw
+        ``pred_masks``), K = 3 or 1.
+        """
+        if len(prompts) == 0:
+            raise ValueError("prompts: expected at least one Prompts, got an empty sequence")
+        multimask = self.default_multimask if multimask_output is None else bool(multimask_output)
+        k = 3 if multimask else 1
+        h, w = (int(v) for v in embedding.original_size)
+        n = len(prompts)
+        groups: dict[tuple[int, bool, bool], list[int]] = {}
+        for i, p in enumerate(prompts):
+            groups.setdefault(p.signature, []).append(i)
+        masks = np.zeros((n, k, h, w), dtype=bool)
+        scores = np.zeros((n, k), dtype=np.float32)
+        low_res: np.ndarray | None = None
+        with torch.inference_mode():
+            for idx in groups.values():
+                pts, bxs, mks = self._prompt_tensors([prompts[i] for i in idx], (h, w))
+                low, iou = self.decode_embedding(embedding, pts, bxs, mks, multimask)
+                if low_res is None:
+                    low_res = np.zeros((n, k, *low.shape[-2:]), dtype=np.float32)
+                low_res[idx] = low.float().cpu().numpy()
+                scores[idx] = iou.float().cpu().numpy()
+                for s in range(0, len(idx), 16):
+                    up = self.postprocess(low[s : s + 16], embedding)
+                    masks[idx[s : s + 16]] = (up > self.preprocessing.mask_threshold).cpu().numpy()
+        assert low_res is not None
+        return Prediction(masks=masks, scores=scores, low_res_logits=low_res)
+
+    def signature(self) -> dict[str, str]:
+        """Cache key: model, folder hash, preprocessing and sambench version."""
+        return {
+            "model": self.name,
+            "checkpoint_sha256": self.checkpoint_sha256 or "unhashed",
+            "decoder_sha256": self.decoder_sha256 or "",
+            "preprocessing": self.preprocessing.description,
+            "sambench_version": __version__,
+        }
+
+
+def build_hf_adapter(
+    checkpoint: str | Path | None, *, name: str, device: str | torch.device | None = None
+) -> HfSamAdapter:
+    """``hf_sam`` / ``hf_sam2``: the model and processor of a local Hugging Face folder
+    (``from_pretrained(folder, local_files_only=True)``).
+
+    Raises :class:`~sambench.errors.OptionError` for a folder that is not a model of that kind
+    (see :func:`check_hf_folder`) or when ``transformers`` is not installed.
+    """
+    if name not in HF_KINDS:
+        raise ValueError(f"model: expected one of {', '.join(HF_KINDS)}, got {name!r}")
+    folder = check_hf_folder(checkpoint, name)
+    kind, cls_name = HF_KINDS[name]
+    try:
+        import transformers
+    except ImportError:
+        raise OptionError(
+            "--model",
+            f"{name!r} needs the optional package transformers: "
+            'pip install -c constraints.txt "sambench[hf]"',
+        ) from None
+    model_cls = getattr(transformers, cls_name)
+    proc_cls = transformers.SamProcessor if kind == "sam" else transformers.Sam2Processor
+    try:
+        model = model_cls.from_pretrained(str(folder), local_files_only=True)
+        processor = proc_cls.from_pretrained(str(folder), local_files_only=True)
+    except (OSError, ValueError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise OptionError(
+            "--checkpoint", f"{folder}: cannot load a transformers {cls_name} from it ({first})"
+        ) from None
+    return HfSamAdapter(
+        name, model, processor, kind, device=device, checkpoint_sha256=_folder_sha256(folder)
+    )
