@@ -309,9 +309,9 @@ def test_second_server_on_a_session_is_refused(prepared: Path, tmp_path: Path, c
     assert (session / S.SESSION_JSON).is_file()
 
 
-def _start_cli(prepared: Path, session: Path) -> tuple[subprocess.Popen[str], str]:
+def _start_cli(prepared: Path, session: Path, port: str = "0") -> tuple[subprocess.Popen[str], str]:
     cmd = [sys.executable, "-u", "-c", "from sambench.cli import main; raise SystemExit(main())",
-           "annotate", str(prepared), "--out", str(session), "--model", "none", "--port", "0"]  # fmt: skip
+           "annotate", str(prepared), "--out", str(session), "--model", "none", "--port", port]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert proc.stdout is not None
     for _ in range(20):
@@ -347,11 +347,15 @@ def test_sigkill_mid_object_then_resume_with_the_real_server(
             v2 = c.post("/api/accept", json=k).json()
             r = c.post("/api/interact", json={**_key(v2), "kind": "box", "box": [[3, 3], [6, 6]]})
             assert r.json()["area"] == 16
+            proc.send_signal(signal.SIGKILL)  # while the client's connection is open
+            proc.wait(10)
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
     assert len(S.load_session_objects(session)) == 1
-    proc, url = _start_cli(prepared, session)  # the lock died with the process
+    # at once on the same port (the dead server's connections in TIME_WAIT must not block it);
+    # the lock died with the process
+    proc, url = _start_cli(prepared, session, url.rsplit(":", 1)[1])
     try:
         _wait_up(url)
         with httpx.Client(base_url=url, headers={"X-Sambench-Tab": "new"}, timeout=30) as c:

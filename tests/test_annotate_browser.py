@@ -1,7 +1,10 @@
 """The annotator in a real browser: headless Chromium (Debian's ``/usr/bin/chromium``) driven by
 Playwright against a real uvicorn server, in both modes: draw a box, add a click (model mode) or a
 polygon (manual mode), brush, accept, next image; then the events log and the saved masks. A second
-tab on the same session is refused. Screenshots go to ``docs/img/`` (``SAMBENCH_SCREENSHOTS=0``
+tab on the same session is refused. Then ``sambench annotation-report`` over a manual and a model
+session of the same annotator (the two browser sessions when the slow model-mode test ran, else the
+manual browser session and a one-object LiteMedSAM session of the simulated annotator), its Table 7
+CSV checked against the sessions, and the report page opened in the same Chromium. Screenshots go to ``docs/img/`` (``SAMBENCH_SCREENSHOTS=0``
 skips writing them). Skipped, with the reason, when Chromium or Playwright is missing (install:
 ``apt-get install chromium`` and the ``test`` extra; never ``playwright install``)."""
 
@@ -16,13 +19,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 from PIL import Image
 
 from annotate_data import make_annotation_prepared
 from sambench.annotate.server import make_server
+from sambench.cli import main
 from sambench.cli_annotate import build_state
 from sambench.data import annotation_sessions as S
+from sambench.data.manifest import load_manifest
+from sambench.metrics.hce import human_correction_effort
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -38,6 +45,10 @@ pytestmark = [
         reason="playwright missing (pip install -e '.[test]')",
     ),
 ]
+
+
+#: The session folder each mode's browser test wrote (read by the report test after them).
+SESSIONS: dict[str, Path] = {}
 
 
 @pytest.fixture(scope="module")
@@ -88,9 +99,12 @@ def _area(page: Any) -> int:
 
 @pytest.mark.parametrize("model", ["none", pytest.param("litemedsam", marks=pytest.mark.slow)])
 def test_annotate_in_chromium(prepared: Path, tmp_path: Path, model: str) -> None:
+    _annotate_in_chromium(prepared, tmp_path / "session", model)
+
+
+def _annotate_in_chromium(prepared: Path, session: Path, model: str) -> None:
     from playwright.sync_api import sync_playwright
 
-    session = tmp_path / "session"
     state = build_state(prepared, session, model, "browser")
     first_key = state.pending()[0]
     rec = state.rows[first_key]
@@ -174,3 +188,76 @@ def test_annotate_in_chromium(prepared: Path, tmp_path: Path, model: str) -> Non
     assert (row.n_box, row.n_brush, row.n_interactions) == (1, 1, 3)
     mask = np.asarray(Image.open(row.mask_path))
     assert mask.shape == (rec["height"], rec["width"]) and int((mask > 0).sum()) == final_area
+    SESSIONS[model] = session
+
+
+def test_annotation_report_in_chromium(prepared: Path, tmp_path: Path) -> None:
+    """``sambench annotation-report`` over a manual and a model session of one annotator."""
+    from playwright.sync_api import sync_playwright
+
+    from sambench.annotate.simulate import run_simulation
+
+    manual = SESSIONS.get("none")
+    if manual is None:  # run alone (-k): annotate by hand in the browser now
+        manual = tmp_path / "manual"
+        _annotate_in_chromium(prepared, manual, "none")
+    model = SESSIONS.get("litemedsam")
+    if model is None:  # the slow browser test did not run: one object by the simulated annotator
+        model = tmp_path / "model"
+        sim = run_simulation(prepared, model, "litemedsam", annotator="browser", max_objects=1)
+        assert len(sim) == 1
+    objects = pd.concat([S.load_session_objects(manual), S.load_session_objects(model)])
+    assert sorted(objects["mode"]) == ["manual", "model"]
+    # both sessions accepted the first object in manifest order: one pair
+    assert objects[["image_id", "label_value"]].drop_duplicates().shape[0] == 1
+    out = tmp_path / "report"
+    assert main(["annotation-report", str(manual), str(model), "--out", str(out)]) == 0
+
+    # expected figures, from the sessions' own files (HCE of the saved mask vs the label map)
+    man = load_manifest(prepared).set_index(["image_id", "label_value"])
+    expected = {}
+    for row in objects.itertuples():
+        rec = man.loc[(row.image_id, row.label_value)]
+        gt = np.asarray(Image.open(prepared / rec["label_path"])) == row.label_value
+        pred = np.asarray(Image.open(row.mask_path)) > 0
+        expected[row.mode] = (human_correction_effort(pred, gt).hce, row.active_s / 60)
+    t7 = pd.read_csv(out / "tables" / "table7_annotation.csv")
+    assert list(t7["annotator"]) == ["browser", "Mean"]
+    got = t7.iloc[0]
+    assert got["human_hce"] == pytest.approx(expected["manual"][0])
+    assert got["human_minutes_per_image"] == pytest.approx(expected["manual"][1], rel=1e-6)
+    assert got["human_with_model_hce"] == pytest.approx(expected["model"][0])
+    assert got["human_with_model_minutes_per_image"] == pytest.approx(
+        expected["model"][1], rel=1e-6
+    )
+    saved = 100 * (1 - expected["model"][1] / expected["manual"][1])
+    assert got["time_saved_pct"] == pytest.approx(saved, rel=1e-6)
+    summary = pd.read_csv(out / "tables" / "annotation_summary.csv")
+    assert sorted(zip(summary["annotator"], summary["mode"], strict=True)) == [
+        ("browser", "manual"),
+        ("browser", "model"),
+    ]
+    tests = pd.read_csv(out / "tables" / "annotation_paired_tests.csv")
+    assert set(tests["n"]) == {1}
+
+    html = out / "report.html"
+    assert "browser" in html.read_text(encoding="utf-8")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.goto(html.as_uri())
+            table = page.locator("table", has=page.locator("td", has_text="browser")).first
+            assert table.is_visible()
+            assert "human_with_model_hce" in table.inner_text()
+            imgs = page.locator("img")
+            assert imgs.count() >= 2  # time per object and HCE by mode
+            assert page.evaluate(
+                "Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)"
+            )
+            # the page loads nothing outside itself (figures are embedded)
+            assert page.evaluate(
+                "performance.getEntriesByType('resource').every(e => e.name.startsWith('data:'))"
+            )
+        finally:
+            browser.close()

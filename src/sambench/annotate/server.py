@@ -21,6 +21,7 @@ or a request for an object that is no longer in progress).
 from __future__ import annotations
 
 import errno
+import os
 import socket
 import threading
 import time
@@ -159,6 +160,8 @@ def bind_socket(host: str, port: int) -> socket.socket:
     """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
+    if os.name != "nt":  # restart at once after a kill (TIME_WAIT); a live listener still refuses
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
     except OSError as e:

@@ -236,7 +236,7 @@ def run_simulation(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m sambench.annotate.simulate PREPARED SESSION [--model M]``: print the counts."""
+    """``python -m sambench.annotate.simulate PREPARED SESSION [--model M] [--annotator NAME]``: print the counts."""
     import argparse
 
     ap = argparse.ArgumentParser(prog="python -m sambench.annotate.simulate")
@@ -245,11 +245,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", default="litemedsam", choices=["litemedsam", "none"])
     ap.add_argument("--iou-target", type=float, default=0.9)
     ap.add_argument("--max-model", type=int, default=10)
+    ap.add_argument("--annotator", default="simulated", help="the session's annotator name")
     args = ap.parse_args(argv)
     df = run_simulation(
         args.prepared,
         args.session,
         args.model,
+        annotator=args.annotator,
         iou_target=args.iou_target,
         max_model=args.max_model,
     )
