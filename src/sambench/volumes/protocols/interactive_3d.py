@@ -1,0 +1,221 @@
+"""``interactive-3d``: the CVPR 2025 interactive 3D protocol, with 2D models through propagation.
+
+The challenge's loop (:mod:`sambench.volumes.clicks3d`): an optional initial 3D box (step 0),
+then ``config.steps`` (5) corrective clicks, each from the current 3D prediction by the
+challenge's rule (largest 26-connected error component, EDT maximum, seeded tie-break). Every
+model in sambench is a 2D promptable model, so each step is adapted to slices (the adaptation,
+docs/volumes-interactive.md):
+
+- State: the current SxHxW prediction, each slice's last low-res logits, the clicks so far per
+  slice (points (X, Y) with labels 1/0).
+- Step 0 (``options["initial_box"]``, default True): the challenge's box (:func:`initial_box`,
+  shift drawn from ``rng`` as ``randint(0, 6)``); its 2D box prompts the key slice ``z_mid``,
+  then the prediction propagates slice by slice outward (each slice prompted with the box of its
+  neighbour's new mask, and its logits when ``config.use_mask_prompt``), stopping when the mask
+  vanishes or leaves the box's z range ``[z_min, z_max]``. With the box, nothing outside that z
+  range is ever predicted (the box is the user's statement of the object's extent).
+- Click steps: the click's slice ``z`` is predicted again from all clicks on ``z``, the box of
+  its current mask grown to hold its positive clicks (no box when that is empty) and its last
+  logits; the correction then propagates outward from ``z`` as above (each slice also gets its
+  own clicks), and stops early on a slice whose new mask agrees with the old one
+  (DSC >= ``options["agree_dsc"]``, default 0.9): the correction has died out and the rest of
+  the prediction stands. A click after which the prediction is perfect gives no click (the
+  challenge's ``None``) and the step repeats the prediction.
+- Per step: the runner's 3D metrics, plus ``challenge_dsc`` / ``challenge_nsd`` (the challenge's
+  DSC and surfel NSD at 2 mm, gated at DSC > 0.2), the click (``click_zyx``, ``click_label``),
+  seconds (encoder passes included; slices are encoded once per volume) and the slices decoded.
+  DSC_AUC / NSD_AUC / finals per object come from these rows
+  (:func:`sambench.analysis.volumes.interactive_table`).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from sambench.models.base import PromptableModel
+from sambench.prompts.types import Prompts
+from sambench.volumes.clicks3d import (
+    Box3D,
+    box_shift,
+    initial_box,
+    next_click,
+    step_scores,
+)
+from sambench.volumes.slices import SliceOutput, SlicePredictor, mask_box
+from sambench.volumes.types import (
+    Object3D,
+    ProtocolConfig,
+    StepResult,
+    Volume3D,
+    register_protocol,
+)
+
+DEFAULT_AGREE_DSC = 0.9
+
+
+def _dsc2(a: np.ndarray, b: np.ndarray) -> float:
+    s = int(a.sum()) + int(b.sum())
+    return 1.0 if s == 0 else 2.0 * int((a & b).sum()) / s
+
+
+@dataclass
+class InteractiveState:
+    """The protocol's state for one object: ``pred`` SxHxW bool, ``logits`` per slice (1xhxw),
+    ``clicks`` per slice (list of ((x, y), label)), the z range allowed (inclusive)."""
+
+    pred: np.ndarray
+    z_lo: int
+    z_hi: int
+    logits: dict[int, np.ndarray] = field(default_factory=dict)
+    clicks: dict[int, list[tuple[tuple[float, float], int]]] = field(default_factory=dict)
+
+
+def _click_arrays(
+    clicks: list[tuple[tuple[float, float], int]],
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    if not clicks:
+        return None, None
+    pts = np.array([c[0] for c in clicks], dtype=np.float64).reshape(-1, 2)
+    return pts, np.array([c[1] for c in clicks], dtype=np.int64)
+
+
+def _prompts(
+    state: InteractiveState, k: int, box: np.ndarray | None, logits: np.ndarray | None
+) -> Prompts | None:
+    pts, lab = _click_arrays(state.clicks.get(k, []))
+    if pts is None and box is None and logits is None:
+        return None
+    return Prompts(points=pts, labels=lab, box=box, mask_logits=logits)
+
+
+def _set(state: InteractiveState, k: int, out: SliceOutput) -> None:
+    state.pred[k] = out.mask
+    state.logits[k] = out.logits
+
+
+def sweep(
+    predictor: SlicePredictor,
+    state: InteractiveState,
+    start: int,
+    use_mask_prompt: bool,
+    agree_dsc: float | None,
+) -> int:
+    """Propagate outward from slice ``start`` (already predicted) both ways; returns decodes.
+
+    Slice ``n`` gets the box of its neighbour's new mask (and that neighbour's logits when
+    ``use_mask_prompt``) plus its own clicks; the sweep stops when the new mask is empty, when it
+    agrees with the old one (DSC >= ``agree_dsc``; None = never), or at the z range's end."""
+    decodes = 0
+    for step in (-1, 1):
+        prev = start
+        n = start + step
+        while state.z_lo <= n <= state.z_hi:
+            box = mask_box(state.pred[prev])
+            if box is None:
+                break
+            logits = state.logits.get(prev) if use_mask_prompt else None
+            prompts = _prompts(state, n, box, logits)
+            assert prompts is not None
+            old = state.pred[n].copy()
+            out = predictor.predict(n, prompts)
+            decodes += 1
+            _set(state, n, out)
+            if not out.mask.any():
+                break
+            if agree_dsc is not None and old.any() and _dsc2(old, out.mask) >= agree_dsc:
+                break
+            prev, n = n, n + step
+    return decodes
+
+
+def _grown_box(
+    mask: np.ndarray, clicks: list[tuple[tuple[float, float], int]]
+) -> np.ndarray | None:
+    """Box (XYXY) of ``mask`` grown to hold the positive clicks; None when both are empty."""
+    box = mask_box(mask)
+    pos = np.array([c[0] for c in clicks if c[1] == 1], dtype=np.float64).reshape(-1, 2)
+    if pos.size == 0:
+        return box
+    lo, hi = pos.min(axis=0), pos.max(axis=0)
+    if box is None:
+        return None  # clicks alone (a box around one point would say nothing more)
+    return np.array(
+        [min(box[0], lo[0]), min(box[1], lo[1]), max(box[2], hi[0]), max(box[3], hi[1])]
+    )
+
+
+def _option(config: ProtocolConfig, key: str, default: object) -> object:
+    return config.options.get(key, default) if config.options else default
+
+
+@register_protocol(
+    "interactive-3d",
+    "CVPR 2025 interactive 3D: optional 3D box, then 5 error-centre clicks (2D models propagate)",
+)
+def interactive_3d(
+    model: PromptableModel,
+    volume: Volume3D,
+    obj: Object3D,
+    config: ProtocolConfig,
+    rng: np.random.Generator,
+) -> list[StepResult]:
+    """Steps 0 (box, optional) and 1..``config.steps`` (clicks); see the module docstring."""
+    from sambench.errors import OptionError
+
+    use_box = bool(_option(config, "initial_box", True))
+    agree = _option(config, "agree_dsc", DEFAULT_AGREE_DSC)
+    agree_dsc = None if agree is None else float(agree)  # type: ignore[arg-type]
+    if config.steps < 1:
+        raise OptionError("--steps", f"interactive-3d needs >= 1 click step, got {config.steps}")
+    gt = volume.mask(obj)
+    s = volume.shape[0]
+    predictor = SlicePredictor(model, volume, multimask=config.multimask)
+    state = InteractiveState(pred=np.zeros(volume.shape, dtype=bool), z_lo=0, z_hi=s - 1)
+    results: list[StepResult] = []
+
+    def finish(step: int, t0: float, decodes: int, extras: dict[str, object]) -> None:
+        dsc, nsd = step_scores(gt, state.pred, volume.spacing)
+        extras.update(challenge_dsc=dsc, challenge_nsd=nsd)
+        results.append(
+            StepResult(step, state.pred.copy(), time.perf_counter() - t0, decodes, dict(extras))
+        )
+
+    if use_box:
+        t0 = time.perf_counter()
+        shift = box_shift(rng)
+        box3: Box3D = initial_box(gt, shift)
+        state.z_lo, state.z_hi = box3.z_min, box3.z_max
+        out = predictor.predict(box3.z_mid, Prompts(box=np.array(box3.box_xyxy, dtype=np.float64)))
+        _set(state, box3.z_mid, out)
+        decodes = 1 + sweep(predictor, state, box3.z_mid, config.use_mask_prompt, None)
+        finish(
+            0,
+            t0,
+            decodes,
+            {"box_zyx": json.dumps([box3.z_min, box3.z_max, *box3.box_xyxy]), "box_shift": shift},
+        )
+    for step in range(1, config.steps + 1):
+        t0 = time.perf_counter()
+        click = next_click(gt, state.pred)
+        if click is None:
+            finish(step, t0, 0, {"click_zyx": None, "click_label": None})
+            continue
+        z, y, x = click.zyx
+        label = 1 if click.positive else 0
+        state.clicks.setdefault(z, []).append(((float(x), float(y)), label))
+        decodes = 0
+        if state.z_lo <= z <= state.z_hi:
+            box = _grown_box(state.pred[z], state.clicks[z])
+            logits = state.logits.get(z) if config.use_mask_prompt else None
+            prompts = _prompts(state, z, box, logits)
+            assert prompts is not None  # the click itself is a prompt
+            out = predictor.predict(z, prompts)
+            decodes = 1
+            _set(state, z, out)
+            decodes += sweep(predictor, state, z, config.use_mask_prompt, agree_dsc)
+        finish(step, t0, decodes, {"click_zyx": json.dumps([z, y, x]), "click_label": label})
+    return results
