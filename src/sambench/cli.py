@@ -16,6 +16,7 @@ import typer
 
 from sambench import __version__
 from sambench.cli_finetune import _split, finetune, finetune_compare
+from sambench.cli_volumes import evaluate_3d
 from sambench.engine.amg_settings import AmgSettings
 from sambench.errors import OptionError
 
@@ -446,6 +447,7 @@ def report(
 
 app.command("finetune")(finetune)
 app.command("finetune-compare")(finetune_compare)
+app.command("evaluate-3d")(evaluate_3d)
 
 
 def command() -> Any:

@@ -63,6 +63,12 @@ from sambench.data.standardize import (
     standard_image,
     standardize_label,
 )
+from sambench.data.volumes3d import (
+    VolumeCollector,
+    part3d_complete,
+    write_part3d,
+    write_volumes_manifest,
+)
 
 PARTS_DIR = ".parts"
 REPORT_NAME = "prepare_report.json"
@@ -180,6 +186,7 @@ def _process_case(task: _CaseTask) -> tuple[str, dict[str, int], int]:
     any_fg, lo, hi = False, math.inf, -math.inf
     modality = pair.modality or desc.modality
     channel = "" if pair.channel is None else _channel_label(desc, pair.channel)
+    vol3d: VolumeCollector | None = None  # the 3D form (volumes, not instance maps)
     try:
         slices = read_pair_slices(
             pair.image,
@@ -211,6 +218,20 @@ def _process_case(task: _CaseTask) -> tuple[str, dict[str, int], int]:
                     else f" (slice {s.slice_index} along axis {s.slice_axis})"
                 )
                 raise DataError(pair.label, f"{e}{where}") from None
+            if s.slice_axis >= 0 and m is not None:
+                if vol3d is None:
+                    case0 = _names(desc, pair.case, None, 0)[0]
+                    vol3d = VolumeCollector(
+                        root,
+                        desc.name,
+                        case0,
+                        pair.tag,
+                        pair.image,
+                        pair.label,
+                        modality,
+                        desc.window,
+                    )
+                vol3d.add(s, m)
             if drop is not None:
                 stats[f"slice:{drop}"] += 1
                 continue
@@ -274,9 +295,11 @@ def _process_case(task: _CaseTask) -> tuple[str, dict[str, int], int]:
             raise DataError(pair.label, "empty label: no foreground voxel in the whole case")
         if stats["slices_read"] and lo == hi:
             raise DataError(pair.image, f"constant image: every voxel is {lo:g}")
+        if vol3d is not None:  # before the 2D part, which marks the case done
+            write_part3d(ds_dir, pair.unit, vol3d.finish())
         _write_part(ds_dir / PARTS_DIR / f"{pair.unit}.parquet", rows, dict(stats))
     except BaseException:
-        for f in written:
+        for f in written + ([] if vol3d is None else vol3d.written):
             f.unlink(missing_ok=True)
         raise
     return pair.unit, dict(stats), len(rows)
@@ -498,7 +521,8 @@ def prepare_dataset(
     todo, done_parts = [], {}
     for pair in pairs:
         part = _read_part(ds_dir / PARTS_DIR / f"{pair.unit}.parquet")
-        if part is not None and _part_is_complete(root, part[0]):
+        done = part is not None and _part_is_complete(root, part[0])
+        if part is not None and done and part3d_complete(root, ds_dir, pair.unit):
             done_parts[pair.unit] = part[0]
             report.add_case(part[1])
             report.cases_resumed += 1
@@ -529,6 +553,7 @@ def prepare_dataset(
             frames.append(part[0])
     manifest = manifest_frame(pd.concat(frames, ignore_index=True) if frames else [])
     write_manifest(ds_dir / MANIFEST_NAME, manifest)
+    write_volumes_manifest(ds_dir, [p.unit for p in pairs])
     write_json_atomic(ds_dir / DATASET_JSON_NAME, _dataset_json(desc, manifest, "complete"))
     legacy = ds_dir / LEGACY_DATASET_JSON_NAME
     if legacy.is_file():  # ours under the old name (claimed above): the new file replaces it

@@ -20,6 +20,7 @@ REPORT_MARKER = ".sambench-report"
 # is still recognised as ours).
 RUN_MARKERS = {
     "evaluate": "config.json",
+    "evaluate-3d": "config-3d.json",
     "finetune": "finetune.json",
     "report": REPORT_MARKER,
 }

@@ -1,0 +1,143 @@
+"""The ``sambench evaluate-3d`` command (registered in :mod:`sambench.cli`): a thin layer over
+:func:`sambench.volumes.evaluate.evaluate_3d`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from sambench.errors import OptionError
+
+
+def _floats(option: str, value: str | None, n: int) -> tuple[float, ...] | None:
+    if value is None:
+        return None
+    try:
+        vals = tuple(float(v) for v in value.split(","))
+    except ValueError:
+        vals = ()
+    if len(vals) != n:
+        raise OptionError(option, f"expected {n} comma-separated numbers, got {value!r}")
+    return vals
+
+
+def _options(values: list[str] | None) -> dict[str, object]:
+    """``KEY=VALUE`` items; values parsed as JSON when they are (numbers, true/false)."""
+    import json
+
+    out: dict[str, object] = {}
+    for item in values or []:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise OptionError("--protocol-option", f"expected KEY=VALUE, got {item!r}")
+        try:
+            out[key.strip()] = json.loads(raw)
+        except ValueError:
+            out[key.strip()] = raw
+    return out
+
+
+def evaluate_3d(
+    prepared: Annotated[Path, typer.Argument(help="A `sambench prepare` folder of volumes.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run folder (new, empty or resumed).")],
+    protocol: Annotated[
+        str,
+        typer.Option(
+            "--protocol",
+            "-p",
+            metavar="NAMES",
+            help="Comma list: slicewise-gt, propagate (and any registered protocol).",
+        ),
+    ] = "propagate",
+    model: Annotated[str, typer.Option("--model", "-m", metavar="MODEL")] = "litemedsam",
+    checkpoint: Annotated[
+        Path | None, typer.Option("--checkpoint", metavar="FILE", help="SAM/MedSAM checkpoint.")
+    ] = None,
+    device: Annotated[str | None, typer.Option("--device", metavar="DEVICE")] = None,
+    prompt: Annotated[
+        str, typer.Option("--prompt", metavar="KIND", help="First prompt: box or point.")
+    ] = "box",
+    shift: Annotated[
+        str | None,
+        typer.Option("--shift", metavar="LO,HI", help="Shift the first prompt by LO..HI px."),
+    ] = None,
+    mask_prompt: Annotated[
+        bool,
+        typer.Option(
+            "--mask-prompt/--no-mask-prompt", help="Propagate the neighbour's logits too."
+        ),
+    ] = True,
+    multimask: Annotated[
+        bool | None,
+        typer.Option("--multimask/--single-mask", help="Candidates per prompt (best score kept)."),
+    ] = None,
+    steps: Annotated[
+        int, typer.Option("--steps", metavar="N", help="Correction steps (clicks).")
+    ] = 5,
+    protocol_option: Annotated[
+        list[str] | None,
+        typer.Option("--protocol-option", metavar="KEY=VALUE", help="Protocol extra (repeat)."),
+    ] = None,
+    nsd_tolerance_mm: Annotated[
+        float, typer.Option("--nsd-tolerance-mm", metavar="MM", help="NSD tolerance, mm.")
+    ] = 2.0,
+    empty: Annotated[
+        str, typer.Option("--empty", metavar="MODE", help="Empty prediction: worst or nan.")
+    ] = "worst",
+    assume_spacing: Annotated[
+        str | None,
+        typer.Option(
+            "--assume-spacing", metavar="Z,Y,X", help="Spacing (mm) of volumes without one."
+        ),
+    ] = None,
+    save_masks: Annotated[
+        bool, typer.Option("--save-masks", help="Write predictions as NIfTI (source grid).")
+    ] = False,
+    seed: Annotated[int, typer.Option("--seed", metavar="N", help="Random seed.")] = 0,
+    cases: Annotated[
+        str | None, typer.Option("--cases", metavar="LIST", help="'<dataset>/<case>' comma list.")
+    ] = None,
+    max_volumes: Annotated[
+        int | None, typer.Option("--max-volumes", metavar="N", help="First N volumes only.")
+    ] = None,
+    wait_lock: Annotated[
+        bool, typer.Option("--wait-lock", help="Wait for a run holding --out.")
+    ] = False,
+) -> None:
+    """Evaluate a model on whole volumes: 3D DSC, NSD (mm), HD95 (mm) per object and step."""
+    from sambench.cli_finetune import _split
+    from sambench.volumes.evaluate import Run3DConfig, evaluate_3d, summary_3d
+    from sambench.volumes.types import ProtocolConfig
+
+    sr = _floats("--shift", shift, 2)
+    sp = _floats("--assume-spacing", assume_spacing, 3)
+    cfg = Run3DConfig(
+        prepared=str(prepared),
+        model=model,
+        checkpoint=None if checkpoint is None else str(checkpoint),
+        device=device,
+        protocols=_split(protocol) or (),
+        protocol=ProtocolConfig(
+            prompt=prompt,
+            shift_range=None if sr is None else (sr[0], sr[1]),
+            multimask=multimask,
+            use_mask_prompt=mask_prompt,
+            steps=steps,
+            options=_options(protocol_option),
+        ),
+        nsd_tolerance_mm=nsd_tolerance_mm,
+        empty=empty,
+        assume_spacing=None if sp is None else (sp[0], sp[1], sp[2]),
+        save_masks=save_masks,
+        seed=seed,
+        cases=_split(cases),
+        max_volumes=max_volumes,
+    )
+    df = evaluate_3d(cfg, out, wait_lock=wait_lock, progress=True)
+    if df.empty:
+        typer.echo(f"no rows -> {out}")
+        return
+    typer.echo(summary_3d(df).to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+    typer.echo(f"{len(df)} rows -> {out}/results3d.parquet")

@@ -1,0 +1,240 @@
+"""``sambench evaluate-3d``: run registered 3D protocols over the prepared volumes; resumable.
+
+A run folder holds ``config-3d.json`` (written first: the folder's marker and the settings a
+resume must match), ``parts/part-NNNNNN.parquet`` (every row of the volumes finished, written
+whole volume by whole volume with :class:`sambench.engine.results.ResultsStore`, keyed by
+``image_id`` = the volume id), ``results3d.parquet`` once done (one row per (volume, object, model,
+protocol, step); columns in docs/volumes.md) and, with ``save_masks``, ``masks/<protocol>/
+<volume_id>/label<value>_step<k>.nii.gz`` on the source grid. A killed run redoes at most the
+volumes of its unwritten buffer; finished volumes are skipped, so no row is duplicated.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import zlib
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sambench.data.atomic import write_json_atomic, write_parquet_atomic
+from sambench.data.errors import DataError
+from sambench.engine.results import ResultsStore
+from sambench.engine.runfolder import ensure_run_folder
+from sambench.engine.runlock import RunLock
+from sambench.errors import OptionError
+from sambench.metrics.volume import volume_metrics
+from sambench.models.base import PromptableModel
+from sambench.prompts.strategies import PromptError
+from sambench.volumes.io import load_volume_table, object_from_row, read_volume, write_mask_nifti
+from sambench.volumes.protocols._prompts import FIRST_PROMPTS
+from sambench.volumes.types import ProtocolConfig, get_protocol, load_protocols
+
+log = logging.getLogger(__name__)
+CONFIG_NAME = "config-3d.json"
+RESULTS3D_NAME = "results3d.parquet"
+MASKS_DIR = "masks"
+_OBJECT_COLUMNS = ("object_name", "label_value", "voxel_count", "n_slices", "key_slice")
+_VOLUME_COLUMNS = ("dataset", "case", "volume_id", "modality", "depth", "height", "width")
+
+
+@dataclass(frozen=True)
+class Run3DConfig:
+    """The settings of one ``evaluate-3d`` run (saved as ``config-3d.json``; a resume must match).
+
+    ``protocols``: registered names run in turn on every object. ``nsd_tolerance_mm``: NSD
+    tolerance (mm). ``assume_spacing``: (slice, row, column) mm for volumes without spacing.
+    ``seed``: the base of every (volume, object, protocol) generator. ``cases``: ``"<dataset>/
+    <case>"`` to keep (None: all); ``max_volumes``: the first N volume ids (sorted).
+    """
+
+    prepared: str
+    model: str = "litemedsam"
+    checkpoint: str | None = None
+    device: str | None = None
+    protocols: tuple[str, ...] = ("propagate",)
+    protocol: ProtocolConfig = field(default_factory=ProtocolConfig)
+    nsd_tolerance_mm: float = 2.0
+    empty: str = "worst"
+    assume_spacing: tuple[float, float, float] | None = None
+    save_masks: bool = False
+    seed: int = 0
+    cases: tuple[str, ...] | None = None
+    max_volumes: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["protocol"]["options"] = dict(self.protocol.options)
+        d.pop("device")  # where it runs does not change the results
+        return json.loads(json.dumps(d, default=list))
+
+
+def validate(cfg: Run3DConfig) -> None:
+    """Every bad option, before anything is written (OptionError naming it)."""
+    if not cfg.protocols:
+        raise OptionError("--protocol", "expected at least one protocol name")
+    for name in cfg.protocols:
+        get_protocol(name)
+    if cfg.protocol.prompt not in FIRST_PROMPTS:
+        raise OptionError(
+            "--prompt", f"expected one of {list(FIRST_PROMPTS)}, got {cfg.protocol.prompt!r}"
+        )
+    t = cfg.nsd_tolerance_mm
+    if not (isinstance(t, int | float) and math.isfinite(t) and t >= 0):
+        raise OptionError("--nsd-tolerance-mm", f"expected a finite number >= 0 (mm), got {t!r}")
+    if cfg.empty not in ("worst", "nan"):
+        raise OptionError("--empty", f"expected 'worst' or 'nan', got {cfg.empty!r}")
+    if cfg.max_volumes is not None and cfg.max_volumes < 1:
+        raise OptionError("--max-volumes", f"expected >= 1, got {cfg.max_volumes}")
+    if cfg.protocol.steps < 0:
+        raise OptionError("--steps", f"expected >= 0, got {cfg.protocol.steps}")
+
+
+def _rng(seed: int, volume_id: str, label_value: int, protocol: str) -> np.random.Generator:
+    key = [seed, zlib.crc32(volume_id.encode()), label_value, zlib.crc32(protocol.encode())]
+    return np.random.default_rng(key)
+
+
+def _select(table: pd.DataFrame, cfg: Run3DConfig) -> pd.DataFrame:
+    if cfg.cases is not None:
+        keys = table["dataset"].astype(str) + "/" + table["case"].astype(str)
+        unknown = sorted(set(cfg.cases) - set(keys))
+        if unknown:
+            raise OptionError(
+                "--cases", f"{unknown[:5]} not found in {cfg.prepared} ('<dataset>/<case>')"
+            )
+        table = table[keys.isin(set(cfg.cases))]
+    ids = sorted(table["volume_id"].unique())
+    if cfg.max_volumes is not None:
+        ids = ids[: cfg.max_volumes]
+    return table[table["volume_id"].isin(set(ids))]
+
+
+def _scalar(v: Any) -> Any:
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, list | tuple | dict):
+        return json.dumps(v)
+    return v
+
+
+def _volume_rows(
+    model: PromptableModel, rows: pd.DataFrame, cfg: Run3DConfig, out: Path
+) -> list[dict[str, Any]]:
+    """Every row of one volume: each object, each protocol, each step."""
+    first = rows.iloc[0].to_dict()
+    vol = read_volume(first, Path(first["_root"]), cfg.assume_spacing)
+    result: list[dict[str, Any]] = []
+    for rec in rows.sort_values("label_value").to_dict("records"):
+        obj = object_from_row(rec)
+        gt = vol.mask(obj)
+        base = {k: rec[k] for k in (*_VOLUME_COLUMNS, *_OBJECT_COLUMNS)}
+        base.update(
+            image_id=vol.volume_id,
+            one_slice=obj.one_slice,
+            spacing_z=vol.spacing[0],
+            spacing_y=vol.spacing[1],
+            spacing_x=vol.spacing[2],
+            model=model.name,
+            nsd_tolerance_mm=float(cfg.nsd_tolerance_mm),
+        )
+        for name in cfg.protocols:
+            spec = get_protocol(name)
+            rng = _rng(cfg.seed, vol.volume_id, obj.label_value, name)
+            try:
+                steps = spec.fn(model, vol, obj, cfg.protocol, rng)
+            except PromptError as e:
+                result.append({**base, "protocol": name, "step": 0, "status": "skipped",
+                               "skip_reason": f"prompt: {e}"})  # fmt: skip
+                continue
+            for st in steps:
+                m = volume_metrics(
+                    st.mask, gt, vol.spacing, nsd_tolerance_mm=cfg.nsd_tolerance_mm,
+                    empty=cfg.empty,
+                )  # fmt: skip
+                row = {**base, "protocol": name, "step": st.step, "status": "ok",
+                       "skip_reason": "", **m, "n_slices_predicted": st.n_slices_predicted,
+                       "seconds": st.seconds}  # fmt: skip
+                row.update({k: _scalar(v) for k, v in st.extras.items()})
+                if cfg.save_masks:
+                    rel = f"{MASKS_DIR}/{name}/{vol.volume_id}/label{obj.label_value}_step{st.step}.nii.gz"
+                    write_mask_nifti(out / rel, st.mask, vol)
+                    row["mask_path"] = rel
+                result.append(row)
+    return result
+
+
+def evaluate_3d(
+    cfg: Run3DConfig,
+    out: Path | str,
+    *,
+    model: PromptableModel | None = None,
+    flush_every: int = 4,
+    wait_lock: bool = False,
+    progress: bool = False,
+) -> pd.DataFrame:
+    """Run ``cfg.protocols`` with ``cfg.model`` (or ``model``) over the prepared volumes of
+    ``cfg.prepared``; write and return ``results3d.parquet`` (see the module docstring).
+
+    ``out`` must be new, empty or an ``evaluate-3d`` run folder with the same settings; the run
+    holds the folder's lock throughout (a second run refuses, or waits with ``wait_lock``).
+    """
+    load_protocols()
+    validate(cfg)
+    table = _select(load_volume_table(cfg.prepared), cfg)
+    out = ensure_run_folder(out, "evaluate-3d")
+    with RunLock(out, "evaluate-3d", wait=wait_lock):
+        cfg_path = out / CONFIG_NAME
+        saved = json.loads(cfg_path.read_text()) if cfg_path.is_file() else None
+        if saved is not None and saved != cfg.to_json():
+            diff = sorted(k for k in cfg.to_json() if saved.get(k) != cfg.to_json()[k])
+            raise OptionError(
+                "--out",
+                f"{out} holds an evaluate-3d run with other settings ({', '.join(diff)}); "
+                "give another --out, or the same options to resume it",
+            )
+        if model is None:
+            from sambench.models.registry import build_any
+
+            model = build_any(cfg.model, cfg.checkpoint, device=cfg.device)
+        for name in cfg.protocols:
+            req = get_protocol(name).requires
+            why = None if req is None else req(model)
+            if why is not None:
+                raise OptionError("--protocol", f"{name} cannot run with {model.name}: {why}")
+        write_json_atomic(cfg_path, cfg.to_json())
+        store = ResultsStore(out, flush_every=flush_every)
+        done = store.done_image_ids()
+        todo = [v for v in sorted(table["volume_id"].unique()) if v not in done]
+        from tqdm.auto import tqdm
+
+        for vid in tqdm(todo, desc="evaluate-3d", unit="volume", disable=not progress):
+            store.add_image(_volume_rows(model, table[table["volume_id"] == vid], cfg, out))
+        store.flush()
+        df = store.read_parts()
+        if not df.empty:
+            keys = ["volume_id", "label_value", "protocol", "step"]
+            df = df.sort_values(keys, kind="stable").reset_index(drop=True)
+        write_parquet_atomic(out / RESULTS3D_NAME, df)
+        return df
+
+
+def load_results_3d(run_dir: Path | str) -> pd.DataFrame:
+    """``results3d.parquet`` of a finished run (DataError naming it when missing)."""
+    path = Path(run_dir) / RESULTS3D_NAME
+    if not path.is_file():
+        raise DataError(path, "is missing; expected a finished `sambench evaluate-3d` run folder")
+    return pd.read_parquet(path)
+
+
+def summary_3d(df: pd.DataFrame, by: Sequence[str] = ("model", "protocol", "step")) -> pd.DataFrame:
+    """Mean DSC, NSD, HD95 and seconds per group over the ``ok`` rows."""
+    ok = df[df["status"] == "ok"]
+    cols = ["dsc", "nsd", "hd95", "seconds", "n_slices_predicted"]
+    return ok.groupby(list(by))[cols].mean().reset_index()
