@@ -6,18 +6,19 @@ challenge's rule (largest 26-connected error component, EDT maximum, seeded tie-
 model in sambench is a 2D promptable model, so each step is adapted to slices (the adaptation,
 docs/volumes-interactive.md):
 
-- State: the current SxHxW prediction, each slice's last low-res logits, the clicks so far per
-  slice (points (X, Y) with labels 1/0).
+- State: the current SxHxW prediction and the clicks so far per slice (points (X, Y), labels
+  1/0).
 - Step 0 (``options["initial_box"]``, default True): the challenge's box (:func:`initial_box`,
   shift drawn from ``rng`` as ``randint(0, 6)``); its 2D box prompts the key slice ``z_mid``,
-  then the prediction propagates slice by slice outward (each slice prompted with the box of its
-  neighbour's new mask, and its logits when ``config.use_mask_prompt``), stopping when the mask
-  vanishes or leaves the box's z range ``[z_min, z_max]``. With the box, nothing outside that z
-  range is ever predicted (the box is the user's statement of the object's extent).
-- Click steps: the click's slice ``z`` is predicted again from all clicks on ``z``, the box of
-  its current mask grown to hold its positive clicks (no box when that is empty) and its last
-  logits; the correction then propagates outward from ``z`` as above (each slice also gets its
-  own clicks), and stops early on a slice whose new mask agrees with the old one
+  then ``propagate``'s :func:`propagate_from` carries it outward (each slice prompted with the
+  box of its neighbour's mask, and its logits when ``config.use_mask_prompt``), stopping when the
+  mask vanishes or leaves the box's z range ``[z_min, z_max]``. With the box, nothing outside
+  that z range is ever predicted (the box is the user's statement of the object's extent).
+- Click steps: the click's slice ``z`` is predicted again from all clicks on ``z`` and the box
+  of its current mask grown to hold its positive clicks (clicks alone when that mask is empty);
+  the correction then propagates outward from ``z`` by :func:`sweep` (propagate's rule, each
+  slice also given its own clicks), and stops early on a slice whose new mask agrees with the
+  old one
   (DSC >= ``options["agree_dsc"]``, default 0.9): the correction has died out and the rest of
   the prediction stands. A click after which the prediction is perfect gives no click (the
   challenge's ``None``) and the step repeats the prediction.
@@ -45,6 +46,7 @@ from sambench.volumes.clicks3d import (
     next_click,
     step_scores,
 )
+from sambench.volumes.protocols.propagate import propagate_from
 from sambench.volumes.slices import SliceOutput, SlicePredictor, mask_box
 from sambench.volumes.types import (
     Object3D,
@@ -64,13 +66,12 @@ def _dsc2(a: np.ndarray, b: np.ndarray) -> float:
 
 @dataclass
 class InteractiveState:
-    """The protocol's state for one object: ``pred`` SxHxW bool, ``logits`` per slice (1xhxw),
-    ``clicks`` per slice (list of ((x, y), label)), the z range allowed (inclusive)."""
+    """The protocol's state for one object: ``pred`` SxHxW bool, ``clicks`` per slice (list of
+    ((x, y), label)), the z range predictions may reach (inclusive)."""
 
     pred: np.ndarray
     z_lo: int
     z_hi: int
-    logits: dict[int, np.ndarray] = field(default_factory=dict)
     clicks: dict[int, list[tuple[tuple[float, float], int]]] = field(default_factory=dict)
 
 
@@ -83,52 +84,47 @@ def _click_arrays(
     return pts, np.array([c[1] for c in clicks], dtype=np.int64)
 
 
-def _prompts(
-    state: InteractiveState, k: int, box: np.ndarray | None, logits: np.ndarray | None
-) -> Prompts | None:
+def _prompts(state: InteractiveState, k: int, box: np.ndarray | None) -> Prompts | None:
     pts, lab = _click_arrays(state.clicks.get(k, []))
-    if pts is None and box is None and logits is None:
+    if pts is None and box is None:
         return None
-    return Prompts(points=pts, labels=lab, box=box, mask_logits=logits)
-
-
-def _set(state: InteractiveState, k: int, out: SliceOutput) -> None:
-    state.pred[k] = out.mask
-    state.logits[k] = out.logits
+    return Prompts(points=pts, labels=lab, box=box)
 
 
 def sweep(
     predictor: SlicePredictor,
     state: InteractiveState,
     start: int,
+    start_out: SliceOutput,
     use_mask_prompt: bool,
     agree_dsc: float | None,
 ) -> int:
-    """Propagate outward from slice ``start`` (already predicted) both ways; returns decodes.
+    """A correction's propagation outward from slice ``start`` (just predicted as
+    ``start_out``), both ways, writing into ``state.pred``; returns the decodes.
 
-    Slice ``n`` gets the box of its neighbour's new mask (and that neighbour's logits when
-    ``use_mask_prompt``) plus its own clicks; the sweep stops when the new mask is empty, when it
-    agrees with the old one (DSC >= ``agree_dsc``; None = never), or at the z range's end."""
+    :func:`~sambench.volumes.protocols.propagate.propagate_from`'s rule (slice ``n`` gets the
+    box of its neighbour's new mask and, when ``use_mask_prompt``, that neighbour's logits), plus
+    ``n``'s own clicks, and one more stop: a new mask that agrees with the old one (DSC >=
+    ``agree_dsc``; None = never). An empty new mask replaces the old one and ends the direction."""
     decodes = 0
-    for step in (-1, 1):
-        prev = start
-        n = start + step
+    for d in (1, -1):
+        prev, n = start_out, start + d
         while state.z_lo <= n <= state.z_hi:
-            box = mask_box(state.pred[prev])
+            box = mask_box(prev.mask)
             if box is None:
                 break
-            logits = state.logits.get(prev) if use_mask_prompt else None
-            prompts = _prompts(state, n, box, logits)
-            assert prompts is not None
+            pts, lab = _click_arrays(state.clicks.get(n, []))
+            logits = prev.logits if use_mask_prompt else None
+            prompts = Prompts(points=pts, labels=lab, box=box, mask_logits=logits)
             old = state.pred[n].copy()
-            out = predictor.predict(n, prompts)
+            cur = predictor.predict(n, prompts)
             decodes += 1
-            _set(state, n, out)
-            if not out.mask.any():
+            state.pred[n] = cur.mask
+            if not cur.mask.any():
                 break
-            if agree_dsc is not None and old.any() and _dsc2(old, out.mask) >= agree_dsc:
+            if agree_dsc is not None and old.any() and _dsc2(old, cur.mask) >= agree_dsc:
                 break
-            prev, n = n, n + step
+            prev, n = cur, n + d
     return decodes
 
 
@@ -178,11 +174,10 @@ def interactive_3d(
     results: list[StepResult] = []
 
     def finish(step: int, t0: float, decodes: int, extras: dict[str, object]) -> None:
+        seconds = time.perf_counter() - t0  # the model's time: scoring is not counted
         dsc, nsd = step_scores(gt, state.pred, volume.spacing)
         extras.update(challenge_dsc=dsc, challenge_nsd=nsd)
-        results.append(
-            StepResult(step, state.pred.copy(), time.perf_counter() - t0, decodes, dict(extras))
-        )
+        results.append(StepResult(step, state.pred.copy(), seconds, decodes, dict(extras)))
 
     if use_box:
         t0 = time.perf_counter()
@@ -190,8 +185,16 @@ def interactive_3d(
         box3: Box3D = initial_box(gt, shift)
         state.z_lo, state.z_hi = box3.z_min, box3.z_max
         out = predictor.predict(box3.z_mid, Prompts(box=np.array(box3.box_xyxy, dtype=np.float64)))
-        _set(state, box3.z_mid, out)
-        decodes = 1 + sweep(predictor, state, box3.z_mid, config.use_mask_prompt, None)
+        reached = propagate_from(
+            predictor,
+            box3.z_mid,
+            out,
+            use_mask_prompt=config.use_mask_prompt,
+            limit=(box3.z_min, box3.z_max),
+        )
+        for k, m in reached.items():
+            state.pred[k] = m
+        decodes = predictor.decodes
         finish(
             0,
             t0,
@@ -209,13 +212,10 @@ def interactive_3d(
         state.clicks.setdefault(z, []).append(((float(x), float(y)), label))
         decodes = 0
         if state.z_lo <= z <= state.z_hi:
-            box = _grown_box(state.pred[z], state.clicks[z])
-            logits = state.logits.get(z) if config.use_mask_prompt else None
-            prompts = _prompts(state, z, box, logits)
+            prompts = _prompts(state, z, _grown_box(state.pred[z], state.clicks[z]))
             assert prompts is not None  # the click itself is a prompt
             out = predictor.predict(z, prompts)
-            decodes = 1
-            _set(state, z, out)
-            decodes += sweep(predictor, state, z, config.use_mask_prompt, agree_dsc)
+            state.pred[z] = out.mask
+            decodes = 1 + sweep(predictor, state, z, out, config.use_mask_prompt, agree_dsc)
         finish(step, t0, decodes, {"click_zyx": json.dumps([z, y, x]), "click_label": label})
     return results

@@ -15,9 +15,10 @@ each slice's mask = its video-resolution logits > 0.
   predictor's ``Image.open``) decodes by content: lossless, so the frames are exactly the
   prepared slices; the official loader then resizes (PIL) and normalizes them. The folder is
   removed after ``init_state``.
-- Prompt on the key slice (``Object3D.key_slice``, largest area): ``config.prompt`` = ``"box"``
-  (the slice's tight ground-truth box, the paper's S5) or ``"point"`` (its S2 point), shifted by
-  ``config.shift_range`` when given, passed to ``add_new_points_or_box`` (``obj_id=1``).
+- Prompt on the key slice (``Object3D.key_slice``, largest area): ``propagate``'s first prompt
+  (``config.prompt`` = ``"box"``: the slice's tight ground-truth box; ``"point"``: the S2 point;
+  shifted by ``config.shift_range`` when given), passed to ``add_new_points_or_box``
+  (``obj_id=1``).
 - One step (step 0); ``seconds`` covers building the state (image features are computed lazily
   during propagation), prompting and both propagations; ``n_slices_predicted`` = S (every frame).
 """
@@ -35,9 +36,8 @@ import torch
 from PIL import Image
 
 from sambench.models.base import PromptableModel
-from sambench.prompts.shift import shift_prompts
-from sambench.prompts.strategies import make_prompts
 from sambench.prompts.types import Prompts
+from sambench.volumes.protocols._prompts import first_prompt
 from sambench.volumes.types import (
     Object3D,
     ProtocolConfig,
@@ -85,20 +85,6 @@ def write_frames(image: np.ndarray, folder: Path) -> None:
         Image.fromarray(rgb).save(folder / f"{k:05d}.jpg", format="PNG")
 
 
-def key_slice_prompt(gt2d: np.ndarray, config: ProtocolConfig, rng: np.random.Generator) -> Prompts:
-    """The first prompt on the key slice: S5 box (``"box"``) or S2 point (``"point"``) of the
-    HxW bool ground truth, shifted by ``config.shift_range`` when set."""
-    strategy = {"box": "S5", "point": "S2"}.get(config.prompt)
-    if strategy is None:
-        from sambench.errors import OptionError
-
-        raise OptionError("--prompt", f"expected 'box' or 'point', got {config.prompt!r}")
-    prompts = make_prompts(gt2d, strategy)
-    if config.shift_range is not None:
-        prompts = shift_prompts(prompts, config.shift_range, gt2d.shape, rng)
-    return prompts
-
-
 def run_video(predictor: Any, image: np.ndarray, key: int, prompts: Prompts) -> np.ndarray:
     """Prompt frame ``key`` of the SxHxW uint8 ``image`` and propagate both ways with the official
     predictor; returns the SxHxW bool mask (logits > 0)."""
@@ -144,7 +130,7 @@ def sam2_video(
         raise OptionError("--protocol", f"{model.name}: {reason}")
     t0 = time.perf_counter()
     gt = volume.mask(obj)
-    prompts = key_slice_prompt(gt[obj.key_slice], config, rng)
+    prompts = first_prompt(gt[obj.key_slice], config, rng)
     mask = run_video(video_predictor(model), volume.image, obj.key_slice, prompts)
     seconds = time.perf_counter() - t0
     return [
