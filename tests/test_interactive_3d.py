@@ -142,3 +142,17 @@ def test_litemedsam_on_mni152_slices() -> None:
     summary = clicks3d.interactive_summary(dscs, [s.extras["challenge_nsd"] for s in steps])
     assert 0 < summary["DSC_AUC"] <= 4.0
     assert all(s.seconds > 0 for s in steps)
+
+
+@pytest.mark.parametrize(
+    ("options", "match"),
+    [({"initial_box": "yes"}, "initial_box"), ({"agree_dsc": 1.5}, "agree_dsc")],
+)
+def test_bad_protocol_options(options: dict[str, object], match: str) -> None:
+    from sambench.errors import OptionError
+
+    vol, obj = _synthetic()
+    with pytest.raises(OptionError, match=match):
+        interactive_3d(
+            ThresholdModel(), vol, obj, ProtocolConfig(options=options), np.random.default_rng(0)
+        )

@@ -162,9 +162,19 @@ def interactive_3d(
     """Steps 0 (box, optional) and 1..``config.steps`` (clicks); see the module docstring."""
     from sambench.errors import OptionError
 
-    use_box = bool(_option(config, "initial_box", True))
+    use_box = _option(config, "initial_box", True)
+    if not isinstance(use_box, bool):
+        raise OptionError(
+            "--protocol-option", f"initial_box: expected true or false, got {use_box!r}"
+        )
     agree = _option(config, "agree_dsc", DEFAULT_AGREE_DSC)
-    agree_dsc = None if agree is None else float(agree)  # type: ignore[arg-type]
+    if agree is not None and (
+        isinstance(agree, bool) or not isinstance(agree, int | float) or not 0 < agree <= 1
+    ):
+        raise OptionError(
+            "--protocol-option", f"agree_dsc: expected a number in (0, 1] or null, got {agree!r}"
+        )
+    agree_dsc = None if agree is None else float(agree)
     if config.steps < 1:
         raise OptionError("--steps", f"interactive-3d needs >= 1 click step, got {config.steps}")
     gt = volume.mask(obj)
