@@ -24,7 +24,9 @@ docs/volumes-interactive.md):
   challenge's ``None``) and the step repeats the prediction.
 - Per step: the runner's 3D metrics, plus ``challenge_dsc`` / ``challenge_nsd`` (the challenge's
   DSC and surfel NSD at 2 mm, gated at DSC > 0.2), the click (``click_zyx``, ``click_label``),
-  seconds (encoder passes included; slices are encoded once per volume) and the slices decoded.
+  seconds (the model's: encoder passes included, slices encoded once per volume; the simulated
+  click and the scoring not counted, as the challenge times only inference), the slices decoded
+  and the encoder passes of the step.
   DSC_AUC / NSD_AUC / finals per object come from these rows
   (:func:`sambench.analysis.volumes.interactive_table`).
 """
@@ -183,16 +185,20 @@ def interactive_3d(
     state = InteractiveState(pred=np.zeros(volume.shape, dtype=bool), z_lo=0, z_hi=s - 1)
     results: list[StepResult] = []
 
+    encodes = [0]
+
     def finish(step: int, t0: float, decodes: int, extras: dict[str, object]) -> None:
         seconds = time.perf_counter() - t0  # the model's time: scoring is not counted
         dsc, nsd = step_scores(gt, state.pred, volume.spacing)
         extras.update(challenge_dsc=dsc, challenge_nsd=nsd)
+        extras["encoder_passes"] = predictor.encodes - encodes[0]
+        encodes[0] = predictor.encodes
         results.append(StepResult(step, state.pred.copy(), seconds, decodes, dict(extras)))
 
     if use_box:
-        t0 = time.perf_counter()
         shift = box_shift(rng)
         box3: Box3D = initial_box(gt, shift)
+        t0 = time.perf_counter()  # the model's time (as the challenge: prompts not counted)
         state.z_lo, state.z_hi = box3.z_min, box3.z_max
         out = predictor.predict(box3.z_mid, Prompts(box=np.array(box3.box_xyxy, dtype=np.float64)))
         reached = propagate_from(
@@ -212,8 +218,8 @@ def interactive_3d(
             {"box_zyx": json.dumps([box3.z_min, box3.z_max, *box3.box_xyxy]), "box_shift": shift},
         )
     for step in range(1, config.steps + 1):
-        t0 = time.perf_counter()
         click = next_click(gt, state.pred)
+        t0 = time.perf_counter()  # the simulated user's click is not the model's time
         if click is None:
             finish(step, t0, 0, {"click_zyx": None, "click_label": None})
             continue
