@@ -14,8 +14,10 @@ docs/volumes-interactive.md):
   box of its neighbour's mask, and its logits when ``config.use_mask_prompt``), stopping when the
   mask vanishes or leaves the box's z range ``[z_min, z_max]``. With the box, nothing outside
   that z range is ever predicted (the box is the user's statement of the object's extent).
-- Click steps: the click's slice ``z`` is predicted again from all clicks on ``z`` and the box
-  of its current mask grown to hold its positive clicks (clicks alone when that mask is empty);
+- Click steps: the click's slice ``z`` is predicted again from all clicks on ``z`` and a box:
+  the union of the box it was last prompted with and its current mask's box, grown to hold its
+  positive clicks (clicks alone when the slice has neither); boxes never shrink, the points do
+  the fine work (box-trained 2D models shrink badly when a box follows an under-segmentation);
   the correction then propagates outward from ``z`` by :func:`sweep` (propagate's rule, each
   slice also given its own clicks), and stops early on a slice whose new mask agrees with the
   old one
@@ -69,12 +71,14 @@ def _dsc2(a: np.ndarray, b: np.ndarray) -> float:
 @dataclass
 class InteractiveState:
     """The protocol's state for one object: ``pred`` SxHxW bool, ``clicks`` per slice (list of
-    ((x, y), label)), the z range predictions may reach (inclusive)."""
+    ((x, y), label)), ``boxes``: the largest box (XYXY) each slice has been prompted with, the z
+    range predictions may reach (inclusive)."""
 
     pred: np.ndarray
     z_lo: int
     z_hi: int
     clicks: dict[int, list[tuple[tuple[float, float], int]]] = field(default_factory=dict)
+    boxes: dict[int, np.ndarray] = field(default_factory=dict)
 
 
 def _click_arrays(
@@ -106,15 +110,17 @@ def sweep(
 
     :func:`~sambench.volumes.protocols.propagate.propagate_from`'s rule (slice ``n`` gets the
     box of its neighbour's new mask and, when ``use_mask_prompt``, that neighbour's logits), plus
-    ``n``'s own clicks, and one more stop: a new mask that agrees with the old one (DSC >=
+    ``n``'s own clicks; the box is united with the box ``n`` was prompted with before, so a
+    correction never shrinks a slice's box (points do the fine work); and one more stop: a new mask that agrees with the old one (DSC >=
     ``agree_dsc``; None = never). An empty new mask replaces the old one and ends the direction."""
     decodes = 0
     for d in (1, -1):
         prev, n = start_out, start + d
         while state.z_lo <= n <= state.z_hi:
-            box = mask_box(prev.mask)
+            box = union_box(mask_box(prev.mask), state.boxes.get(n))
             if box is None:
                 break
+            state.boxes[n] = box
             pts, lab = _click_arrays(state.clicks.get(n, []))
             logits = prev.logits if use_mask_prompt else None
             prompts = Prompts(points=pts, labels=lab, box=box, mask_logits=logits)
@@ -130,20 +136,22 @@ def sweep(
     return decodes
 
 
-def _grown_box(
-    mask: np.ndarray, clicks: list[tuple[tuple[float, float], int]]
-) -> np.ndarray | None:
-    """Box (XYXY) of ``mask`` grown to hold the positive clicks; None when both are empty."""
-    box = mask_box(mask)
-    pos = np.array([c[0] for c in clicks if c[1] == 1], dtype=np.float64).reshape(-1, 2)
-    if pos.size == 0:
+def union_box(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
+    """The smallest XYXY box holding boxes ``a`` and ``b`` (either may be None)."""
+    if a is None or b is None:
+        return b if a is None else a
+    return np.array([min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])])
+
+
+def _click_box(state: InteractiveState, k: int) -> np.ndarray | None:
+    """The click slice's box: its earlier prompt box and current mask's box, grown to hold its
+    positive clicks; None when the slice has neither (clicks alone)."""
+    box = union_box(state.boxes.get(k), mask_box(state.pred[k]))
+    pos = np.array([c[0] for c in state.clicks.get(k, []) if c[1] == 1], dtype=np.float64)
+    if box is None or pos.size == 0:
         return box
-    lo, hi = pos.min(axis=0), pos.max(axis=0)
-    if box is None:
-        return None  # clicks alone (a box around one point would say nothing more)
-    return np.array(
-        [min(box[0], lo[0]), min(box[1], lo[1]), max(box[2], hi[0]), max(box[3], hi[1])]
-    )
+    pos = pos.reshape(-1, 2)
+    return union_box(box, np.concatenate([pos.min(axis=0), pos.max(axis=0)]))
 
 
 def _option(config: ProtocolConfig, key: str, default: object) -> object:
@@ -210,6 +218,11 @@ def interactive_3d(
         )
         for k, m in reached.items():
             state.pred[k] = m
+            # the box propagate_from prompted slice k with (its neighbour's mask box)
+            nb = k - 1 if k > box3.z_mid else k + 1
+            used = np.array(box3.box_xyxy, np.float64) if k == box3.z_mid else mask_box(reached[nb])
+            if used is not None:
+                state.boxes[k] = used
         decodes = predictor.decodes
         finish(
             0,
@@ -228,7 +241,10 @@ def interactive_3d(
         state.clicks.setdefault(z, []).append(((float(x), float(y)), label))
         decodes = 0
         if state.z_lo <= z <= state.z_hi:
-            prompts = _prompts(state, z, _grown_box(state.pred[z], state.clicks[z]))
+            box = _click_box(state, z)
+            if box is not None:
+                state.boxes[z] = box
+            prompts = _prompts(state, z, box)
             assert prompts is not None  # the click itself is a prompt
             out = predictor.predict(z, prompts)
             state.pred[z] = out.mask
