@@ -19,6 +19,7 @@ from scipy.ndimage import gaussian_filter
 
 from sambench.metrics import (
     METRIC_NAMES,
+    MM_METRIC_NAMES,
     EmptyMaskError,
     MaskError,
     MetricConfig,
@@ -213,6 +214,7 @@ def test_offset_squares(k: int) -> None:
 def test_identical_disc() -> None:
     d = disc((41, 41), 20, 20, 12)
     m = segmentation_metrics(d, d)
+    assert all(math.isnan(m.pop(k)) for k in MM_METRIC_NAMES)  # no spacing: no mm values
     assert m == {
         "dice": 100.0,
         "jaccard": 100.0,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
@@ -112,3 +113,21 @@ def test_2d_sources_get_no_3d_form(tmp_path: Path) -> None:
     assert not (out / "22_Heart" / VOLUMES3D_NAME).exists()
     with pytest.raises(DataError, match="2D slices only"):
         load_volume_table(out)
+
+
+def test_4d_frames_are_separate_volumes(tmp_path: Path) -> None:
+    src, out = tmp_path / "src", tmp_path / "out"
+    img = np.random.default_rng(1).integers(0, 500, size=(20, 24, 5, 2)).astype(np.int16)
+    lab = np.zeros(img.shape, np.uint8)
+    lab[4:14, 5:15, 1:4, 0] = 1  # frame 0: 3 slices
+    lab[4:14, 5:15, 2, 1] = 1  # frame 1: one slice
+    for sub, arr in (("images", img), ("labels", lab)):
+        (src / sub).mkdir(parents=True)
+        nib.save(nib.Nifti1Image(arr, np.diag([0.9, 0.9, 2.0, 1.0])), src / sub / "h.nii.gz")
+    (src / "d.yaml").write_text("name: Cine\nmodality: MRI\nclasses: {LV: 1}\n")
+    prepare_dataset(src, out, config=src / "d.yaml", progress=False)
+    table = load_volume_table(out)
+    assert list(table["volume_id"]) == ["Cine_h-t0", "Cine_h-t1"]
+    assert list(table["n_slices"]) == [3, 1] and list(table["voxel_count"]) == [300, 100]
+    vol = read_volume(table.iloc[1].to_dict(), out)
+    assert vol.case == "h-t1" and np.array_equal(vol.label[2] > 0, (lab[:, :, 2, 1] > 0).T)

@@ -178,3 +178,62 @@ def test_bad_options_are_refused_before_writing(tmp_path: Path) -> None:
             model=FakeModel(),
         )
     assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize(
+    ("extra", "option"),
+    [
+        (["--protocol", "nope"], "--protocol"),
+        (["--shift", "3"], "--shift"),
+        (["--assume-spacing", "1,2"], "--assume-spacing"),
+        (["--prompt", "lasso"], "--prompt"),
+        (["--protocol-option", "novalue"], "--protocol-option"),
+    ],
+)
+def test_cli_bad_options_two_lines_exit_2(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, extra: list[str], option: str
+) -> None:
+    from sambench.cli import main
+
+    prepared, _ = _prepare(tmp_path)
+    out = tmp_path / "run"
+    assert (
+        main(["evaluate-3d", str(prepared), "--out", str(out), "--model", "grabcut", *extra]) == 2
+    )
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert 1 <= len(err) <= 2 and option in err[0], err
+    assert not (out / "config-3d.json").exists()
+
+
+def test_cli_on_a_2d_prepared_folder_says_it_has_no_3d_form(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from sambench.cli import main
+
+    from fakes import make_prepared
+
+    prepared = make_prepared(tmp_path / "png", n_images=1)
+    assert main(["evaluate-3d", str(prepared), "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert str(prepared) in err and "volumes3d.parquet" in err
+
+
+def test_a_protocol_that_cannot_prompt_gives_skipped_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sambench.prompts.strategies import PromptError
+    from sambench.volumes import register_protocol, types
+
+    load_protocols()
+    monkeypatch.setattr(types, "_REGISTRY", dict(types._REGISTRY))
+
+    @register_protocol("never", "always fails to prompt")
+    def never(model, volume, obj, config, rng):  # type: ignore[no-untyped-def]
+        raise PromptError("empty_mask", "no prompt here")
+
+    prepared, _ = _prepare(tmp_path)
+    df = evaluate_3d(
+        Run3DConfig(str(prepared), protocols=("never",)), tmp_path / "r", model=FakeModel()
+    )
+    assert (df["status"] == "skipped").all() and df["dsc"].isna().all()
+    assert df["skip_reason"].str.startswith("prompt: no prompt here").all()

@@ -195,6 +195,9 @@ def evaluate(
         float,
         typer.Option("--nsd-tolerance", metavar="PIXELS", help="NSD tolerance, pixels (>= 0)."),
     ] = 2.0,
+    nsd_tolerance_mm: Annotated[
+        float, typer.Option("--nsd-tolerance-mm", metavar="MM", help="NSD of the *_mm columns, mm.")
+    ] = 2.0,
     empty: Annotated[
         str,
         typer.Option(
@@ -335,6 +338,7 @@ def evaluate(
         prompt_rules=prompt_rules,
         multimask=multimask,
         nsd_tolerance=nsd_tolerance,
+        nsd_tolerance_mm=nsd_tolerance_mm,
         empty=empty,
         datasets=_split(datasets),
         cases=_split(cases),

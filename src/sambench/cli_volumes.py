@@ -51,11 +51,15 @@ def evaluate_3d(
             help="Comma list: slicewise-gt, propagate (and any registered protocol).",
         ),
     ] = "propagate",
-    model: Annotated[str, typer.Option("--model", "-m", metavar="MODEL")] = "litemedsam",
+    model: Annotated[
+        str, typer.Option("--model", "-m", metavar="MODEL", help="Model (registry name).")
+    ] = "litemedsam",
     checkpoint: Annotated[
         Path | None, typer.Option("--checkpoint", metavar="FILE", help="SAM/MedSAM checkpoint.")
     ] = None,
-    device: Annotated[str | None, typer.Option("--device", metavar="DEVICE")] = None,
+    device: Annotated[
+        str | None, typer.Option("--device", metavar="DEVICE", help="cpu, cuda, cuda:1, mps.")
+    ] = None,
     prompt: Annotated[
         str, typer.Option("--prompt", metavar="KIND", help="First prompt: box or point.")
     ] = "box",

@@ -99,6 +99,7 @@ class RunConfig:
     prompt_rules: str = "paper"
     multimask: str = "auto"
     nsd_tolerance: float = 2.0
+    nsd_tolerance_mm: float = 2.0  # NSD of the *_mm columns, mm (slices with a known spacing)
     empty: str = "worst"
     datasets: tuple[str, ...] | None = None
     cases: tuple[str, ...] | None = None  # "<dataset>/<case>" values; None = all cases
@@ -167,6 +168,11 @@ class RunConfig:
             raise OptionError(
                 "--nsd-tolerance",
                 f"expected a finite number >= 0 (pixels), got {self.nsd_tolerance!r}",
+            )
+        if not (_is_number(self.nsd_tolerance_mm) and self.nsd_tolerance_mm >= 0):
+            raise OptionError(
+                "--nsd-tolerance-mm",
+                f"expected a finite number >= 0 (mm), got {self.nsd_tolerance_mm!r}",
             )
         if self.max_images is not None and not (_is_int(self.max_images) and self.max_images >= 1):
             raise OptionError("--max-images", f"expected an integer >= 1, got {self.max_images!r}")

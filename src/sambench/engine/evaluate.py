@@ -81,6 +81,18 @@ def filter_cases(
     return manifest[keys.isin(set(cases))]
 
 
+def spacing_mm(row: Any) -> tuple[float, float] | None:
+    """(row, col) mm spacing of a manifest row, or None when its source carries none: a 2D image
+    file (PNG, JPEG, ...: spacing 1.0 placeholders) or a non-finite / non-positive value."""
+    from sambench.data.readers import IMAGE_2D_SUFFIXES
+
+    sp = (float(row["spacing_y"]), float(row["spacing_x"]))
+    src = str(row.get("source_image", "")).lower()
+    if int(row["slice_axis"]) < 0 and src.endswith(IMAGE_2D_SUFFIXES):
+        return None
+    return sp if all(np.isfinite(v) and v > 0 for v in sp) else None
+
+
 def embedding_signature(model: PromptableModel) -> dict[str, str]:
     """The cache key of a model's embeddings: its signature without the decoder (the image
     encoder alone makes the embedding, so a fine-tuned decoder reuses the cached embeddings)."""
@@ -176,7 +188,11 @@ def _evaluate_locked(
 
     if tasks is None:
         tasks = build_tasks(config, out)
-    metric_config = MetricConfig(nsd_tolerance=config.nsd_tolerance, empty=config.empty)  # type: ignore[arg-type]
+    metric_config = MetricConfig(
+        nsd_tolerance=config.nsd_tolerance,
+        empty=config.empty,  # type: ignore[arg-type]
+        nsd_tolerance_mm=config.nsd_tolerance_mm,
+    )
     multimask = {"auto": None, "on": True, "off": False}[config.multimask]
     cache = None
     if config.cache_dir:
@@ -236,7 +252,7 @@ def _evaluate_locked(
                 objects=objects,
                 embedding=embedding,
                 model=model,
-                metric_config=metric_config,
+                metric_config=replace(metric_config, spacing_mm=spacing_mm(first)),
                 multimask=multimask,
                 embed_seconds=embed_seconds,
                 embedding_cached=cached,

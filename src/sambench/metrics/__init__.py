@@ -14,6 +14,12 @@ benchmark's empty-prediction convention (SPEC section 4):
   (``empty="worst"``, the default), or NaN (``empty="nan"``); the row is flagged with
   ``empty_prediction=True`` either way;
 - HCE needs no convention: an empty prediction's HCE is the effort of drawing the ground truth.
+
+Physical units: with ``MetricConfig.spacing_mm`` = (row, col) mm (the slice's in-plane spacing, when
+its source carries one), ``hd_mm``, ``hd95_mm``, ``assd_mm`` are the same distances in mm and
+``nsd_mm`` the NSD at ``nsd_tolerance_mm`` (default 2 mm, the CVPR 2024 challenge's); without a
+spacing they are NaN. The pixel columns stay (the paper's tables). An empty prediction's mm
+distances are the image diagonal in mm.
 """
 
 from __future__ import annotations
@@ -52,7 +58,8 @@ from sambench.metrics.overlap import (
     jaccard_from_counts,
 )
 
-METRIC_NAMES = ("dice", "jaccard", "hd", "hd95", "assd", "nsd", *HCE_NAMES)
+MM_METRIC_NAMES = ("hd_mm", "hd95_mm", "assd_mm", "nsd_mm")
+METRIC_NAMES = ("dice", "jaccard", "hd", "hd95", "assd", "nsd", *MM_METRIC_NAMES, *HCE_NAMES)
 EMPTY_CHOICES = ("worst", "nan")
 
 
@@ -62,11 +69,14 @@ class MetricConfig:
 
     ``nsd_tolerance``: NSD tolerance, in pixels (in the spacing's unit when a spacing is given),
     finite and >= 0. ``empty``: the distance metrics of an empty prediction, ``"worst"`` (the image
-    diagonal) or ``"nan"``.
+    diagonal) or ``"nan"``. ``spacing_mm``: (row, col) pixel size in mm of the image, or None when
+    unknown; with it the ``*_mm`` metrics are computed, NSD at ``nsd_tolerance_mm`` (mm).
     """
 
     nsd_tolerance: float = 2.0
     empty: Literal["worst", "nan"] = "worst"
+    nsd_tolerance_mm: float = 2.0
+    spacing_mm: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         if self.empty not in EMPTY_CHOICES:
@@ -77,6 +87,14 @@ class MetricConfig:
             raise ValueError(
                 f"nsd_tolerance: expected a finite number >= 0 (pixels), got {self.nsd_tolerance!r}"
             ) from None
+        try:
+            check_tolerance(self.nsd_tolerance_mm)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"nsd_tolerance_mm: expected a finite number >= 0 (mm), got {self.nsd_tolerance_mm!r}"
+            ) from None
+        if self.spacing_mm is not None:
+            check_spacing(self.spacing_mm)
 
 
 def segmentation_metrics(
@@ -112,6 +130,7 @@ def segmentation_metrics(
         h, w = g.shape
         worst = math.hypot(h * sp[0], w * sp[1]) if cfg.empty == "worst" else math.nan
         out.update(hd=worst, hd95=worst, assd=worst, nsd=0.0, empty_prediction=True)
+        out.update(_mm_metrics(None, g.shape, cfg))
         return out
     d_pg, d_gp = surface_distances(p, g, sp)
     out.update(
@@ -121,13 +140,34 @@ def segmentation_metrics(
         nsd=nsd_from_distances(d_pg, d_gp, cfg.nsd_tolerance),
         empty_prediction=False,
     )
+    out.update(_mm_metrics((p, g), g.shape, cfg))
     return out
+
+
+def _mm_metrics(
+    masks: tuple[np.ndarray, np.ndarray] | None, shape: tuple[int, ...], cfg: MetricConfig
+) -> dict[str, float | bool]:
+    """The ``*_mm`` columns: NaN without ``cfg.spacing_mm``; ``masks`` None = empty prediction."""
+    if cfg.spacing_mm is None:
+        return {k: math.nan for k in MM_METRIC_NAMES}
+    sp = check_spacing(cfg.spacing_mm)
+    if masks is None:
+        worst = math.hypot(shape[0] * sp[0], shape[1] * sp[1]) if cfg.empty == "worst" else math.nan
+        return {"hd_mm": worst, "hd95_mm": worst, "assd_mm": worst, "nsd_mm": 0.0}
+    d_pg, d_gp = surface_distances(masks[0], masks[1], sp)
+    return {
+        "hd_mm": hd_from_distances(d_pg, d_gp),
+        "hd95_mm": hd95_from_distances(d_pg, d_gp),
+        "assd_mm": assd_from_distances(d_pg, d_gp),
+        "nsd_mm": float(nsd_from_distances(d_pg, d_gp, cfg.nsd_tolerance_mm)),
+    }
 
 
 __all__ = [
     "EMPTY_CHOICES",
     "HCE_NAMES",
     "METRIC_NAMES",
+    "MM_METRIC_NAMES",
     "EmptyMaskError",
     "HCEResult",
     "MaskError",

@@ -29,7 +29,7 @@ from sambench.engine.results import ResultsStore
 from sambench.engine.runfolder import ensure_run_folder
 from sambench.engine.runlock import RunLock
 from sambench.errors import OptionError
-from sambench.metrics.volume import volume_metrics
+from sambench.metrics.volume import VOLUME_METRIC_NAMES, volume_metrics
 from sambench.models.base import PromptableModel
 from sambench.prompts.strategies import PromptError
 from sambench.volumes.io import load_volume_table, object_from_row, read_volume, write_mask_nifti
@@ -70,6 +70,7 @@ class Run3DConfig:
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
+        d["prepared"] = str(Path(self.prepared).resolve())  # the same folder from any cwd
         d["protocol"]["options"] = dict(self.protocol.options)
         d.pop("device")  # where it runs does not change the results
         return json.loads(json.dumps(d, default=list))
@@ -150,8 +151,10 @@ def _volume_rows(
             try:
                 steps = spec.fn(model, vol, obj, cfg.protocol, rng)
             except PromptError as e:
+                nan = {k: math.nan for k in VOLUME_METRIC_NAMES if k != "empty_prediction"}
                 result.append({**base, "protocol": name, "step": 0, "status": "skipped",
-                               "skip_reason": f"prompt: {e}"})  # fmt: skip
+                               "skip_reason": f"prompt: {e}", **nan, "empty_prediction": False,
+                               "n_slices_predicted": 0, "seconds": math.nan})  # fmt: skip
                 continue
             for st in steps:
                 m = volume_metrics(
