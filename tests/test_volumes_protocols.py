@@ -185,6 +185,7 @@ def test_bad_options_are_refused_before_writing(tmp_path: Path) -> None:
     [
         (["--protocol", "nope"], "--protocol"),
         (["--shift", "3"], "--shift"),
+        (["--shift", "5,2"], "--shift"),
         (["--assume-spacing", "1,2"], "--assume-spacing"),
         (["--prompt", "lasso"], "--prompt"),
         (["--protocol-option", "novalue"], "--protocol-option"),

@@ -93,6 +93,10 @@ def validate(cfg: Run3DConfig) -> None:
         raise OptionError("--empty", f"expected 'worst' or 'nan', got {cfg.empty!r}")
     if cfg.max_volumes is not None and cfg.max_volumes < 1:
         raise OptionError("--max-volumes", f"expected >= 1, got {cfg.max_volumes}")
+    if cfg.protocol.shift_range is not None:
+        lo, hi = (float(v) for v in cfg.protocol.shift_range)
+        if not (math.isfinite(lo) and math.isfinite(hi) and 0 <= lo <= hi):
+            raise OptionError("--shift", f"expected LO,HI px with 0 <= LO <= HI, got {lo:g},{hi:g}")
     if cfg.protocol.steps < 0:
         raise OptionError("--steps", f"expected >= 0, got {cfg.protocol.steps}")
 
