@@ -50,11 +50,14 @@ _PREDICTORS: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
 
 def _requires(model: PromptableModel) -> str | None:
-    from sambench.models.sam2 import Sam2Adapter
+    from sambench.models.sam2 import SAM2_CONFIGS, Sam2Adapter
 
     if isinstance(model, Sam2Adapter):
         return None
-    return "sam2-video needs a SAM 2 / SAM 2.1 / MedSAM2 model (the sam2 video predictor)"
+    return (
+        "sam2-video needs a SAM 2 / SAM 2.1 / MedSAM2 model (the sam2 video predictor): "
+        f"give --model one of {', '.join(sorted(SAM2_CONFIGS))} with its --checkpoint"
+    )
 
 
 def video_predictor(adapter: Any) -> Any:
