@@ -238,3 +238,22 @@ def test_a_protocol_that_cannot_prompt_gives_skipped_rows(
     )
     assert (df["status"] == "skipped").all() and df["dsc"].isna().all()
     assert df["skip_reason"].str.startswith("prompt: no prompt here").all()
+
+
+def test_cli_protocol_errors_list_the_choices_and_sam2_video_names_model(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """The four built-in protocols are reachable from the CLI: an unknown name lists them, and
+    sam2-video with a model that has no video predictor names --model and the SAM 2 names."""
+    from sambench.cli import main
+
+    prepared, _ = _prepare(tmp_path)
+    base = ["evaluate-3d", str(prepared), "--model", "grabcut"]
+    assert main([*base, "--out", str(tmp_path / "a"), "--protocol", "slicewise,propagate"]) == 2
+    err = capsys.readouterr().err
+    for name in ("slicewise-gt", "propagate", "interactive-3d", "sam2-video"):
+        assert f"'{name}'" in err
+    assert main([*base, "--out", str(tmp_path / "b"), "--protocol", "sam2-video"]) == 2
+    first = capsys.readouterr().err.splitlines()[0]
+    assert "--protocol" in first and "--model" in first and "sam2.1_hiera_t" in first, first
+    assert not (tmp_path / "b" / "config-3d.json").exists()

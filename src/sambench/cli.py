@@ -422,7 +422,9 @@ def demo(
 
 @app.command()
 def report(
-    run_dir: Annotated[Path, typer.Argument(help="A `sambench evaluate` run folder.")],
+    run_dir: Annotated[
+        Path, typer.Argument(help="A `sambench evaluate` or `evaluate-3d` run folder.")
+    ],
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Report folder (default RUN_DIR/report).")
     ] = None,

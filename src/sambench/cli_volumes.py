@@ -48,7 +48,8 @@ def evaluate_3d(
             "--protocol",
             "-p",
             metavar="NAMES",
-            help="Comma list: slicewise-gt, propagate (and any registered protocol).",
+            help="Comma list of slicewise-gt, propagate, interactive-3d, sam2-video (SAM 2 models "
+            "only) and any registered protocol; see docs/volumes.md.",
         ),
     ] = "propagate",
     model: Annotated[
@@ -78,11 +79,15 @@ def evaluate_3d(
         typer.Option("--multimask/--single-mask", help="Candidates per prompt (best score kept)."),
     ] = None,
     steps: Annotated[
-        int, typer.Option("--steps", metavar="N", help="Correction steps (clicks).")
+        int, typer.Option("--steps", metavar="N", help="interactive-3d: clicks after the box.")
     ] = 5,
     protocol_option: Annotated[
         list[str] | None,
-        typer.Option("--protocol-option", metavar="KEY=VALUE", help="Protocol extra (repeat)."),
+        typer.Option(
+            "--protocol-option",
+            metavar="KEY=VALUE",
+            help="Protocol extra, repeatable (interactive-3d: initial_box=false, agree_dsc=0.9).",
+        ),
     ] = None,
     nsd_tolerance_mm: Annotated[
         float, typer.Option("--nsd-tolerance-mm", metavar="MM", help="NSD tolerance, mm.")

@@ -9,6 +9,11 @@ Output folder (default ``RUN_DIR/report``)::
 The sections are built by :mod:`sambench.report.sections`; a section whose data are absent (no
 S1 grid ablation, no shift rows, no prepared folder, ...) says so instead of failing, and a section
 that raises is reported on the page (with the error) while the rest of the report is still written.
+
+An ``evaluate-3d`` run folder (``results3d.parquet``, no 2D tables) gets the 3D sections of
+:data:`sambench.report.volumes.VOLUME_SECTIONS` instead (tables ``tables/3d_*``, the DSC per
+click step and the slicewise-gt vs propagate figures); a folder holding both kinds gets the 2D
+report with the 3D section before the run details.
 """
 
 from __future__ import annotations
@@ -110,6 +115,7 @@ class ReportContext:
     main_model: str | None = None
     aliases: AliasTable = field(default_factory=AliasTable.default)
     annotation: AnnotationTables | None = None
+    results3d: pd.DataFrame | None = None
     written: list[Path] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -167,6 +173,14 @@ def _resolve_prepared(
     return p
 
 
+def _intro_3d(run_dir: Path, results3d: pd.DataFrame) -> str:
+    models = ", ".join(sorted(map(str, results3d["model"].unique())))
+    return (
+        f"evaluate-3d run folder {run_dir}; model(s): {models}. Whole 3D objects: DSC and NSD "
+        "in %, HD95 in mm; the run's configuration is at the end."
+    )
+
+
 def build_report(
     run_dir: Path,
     out: Path | None = None,
@@ -199,18 +213,38 @@ def build_report(
       session, or sessions of different prepared datasets, raise before anything is written.
     """
     from sambench.report.sections import ALL_SECTIONS
+    from sambench.report.volumes import CONFIG_3D_NAME, RESULTS3D_NAME, VOLUME_SECTIONS
 
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise FileNotFoundError(f"{run_dir}: run folder does not exist")
     alias_table = AliasTable.with_file(aliases)
     annot = annotation_tables(annotation_sessions) if annotation_sessions else None
+    results3d = (
+        pd.read_parquet(run_dir / RESULTS3D_NAME) if (run_dir / RESULTS3D_NAME).is_file() else None
+    )
+    if results3d is None and (run_dir / CONFIG_3D_NAME).is_file():
+        from sambench.data.errors import DataError
+
+        raise DataError(
+            run_dir / RESULTS3D_NAME,
+            "missing: this evaluate-3d run has not finished; run the same `sambench evaluate-3d "
+            f"... --out {run_dir}` again to resume it, then report",
+        )
+    if results3d is not None and not any((run_dir / n).is_file() for n in TABLE_NAMES):
+        # an evaluate-3d run only (its parts/ hold 3D rows, not an unfinished 2D run)
+        results = pd.DataFrame(columns=list(REQUIRED_COLUMNS))
+    else:
+        results = load_results(run_dir)
+    only_3d = results3d is not None and results.empty
     out = ensure_run_folder(run_dir / "report" if out is None else Path(out), "report")
     out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out / REPORT_MARKER, "sambench report folder\n")
-    results = load_results(run_dir)
-    check_results_columns(results, run_dir / RESULTS_NAME)
+    if not only_3d:
+        check_results_columns(results, run_dir / RESULTS_NAME)
     main_model = str(results["model"].iloc[0]) if len(results) else None
+    if compare_with and only_3d:
+        raise ValueError("--compare-with: comparing runs is for `sambench evaluate` runs only")
     results = _join_runs(run_dir, results, compare_with)
     config: RunConfig | None = None
     try:
@@ -230,9 +264,17 @@ def build_report(
         main_model=main_model,
         aliases=alias_table,
         annotation=annot,
+        results3d=results3d,
     )
+    if only_3d:
+        plan = VOLUME_SECTIONS
+    elif results3d is not None:  # both kinds of results in one folder: 3D before the details
+        i = next(k for k, (a, _, _) in enumerate(ALL_SECTIONS) if a == "details")
+        plan = ALL_SECTIONS[:i] + VOLUME_SECTIONS[:1] + ALL_SECTIONS[i:]
+    else:
+        plan = ALL_SECTIONS
     sections: list[H.Section] = []
-    for anchor, title, builder in ALL_SECTIONS:
+    for anchor, title, builder in plan:
         section = H.Section(anchor, title)
         try:
             builder(ctx, section)
@@ -246,7 +288,9 @@ def build_report(
     page = H.page_html(
         f"sambench report: {run_dir.name}",
         sections,
-        intro=f"Run folder {run_dir}; model(s): {model_names}. DICE, IoU and NSD in %, "
+        intro=_intro_3d(run_dir, results3d)
+        if only_3d and results3d is not None
+        else f"Run folder {run_dir}; model(s): {model_names}. DICE, IoU and NSD in %, "
         "distances in pixels; 'oracle' = best candidate by DICE (the paper's numbers), "
         "'score' = highest predicted IoU. Findings first, then the paper's tables, then "
         "details; the run's configuration is at the end.",
