@@ -279,6 +279,7 @@ def test_signature_identifies_weights_and_pipeline(small_sam: torch.nn.Module) -
         "checkpoint_sha256",
         "decoder_sha256",
         "preprocessing",
+        "runtime",
         "sambench_version",
     }
     assert all(isinstance(v, str) for v in sa.values())

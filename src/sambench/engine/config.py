@@ -123,6 +123,7 @@ class RunConfig:
     prompts_file: str | None = None
     cache_dir: str | None = None
     device: str | None = None
+    runtime: str = "torch"  # sambench.models.runtime.RUNTIMES
     skip_bad: bool = False
     progress: bool = True
     sambench_version: str = field(default=__version__)
@@ -201,6 +202,8 @@ class RunConfig:
                 "--prompts", f"{self.prompts_file}: no such file; expected a prompts.jsonl"
             )
         check_device(self.device, available=check_device_available)
+        if self.runtime not in ("torch", "openvino", "onnxruntime", "auto"):
+            raise OptionError("--runtime", f"{self.runtime!r} is not one of torch, openvino, onnxruntime, auto")
 
     def to_json_dict(self) -> dict[str, object]:
         return SC.to_json_dict(self, _TUPLE_FIELDS)

@@ -23,6 +23,7 @@ from torch import nn
 from sambench import __version__
 from sambench.models.base import Embedding, Prediction
 from sambench.models.checkpoints import load_into, load_state_dict, sha256_file
+from sambench.models.runtime.export import runtime_label
 from sambench.prompts.types import Prompts
 
 POSTPROCESS_CHUNK = 16
@@ -150,6 +151,8 @@ class SamFamilyAdapter:
     """
 
     prompted_multimask: bool | None = None
+    runtime: str = "torch"  # set by sambench.models.runtime.apply_runtime
+    runtime_decoder: Any = None  # sambench.models.runtime.backend.RuntimeDecoder, or None
 
     def __init__(
         self,
@@ -262,6 +265,13 @@ class SamFamilyAdapter:
         Returns (BxKx256x256 low-res logits, BxK predicted IoU), K = 3 if ``multimask_output``
         else 1.
         """
+        if self.runtime_decoder is not None and not torch.is_grad_enabled():
+            out = self.runtime_decoder.decode(
+                features, self.dense_pe(features.device), points, boxes, mask_inputs,
+                multimask_output,
+            )
+            if out is not None:
+                return out  # type: ignore[no-any-return]
         if features.is_inference() and not torch.is_inference_mode_enabled():
             features = features.clone()  # inference tensors cannot be saved for backward
         sparse, dense = self.prompt_encoder(points=points, boxes=boxes, masks=mask_inputs)
@@ -384,6 +394,7 @@ class SamFamilyAdapter:
             "checkpoint_sha256": weights,
             "decoder_sha256": self.decoder_sha256 or "",
             "preprocessing": self.preprocessing.description,
+            "runtime": runtime_label(self.runtime),
             "sambench_version": __version__,
         }
 
