@@ -28,18 +28,14 @@ class Session:
 
             opts = ort.SessionOptions()
             opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-            self._ort = ort.InferenceSession(
-                str(path), opts, providers=["CPUExecutionProvider"]
-            )
+            self._ort = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
             self.input_names = [i.name for i in self._ort.get_inputs()]
         elif runtime == "openvino":
             import openvino as ov
 
             core = ov.Core()
             # f32: OpenVINO's CPU default may be bf16 on CPUs that have it (logits off by ~0.5)
-            self._ov = core.compile_model(
-                str(path), "CPU", {"INFERENCE_PRECISION_HINT": "f32"}
-            )
+            self._ov = core.compile_model(str(path), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
             self.input_names = [i.get_any_name() for i in self._ov.inputs]
         else:
             raise ValueError(f"runtime: expected onnxruntime or openvino, got {runtime!r}")
