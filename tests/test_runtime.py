@@ -65,7 +65,7 @@ def assert_same(adapter: SamFamilyAdapter, ref: SamFamilyAdapter, image: np.ndar
                 got.low_res_logits, want.low_res_logits, atol=LOGIT_ATOL, rtol=LOGIT_RTOL
             )
             np.testing.assert_allclose(got.scores, want.scores, atol=1e-4)
-            for g, r in zip(got.masks.reshape(-1, h, w), want.masks.reshape(-1, h, w)):
+            for g, r in zip(got.masks.reshape(-1, h, w), want.masks.reshape(-1, h, w), strict=False):
                 assert mask_iou(g, r) >= 0.999
     # a mask prompt (the next interactive round) with a point
     first = ref.predict(emb_ref, prompt_sets(h, w)[1][:1], False)
@@ -98,7 +98,7 @@ def small_sam(variant: str) -> torch.nn.Module:
 def seed_images(n: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """The first ``n`` seed pairs (image HxW uint8, label HxW uint8), datasets alternating."""
     per = [sorted((d / "images").glob("*.png")) for d in sorted(SEED.iterdir()) if d.is_dir()]
-    paths = [p for pair in zip(*per) for p in pair][:n]
+    paths = [p for pair in zip(*per, strict=False) for p in pair][:n]
     return [
         (np.asarray(Image.open(p)), np.asarray(Image.open(p.parent.parent / "labels" / p.name)))
         for p in paths
@@ -140,7 +140,7 @@ def test_litemedsam_real_weights_equal_eager_on_seed_images(
             ys, xs = np.nonzero(label == v)
             boxes.append(Prompts(box=np.array([xs.min(), ys.min(), xs.max(), ys.max()], float)))
         got, want = fast.predict(emb, boxes), lite_eager.predict(emb, boxes)
-        for g, r in zip(got.masks[:, 0], want.masks[:, 0]):
+        for g, r in zip(got.masks[:, 0], want.masks[:, 0], strict=False):
             assert mask_iou(g, r) >= 0.999
 
 
@@ -184,7 +184,7 @@ def test_export_reused_and_rebuilt_for_another_version(tmp_path: Path) -> None:
 
 
 def test_unknown_and_missing_runtime_named(monkeypatch: pytest.MonkeyPatch) -> None:
-    with pytest.raises(OptionError, match="--runtime.*'tensorrt' is not one of torch"):
+    with pytest.raises(OptionError, match=r"--runtime.*'tensorrt' is not one of torch"):
         rt.resolve_runtime("tensorrt", "cpu")
     monkeypatch.setattr(rt, "_installed", lambda name: False)
     with pytest.raises(OptionError, match="install the package 'openvino'"):
@@ -209,7 +209,7 @@ def test_failed_export_falls_back_only_under_auto(
     with pytest.warns(UserWarning, match="aten::weird.*using torch"):
         rt.apply_runtime(a, "auto", export_dir=tmp_path)
     assert a.runtime == "torch" and a.runtime_decoder is None
-    with pytest.raises(rt.RuntimeExportError, match="--runtime.*aten::weird"):
+    with pytest.raises(rt.RuntimeExportError, match=r"--runtime.*aten::weird"):
         rt.apply_runtime(a, "openvino", export_dir=tmp_path)
 
 

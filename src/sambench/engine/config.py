@@ -203,7 +203,9 @@ class RunConfig:
             )
         check_device(self.device, available=check_device_available)
         if self.runtime not in ("torch", "openvino", "onnxruntime", "auto"):
-            raise OptionError("--runtime", f"{self.runtime!r} is not one of torch, openvino, onnxruntime, auto")
+            raise OptionError(
+                "--runtime", f"{self.runtime!r} is not one of torch, openvino, onnxruntime, auto"
+            )
 
     def to_json_dict(self) -> dict[str, object]:
         return SC.to_json_dict(self, _TUPLE_FIELDS)

@@ -110,7 +110,7 @@ def apply_runtime(
         )
         encoder = RuntimeEncoder(Session(enc_path, concrete))
         decoder = RuntimeDecoder(Session(dec_path, concrete), adapter.mask_input_size)
-    except Exception as e:  # noqa: BLE001 - any exporter/compiler failure: explicit -> error
+    except Exception as e:
         reason = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
         model.to(adapter.device)
         if runtime == "auto":
