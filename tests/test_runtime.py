@@ -65,7 +65,9 @@ def assert_same(adapter: SamFamilyAdapter, ref: SamFamilyAdapter, image: np.ndar
                 got.low_res_logits, want.low_res_logits, atol=LOGIT_ATOL, rtol=LOGIT_RTOL
             )
             np.testing.assert_allclose(got.scores, want.scores, atol=1e-4)
-            for g, r in zip(got.masks.reshape(-1, h, w), want.masks.reshape(-1, h, w), strict=False):
+            for g, r in zip(
+                got.masks.reshape(-1, h, w), want.masks.reshape(-1, h, w), strict=False
+            ):
                 assert mask_iou(g, r) >= 0.999
     # a mask prompt (the next interactive round) with a point
     first = ref.predict(emb_ref, prompt_sets(h, w)[1][:1], False)

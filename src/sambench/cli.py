@@ -392,9 +392,7 @@ def demo(
     from sambench.analysis.summary import main_rows, paper_table, timing_table, to_markdown
     from sambench.demo import NOC_SHOWN, DemoConfig, interactive_summary, run_demo
 
-    result = run_demo(
-        out, DemoConfig(max_images=max_images, progress=progress, runtime=runtime)
-    )
+    result = run_demo(out, DemoConfig(max_images=max_images, progress=progress, runtime=runtime))
     for rep in result.prepare_reports:
         typer.echo(rep.to_text())
     every = pd.concat(list(result.results.values()), ignore_index=True)

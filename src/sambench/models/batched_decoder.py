@@ -26,6 +26,7 @@ tokens 1..3) else 1 (token 0), as ``MaskDecoder.forward``.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -50,7 +51,7 @@ def _softmax_attend(q: Tensor, k: Tensor, v: Tensor) -> Tensor:
     return torch.softmax(attn, dim=-1) @ v
 
 
-def _linear_nobias(layer: nn.Linear, x: Tensor) -> Tensor:
+def _linear_nobias(layer: Any, x: Tensor) -> Tensor:
     return x @ layer.weight.T
 
 
@@ -73,7 +74,7 @@ class BatchedMaskDecoder:
         dense_prompt_embeddings: Tensor,
         multimask_output: bool,
     ) -> tuple[Tensor, Tensor]:
-        dec = self.decoder
+        dec: Any = self.decoder
         dense = dense_prompt_embeddings
         if dense.shape[0] > 1 and dense.stride(0) == 0:  # one embedding expanded (no mask prompt)
             dense = dense[:1]
@@ -104,7 +105,7 @@ class BatchedMaskDecoder:
 
     def _shared(self, src: Tensor, image_pe: Tensor) -> dict[str, Tensor]:
         """Everything that depends on the image only (1 x HW x ... tensors)."""
-        tr = self.decoder.transformer
+        tr: Any = self.decoder.transformer
         _, c, h, w = src.shape
         keys = src.flatten(2).permute(0, 2, 1)  # 1 x HW x C
         pe = image_pe.flatten(2).permute(0, 2, 1)
@@ -124,8 +125,8 @@ class BatchedMaskDecoder:
         return out
 
     def _per_prompt(self, shared: dict[str, Tensor], sparse: Tensor) -> tuple[Tensor, Tensor]:
-        dec = self.decoder
-        tr = dec.transformer
+        dec: Any = self.decoder
+        tr: Any = dec.transformer
         b = sparse.shape[0]
         output_tokens = torch.cat([dec.iou_token.weight, dec.mask_tokens.weight], dim=0)
         tokens = torch.cat((output_tokens.unsqueeze(0).expand(b, -1, -1), sparse), dim=1)

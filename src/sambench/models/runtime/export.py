@@ -78,7 +78,7 @@ def _example(part: str, model: nn.Module, input_shape: tuple[int, ...]) -> tuple
             "output_names": ["features"],
             "dynamic_axes": {"image": {0: "batch"}, "features": {0: "batch"}},
         }
-    pe = model.prompt_encoder
+    pe: Any = model.prompt_encoder
     emb_h, emb_w = pe.image_embedding_size
     mh, mw = (4 * emb_h, 4 * emb_w)
     args = (

@@ -15,6 +15,8 @@ dense embedding ``mask_downscaling(mask)`` or ``no_mask_embed`` broadcast.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 from torch import nn
@@ -25,8 +27,9 @@ class DecoderGraph(nn.Module):
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
-        self.prompt_encoder = model.prompt_encoder
-        self.mask_decoder = model.mask_decoder
+        parts: Any = model
+        self.prompt_encoder: Any = parts.prompt_encoder
+        self.mask_decoder: Any = parts.mask_decoder
         size = self.prompt_encoder.input_image_size  # (H, W) of the model input
         self.register_buffer(
             "input_size", torch.tensor([float(size[1]), float(size[0])]), persistent=False
@@ -41,8 +44,9 @@ class DecoderGraph(nn.Module):
         mask_input: torch.Tensor,
         has_mask_input: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        pe = self.prompt_encoder
-        coords = (point_coords + 0.5) / self.input_size
+        pe: Any = self.prompt_encoder
+        size: Any = self.input_size
+        coords = (point_coords + 0.5) / size
         emb = pe.pe_layer._pe_encoding(coords)
         labels = point_labels.unsqueeze(-1).to(emb.dtype)
         emb = emb * (labels != -1) + pe.not_a_point_embed.weight * (labels == -1)
