@@ -34,7 +34,10 @@ def _imported_top_modules() -> dict[str, str]:
     return found
 
 
-OPTIONAL_EXTRAS = {"sam2": "sambench/models/sam2.py"}
+OPTIONAL_EXTRAS = {
+    "sam2": "sambench/models/sam2.py",
+    "runtime": "sambench/models/runtime/backend.py",
+}
 """Extras whose modules only the named file imports, lazily (inside functions)."""
 
 
