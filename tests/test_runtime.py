@@ -7,6 +7,7 @@ eager, predicted IoUs within 1e-4, every mask's IoU with the eager mask >= 0.999
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 import warnings
 from pathlib import Path
 
@@ -221,3 +222,38 @@ def test_run_config_refuses_unknown_runtime(tmp_path: Path) -> None:
     with pytest.raises(OptionError, match="--runtime"):
         RunConfig(prepared=str(tmp_path), runtime="fast").validate()
     RunConfig(prepared=str(tmp_path), runtime="openvino").validate()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_four_image_run_dice_table_within_005_points(runtime: str, tmp_path: Path) -> None:
+    """A 4-image evaluate run (S1 grid 4, S2-S6): mean DICE per target and strategy within 0.05
+    points of the eager run's."""
+    from sambench.analysis.summary import main_rows, summary_long
+    from sambench.data.prepare import prepare_dataset
+    from sambench.engine.config import RunConfig
+    from sambench.engine.evaluate import evaluate
+
+    prepared = tmp_path / "prepared"
+    prepare_dataset(SEED / "22_Heart", prepared, modality="MRI", progress=False)
+    base = RunConfig(
+        prepared=str(prepared),
+        strategies=("S1", "S2", "S3", "S4", "S5", "S6"),
+        grid=(4,),
+        max_images=4,
+        device="cpu",
+        progress=False,
+        cache_dir=str(tmp_path / "embeddings"),
+    )
+    tables = {}
+    for rt_name in ("torch", runtime):
+        res = evaluate(replace(base, runtime=rt_name), tmp_path / rt_name)
+        assert res["image_id"].nunique() == 4
+        tables[rt_name] = summary_long(main_rows(res), "dice").set_index(
+            ["target_modality", "strategy"]
+        )["mean"]
+    eager, fast = tables["torch"], tables[runtime]
+    assert list(eager.index) == list(fast.index) and len(eager) >= 6
+    assert float((eager - fast).abs().max()) < 0.05  # DICE in %, points
+    # the two runs used separate cache entries (the runtime is part of the signature)
+    assert len([p for p in (tmp_path / "embeddings").iterdir() if p.is_dir()]) == 2
