@@ -7,8 +7,8 @@ eager, predicted IoUs within 1e-4, every mask's IoU with the eager mask >= 0.999
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
