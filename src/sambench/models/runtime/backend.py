@@ -28,6 +28,8 @@ class Session:
 
             opts = ort.SessionOptions()
             opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            # no busy-waiting threads between calls: they would take the CPU from the rest
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
             self._ort = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
             self.input_names = [i.name for i in self._ort.get_inputs()]
         elif runtime == "openvino":
