@@ -230,8 +230,8 @@ def main() -> None:
     t_dec = decode_seconds(lite, embs[0], s.points_per_batch)
     print(
         f"decoder alone, batches of {s.points_per_batch}: {t_dec * 1e3 / s.points_per_batch:.1f} "
-        f"ms/point, {flb / t_dec / 1e9:.1f} GFLOP/s executed, ratio to matmul "
-        f"{flb / t_dec / 1e9 / mm:.2f}"
+        f"ms/point, {flb * s.points_per_batch / t_dec / 1e9:.1f} GFLOP/s executed, ratio to "
+        f"matmul {flb * s.points_per_batch / t_dec / 1e9 / mm:.2f}"
     )
 
     # 3. grids: time and peak RSS
