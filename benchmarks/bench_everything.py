@@ -2,7 +2,9 @@
 
 Prints, side by side:
 
-1. S1 seconds per image at ``--grid`` (default 32) from a cached embedding, ours vs the official
+1. S1 seconds per image at ``--grid`` (default 32) from a cached embedding, ours (batched decoder,
+   ``sambench.models.batched_decoder``), ours before it (segment-anything's decoder one prompt set
+   per call, ``batched_decoding=False``) and the official
    ``SamAutomaticMaskGenerator``. The official generator runs over LiteMedSAM's own modules
    wrapped in a segment-anything ``Sam``; its ``predictor.set_image`` is replaced by one that
    installs OUR embedding (features, input and original size), so both sides time exactly the
@@ -36,6 +38,8 @@ from sambench.models.base import Embedding
 from sambench.models.registry import build_model
 
 SEED = Path(__file__).resolve().parents[2] / "shared" / "data" / "seed-samples"
+if not SEED.is_dir():  # a worktree or fresh clone: the committed sample
+    SEED = Path(__file__).resolve().parents[1] / "tests" / "data" / "seed-samples"
 
 
 class PeakRss:
@@ -125,6 +129,35 @@ def decode_flops(lite: Any, emb: Embedding, multimask: bool) -> float:
     return float(fc.get_total_flops())
 
 
+def _grid_prompts(lite: Any, emb: Embedding, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    h, w = emb.original_size
+    rng = np.random.default_rng(0)
+    pts = torch.as_tensor(lite.to_model_coords(rng.random((n, 1, 2)) * [w, h], emb.original_size))
+    return pts.float(), torch.ones(n, 1, dtype=torch.int)
+
+
+def batched_flops(lite: Any, emb: Embedding, n: int) -> float:
+    """FLOPs per point executed by the batched decoder over a batch of ``n`` points."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    pts = _grid_prompts(lite, emb, n)
+    with torch.inference_mode(), FlopCounterMode(display=False) as fc:
+        lite.decode_logits(emb.features, pts, None, None, True)
+    return float(fc.get_total_flops()) / n
+
+
+def decode_seconds(lite: Any, emb: Embedding, n: int, reps: int = 3) -> float:
+    """Best-of-``reps`` seconds of one batched decode of ``n`` points (no post-processing)."""
+    pts = _grid_prompts(lite, emb, n)
+    best = float("inf")
+    with torch.inference_mode():
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            lite.decode_logits(emb.features, pts, None, None, True)
+            best = min(best, time.perf_counter() - t0)
+    return best
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--images", type=int, default=2)
@@ -144,12 +177,18 @@ def main() -> None:
     print(f"torch threads {torch.get_num_threads()}, {len(images)} seed images, grid {a.grid}")
 
     # 1. ours vs official, multimask (the official setting)
-    ours_t, off_t = [], []
+    ours_t, off_t, before_t = [], [], []
     for emb, im in zip(embs, images, strict=True):
         t0 = time.perf_counter()
         g = generate_masks(lite, emb, a.grid, s, multimask_output=True)
         ours_t.append(time.perf_counter() - t0)
         msg = f"  image {im.shape}: ours {ours_t[-1]:.2f} s ({len(g)} masks)"
+        lite.batched_decoding = False
+        t0 = time.perf_counter()
+        g0 = generate_masks(lite, emb, a.grid, s, multimask_output=True)
+        before_t.append(time.perf_counter() - t0)
+        lite.batched_decoding = True
+        msg += f", before {before_t[-1]:.2f} s ({len(g0)} masks)"
         if not a.skip_official:
             gen = official_generator(lite, emb, a.grid, s)
             rgb = np.repeat(im[:, :, None], 3, 2) if im.ndim == 2 else im
@@ -158,7 +197,11 @@ def main() -> None:
             off_t.append(time.perf_counter() - t0)
             msg += f", official {off_t[-1]:.2f} s ({len(ref)} masks)"
         print(msg)
-    print(f"S1 {a.grid}x{a.grid} multimask: ours {np.mean(ours_t):.2f} s/image", end="")
+    print(
+        f"S1 {a.grid}x{a.grid} multimask: ours {np.mean(ours_t):.2f} s/image, before "
+        f"{np.mean(before_t):.2f} s/image (before/ours {np.mean(before_t) / np.mean(ours_t):.2f})",
+        end="",
+    )
     if off_t:
         print(
             f", official {np.mean(off_t):.2f} s/image, ratio official/ours "
@@ -172,13 +215,23 @@ def main() -> None:
     print(f"S1 {a.grid}x{a.grid} single mask (LiteMedSAM default): {single:.2f} s, {len(g)} masks")
 
     # 2. achieved decoder throughput vs matmul
-    fl = decode_flops(lite, embs[0], True)
+    lite.batched_decoding = False
+    fl = decode_flops(lite, embs[0], True)  # the official decoder's FLOPs for one point
+    lite.batched_decoding = True
+    flb = batched_flops(lite, embs[0], s.points_per_batch)
     n_pts = a.grid**2
     achieved = fl * n_pts / np.mean(ours_t) / 1e9
     mm = matmul_gflops()
     print(
-        f"decoder: {fl / 1e9:.2f} GFLOP per point; achieved {achieved:.1f} GFLOP/s (whole S1 "
-        f"time), fp32 matmul {mm:.1f} GFLOP/s, ratio {achieved / mm:.2f}"
+        f"decoder: {fl / 1e9:.2f} GFLOP per point (official), {flb / 1e9:.2f} batched; achieved "
+        f"{achieved:.1f} GFLOP/s official-equivalent (whole S1 time), fp32 matmul {mm:.1f} "
+        f"GFLOP/s, ratio {achieved / mm:.2f}"
+    )
+    t_dec = decode_seconds(lite, embs[0], s.points_per_batch)
+    print(
+        f"decoder alone, batches of {s.points_per_batch}: {t_dec * 1e3 / s.points_per_batch:.1f} "
+        f"ms/point, {flb * s.points_per_batch / t_dec / 1e9:.1f} GFLOP/s executed, ratio to "
+        f"matmul {flb * s.points_per_batch / t_dec / 1e9 / mm:.2f}"
     )
 
     # 3. grids: time and peak RSS

@@ -208,18 +208,25 @@ def test_mixed_signatures_one_decoder_call_per_group_in_input_order(
         lambda mod, args, kwargs, out: calls.append(out[0].shape[0]), with_kwargs=True
     )
     assert adapter.decode_chunk == 1  # CPU default: one prompt set per decoder call
+    adapter.batched_decoding = False  # the official decoder's path (BatchedMaskDecoder: below)
     try:
         adapter.predict(sam_case.emb, prompts, multimask_output=True)
         assert calls == [1] * 6
         calls.clear()
         adapter.decode_chunk = 256  # the GPU default: one call per signature group
         pred = adapter.predict(sam_case.emb, prompts, multimask_output=True)
+        assert sorted(calls) == [1, 1, 2, 2]  # 4 signatures: box x2, point x2, 5+5, box+point
+        calls.clear()
+        adapter.batched_decoding = True  # the batched decoder: no official decoder call
+        batched = adapter.predict(sam_case.emb, prompts, multimask_output=True)
+        assert calls == []
     finally:
         hook.remove()
         adapter.decode_chunk = 1
-    assert sorted(calls) == [1, 1, 2, 2]  # 4 signatures: box x2, point x2, 5+5, box+point
+        adapter.batched_decoding = True
     for i, p in enumerate(prompts):
         assert_same(pred, i, official(sam_case.predictor, p, True))
+        assert_same(batched, i, official(sam_case.predictor, p, True))
 
 
 def test_embed_batch_and_gray_replication(small_sam: torch.nn.Module) -> None:
@@ -279,6 +286,7 @@ def test_signature_identifies_weights_and_pipeline(small_sam: torch.nn.Module) -
         "checkpoint_sha256",
         "decoder_sha256",
         "preprocessing",
+        "runtime",
         "sambench_version",
     }
     assert all(isinstance(v, str) for v in sa.values())

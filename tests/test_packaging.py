@@ -38,6 +38,7 @@ OPTIONAL_EXTRAS = {
     "sam2": "sambench/models/sam2.py",
     "ray": "sambench/engine/ray_executor.py",
     "hf": "sambench/models/hf_sam.py",
+    "runtime": "sambench/models/runtime/backend.py",
 }
 """Extras whose modules only the named file imports, lazily (inside functions)."""
 

@@ -24,6 +24,7 @@ from sambench.engine.amg_settings import AmgSettings
 from sambench.errors import OptionError
 
 _AMG = AmgSettings()  # the official automatic mask generator's defaults (S1)
+_RUNTIME_HELP = "torch (default), openvino, onnxruntime (CPU) or auto (docs/performance.md)."
 
 app = typer.Typer(
     add_completion=False,
@@ -229,6 +230,9 @@ def evaluate(
             help="cpu, cuda, cuda:N, mps (default: cuda if available).",
         ),
     ] = None,
+    runtime: Annotated[
+        str, typer.Option("--runtime", metavar="RUNTIME", help=_RUNTIME_HELP)
+    ] = "torch",
     skip_bad: Annotated[
         bool, typer.Option("--skip-bad", help="Record unreadable images as skipped rows.")
     ] = False,
@@ -370,6 +374,7 @@ def evaluate(
         cache_dir=None if cache_dir is None else str(cache_dir),
         cache_dtype=cache_dtype,
         device=device,
+        runtime=runtime,
         skip_bad=skip_bad,
         progress=progress,
     )
@@ -394,6 +399,9 @@ def demo(
     progress: Annotated[
         bool, typer.Option("--progress/--no-progress", help="Show progress bars.")
     ] = True,
+    runtime: Annotated[
+        str, typer.Option("--runtime", metavar="RUNTIME", help=_RUNTIME_HELP)
+    ] = "torch",
 ) -> None:
     """The whole pipeline on bundled real data: MNI152 brain MRI (from nilearn), LiteMedSAM vs
     GrabCut and the random walker, S1-S6, prompt shift, interactive clicks, and the HTML report."""
@@ -402,7 +410,7 @@ def demo(
     from sambench.analysis.summary import main_rows, paper_table, timing_table, to_markdown
     from sambench.demo import NOC_SHOWN, DemoConfig, interactive_summary, run_demo
 
-    result = run_demo(out, DemoConfig(max_images=max_images, progress=progress))
+    result = run_demo(out, DemoConfig(max_images=max_images, progress=progress, runtime=runtime))
     for rep in result.prepare_reports:
         typer.echo(rep.to_text())
     every = pd.concat(list(result.results.values()), ignore_index=True)

@@ -49,13 +49,14 @@ def interactive_summary(results: pd.DataFrame) -> pd.DataFrame:
 class DemoConfig:
     """The demo's scale. ``max_images``: evenly spaced slices evaluated (of both datasets);
     ``grid``: S1 points per side; ``max_clicks``: interactive clicks per object;
-    ``shift_repeats``: shifted repeats per range."""
+    ``shift_repeats``: shifted repeats per range; ``runtime``: LiteMedSAM's runtime."""
 
     max_images: int = 16
     grid: int = 4
     max_clicks: int = 10
     shift_repeats: int = 1
     progress: bool = True
+    runtime: str = "torch"  # LiteMedSAM's (sambench.models.runtime.RUNTIMES)
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,7 @@ def demo_configs(prepared: Path, out: Path, cfg: DemoConfig) -> dict[str, RunCon
             shift=cfg.shift_repeats > 0,
             shift_repeats=max(cfg.shift_repeats, 1),
             cache_dir=str(out / "embeddings"),
+            runtime=cfg.runtime,
         ),
         "grabcut": replace(
             base, model="grabcut", strategies=("S2", "S3", "S4", "S5", "S6", "interactive")

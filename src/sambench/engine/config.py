@@ -127,6 +127,7 @@ class RunConfig:
     cache_dir: str | None = None
     cache_dtype: str = "float32"  # "float16": embeddings rounded to fp16 (and cached so)
     device: str | None = None
+    runtime: str = "torch"  # sambench.models.runtime.RUNTIMES
     skip_bad: bool = False
     progress: bool = True
     sambench_version: str = field(default=__version__)
@@ -218,6 +219,10 @@ class RunConfig:
                 "--prompts", f"{self.prompts_file}: no such file; expected a prompts.jsonl"
             )
         check_device(self.device, available=check_device_available)
+        if self.runtime not in ("torch", "openvino", "onnxruntime", "auto"):
+            raise OptionError(
+                "--runtime", f"{self.runtime!r} is not one of torch, openvino, onnxruntime, auto"
+            )
 
     def to_json_dict(self) -> dict[str, object]:
         return SC.to_json_dict(self, _TUPLE_FIELDS)

@@ -44,8 +44,16 @@ def validate_config(cfg: RunConfig) -> None:
 def build_any_model(config: RunConfig) -> PromptableModel:
     """A registry model, a classical baseline or a user's ``module:builder`` (by name)."""
     from sambench.models.registry import build_any
+    from sambench.models.runtime.export import default_export_dir
 
-    return build_any(config.model, config.checkpoint, device=config.device, decoder=config.decoder)
+    return build_any(
+        config.model,
+        config.checkpoint,
+        device=config.device,
+        decoder=config.decoder,
+        runtime=config.runtime,
+        export_dir=default_export_dir(config.cache_dir),
+    )
 
 
 def filter_cases(

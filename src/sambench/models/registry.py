@@ -77,12 +77,16 @@ def build_model(
     *,
     device: str | torch.device | None = None,
     decoder: str | Path | None = None,
+    runtime: str = "torch",
+    export_dir: str | Path | None = None,
 ) -> SamFamilyAdapter | Sam2Adapter | HfSamAdapter:
     """Build the adapter ``name`` (one of :data:`MODEL_NAMES`).
 
     - ``checkpoint``: weights file; required for SAM/MedSAM, optional for LiteMedSAM (bundled).
     - ``device``: None picks ``"cuda"`` if available, else ``"cpu"``.
     - ``decoder``: a fine-tuned mask-decoder file (``.safetensors``/``.pth``) loaded over the model.
+    - ``runtime``: ``torch``, ``openvino``, ``onnxruntime`` or ``auto``
+      (:mod:`sambench.models.runtime`; SAM family only); exports cached under ``export_dir``.
 
     Raises :class:`~sambench.errors.OptionError` (a ValueError) for an unknown name (listing the
     names), ValueError for a missing SAM/MedSAM checkpoint,
@@ -98,7 +102,13 @@ def build_model(
         if not isinstance(adapter, SamFamilyAdapter | Sam2Adapter):
             raise ValueError(f"decoder: fine-tuned decoders are not supported for {name!r} yet")
         adapter.load_decoder(decoder)
-    return adapter
+    from sambench.models.runtime import apply_runtime, resolve_runtime
+
+    if not isinstance(adapter, SamFamilyAdapter):
+        if resolve_runtime(runtime, adapter.device) != "torch" and runtime != "auto":
+            raise OptionError("--runtime", f"{runtime!r} is not supported for {name!r}; use torch")
+        return adapter
+    return apply_runtime(adapter, runtime, export_dir=export_dir)  # type: ignore[no-any-return]
 
 
 def entry_point_names() -> tuple[str, ...]:
@@ -147,6 +157,8 @@ def build_any(
     *,
     device: str | None = None,
     decoder: str | Path | None = None,
+    runtime: str = "torch",
+    export_dir: str | Path | None = None,
 ) -> PromptableModel:
     """A registry model, a classical baseline or a user's adapter, by ``--model`` value.
 
@@ -163,7 +175,11 @@ def build_any(
                 f"model {name!r} needs its checkpoint file (nothing is downloaded at run time); "
                 "see docs/models.md for the official file names and where to get them",
             )
-        return build_model(name, checkpoint, device=device, decoder=decoder)
+        return build_model(
+            name, checkpoint, device=device, decoder=decoder, runtime=runtime, export_dir=export_dir
+        )
+    if runtime not in ("torch", "auto"):
+        raise OptionError("--runtime", f"{runtime!r} applies to the SAM family only, not {name!r}")
     if name in BASELINE_NAMES:
         for option, value in (("--checkpoint", checkpoint), ("--decoder", decoder)):
             if value is not None:

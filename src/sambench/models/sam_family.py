@@ -23,6 +23,7 @@ from torch import nn
 from sambench import __version__
 from sambench.models.base import Embedding, Prediction
 from sambench.models.checkpoints import load_into, load_state_dict, sha256_file
+from sambench.models.runtime.export import runtime_label
 from sambench.prompts.types import Prompts
 
 POSTPROCESS_CHUNK = 16
@@ -150,6 +151,9 @@ class SamFamilyAdapter:
     """
 
     prompted_multimask: bool | None = None
+    runtime: str = "torch"  # set by sambench.models.runtime.apply_runtime
+    runtime_decoder: Any = None  # sambench.models.runtime.backend.RuntimeDecoder, or None
+    batched_decoding: bool = True  # many prompts: sambench.models.batched_decoder (no gradient)
 
     def __init__(
         self,
@@ -262,9 +266,23 @@ class SamFamilyAdapter:
         mask-decoder call: 1 on a CPU, 256 on a GPU, unless set) or Bx256x64x64 (one image per
         prompt set, e.g. decoder fine-tuning; decoded one sample at a time because
         segment-anything's decoder repeats the image embedding per prompt).
+        Without gradient (inference) and a 1x256x64x64 ``features``, the B prompt sets go through
+        :class:`~sambench.models.batched_decoder.BatchedMaskDecoder` (``batched_decoding``), or
+        the runtime's exported decoder (``runtime_decoder``).
         Returns (BxKx256x256 low-res logits, BxK predicted IoU), K = 3 if ``multimask_output``
         else 1.
         """
+        if self.runtime_decoder is not None and not torch.is_grad_enabled():
+            out = self.runtime_decoder.decode(
+                features,
+                self.dense_pe(features.device),
+                points,
+                boxes,
+                mask_inputs,
+                multimask_output,
+            )
+            if out is not None:
+                return out  # type: ignore[no-any-return]
         if features.is_inference() and not torch.is_inference_mode_enabled():
             features = features.clone()  # inference tensors cannot be saved for backward
         sparse, dense = self.prompt_encoder(points=points, boxes=boxes, masks=mask_inputs)
@@ -274,6 +292,8 @@ class SamFamilyAdapter:
             raise ValueError(
                 f"features: expected 1xCxhxw or BxCxhxw, got shape {tuple(features.shape)}"
             )
+        if features.shape[0] == 1 and not torch.is_grad_enabled() and self.batched_decoding:
+            return self._batched(features, pe, sparse, dense, multimask_output)
         if features.shape[0] == 1:
             c = self.decode_chunk
             chunks = [
@@ -304,6 +324,20 @@ class SamFamilyAdapter:
             for i in range(b)
         ]
         return torch.cat([o[0] for o in outs]), torch.cat([o[1] for o in outs])
+
+    def _batched(
+        self,
+        features: torch.Tensor,
+        pe: torch.Tensor,
+        sparse: torch.Tensor,
+        dense: torch.Tensor,
+        multimask_output: bool,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """All B prompt sets through :class:`~sambench.models.batched_decoder.BatchedMaskDecoder`
+        (prompt-independent work once per image)."""
+        from sambench.models.batched_decoder import BatchedMaskDecoder
+
+        return BatchedMaskDecoder(self.mask_decoder)(features, pe, sparse, dense, multimask_output)
 
     def decode_embedding(
         self,
@@ -387,6 +421,7 @@ class SamFamilyAdapter:
             "checkpoint_sha256": weights,
             "decoder_sha256": self.decoder_sha256 or "",
             "preprocessing": self.preprocessing.description,
+            "runtime": runtime_label(self.runtime),
             "sambench_version": __version__,
         }
 

@@ -1,0 +1,112 @@
+"""Model runtimes on this CPU (issue 16): encoder seconds per image and decode latency.
+
+Prints, side by side from one run, for LiteMedSAM (bundled weights) on seed images:
+
+1. image-encoder seconds per image (best of ``--reps``) for eager torch, ONNX Runtime and
+   OpenVINO, next to the FLOP limit: encoder FLOPs (``torch.utils.flop_counter``) divided by a
+   large fp32 matmul's GFLOP/s measured in the same run; ratios runtime/limit and eager/runtime;
+2. decode latency per interaction (one click on an embedded image: prompt encoder + mask decoder +
+   post-processing to the original size, ``adapter.predict``), p50 and p95 over ``--clicks``
+   clicks, per runtime;
+3. the largest |logit| difference of each runtime vs eager on those clicks.
+
+Exports go to a temporary folder (the first build of each runtime includes the export; the
+timings exclude it). Usage: ``python benchmarks/bench_runtime.py [--images 2] [--clicks 50]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from sambench.models.registry import build_model
+from sambench.prompts.types import Prompts
+
+SEED = Path(__file__).resolve().parents[1] / "tests" / "data" / "seed-samples"
+
+
+def matmul_gflops(n: int = 2048, reps: int = 5) -> float:
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        a @ b
+    return 2 * n**3 * reps / (time.perf_counter() - t0) / 1e9
+
+
+def encoder_flops(adapter: object, image: np.ndarray) -> float:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with torch.inference_mode(), FlopCounterMode(display=False) as fc:
+        adapter.embed(image)  # type: ignore[attr-defined]
+    return float(fc.get_total_flops())
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--images", type=int, default=2)
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--clicks", type=int, default=50)
+    a = ap.parse_args()
+    warnings.filterwarnings("ignore")
+    paths = sorted(SEED.glob("*/images/*.png"))[: a.images]
+    images = [np.asarray(Image.open(p)) for p in paths]
+    export_dir = Path(tempfile.mkdtemp(prefix="sambench-exports-"))
+    models = {}
+    for rt in ("torch", "onnxruntime", "openvino"):
+        t0 = time.perf_counter()
+        models[rt] = build_model("litemedsam", device="cpu", runtime=rt, export_dir=export_dir)
+        print(f"build {rt}: {time.perf_counter() - t0:.1f} s (export included)")
+    flops = encoder_flops(models["torch"], images[0])
+    peak = matmul_gflops()
+    limit = flops / peak / 1e9
+    print(
+        f"torch threads {torch.get_num_threads()}; fp32 matmul {peak:.1f} GFLOP/s; encoder "
+        f"{flops / 1e9:.1f} GFLOP -> FLOP limit {limit:.3f} s/image"
+    )
+    enc: dict[str, float] = {}
+    for rt, m in models.items():
+        times = []
+        for im in images:
+            m.embed(im)  # warm-up
+            best = float("inf")
+            for _ in range(a.reps):
+                t0 = time.perf_counter()
+                m.embed(im)
+                best = min(best, time.perf_counter() - t0)
+            times.append(best)
+        enc[rt] = float(np.mean(times))
+    print("\nruntime      encoder s/image  x FLOP limit  eager/runtime")
+    for rt, t in enc.items():
+        print(f"{rt:12s} {t:15.3f} {t / limit:13.2f} {enc['torch'] / t:14.2f}")
+
+    rng = np.random.default_rng(0)
+    im = images[0]
+    h, w = im.shape[:2]
+    emb = models["torch"].embed(im)
+    clicks = [
+        Prompts(points=rng.random((1, 2)) * [w, h], labels=np.ones(1, int)) for _ in range(a.clicks)
+    ]
+    ref = [models["torch"].predict(emb, [c]) for c in clicks]
+    print("\nruntime      decode p50 ms  p95 ms  max |logit - eager|")
+    for rt, m in models.items():
+        m.predict(emb, clicks[:1])
+        lat, diff = [], 0.0
+        for c, r in zip(clicks, ref, strict=True):
+            t0 = time.perf_counter()
+            p = m.predict(emb, [c])
+            lat.append(time.perf_counter() - t0)
+            diff = max(diff, float(np.abs(p.low_res_logits - r.low_res_logits).max()))
+        ms = np.array(lat) * 1e3
+        print(f"{rt:12s} {np.percentile(ms, 50):13.1f} {np.percentile(ms, 95):7.1f} {diff:20.2e}")
+
+
+if __name__ == "__main__":
+    main()
