@@ -176,3 +176,22 @@ def test_cli_bad_address_is_two_lines_and_writes_nothing(
     assert f"--address: no Ray cluster answers at {address}" in err and not out.exists()
     assert main([*args, "--workers", "2"]) == 2
     assert "--workers: only applies with --executor ray" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_ray_no_single_file_writes_parts_only_with_serial_rows(
+    prepared: Path, faults: Path, serial: pd.DataFrame, tmp_path: Path
+) -> None:
+    from sambench.data.results_dataset import read_manifest, scan_results
+    from sambench.engine.evaluate import evaluate_dataset
+
+    reset(faults)
+    out = tmp_path / "run"
+    evaluate_dataset(config(prepared, "grabcut"), out, options=RAY2).close()
+    assert not (out / "results.parquet").exists() and (out / "prompts.jsonl").is_file()
+    images = {i for e in read_manifest(out / "parts").values() for i in e.images}
+    assert images == set(serial["image_id"])
+    with scan_results(out) as ds:
+        got = ds.sql("SELECT * FROM results WHERE selection = 'oracle'")
+    got = got.sort_values(KEYS, kind="stable")[serial.columns]
+    pd.testing.assert_frame_equal(comparable(got), comparable(serial), check_dtype=False)

@@ -338,11 +338,10 @@ def evaluate(
     cpus_per_worker: X.CpusPerWorker = 1.0,
     encoder_batch: X.EncoderBatch = None,
     cache_dtype: X.CacheDtype = "float32",
+    single_file: X.SingleFile = True,
 ) -> None:
     """Evaluate a model on a prepared dataset under prompt strategies; write results and tables."""
-    from sambench.analysis.summary import main_rows, paper_table, to_markdown, write_tables
     from sambench.engine.config import RunConfig
-    from sambench.engine.evaluate import evaluate as run_evaluate
 
     cfg = RunConfig(
         prepared=str(prepared),
@@ -379,15 +378,8 @@ def evaluate(
         progress=progress,
     )
     cfg.validate()  # every value checked before the run folder is touched
-    opts = X.options(executor, address, workers, gpus_per_worker, cpus_per_worker, encoder_batch)
-    results = run_evaluate(cfg, out, wait_lock=wait_lock, options=opts)
-    write_tables(results, out / "tables")
-    from sambench.data.run_files import PROMPTS_NAME, TABLE_NAMES
-
-    written = [n for n in (*TABLE_NAMES, PROMPTS_NAME) if (out / n).exists()]
-    typer.echo(f"{len(results)} rows -> {out}: {', '.join(written)}; tables in {out / 'tables'}")
-    typer.echo("DICE (%), mean (std), oracle selection:")
-    typer.echo(to_markdown(paper_table(main_rows(results), "dice")))
+    o = (executor, address, workers, gpus_per_worker, cpus_per_worker, encoder_batch, single_file)
+    X.run_and_print(cfg, out, wait_lock, X.options(*o))
 
 
 @app.command()
@@ -468,7 +460,7 @@ def report(
     from sambench.report.build import build_report
     from sambench.report.lazy_report import build_report_lazy
 
-    if out_of_core:
+    if X.report_out_of_core(run_dir, out_of_core):
         typer.echo(f"report -> {build_report_lazy(run_dir, out, rng_seed=seed)}")
         return
     html = build_report(

@@ -3,11 +3,13 @@ and of the one-machine speed-ups, as reusable typer annotations (cli.py stays sh
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 if TYPE_CHECKING:  # pragma: no cover
+    from sambench.engine.config import RunConfig
     from sambench.engine.executor import ExecutorOptions
 
 Executor = Annotated[
@@ -52,6 +54,15 @@ CacheDtype = Annotated[
     ),
 ]
 
+SingleFile = Annotated[
+    bool,
+    typer.Option(
+        "--single-file/--no-single-file",
+        help="Finish with results.parquet & co (in memory), or only the parts + manifest "
+        "(out of core; `sambench report --out-of-core`).",
+    ),
+]
+
 
 def options(
     executor: str,
@@ -60,6 +71,7 @@ def options(
     gpus_per_worker: float,
     cpus_per_worker: float,
     encoder_batch: int | None,
+    single_file: bool = True,
 ) -> ExecutorOptions:
     """The :class:`~sambench.engine.executor.ExecutorOptions` of the command line's values."""
     from sambench.engine.executor import ExecutorOptions
@@ -71,4 +83,54 @@ def options(
         gpus_per_worker=gpus_per_worker,
         cpus_per_worker=cpus_per_worker,
         encoder_batch=encoder_batch,
+        single_file=single_file,
     )
+
+
+def run_and_print(cfg: RunConfig, out: Path, wait_lock: bool, opts: ExecutorOptions) -> None:
+    """Run the evaluation, write the tables and print what was written and the DICE table:
+    from the rows in memory (``--single-file``) or by grouped aggregation over the lazy dataset
+    (``--no-single-file``, :mod:`sambench.analysis.lazy`)."""
+    from sambench.analysis.summary import to_markdown
+    from sambench.data.run_files import PROMPTS_NAME, TABLE_NAMES
+
+    if opts.single_file:
+        from sambench.analysis.summary import main_rows, paper_table, write_tables
+        from sambench.engine.evaluate import evaluate
+
+        results = evaluate(cfg, out, wait_lock=wait_lock, options=opts)
+        write_tables(results, out / "tables")
+        n, table = len(results), paper_table(main_rows(results), "dice")
+    else:
+        from sambench.analysis.lazy import paper_table_lazy, write_tables_lazy
+        from sambench.engine.evaluate import evaluate_dataset
+
+        with evaluate_dataset(cfg, out, wait_lock=wait_lock, options=opts) as ds:
+            write_tables_lazy(ds, out / "tables")
+            n, table = ds.count(), paper_table_lazy(ds, "dice")
+    names = (*TABLE_NAMES, PROMPTS_NAME, "parts/_manifest.jsonl")
+    written = [n for n in names if (out / n).exists()]
+    typer.echo(f"{n} rows -> {out}: {', '.join(written)}; tables in {out / 'tables'}")
+    typer.echo("DICE (%), mean (std), oracle selection:")
+    typer.echo(to_markdown(table))
+
+
+def report_out_of_core(run_dir: Path, asked: bool) -> bool:
+    """Whether ``sambench report`` builds out of core: when asked (``--out-of-core``), or
+    automatically, with a note on stderr, for a run finished with ``--no-single-file`` (parts
+    and manifest, no per-protocol file such as ``results.parquet``)."""
+    from sambench.data.results_dataset import manifest_path
+    from sambench.data.run_files import PARTS_DIR, TABLE_NAMES
+
+    if asked:
+        return True
+    if any((run_dir / n).is_file() for n in TABLE_NAMES):
+        return False
+    if not manifest_path(run_dir / PARTS_DIR).is_file():
+        return False  # not a run folder of ours: the in-memory report names what is missing
+    typer.echo(
+        f"note: {run_dir} has no results.parquet (run with --no-single-file): building the "
+        "out-of-core report (tables only, as with --out-of-core)",
+        err=True,
+    )
+    return True

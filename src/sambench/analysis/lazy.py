@@ -374,7 +374,7 @@ def paired_wilcoxon_lazy(
         for i, lv in enumerate(used)
     )
     rows = []
-    for ctx in ctxs:
+    for ctx in ctxs if pairs else ():  # one level (e.g. a run of one strategy): nothing to pair
         wide = ds.numpy(
             f"SELECT {cols} FROM results WHERE {cond} AND {q(other)} = {lit(ctx)} "
             f"GROUP BY {', '.join(OBJECT_KEYS)}"

@@ -19,19 +19,20 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from sambench.data.manifest import load_manifest
+from sambench.data.results_dataset import ResultsDataset
 from sambench.engine.cache import EmbeddingCache
 from sambench.engine.config import RunConfig, check_compatible
 from sambench.engine.context import ImageTask
 from sambench.engine.executor import ExecutorOptions
 from sambench.engine.image_work import ImageWork, groups, prefetch, read_png, records
-from sambench.engine.results import ResultsStore
+from sambench.engine.results import ResultsStore, finish_run
 from sambench.engine.runfolder import ensure_run_folder
 from sambench.engine.runlock import RunLock
 from sambench.engine.tasks import build_tasks
 from sambench.errors import OptionError
 from sambench.models.base import PromptableModel
 
-__all__ = ["RunPlan", "evaluate", "plan_run", "read_png"]
+__all__ = ["RunPlan", "evaluate", "evaluate_dataset", "plan_run", "read_png"]
 
 log = logging.getLogger(__name__)
 
@@ -112,9 +113,47 @@ def evaluate(
     ``options``: the executor (:class:`ExecutorOptions`: ``local`` by default; ``ray`` runs
     one model replica per Ray actor, :mod:`sambench.engine.ray_executor`), encoder batch and
     read-ahead. Both executors plan, resume and write parts the same way.
+    ``options.single_file=False`` is :func:`evaluate_dataset`'s (this function refuses it).
     """
-    validate_config(config)
     options = options or ExecutorOptions()
+    if not options.single_file:
+        raise OptionError("--no-single-file", "returns a lazy dataset: call evaluate_dataset")
+    res = _execute(config, out, model, tasks, flush_every, wait_lock, options)
+    assert isinstance(res, pd.DataFrame)
+    return res
+
+
+def evaluate_dataset(
+    config: RunConfig,
+    out: Path | str,
+    *,
+    model: PromptableModel | None = None,
+    tasks: Sequence[ImageTask] | None = None,
+    flush_every: int = 16,
+    wait_lock: bool = False,
+    options: ExecutorOptions | None = None,
+) -> ResultsDataset:
+    """:func:`evaluate` without the single per-protocol files (``--no-single-file``): the run
+    ends with its parts, their manifest and ``prompts.jsonl`` only, and the rows are never
+    materialised. Returns the run's lazy dataset (:func:`~sambench.data.results_dataset.
+    scan_results`; close it when done). ``options.single_file`` is ignored (taken as False).
+    """
+    options = replace(options or ExecutorOptions(), single_file=False)
+    res = _execute(config, out, model, tasks, flush_every, wait_lock, options)
+    assert isinstance(res, ResultsDataset)
+    return res
+
+
+def _execute(
+    config: RunConfig,
+    out: Path | str,
+    model: PromptableModel | None,
+    tasks: Sequence[ImageTask] | None,
+    flush_every: int,
+    wait_lock: bool,
+    options: ExecutorOptions,
+) -> pd.DataFrame | ResultsDataset:
+    validate_config(config)
     options.validate()
     if options.executor == "ray":
         from sambench.engine.ray_executor import evaluate_on_ray
@@ -197,7 +236,7 @@ def _evaluate_locked(
     tasks: Sequence[ImageTask] | None,
     flush_every: int,
     options: ExecutorOptions,
-) -> pd.DataFrame:
+) -> pd.DataFrame | ResultsDataset:
     """:func:`evaluate`'s local body, run while holding the folder's lock: one model, images
     read ahead by a reader thread (:func:`prefetch`), encoder batches on a GPU."""
     if model is None:
@@ -228,7 +267,7 @@ def _evaluate_locked(
     finally:
         bar.close()
         store.flush()
-    return store.finalize()
+    return finish_run(store, options.single_file)
 
 
 def _check_replay_covers(

@@ -33,6 +33,9 @@ class ExecutorOptions:
     - ``connect_timeout``: seconds to wait for ``address`` to answer.
     - ``encoder_batch``: images per encoder pass on a GPU (None: 4 on a GPU, 1 on a CPU).
     - ``prefetch``: images read ahead by the reader thread (0 = read in the model's thread).
+    - ``single_file``: finish with the per-protocol files (``results.parquet``, ...; built in
+      memory, :meth:`ResultsStore.finalize`); False: only the parts, their manifest and
+      ``prompts.jsonl``, rows never materialised (:meth:`ResultsStore.finalize_dataset`).
     """
 
     executor: str = "local"
@@ -45,6 +48,7 @@ class ExecutorOptions:
     connect_timeout: float = 10.0
     encoder_batch: int | None = None
     prefetch: int = 2
+    single_file: bool = True
 
     def validate(self) -> None:
         """Raise :class:`OptionError` naming the option of a bad value."""

@@ -39,10 +39,11 @@ from typing import Any
 import pandas as pd
 
 from sambench.data.errors import DataError
+from sambench.data.results_dataset import ResultsDataset
 from sambench.engine.config import RunConfig
 from sambench.engine.context import ImageTask
 from sambench.engine.executor import ExecutorOptions
-from sambench.engine.results import ResultsStore
+from sambench.engine.results import ResultsStore, finish_run
 from sambench.engine.runfolder import ensure_run_folder
 from sambench.engine.runlock import RunLock
 from sambench.errors import OptionError
@@ -253,11 +254,12 @@ def evaluate_on_ray(
     tasks: Sequence[ImageTask] | None,
     options: ExecutorOptions,
     wait_lock: bool = False,
-) -> pd.DataFrame:
+) -> pd.DataFrame | ResultsDataset:
     """:func:`sambench.engine.evaluate.evaluate` on Ray (see the module docstring).
 
     The cluster is joined before anything is written, so an address that does not answer
-    leaves ``out`` untouched. Returns every row of the run, as the local executor does.
+    leaves ``out`` untouched. Returns every row of the run, as the local executor does (the
+    lazy dataset with ``options.single_file=False``).
     """
     try:
         import ray
@@ -283,7 +285,7 @@ def _run_locked(
     dashboard: str,
     ray: Any,
     actor_pool: Any,
-) -> pd.DataFrame:
+) -> pd.DataFrame | ResultsDataset:
     from tqdm.auto import tqdm
 
     from sambench.engine.evaluate import model_identity, plan_run
@@ -316,7 +318,7 @@ def _run_locked(
             tqdm.write(f"Ray dashboard: {dashboard}")
         log.info("Ray: %d workers, %d batches of <= %d images", len(actors), len(batches), b)
         _dispatch(ray, actor_pool, actors, batches, plan.by_image, store.next_part, config, tqdm)
-    return store.finalize()
+    return finish_run(store, options.single_file)
 
 
 def _start(

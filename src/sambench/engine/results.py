@@ -191,6 +191,13 @@ class ResultsStore:
         return ds
 
 
+def finish_run(store: ResultsStore, single_file: bool) -> pd.DataFrame | ResultsDataset:
+    """The end of a run, for every executor: :meth:`ResultsStore.finalize` (every row, in
+    memory, and the per-protocol files) or, with ``single_file=False``, the lazy dataset of
+    :meth:`ResultsStore.finalize_dataset` (parts + manifest + ``prompts.jsonl`` only)."""
+    return store.finalize() if single_file else store.finalize_dataset(single_file=False)
+
+
 def _protocol_sql(cols: tuple[str, ...]) -> str:
     """SQL expression of :func:`sambench.data.run_files.protocol_of` over the view's columns."""
     shifted = (
