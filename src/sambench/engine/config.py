@@ -72,7 +72,7 @@ def check_device(device: str | None, option: str = "--device", *, available: boo
 
 
 # File and folder fields: saved as absolute paths, so `sambench report RUN` works from anywhere.
-PATH_FIELDS = ("prepared", "checkpoint", "decoder", "cache_dir", "prompts_file")
+PATH_FIELDS = ("prepared", "checkpoint", "model_config", "decoder", "cache_dir", "prompts_file")
 
 
 class ConfigMismatchError(ValueError):
@@ -93,6 +93,8 @@ class RunConfig:
     model: str = "litemedsam"
     checkpoint: str | None = None
     checkpoint_sha256: str | None = None
+    model_config: str | None = None  # --model-config: a sam2 Hydra YAML (SAM 2 family)
+    model_config_sha256: str | None = None
     decoder: str | None = None
     decoder_sha256: str | None = None
     strategies: tuple[str, ...] = ("S2", "S3", "S4", "S5", "S6")

@@ -45,7 +45,13 @@ def build_any_model(config: RunConfig) -> PromptableModel:
     """A registry model, a classical baseline or a user's ``module:builder`` (by name)."""
     from sambench.models.registry import build_any
 
-    return build_any(config.model, config.checkpoint, device=config.device, decoder=config.decoder)
+    return build_any(
+        config.model,
+        config.checkpoint,
+        device=config.device,
+        decoder=config.decoder,
+        model_config=config.model_config,
+    )
 
 
 def filter_cases(
@@ -152,6 +158,7 @@ def plan_run(
         config,
         checkpoint_sha256=identity.get("checkpoint_sha256"),
         decoder_sha256=identity.get("decoder_sha256"),
+        model_config_sha256=identity.get("model_config_sha256"),
     )
     out.mkdir(parents=True, exist_ok=True)
     if (out / "config.json").exists():
@@ -171,6 +178,7 @@ def model_identity(model: PromptableModel) -> dict[str, str | None]:
     return {
         "checkpoint_sha256": getattr(model, "checkpoint_sha256", None),
         "decoder_sha256": getattr(model, "decoder_sha256", None),
+        "model_config_sha256": getattr(model, "model_config_sha256", None),
     }
 
 

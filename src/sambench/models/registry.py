@@ -77,12 +77,14 @@ def build_model(
     *,
     device: str | torch.device | None = None,
     decoder: str | Path | None = None,
+    model_config: str | Path | None = None,
 ) -> SamFamilyAdapter | Sam2Adapter | HfSamAdapter:
     """Build the adapter ``name`` (one of :data:`MODEL_NAMES`).
 
     - ``checkpoint``: weights file; required for SAM/MedSAM, optional for LiteMedSAM (bundled).
     - ``device``: None picks ``"cuda"`` if available, else ``"cpu"``.
     - ``decoder``: a fine-tuned mask-decoder file (``.safetensors``/``.pth``) loaded over the model.
+    - ``model_config``: a sam2 Hydra YAML (SAM 2 family only: ``sam2*``, ``medsam2``).
 
     Raises :class:`~sambench.errors.OptionError` (a ValueError) for an unknown name (listing the
     names), ValueError for a missing SAM/MedSAM checkpoint,
@@ -93,7 +95,15 @@ def build_model(
         raise OptionError(
             "--model", f"unknown name {name!r}; expected one of {', '.join(MODEL_NAMES)}"
         )
-    adapter = builder(checkpoint, device=device or default_device())
+    if model_config is None:
+        adapter = builder(checkpoint, device=device or default_device())
+    elif name in SAM2_CONFIGS or name == "medsam2":
+        adapter = builder(checkpoint, device=device or default_device(), model_config=model_config)
+    else:
+        raise OptionError(
+            "--model-config",
+            f"model {name!r} takes no config file (only sam2*, medsam2); remove --model-config",
+        )
     if decoder is not None:
         if not isinstance(adapter, SamFamilyAdapter | Sam2Adapter):
             raise ValueError(f"decoder: fine-tuned decoders are not supported for {name!r} yet")
@@ -147,6 +157,7 @@ def build_any(
     *,
     device: str | None = None,
     decoder: str | Path | None = None,
+    model_config: str | Path | None = None,
 ) -> PromptableModel:
     """A registry model, a classical baseline or a user's adapter, by ``--model`` value.
 
@@ -163,7 +174,14 @@ def build_any(
                 f"model {name!r} needs its checkpoint file (nothing is downloaded at run time); "
                 "see docs/models.md for the official file names and where to get them",
             )
-        return build_model(name, checkpoint, device=device, decoder=decoder)
+        return build_model(
+            name, checkpoint, device=device, decoder=decoder, model_config=model_config
+        )
+    if model_config is not None:
+        raise OptionError(
+            "--model-config",
+            f"model {name!r} takes no config file (only sam2*, medsam2); remove --model-config",
+        )
     if name in BASELINE_NAMES:
         for option, value in (("--checkpoint", checkpoint), ("--decoder", decoder)):
             if value is not None:
