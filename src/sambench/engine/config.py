@@ -215,6 +215,8 @@ class RunConfig:
             raise OptionError(
                 "stability_score_offset", f"expected a finite number > 0, got {off!r}"
             )
+        if self.model_config is not None and not Path(self.model_config).is_file():
+            raise OptionError("--model-config", f"{self.model_config}: no such file (a sam2 YAML)")
         if self.prompts_file is not None and not Path(self.prompts_file).is_file():
             raise OptionError(
                 "--prompts", f"{self.prompts_file}: no such file; expected a prompts.jsonl"
