@@ -64,6 +64,11 @@ BAD_VALUES = [
     (["--model", "grabcut", "--checkpoint", "x.pth"], "--checkpoint"),
     (["--model", "random_walker", "--decoder", "d.safetensors"], "--decoder"),
     (["--model", "sam_vit_b"], "--checkpoint"),
+    (
+        ["--model", "medsam2", "--checkpoint", "x.pt", "--model-config", "absent.yaml"],
+        "--model-config",
+    ),
+    (["--model", "litemedsam", "--model-config", __file__], "--model-config"),
     (["--model", "no_such_module_xyz:build"], "--model"),
     (["--model", "custom_adapter:not_an_adapter"], "--model"),
 ]

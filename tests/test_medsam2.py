@@ -93,3 +93,91 @@ def test_medsam2_refuses_a_sam_family_checkpoint() -> None:
         build_model("medsam2", mlt.get_asset_path(), device="cpu")
     with pytest.raises(ValueError, match=r"MedSAM2_latest\.pt"):
         build_model("medsam2", None, device="cpu")
+
+
+def _t512_config(folder: Path) -> Path:
+    """The package's ``sam2.1_hiera_t.yaml`` with ``image_size: 512`` (MedSAM2's t512 change)."""
+    import sam2
+
+    text = (Path(sam2.__path__[0]) / "configs/sam2.1/sam2.1_hiera_t.yaml").read_text()
+    assert text.count("image_size: 1024") == 1
+    path = folder / "my_hiera_t512.yaml"
+    path.write_text(text.replace("image_size: 1024", "image_size: 512"))
+    return path
+
+
+def test_medsam2_model_config_file_equals_the_official_predictor(
+    saved: tuple[torch.nn.Module, Path], tmp_path: Path
+) -> None:
+    """``--model-config``: the model is built from the user's YAML; reference: the same file read
+    with OmegaConf, ``build_sam2``'s post-processing values, ``instantiate``, the same weights."""
+    from hydra import compose
+    from hydra.errors import MissingConfigException
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    _, ckpt = saved
+    config = _t512_config(tmp_path)
+    adapter = build_model("medsam2", ckpt, device="cpu", model_config=config)
+    assert int(adapter.model.image_size) == 512
+    assert adapter.model_config_sha256 is not None
+    assert adapter.signature()["model_config_sha256"] == adapter.model_config_sha256
+    # Hydra's search path is sam2's package again: its configs resolve, the user's folder does not
+    assert compose(config_name="configs/sam2.1/sam2.1_hiera_t.yaml").model.image_size == 1024
+    with pytest.raises(MissingConfigException):
+        compose(config_name=config.stem)
+
+    cfg = OmegaConf.load(config)
+    for key, value in (
+        ("via_stability", True),
+        ("stability_delta", 0.05),
+        ("stability_thresh", 0.98),
+    ):
+        key = f"model.sam_mask_decoder_extra_args.dynamic_multimask_{key}"
+        OmegaConf.update(cfg, key, value, force_add=True)  # build_sam2's "++" overrides
+    OmegaConf.resolve(cfg)
+    ref_model = instantiate(cfg.model, _recursive_=True)
+    ref_model.load_state_dict(torch.load(ckpt, weights_only=True)["model"])
+    ref = SAM2ImagePredictor(ref_model.eval())
+    ref._bb_feat_sizes = [(128, 128), (64, 64), (32, 32)]  # written for 1024 px in sam2 1.1.0
+
+    rng = np.random.default_rng(1)
+    gray = (rng.random((512, 512)) * 60).astype(np.uint8)  # 512 px: MedSAM2's resize is exact
+    gray[100:300, 150:400] += 150
+    ref.set_image(np.stack([gray] * 3, axis=-1))
+    box = np.array([150.0, 100.0, 399.0, 299.0])
+    m, s, _ = ref.predict(box=box, multimask_output=True)
+    out = adapter.predict(adapter.embed(gray), [Prompts(box=box)], multimask_output=True)
+    assert 0 < out.masks[0].sum() < 3 * 512 * 512
+    np.testing.assert_array_equal(out.masks[0], m.astype(bool))
+    np.testing.assert_allclose(out.scores[0], s, atol=1e-5)
+
+
+def test_model_config_errors_name_the_option(
+    saved: tuple[torch.nn.Module, Path], tmp_path: Path
+) -> None:
+    from sambench.errors import OptionError
+    from sambench.models.registry import build_any
+
+    _, ckpt = saved
+    with pytest.raises(OptionError, match=r"--model-config.*no such \.yaml file"):
+        build_any("medsam2", ckpt, device="cpu", model_config=tmp_path / "absent.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model:\n  _target_: no.such.Class\n")
+    with pytest.raises(OptionError, match=r"--model-config.*not a valid sam2 model config"):
+        build_any("medsam2", ckpt, device="cpu", model_config=bad)
+    with pytest.raises(OptionError, match=r"--model-config.*'litemedsam' takes no config"):
+        build_any("litemedsam", None, device="cpu", model_config=_t512_config(tmp_path))
+    with pytest.raises(OptionError, match=r"--model-config.*'grabcut' takes no config"):
+        build_any("grabcut", None, device="cpu", model_config=bad)
+
+
+def test_model_config_hash_is_checked_on_resume(tmp_path: Path) -> None:
+    from sambench.engine.config import ConfigMismatchError, RunConfig, check_compatible
+
+    old = RunConfig(prepared=str(tmp_path), model="medsam2", model_config_sha256="a" * 64)
+    check_compatible(old, old, tmp_path)
+    with pytest.raises(ConfigMismatchError, match="model_config_sha256"):
+        check_compatible(
+            old, RunConfig(**{**old.__dict__, "model_config_sha256": "b" * 64}), tmp_path
+        )

@@ -422,3 +422,41 @@ def test_finetune_command_path_real_size(tmp_path: Path) -> None:
     assert list(epochs["epoch"]) == [0, 1] and epochs["train_loss"].iloc[1:].notna().all()
     adapter = build_model(NAME, ckpt, device="cpu", decoder=tmp_path / "ft" / "decoder.safetensors")
     assert isinstance(adapter, Sam2Adapter) and adapter.decoder_sha256
+
+
+def test_model_config_file_through_evaluate_is_recorded_and_checked_on_resume(
+    small: tuple[Sam2Adapter, Path], tmp_path: Path
+) -> None:
+    """``RunConfig.model_config``: the engine builds ``sam2.1_hiera_t`` from the user's YAML
+    (here the package's with ``image_size: 256``), records its SHA-256 and refuses another file."""
+    import json
+
+    import sam2
+
+    from sambench.engine.config import ConfigMismatchError
+    from sambench.models.checkpoints import sha256_file
+
+    adapter, ckpt = small
+    text = (Path(sam2.__path__[0]) / "configs/sam2.1/sam2.1_hiera_t.yaml").read_text()
+    yaml = tmp_path / "hiera_t_256.yaml"
+    yaml.write_text(text.replace("image_size: 1024", "image_size: 256"))
+    prepared = make_prepared(tmp_path / "prepared", n_images=1)
+    cfg = RunConfig(
+        prepared=str(prepared),
+        model=NAME,
+        checkpoint=str(ckpt),
+        model_config=str(yaml),
+        strategies=("S5",),
+        device="cpu",
+        progress=False,
+    )
+    df = evaluate(cfg, tmp_path / "run", tasks=None)
+    ref = evaluate(cfg, tmp_path / "ref", model=adapter)  # the package config + override
+    assert (df["status"] == "ok").all() and len(df) > 0
+    np.testing.assert_array_equal(df["dice"].to_numpy(), ref["dice"].to_numpy())
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert saved["model_config"] == str(yaml.absolute())
+    assert saved["model_config_sha256"] == sha256_file(yaml)
+    yaml.write_text(text.replace("image_size: 1024", "image_size: 256") + "\n# edited\n")
+    with pytest.raises(ConfigMismatchError, match="model_config_sha256"):
+        evaluate(cfg, tmp_path / "run")

@@ -174,6 +174,10 @@ def evaluate(
         Path | None,
         typer.Option("--decoder", metavar="FILE", help="Fine-tuned mask decoder (.safetensors)."),
     ] = None,
+    model_config: Annotated[
+        Path | None,
+        typer.Option("--model-config", metavar="FILE", help="sam2 Hydra YAML (sam2*, medsam2)."),
+    ] = None,
     strategies: Annotated[
         str,
         typer.Option(
@@ -347,6 +351,7 @@ def evaluate(
         prepared=str(prepared),
         model=model,
         checkpoint=None if checkpoint is None else str(checkpoint),
+        model_config=None if model_config is None else str(model_config),
         decoder=None if decoder is None else str(decoder),
         strategies=_split(strategies) or (),
         prompt_rules=prompt_rules,

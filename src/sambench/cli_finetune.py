@@ -26,6 +26,10 @@ def finetune(
         Path | None,
         typer.Option("--checkpoint", metavar="FILE", help="Checkpoint file (SAM/MedSAM)."),
     ] = None,
+    model_config: Annotated[
+        Path | None,
+        typer.Option("--model-config", metavar="FILE", help="sam2 Hydra YAML (sam2*, medsam2)."),
+    ] = None,
     epochs: Annotated[int, typer.Option("--epochs", min=1, help="Training epochs.")] = 20,
     lr: Annotated[float, typer.Option("--lr", help="Learning rate (> 0).")] = 1e-4,
     batch_size: Annotated[
@@ -99,6 +103,7 @@ def finetune(
         prepared=str(prepared),
         model=model,
         checkpoint=None if checkpoint is None else str(checkpoint),
+        model_config=None if model_config is None else str(model_config),
         epochs=epochs,
         lr=lr,
         batch_size=batch_size,

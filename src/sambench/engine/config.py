@@ -72,7 +72,7 @@ def check_device(device: str | None, option: str = "--device", *, available: boo
 
 
 # File and folder fields: saved as absolute paths, so `sambench report RUN` works from anywhere.
-PATH_FIELDS = ("prepared", "checkpoint", "decoder", "cache_dir", "prompts_file")
+PATH_FIELDS = ("prepared", "checkpoint", "model_config", "decoder", "cache_dir", "prompts_file")
 
 
 class ConfigMismatchError(ValueError):
@@ -93,6 +93,8 @@ class RunConfig:
     model: str = "litemedsam"
     checkpoint: str | None = None
     checkpoint_sha256: str | None = None
+    model_config: str | None = None  # --model-config: a sam2 Hydra YAML (SAM 2 family)
+    model_config_sha256: str | None = None
     decoder: str | None = None
     decoder_sha256: str | None = None
     strategies: tuple[str, ...] = ("S2", "S3", "S4", "S5", "S6")
@@ -214,6 +216,8 @@ class RunConfig:
             raise OptionError(
                 "stability_score_offset", f"expected a finite number > 0, got {off!r}"
             )
+        if self.model_config is not None and not Path(self.model_config).is_file():
+            raise OptionError("--model-config", f"{self.model_config}: no such file (a sam2 YAML)")
         if self.prompts_file is not None and not Path(self.prompts_file).is_file():
             raise OptionError(
                 "--prompts", f"{self.prompts_file}: no such file; expected a prompts.jsonl"

@@ -54,6 +54,7 @@ def build_any_model(config: RunConfig) -> PromptableModel:
         decoder=config.decoder,
         runtime=config.runtime,
         export_dir=default_export_dir(config.cache_dir),
+        model_config=config.model_config,
     )
 
 
@@ -199,6 +200,7 @@ def plan_run(
         config,
         checkpoint_sha256=identity.get("checkpoint_sha256"),
         decoder_sha256=identity.get("decoder_sha256"),
+        model_config_sha256=identity.get("model_config_sha256"),
     )
     out.mkdir(parents=True, exist_ok=True)
     if (out / "config.json").exists():
@@ -218,6 +220,7 @@ def model_identity(model: PromptableModel) -> dict[str, str | None]:
     return {
         "checkpoint_sha256": getattr(model, "checkpoint_sha256", None),
         "decoder_sha256": getattr(model, "decoder_sha256", None),
+        "model_config_sha256": getattr(model, "model_config_sha256", None),
     }
 
 

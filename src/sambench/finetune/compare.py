@@ -209,6 +209,7 @@ def compare_before_after(
         prepared=cfg.prepared,
         model=cfg.model,
         checkpoint=cfg.checkpoint,
+        model_config=cfg.model_config,
         strategies=tuple(strategies),
         multimask="off",
         datasets=cfg.datasets,

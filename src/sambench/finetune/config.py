@@ -21,7 +21,7 @@ OPTIMIZERS = ("adamw",)
 _RESUME_FREE = frozenset({"cache_dir", "device", "progress", "sambench_version"})
 _TUPLE_FIELDS = ("datasets",)
 # Saved absolute (like RunConfig's), so the folder is usable from any directory.
-PATH_FIELDS = ("prepared", "checkpoint", "cache_dir")
+PATH_FIELDS = ("prepared", "checkpoint", "model_config", "cache_dir")
 
 
 class FinetuneConfigMismatchError(ValueError):
@@ -53,6 +53,7 @@ class FinetuneConfig:
     prepared: str
     model: str = "litemedsam"
     checkpoint: str | None = None
+    model_config: str | None = None  # --model-config: a sam2 Hydra YAML (SAM 2 family)
     epochs: int = 20
     lr: float = 1e-4
     batch_size: int = 2

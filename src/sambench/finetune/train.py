@@ -210,6 +210,7 @@ def _decoder_info(
         "base_model": config.model,
         "checkpoint": config.checkpoint,
         "checkpoint_sha256": model.checkpoint_sha256,
+        "model_config_sha256": getattr(model, "model_config_sha256", None),
         "decoder_sha256": model.decoder_sha256,
         "best_epoch": best_epoch,
         "best_val_dice": best_val_dice,
@@ -254,7 +255,9 @@ def _finetune_locked(
     prepared = Path(config.prepared)
     manifest, split = _prepare_split(config, out)
 
-    model = build_model(config.model, config.checkpoint, device=config.device)
+    model = build_model(
+        config.model, config.checkpoint, device=config.device, model_config=config.model_config
+    )
     if not isinstance(model, SamFamilyAdapter | Sam2Adapter):
         raise ValueError(
             f"model: decoder fine-tuning supports the SAM family (litemedsam, sam_vit_*, "

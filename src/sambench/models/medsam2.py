@@ -63,17 +63,29 @@ class MedSam2Adapter(Sam2Adapter):
 
 
 def build_medsam2_adapter(
-    checkpoint: str | Path | None, *, device: str | torch.device | None = None
+    checkpoint: str | Path | None,
+    *,
+    device: str | torch.device | None = None,
+    model_config: str | Path | None = None,
 ) -> MedSam2Adapter:
-    """MedSAM2 (SAM 2.1 Hiera-T at 512 px) with the user's checkpoint file."""
+    """MedSAM2 (SAM 2.1 Hiera-T at 512 px) with the user's checkpoint file.
+
+    ``model_config``: a sam2 Hydra YAML (e.g. MedSAM2's ``sam2.1_hiera_t512.yaml``) used as is
+    instead of the package's Hiera-T config with ``++model.image_size=512``."""
     if checkpoint is None:
         raise ValueError(
             f"medsam2: a checkpoint path is required (no download possible at run time); pass "
             f"MedSAM2's file, e.g. checkpoint='{MEDSAM2_FILE}'"
         )
     state = load_state_dict(checkpoint)
-    model = build_sam2_model("sam2.1_hiera_t", MEDSAM2_OVERRIDES)
+    if model_config is None:
+        model = build_sam2_model("sam2.1_hiera_t", MEDSAM2_OVERRIDES)
+    else:
+        model = build_sam2_model("sam2.1_hiera_t", config_file=model_config)
     load_into(model, state, path=checkpoint, model_name="medsam2 (SAM 2.1 Hiera-T at 512 px)")
-    return MedSam2Adapter(
+    adapter = MedSam2Adapter(
         "medsam2", model, device=device, checkpoint_sha256=sha256_file(checkpoint)
     )
+    if model_config is not None:
+        adapter.model_config_sha256 = sha256_file(model_config)
+    return adapter

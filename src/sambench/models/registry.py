@@ -79,6 +79,7 @@ def build_model(
     decoder: str | Path | None = None,
     runtime: str = "torch",
     export_dir: str | Path | None = None,
+    model_config: str | Path | None = None,
 ) -> SamFamilyAdapter | Sam2Adapter | HfSamAdapter:
     """Build the adapter ``name`` (one of :data:`MODEL_NAMES`).
 
@@ -87,6 +88,7 @@ def build_model(
     - ``decoder``: a fine-tuned mask-decoder file (``.safetensors``/``.pth``) loaded over the model.
     - ``runtime``: ``torch``, ``openvino``, ``onnxruntime`` or ``auto``
       (:mod:`sambench.models.runtime`; SAM family only); exports cached under ``export_dir``.
+    - ``model_config``: a sam2 Hydra YAML (SAM 2 family only: ``sam2*``, ``medsam2``).
 
     Raises :class:`~sambench.errors.OptionError` (a ValueError) for an unknown name (listing the
     names), ValueError for a missing SAM/MedSAM checkpoint,
@@ -97,7 +99,15 @@ def build_model(
         raise OptionError(
             "--model", f"unknown name {name!r}; expected one of {', '.join(MODEL_NAMES)}"
         )
-    adapter = builder(checkpoint, device=device or default_device())
+    if model_config is None:
+        adapter = builder(checkpoint, device=device or default_device())
+    elif name in SAM2_CONFIGS or name == "medsam2":
+        adapter = builder(checkpoint, device=device or default_device(), model_config=model_config)
+    else:
+        raise OptionError(
+            "--model-config",
+            f"model {name!r} takes no config file (only sam2*, medsam2); remove --model-config",
+        )
     if decoder is not None:
         if not isinstance(adapter, SamFamilyAdapter | Sam2Adapter):
             raise ValueError(f"decoder: fine-tuned decoders are not supported for {name!r} yet")
@@ -159,6 +169,7 @@ def build_any(
     decoder: str | Path | None = None,
     runtime: str = "torch",
     export_dir: str | Path | None = None,
+    model_config: str | Path | None = None,
 ) -> PromptableModel:
     """A registry model, a classical baseline or a user's adapter, by ``--model`` value.
 
@@ -176,10 +187,21 @@ def build_any(
                 "see docs/models.md for the official file names and where to get them",
             )
         return build_model(
-            name, checkpoint, device=device, decoder=decoder, runtime=runtime, export_dir=export_dir
+            name,
+            checkpoint,
+            device=device,
+            decoder=decoder,
+            runtime=runtime,
+            export_dir=export_dir,
+            model_config=model_config,
         )
     if runtime not in ("torch", "auto"):
         raise OptionError("--runtime", f"{runtime!r} applies to the SAM family only, not {name!r}")
+    if model_config is not None:
+        raise OptionError(
+            "--model-config",
+            f"model {name!r} takes no config file (only sam2*, medsam2); remove --model-config",
+        )
     if name in BASELINE_NAMES:
         for option, value in (("--checkpoint", checkpoint), ("--decoder", decoder)):
             if value is not None:

@@ -108,6 +108,7 @@ class Sam2Adapter:
         self.default_multimask = default_multimask
         self.checkpoint_sha256 = checkpoint_sha256
         self.decoder_sha256: str | None = None
+        self.model_config_sha256: str | None = None  # a user's --model-config file
         if decode_chunk is not None and decode_chunk < 1:
             raise ValueError(f"decode_chunk: expected an integer >= 1 or None, got {decode_chunk}")
         # one prompt set per decoder call on a CPU (what SAM2ImagePredictor.predict does for one
@@ -345,15 +346,27 @@ class Sam2Adapter:
             "model": self.name,
             "checkpoint_sha256": weights,
             "decoder_sha256": self.decoder_sha256 or "",
+            **(
+                {"model_config_sha256": self.model_config_sha256}
+                if self.model_config_sha256
+                else {}
+            ),
             "preprocessing": self.preprocessing.description,
             "sambench_version": __version__,
         }
 
 
-def build_sam2_model(name: str, overrides: Sequence[str] = ()) -> nn.Module:
+def build_sam2_model(
+    name: str, overrides: Sequence[str] = (), *, config_file: str | Path | None = None
+) -> nn.Module:
     """The architecture of ``name`` (a key of :data:`SAM2_CONFIGS`) with random weights, on the
     CPU, in eval mode (``build_sam2(config, ckpt_path=None)``, the official post-processing
-    settings). ``overrides``: extra Hydra overrides (e.g. ``["++model.image_size=256"]``)."""
+    settings). ``overrides``: extra Hydra overrides (e.g. ``["++model.image_size=256"]``).
+
+    ``config_file``: a user's Hydra YAML of the ``sam2`` layout (``--model-config``) used instead
+    of the package's config: ``build_sam2`` itself composes it, with Hydra's global state pointed
+    at the file's folder (``initialize_config_dir``) for that one call and restored afterwards.
+    """
     try:
         from sam2.build_sam import build_sam2
     except ImportError:
@@ -368,8 +381,36 @@ def build_sam2_model(name: str, overrides: Sequence[str] = ()) -> nn.Module:
 
     if name not in SAM2_CONFIGS:
         raise ValueError(f"model: expected one of {', '.join(SAM2_CONFIGS)}, got {name!r}")
-    config = SAM2_CONFIGS[name][0]
-    return build_sam2(config, ckpt_path=None, device="cpu", hydra_overrides_extra=list(overrides))
+    extra = list(overrides)
+    if config_file is None:
+        return build_sam2(
+            SAM2_CONFIGS[name][0], ckpt_path=None, device="cpu", hydra_overrides_extra=extra
+        )
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from sambench.errors import OptionError
+
+    path = Path(config_file).absolute()
+    if not path.is_file() or path.suffix not in (".yaml", ".yml"):
+        raise OptionError(
+            "--model-config", f"{config_file}: no such .yaml file (expected a sam2 Hydra config)"
+        )
+    saved = GlobalHydra.instance().hydra  # sam2's initialize_config_module("sam2") at import
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=str(path.parent), version_base="1.2"):
+            return build_sam2(path.stem, ckpt_path=None, device="cpu", hydra_overrides_extra=extra)
+    except Exception as e:  # Hydra/OmegaConf/instantiate errors of a bad file
+        raise OptionError(
+            "--model-config",
+            f"{config_file}: not a valid sam2 model config ({type(e).__name__}: "
+            f"{str(e).splitlines()[0] if str(e) else ''})",
+        ) from None
+    finally:
+        GlobalHydra.instance().clear()
+        if saved is not None:
+            GlobalHydra.instance().initialize(saved)
 
 
 def build_sam2_adapter(
@@ -377,12 +418,14 @@ def build_sam2_adapter(
     *,
     name: str,
     device: str | torch.device | None = None,
+    model_config: str | Path | None = None,
 ) -> Sam2Adapter:
     """SAM 2 architecture ``name`` with the user's checkpoint (``{"model": state_dict}`` as the
     official files, or a bare state dict), loaded with ``weights_only=True`` and strictly.
 
     Raises ValueError for a missing checkpoint, :class:`~sambench.models.checkpoints.CheckpointError`
     for a bad file or one of another architecture (naming the expected one and the keys).
+    ``model_config``: a user's sam2 Hydra YAML instead of the package config (``--model-config``).
     """
     if name not in SAM2_CONFIGS:
         raise ValueError(f"model: expected one of {', '.join(SAM2_CONFIGS)}, got {name!r}")
@@ -393,6 +436,10 @@ def build_sam2_adapter(
             f"official file of {arch}, e.g. checkpoint='{official}'"
         )
     state = load_state_dict(checkpoint)
-    model = build_sam2_model(name)
-    load_into(model, state, path=checkpoint, model_name=f"{name} ({arch}, sam2 {config})")
-    return Sam2Adapter(name, model, device=device, checkpoint_sha256=sha256_file(checkpoint))
+    model = build_sam2_model(name, config_file=model_config)
+    where = f"sam2 {config}" if model_config is None else f"config {model_config}"
+    load_into(model, state, path=checkpoint, model_name=f"{name} ({arch}, {where})")
+    adapter = Sam2Adapter(name, model, device=device, checkpoint_sha256=sha256_file(checkpoint))
+    if model_config is not None:
+        adapter.model_config_sha256 = sha256_file(model_config)
+    return adapter
