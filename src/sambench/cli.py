@@ -19,6 +19,7 @@ from sambench import cli_executor as X
 from sambench.cli_annotate import annotate
 from sambench.cli_annotation_report import annotation_report
 from sambench.cli_finetune import _split, finetune, finetune_compare
+from sambench.cli_report import report
 from sambench.cli_volumes import evaluate_3d
 from sambench.engine.amg_settings import AmgSettings
 from sambench.errors import OptionError
@@ -425,62 +426,7 @@ def demo(
     typer.echo(f"report:  {result.report}")
 
 
-@app.command()
-def report(
-    run_dir: Annotated[
-        Path, typer.Argument(help="A `sambench evaluate` or `evaluate-3d` run folder.")
-    ],
-    out: Annotated[
-        Path | None, typer.Option("--out", "-o", help="Report folder (default RUN_DIR/report).")
-    ] = None,
-    prepared: Annotated[
-        Path | None,
-        typer.Option("--prepared", help="Prepared data folder (default: the run's config)."),
-    ] = None,
-    overlays: Annotated[
-        bool, typer.Option("--overlays/--no-overlays", help="Draw best/worst cases (Fig. 9).")
-    ] = True,
-    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the bootstrap CIs.")] = 0,
-    compare_with: Annotated[
-        list[Path] | None,
-        typer.Option("--compare-with", help="Another run folder (other model); repeatable."),
-    ] = None,
-    aliases: Annotated[
-        Path | None,
-        typer.Option(
-            "--aliases",
-            metavar="FILE",
-            help="CSV (ours,paper) or YAML of extra target/modality names -> the paper's.",
-        ),
-    ] = None,
-    annotation_sessions: Annotated[
-        list[str] | None,
-        typer.Option(help="`sambench annotate` session folder(s) (Table 7); repeatable, or a,b."),
-    ] = None,
-    out_of_core: Annotated[
-        bool, typer.Option("--out-of-core", help="Tables only, from the parts (docs/scale.md).")
-    ] = False,
-) -> None:
-    """Build the HTML report (tables, figures, statistics) of an evaluation run."""
-    from sambench.report.build import build_report
-    from sambench.report.lazy_report import build_report_lazy
-
-    if X.report_out_of_core(run_dir, out_of_core):
-        typer.echo(f"report -> {build_report_lazy(run_dir, out, rng_seed=seed)}")
-        return
-    html = build_report(
-        run_dir,
-        out,
-        prepared=prepared,
-        overlays=overlays,
-        rng_seed=seed,
-        compare_with=tuple(compare_with or ()),
-        aliases=aliases,
-        annotation_sessions=[Path(s) for v in annotation_sessions or () for s in _split(v) or ()],
-    )
-    typer.echo(f"report -> {html}")
-
-
+app.command("report")(report)
 app.command("finetune")(finetune)
 app.command("finetune-compare")(finetune_compare)
 app.command("annotate")(annotate)
@@ -514,3 +460,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = ["--debug", *(a for a in args if a != "--debug")]
     warnings.filterwarnings("ignore", category=FutureWarning, module=r"timm(\.|$)")
     return run_reporting_errors(command(), args, debug=debug)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
