@@ -38,7 +38,7 @@ import torch
 from sambench import __version__
 from sambench.errors import OptionError
 from sambench.models.base import Embedding, Prediction
-from sambench.models.sam_family import as_rgb_uint8
+from sambench.models.sam_family import as_rgb_uint8, predict_grouped
 from sambench.prompts.types import Prompts
 
 HF_KINDS: dict[str, tuple[str, str]] = {
@@ -317,31 +317,13 @@ class HfSamAdapter:
         Returns masks BxKxHxW bool, scores BxK float32, low-res logits BxKxhxw float32 (raw
         ``pred_masks``), K = 3 or 1.
         """
-        if len(prompts) == 0:
-            raise ValueError("prompts: expected at least one Prompts, got an empty sequence")
-        multimask = self.default_multimask if multimask_output is None else bool(multimask_output)
-        k = 3 if multimask else 1
-        h, w = (int(v) for v in embedding.original_size)
-        n = len(prompts)
-        groups: dict[tuple[int, bool, bool], list[int]] = {}
-        for i, p in enumerate(prompts):
-            groups.setdefault(p.signature, []).append(i)
-        masks = np.zeros((n, k, h, w), dtype=bool)
-        scores = np.zeros((n, k), dtype=np.float32)
-        low_res: np.ndarray | None = None
-        with torch.inference_mode():
-            for idx in groups.values():
-                pts, bxs, mks = self._prompt_tensors([prompts[i] for i in idx], (h, w))
-                low, iou = self.decode_embedding(embedding, pts, bxs, mks, multimask)
-                if low_res is None:
-                    low_res = np.zeros((n, k, *low.shape[-2:]), dtype=np.float32)
-                low_res[idx] = low.float().cpu().numpy()
-                scores[idx] = iou.float().cpu().numpy()
-                for s in range(0, len(idx), 16):
-                    up = self.postprocess(low[s : s + 16], embedding)
-                    masks[idx[s : s + 16]] = (up > self.preprocessing.mask_threshold).cpu().numpy()
-        assert low_res is not None
-        return Prediction(masks=masks, scores=scores, low_res_logits=low_res)
+        return predict_grouped(
+            self,
+            embedding,
+            prompts,
+            multimask_output,
+            lambda pts, bxs, mks, mm: self.decode_embedding(embedding, pts, bxs, mks, mm),
+        )
 
     def signature(self) -> dict[str, str]:
         """Cache key: model, folder hash, preprocessing and sambench version."""

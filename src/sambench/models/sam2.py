@@ -36,6 +36,7 @@ from sambench.models.sam_family import (
     _state_hash,
     as_rgb_uint8,
     load_decoder_into,
+    predict_grouped,
     prompt_tensors,
     save_decoder_of,
 )
@@ -309,33 +310,14 @@ class Sam2Adapter:
         Returns masks BxKxHxW bool, scores BxK float32, low-res logits BxKx256x256 float32
         clamped to [-32, 32] (the predictor's mask-prompt output), K = 3 or 1.
         """
-        if len(prompts) == 0:
-            raise ValueError("prompts: expected at least one Prompts, got an empty sequence")
-        multimask = self.default_multimask if multimask_output is None else bool(multimask_output)
-        k = 3 if multimask else 1
-        h, w = (int(v) for v in embedding.original_size)
-        n = len(prompts)
-        groups: dict[tuple[int, bool, bool], list[int]] = {}
-        for i, p in enumerate(prompts):
-            groups.setdefault(p.signature, []).append(i)
-        masks = np.zeros((n, k, h, w), dtype=bool)
-        scores = np.zeros((n, k), dtype=np.float32)
-        low_res: np.ndarray | None = None
-        thr = self.preprocessing.mask_threshold
-        with torch.inference_mode():
-            for idx in groups.values():
-                pts, bxs, mks = self._prompt_tensors([prompts[i] for i in idx], (h, w))
-                low, iou = self.decode_embedding(embedding, pts, bxs, mks, multimask)
-                if low_res is None:
-                    low_res = np.zeros((n, k, *low.shape[-2:]), dtype=np.float32)
-                scores[idx] = iou.float().cpu().numpy()
-                for s in range(0, len(idx), 16):
-                    part = low[s : s + 16]
-                    up = self.postprocess(part, embedding)
-                    masks[idx[s : s + 16]] = (up > thr).cpu().numpy()
-                low_res[idx] = torch.clamp(low, -32.0, 32.0).float().cpu().numpy()
-        assert low_res is not None
-        return Prediction(masks=masks, scores=scores, low_res_logits=low_res)
+        return predict_grouped(
+            self,
+            embedding,
+            prompts,
+            multimask_output,
+            lambda pts, bxs, mks, mm: self.decode_embedding(embedding, pts, bxs, mks, mm),
+            clamp_low_res=32.0,
+        )
 
     # ------------------------------------------------------------------ identity
     def signature(self) -> dict[str, str]:

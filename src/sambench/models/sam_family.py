@@ -12,7 +12,7 @@ original size; low-resolution logits are the decoder's raw BxKx256x256 output.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -380,33 +380,14 @@ class SamFamilyAdapter:
         uses ``self.default_multimask``. Returns masks BxKxHxW bool, scores BxK float32, low-res
         logits BxKx256x256 float32 (K = 3 or 1).
         """
-        if len(prompts) == 0:
-            raise ValueError("prompts: expected at least one Prompts, got an empty sequence")
-        multimask = self.default_multimask if multimask_output is None else bool(multimask_output)
-        k = 3 if multimask else 1
-        h, w = (int(v) for v in embedding.original_size)
-        n = len(prompts)
-        groups: dict[tuple[int, bool, bool], list[int]] = {}
-        for i, p in enumerate(prompts):
-            groups.setdefault(p.signature, []).append(i)
-        masks = np.zeros((n, k, h, w), dtype=bool)
-        scores = np.zeros((n, k), dtype=np.float32)
-        low_res: np.ndarray | None = None
         features = embedding.features.to(self.device)
-        thr = self.preprocessing.mask_threshold
-        with torch.inference_mode():
-            for idx in groups.values():
-                pts, bxs, mks = self._prompt_tensors([prompts[i] for i in idx], (h, w))
-                low, iou = self.decode_logits(features, pts, bxs, mks, multimask)
-                if low_res is None:
-                    low_res = np.zeros((n, k, *low.shape[-2:]), dtype=np.float32)
-                low_res[idx] = low.float().cpu().numpy()
-                scores[idx] = iou.float().cpu().numpy()
-                for s in range(0, len(idx), POSTPROCESS_CHUNK):
-                    part = self.postprocess(low[s : s + POSTPROCESS_CHUNK], embedding)
-                    masks[idx[s : s + POSTPROCESS_CHUNK]] = (part > thr).cpu().numpy()
-        assert low_res is not None
-        return Prediction(masks=masks, scores=scores, low_res_logits=low_res)
+        return predict_grouped(
+            self,
+            embedding,
+            prompts,
+            multimask_output,
+            lambda pts, bxs, mks, mm: self.decode_logits(features, pts, bxs, mks, mm),
+        )
 
     # ------------------------------------------------------------------ identity, decoder I/O
     def signature(self) -> dict[str, str]:
@@ -474,3 +455,64 @@ def save_decoder_of(adapter: Any, path: str | Path) -> str:
     write_atomic(p, lambda tmp: save_file(state, str(tmp)), suffix=".safetensors")
     adapter.decoder_sha256 = sha256_file(p)
     return str(adapter.decoder_sha256)
+
+
+DecodeFn = Callable[
+    [
+        tuple[torch.Tensor, torch.Tensor] | None,
+        torch.Tensor | None,
+        torch.Tensor | None,
+        bool,
+    ],
+    tuple[torch.Tensor, torch.Tensor],
+]
+"""``(points, boxes, mask_inputs, multimask) -> (low-res logits BxKxhxw, scores BxK)`` of one
+batch of prompt sets with one signature, in model coordinates (an adapter's decoder)."""
+
+
+def predict_grouped(
+    adapter: Any,
+    embedding: Embedding,
+    prompts: Sequence[Prompts],
+    multimask_output: bool | None,
+    decode: DecodeFn,
+    *,
+    clamp_low_res: float | None = None,
+) -> Prediction:
+    """``predict`` of the SAM-family, SAM 2 and Hugging Face adapters: prompt sets with equal
+    ``Prompts.signature`` go through ONE batched ``decode`` call; mixed signatures are decoded
+    per group and reassembled in input order; masks are ``adapter.postprocess`` (in chunks of
+    :data:`POSTPROCESS_CHUNK`) above ``adapter.preprocessing.mask_threshold``.
+
+    ``multimask_output=None`` uses ``adapter.default_multimask``. ``clamp_low_res``: the returned
+    low-res logits clamped to +-that value (SAM2ImagePredictor's mask-prompt output). Returns
+    masks BxKxHxW bool, scores BxK float32, low-res logits BxKxhxw float32 (K = 3 or 1).
+    """
+    if len(prompts) == 0:
+        raise ValueError("prompts: expected at least one Prompts, got an empty sequence")
+    multimask = adapter.default_multimask if multimask_output is None else bool(multimask_output)
+    k = 3 if multimask else 1
+    h, w = (int(v) for v in embedding.original_size)
+    n = len(prompts)
+    groups: dict[tuple[int, bool, bool], list[int]] = {}
+    for i, p in enumerate(prompts):
+        groups.setdefault(p.signature, []).append(i)
+    masks = np.zeros((n, k, h, w), dtype=bool)
+    scores = np.zeros((n, k), dtype=np.float32)
+    low_res: np.ndarray | None = None
+    thr = adapter.preprocessing.mask_threshold
+    with torch.inference_mode():
+        for idx in groups.values():
+            pts, bxs, mks = adapter._prompt_tensors([prompts[i] for i in idx], (h, w))
+            low, iou = decode(pts, bxs, mks, multimask)
+            if low_res is None:
+                low_res = np.zeros((n, k, *low.shape[-2:]), dtype=np.float32)
+            scores[idx] = iou.float().cpu().numpy()
+            for s in range(0, len(idx), POSTPROCESS_CHUNK):
+                part = adapter.postprocess(low[s : s + POSTPROCESS_CHUNK], embedding)
+                masks[idx[s : s + POSTPROCESS_CHUNK]] = (part > thr).cpu().numpy()
+            if clamp_low_res is not None:
+                low = torch.clamp(low, -clamp_low_res, clamp_low_res)
+            low_res[idx] = low.float().cpu().numpy()
+    assert low_res is not None
+    return Prediction(masks=masks, scores=scores, low_res_logits=low_res)
