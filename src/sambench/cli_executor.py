@@ -126,6 +126,10 @@ def report_out_of_core(run_dir: Path, asked: bool) -> bool:
         return True
     if any((run_dir / n).is_file() for n in TABLE_NAMES):
         return False
+    from sambench.report.volumes import CONFIG_3D_NAME
+
+    if (run_dir / CONFIG_3D_NAME).is_file():
+        return False  # an evaluate-3d run: its parts hold 3D rows (the 3D report reads them)
     if not manifest_path(run_dir / PARTS_DIR).is_file():
         return False  # not a run folder of ours: the in-memory report names what is missing
     typer.echo(
