@@ -32,9 +32,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import scipy.stats as sps
 from PIL import Image
 
+from sambench.analysis.stats import wilcoxon_row
 from sambench.data.errors import DataError
 from sambench.metrics.hce import human_correction_effort
 from sambench.metrics.overlap import dice
@@ -316,21 +316,17 @@ def paired_tests(pairs: pd.DataFrame) -> pd.DataFrame:
         for metric in ("active_s", "hce"):
             va = g[f"{metric}_manual"].to_numpy(float)
             vb = g[f"{metric}_model"].to_numpy(float)
-            d = vb - va
-            stat = p = float("nan")
-            if np.any(d != 0):
-                res = sps.wilcoxon(vb, va)
-                stat, p = float(res.statistic), float(res.pvalue)
+            row = wilcoxon_row("annotator", ann, "model", "manual", vb, va)  # model - manual
             rows.append(
                 {
                     "annotator": ann,
                     "metric": metric,
-                    "n": len(d),
-                    "mean_manual": float(va.mean()) if len(d) else float("nan"),
-                    "mean_model": float(vb.mean()) if len(d) else float("nan"),
-                    "median_diff": float(np.median(d)) if len(d) else float("nan"),
-                    "statistic": stat,
-                    "p_value": p,
+                    "n": row["n"],
+                    "mean_manual": row["mean_b"],
+                    "mean_model": row["mean_a"],
+                    "median_diff": row["median_diff"],
+                    "statistic": row["statistic"],
+                    "p_value": row["p_value"],
                 }
             )
     cols = [

@@ -25,7 +25,6 @@ itself stays under the dataset's ``memory_limit`` and spills above it.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -36,13 +35,13 @@ from sambench.analysis.robustness import shift_drop_table_from_long
 from sambench.analysis.stats import (
     OBJECT_KEYS,
     bootstrap_ci,
+    pair_levels,
     wilcoxon_columns,
     wilcoxon_row,
     with_holm,
 )
 from sambench.analysis.summary import (
     DEFAULT_GRID,
-    STRATEGY_ORDER,
     paper_table_from_long,
     strategy_sorted,
     to_markdown,
@@ -355,17 +354,7 @@ def paired_wilcoxon_lazy(
     _require(ds, [*OBJECT_KEYS, between, other, metric])
     cond = _ok_sql(ds, selection)
     present = list(ds.numpy(f"SELECT DISTINCT {q(between)} AS l FROM results WHERE {cond}")["l"])
-    if between == "strategy":
-        order = {s: i for i, s in enumerate(STRATEGY_ORDER)}
-        levels = sorted(present, key=lambda s: (order.get(s, len(order)), s))
-    else:
-        levels = sorted(present)
-    if pairs is None:
-        pairs = list(itertools.combinations(levels, 2))
-    for a, b in pairs:
-        for lvl in (a, b):
-            if lvl not in present:
-                raise ValueError(f"pairs: {between} {lvl!r} not in the results; present: {levels}")
+    pairs = pair_levels(present, between, pairs)
     used = list(dict.fromkeys(x for p in pairs for x in p))
     ctxs = sorted(ds.numpy(f"SELECT DISTINCT {q(other)} AS c FROM results WHERE {cond}")["c"])
     cols = ", ".join(

@@ -19,8 +19,7 @@ from scipy import stats as sps
 
 from sambench.analysis.attributes import ATTRIBUTES
 from sambench.analysis.lazy import _ok_sql, _require, q
-from sambench.analysis.stats import OBJECT_KEYS, SIGNIFICANCE
-from sambench.analysis.summary import STRATEGY_ORDER
+from sambench.analysis.stats import OBJECT_KEYS, SIGNIFICANCE, sort_by_model_strategy
 from sambench.data.results_dataset import ResultsDataset
 
 
@@ -98,6 +97,4 @@ def attribute_correlations_lazy(
     out = pd.DataFrame(rows)
     if out.empty:
         return out
-    order = {s: i for i, s in enumerate(STRATEGY_ORDER)}
-    out["_o"] = out["strategy"].map(lambda s: order.get(s, len(order)))
-    return out.sort_values(["model", "_o", "strategy"]).drop(columns="_o").reset_index(drop=True)
+    return sort_by_model_strategy(out)

@@ -114,9 +114,7 @@ def attribute_correlations(
     out = pd.DataFrame(rows)
     if out.empty:
         return out
-    order = {s: i for i, s in enumerate(STRATEGY_ORDER)}
-    out["_o"] = out["strategy"].map(lambda s: order.get(s, len(order)))
-    return out.sort_values(["model", "_o", "strategy"]).drop(columns="_o").reset_index(drop=True)
+    return sort_by_model_strategy(out)
 
 
 def table6_layout(correlations: pd.DataFrame, cell: bool = False) -> pd.DataFrame:
@@ -240,17 +238,7 @@ def paired_wilcoxon(
     _require(results, [*OBJECT_KEYS, between, other, metric])
     df = _ok(results, selection)
     present = list(dict.fromkeys(df[between]))
-    if between == "strategy":
-        order = {s: i for i, s in enumerate(STRATEGY_ORDER)}
-        levels = sorted(present, key=lambda s: (order.get(s, len(order)), s))
-    else:
-        levels = sorted(present)
-    if pairs is None:
-        pairs = list(itertools.combinations(levels, 2))
-    for a, b in pairs:
-        for lvl in (a, b):
-            if lvl not in present:
-                raise ValueError(f"pairs: {between} {lvl!r} not in the results; present: {levels}")
+    pairs = pair_levels(present, between, pairs)
     keys = list(OBJECT_KEYS)
     rows = []
     for ctx, g in df.groupby(other, sort=True):
@@ -261,6 +249,28 @@ def paired_wilcoxon(
             va, vb = m[f"{metric}_a"].to_numpy(float), m[f"{metric}_b"].to_numpy(float)
             rows.append(wilcoxon_row(other, ctx, a, b, va, vb))
     return with_holm(pd.DataFrame(rows, columns=wilcoxon_columns(other)))
+
+
+def pair_levels(
+    present: Sequence[str], between: str, pairs: Sequence[tuple[str, str]] | None
+) -> list[tuple[str, str]]:
+    """The pairs of levels of ``between`` to test: ``pairs`` checked against the ``present``
+    levels, or all pairs of them (strategies in S1..S6 order, models sorted)."""
+    levels = strategy_sorted(present) if between == "strategy" else sorted(present)
+    if pairs is None:
+        return list(itertools.combinations(levels, 2))
+    for a, b in pairs:
+        for lvl in (a, b):
+            if lvl not in present:
+                raise ValueError(f"pairs: {between} {lvl!r} not in the results; present: {levels}")
+    return list(pairs)
+
+
+def sort_by_model_strategy(out: pd.DataFrame) -> pd.DataFrame:
+    """Rows ordered by model, then strategy in S1..S6 order (others after, by name)."""
+    order = {s: i for i, s in enumerate(STRATEGY_ORDER)}
+    out = out.assign(_o=out["strategy"].map(lambda s: order.get(s, len(order))))
+    return out.sort_values(["model", "_o", "strategy"]).drop(columns="_o").reset_index(drop=True)
 
 
 def wilcoxon_columns(other: str) -> list[str]:
