@@ -33,12 +33,11 @@ from sambench import __version__
 from sambench.models.base import Embedding, Prediction
 from sambench.models.checkpoints import load_into, load_state_dict, sha256_file
 from sambench.models.sam_family import (
+    DecoderFiles,
     _state_hash,
     as_rgb_uint8,
-    load_decoder_into,
     predict_grouped,
     prompt_tensors,
-    save_decoder_of,
 )
 from sambench.prompts.types import Prompts
 
@@ -70,7 +69,7 @@ class Sam2Preprocessing:
         )
 
 
-class Sam2Adapter:
+class Sam2Adapter(DecoderFiles):
     """:class:`~sambench.models.base.PromptableModel` for a ``sam2`` ``SAM2Base`` model.
 
     Wraps ``sam2.sam2_image_predictor.SAM2ImagePredictor`` (default thresholds, no hole or
@@ -275,18 +274,6 @@ class Sam2Adapter:
             lows.append(low)
             ious.append(iou)
         return torch.cat(lows), torch.cat(ious)
-
-    def decoder_state_dict(self) -> dict[str, torch.Tensor]:
-        """The mask decoder's weights (detached CPU copies), keys without a prefix."""
-        return {k: v.detach().cpu().clone() for k, v in self.mask_decoder.state_dict().items()}
-
-    def load_decoder(self, path: str | Path) -> None:
-        """Load a (fine-tuned) ``sam_mask_decoder`` strictly (``.safetensors`` / ``.pth``)."""
-        load_decoder_into(self, path)
-
-    def save_decoder(self, path: str | Path) -> str:
-        """Write ``sam_mask_decoder`` as ``.safetensors`` (atomic); returns its SHA-256."""
-        return save_decoder_of(self, path)
 
     def postprocess(self, low_res_logits: torch.Tensor, embedding: Embedding) -> torch.Tensor:
         """BxKx256x256 logits -> BxKxHxW logits (``SAM2Transforms.postprocess_masks``)."""

@@ -137,7 +137,26 @@ def prompt_tensors(
     return points, boxes, masks
 
 
-class SamFamilyAdapter:
+class DecoderFiles:
+    """Fine-tuned decoder I/O of an adapter with a ``mask_decoder`` module (SAM family, SAM 2):
+    :func:`load_decoder_into` / :func:`save_decoder_of`."""
+
+    mask_decoder: nn.Module
+
+    def decoder_state_dict(self) -> dict[str, torch.Tensor]:
+        """The mask decoder's weights (detached CPU copies), keys without a prefix."""
+        return {k: v.detach().cpu().clone() for k, v in self.mask_decoder.state_dict().items()}
+
+    def load_decoder(self, path: str | Path) -> None:
+        """Load a (fine-tuned) mask decoder strictly (``.safetensors`` / ``.pth``)."""
+        load_decoder_into(self, path)
+
+    def save_decoder(self, path: str | Path) -> str:
+        """Write the mask decoder as ``.safetensors`` (atomic); returns the file's SHA-256."""
+        return save_decoder_of(self, path)
+
+
+class SamFamilyAdapter(DecoderFiles):
     """:class:`~sambench.models.base.PromptableModel` for any SAM-shaped ``model``.
 
     ``model`` is an ``nn.Module`` with ``image_encoder``, ``prompt_encoder`` and ``mask_decoder``
@@ -405,18 +424,6 @@ class SamFamilyAdapter:
             "runtime": runtime_label(self.runtime),
             "sambench_version": __version__,
         }
-
-    def decoder_state_dict(self) -> dict[str, torch.Tensor]:
-        """The mask decoder's weights (detached CPU copies), keys without a prefix."""
-        return {k: v.detach().cpu().clone() for k, v in self.mask_decoder.state_dict().items()}
-
-    def load_decoder(self, path: str | Path) -> None:
-        """Load a (fine-tuned) mask decoder (:func:`load_decoder_into`)."""
-        load_decoder_into(self, path)
-
-    def save_decoder(self, path: str | Path) -> str:
-        """Write the mask decoder (:func:`save_decoder_of`); returns the file's SHA-256."""
-        return save_decoder_of(self, path)
 
 
 def load_decoder_into(adapter: Any, path: str | Path) -> None:
