@@ -1,0 +1,76 @@
+"""evaluate-3d with the real LiteMedSAM on a real spinal-cord MRI volume (Spinal Cord Toolbox test
+data, MIT; ``tests/data/sct-spinalcord/README.md``), through the CLI as a user runs it: prepare
+with the dataset description, then slicewise-gt, propagate and interactive-3d; the mm metrics
+recomputed by MONAI from the saved NIfTI masks over the source label."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from monai.metrics import DiceMetric, compute_hausdorff_distance, compute_surface_dice
+
+from sambench.cli import main
+
+SOURCE = Path(__file__).parent / "data" / "sct-spinalcord"
+
+
+def test_prepare_writes_the_cord_as_one_3d_object(tmp_path: Path) -> None:
+    out = tmp_path / "prepared"
+    assert main(["prepare", str(SOURCE), "--out", str(out), "--config",
+                 str(SOURCE / "dataset.yaml")]) == 0  # fmt: skip
+    v = pd.read_parquet(out / "SCTSpinalCord" / "volumes3d.parquet")
+    assert len(v) == 1
+    row = v.iloc[0]
+    lab = np.asanyarray(nib.load(SOURCE / "labels" / "t2.nii.gz").dataobj) > 0
+    assert row["voxel_count"] == int(lab.sum())
+    # sliced along the file's last axis: the object's slices are the x indices holding the cord
+    xs = np.nonzero(lab.any(axis=(0, 1)))[0]
+    assert row["n_slices"] == len(xs) and row["slice_axis"] == 2
+    assert (row["bbox_z_min"], row["bbox_z_max"]) == (xs.min(), xs.max())
+    areas = lab.sum(axis=(0, 1))
+    assert row["key_slice"] == int(np.argmax(areas))
+    assert (row["spacing_x"], row["spacing_y"], row["spacing_z"]) == (1.0, 1.0, 1.0)
+
+
+@pytest.mark.slow
+def test_litemedsam_three_protocols_on_the_cord(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    shutil.copytree(SOURCE, src)
+    prepared = tmp_path / "prepared"
+    assert main(["prepare", str(src), "--out", str(prepared), "--config",
+                 str(src / "dataset.yaml")]) == 0  # fmt: skip
+    run = tmp_path / "run"
+    args = ["evaluate-3d", str(prepared), "--out", str(run), "--protocol",
+            "slicewise-gt,propagate,interactive-3d", "--steps", "2", "--save-masks",
+            "--device", "cpu"]  # fmt: skip
+    assert main(args) == 0
+    df = pd.read_parquet(run / "results3d.parquet")
+    assert (df["status"] == "ok").all()
+    assert sorted(df["protocol"].unique()) == ["interactive-3d", "propagate", "slicewise-gt"]
+    assert len(df[df["protocol"] == "interactive-3d"]) == 3  # box + 2 clicks
+    final = df.sort_values("step").groupby("protocol").tail(1).set_index("protocol")
+    # measured (CPU, deterministic), docs/volumes.md: on these sagittal slices LiteMedSAM outlines
+    # the bright CSF around the cord, not the cord (DSC 1.6 / 0.9 %), while its boundary stays
+    # within 2 mm of the cord's (NSD 70.9 / 32.8 %)
+    assert final.loc["slicewise-gt", "dsc"] == pytest.approx(1.57, abs=1.0)
+    assert final.loc["propagate", "dsc"] == pytest.approx(0.88, abs=1.0)
+    assert final.loc["slicewise-gt", "nsd"] == pytest.approx(70.9, abs=3.0)
+    gt = np.asanyarray(nib.load(SOURCE / "labels" / "t2.nii.gz").dataobj) > 0
+    t = lambda m: torch.from_numpy(m[None, None].astype(np.float32))  # noqa: E731
+    for proto, row in final.iterrows():
+        img = nib.load(run / row["mask_path"])  # the source geometry: the label's affine
+        assert np.allclose(img.affine, nib.load(SOURCE / "labels" / "t2.nii.gz").affine), proto
+        pred = np.asanyarray(img.dataobj).astype(bool)
+        assert pred.shape == gt.shape, proto
+        sp = (1.0, 1.0, 1.0)
+        dsc = 100 * float(DiceMetric(include_background=True)(t(pred), t(gt))[0, 0])
+        hd = float(compute_hausdorff_distance(t(pred), t(gt), spacing=sp)[0, 0])
+        nsd = 100 * float(compute_surface_dice(t(pred), t(gt), [2.0], spacing=sp)[0, 0])
+        assert row["dsc"] == pytest.approx(dsc, abs=1e-6), proto
+        assert row["hd"] == pytest.approx(hd) and row["nsd"] == pytest.approx(nsd), proto
