@@ -140,6 +140,6 @@ def test_litemedsam_adapter_batched_equals_official_per_prompt() -> None:
             lite.batched_decoding = True
         scale = float(np.abs(want.low_res_logits).max())
         assert float(np.abs(got.low_res_logits - want.low_res_logits).max()) <= RTOL * scale
-        np.testing.assert_allclose(got.scores, want.scores, atol=1e-5)
+        np.testing.assert_allclose(got.scores, want.scores, atol=1e-5, rtol=1e-4)
         for g, r in zip(got.masks.reshape(-1, h, w), want.masks.reshape(-1, h, w), strict=True):
             assert mask_iou(g, r) >= 0.999

@@ -30,6 +30,15 @@ from sambench.prompts.types import Prompts
 from shared_data import SEED
 
 LOGIT_TOL = 1e-5  # scores and low-res logits: |a - b| <= 1e-5 + 1e-5 * |b| (float32 batching)
+# the batched decoder (models/batched_decoder.py) sums in another order: its stated tolerance,
+# |logit - official| <= 1e-4 * max |official logit| (docs/performance.md), scores rtol 1e-4
+BATCHED_RTOL = 1e-4
+
+
+def assert_logits_close(got: np.ndarray, want: np.ndarray) -> None:
+    assert float(np.abs(got - want).max()) <= BATCHED_RTOL * float(np.abs(want).max())
+
+
 MASK_EDGE = 1e-4  # a mask pixel may differ only where |logit| is below this
 MAX_FLIPS = 10
 
@@ -107,8 +116,8 @@ def official(predictor: SamPredictor, p: Prompts, multimask: bool) -> SimpleName
 
 def assert_same(pred: Prediction, i: int, ref: SimpleNamespace) -> int:
     """Our i-th result equals the reference; returns the number of flipped mask pixels."""
-    np.testing.assert_allclose(pred.scores[i], ref.scores, atol=LOGIT_TOL, rtol=LOGIT_TOL)
-    np.testing.assert_allclose(pred.low_res_logits[i], ref.low, atol=LOGIT_TOL, rtol=LOGIT_TOL)
+    np.testing.assert_allclose(pred.scores[i], ref.scores, atol=LOGIT_TOL, rtol=BATCHED_RTOL)
+    assert_logits_close(pred.low_res_logits[i], ref.low)
     assert pred.masks[i].shape == ref.masks.shape
     flips = pred.masks[i] != ref.masks
     assert np.all(np.abs(ref.logits[flips]) < MASK_EDGE), "a mask differs away from the boundary"
@@ -352,7 +361,7 @@ def test_medsam_pipeline_equals_official_restatement(small_sam: torch.nn.Module)
     assert torch.equal(emb.features, feats)
     for i, m in enumerate(masks):
         low, prob, seg = medsam_official_decode(small_sam, feats, bbox(m), *image.shape)
-        np.testing.assert_allclose(pred.low_res_logits[i], low, atol=LOGIT_TOL, rtol=LOGIT_TOL)
+        assert_logits_close(pred.low_res_logits[i], low)
         flips = pred.masks[i] != seg
         assert np.all(np.abs(prob[flips] - 0.5) < MASK_EDGE) and flips.sum() <= MAX_FLIPS
     assert pred.masks.any() and not pred.masks.all()
@@ -426,8 +435,8 @@ def test_litemedsam_box_prediction_equals_official(
         low, iou, prob, seg = lite_official_decode(
             lite.model, emb.features, bbox(m), emb.input_size, (440, 512)
         )
-        np.testing.assert_allclose(pred.low_res_logits[i], low, atol=LOGIT_TOL, rtol=LOGIT_TOL)
-        np.testing.assert_allclose(pred.scores[i], iou, atol=LOGIT_TOL, rtol=LOGIT_TOL)
+        assert_logits_close(pred.low_res_logits[i], low)
+        np.testing.assert_allclose(pred.scores[i], iou, atol=LOGIT_TOL, rtol=BATCHED_RTOL)
         flips = pred.masks[i, 0] != seg
         assert np.all(np.abs(prob[flips] - 0.5) < MASK_EDGE) and flips.sum() <= MAX_FLIPS
 

@@ -1,26 +1,33 @@
-"""A mask decoder for many prompts on one image: the prompt-independent work once per image.
+"""A mask decoder for many prompts on one image: no image-sized work repeated per prompt.
 
 segment-anything's ``MaskDecoder.predict_masks`` copies the 1xCxhxw image embedding and positional
-encoding once per prompt set (``repeat_interleave``) and recomputes, per prompt, every projection
-of the image tokens. Until the first block's image-to-token attention the image tokens do not
-depend on the prompts (when the dense prompt embedding is the same for all: no mask prompt), so
-:class:`BatchedMaskDecoder` computes once per image
+encoding once per prompt set (``repeat_interleave``) and projects, per prompt and attention, all
+HW image tokens to queries, keys and values (HW x C x D products). :class:`BatchedMaskDecoder`
+runs the same modules with the same weights, in another order:
 
-- the first block's token-to-image keys and values ``k_proj(src + pe)``, ``v_proj(src)`` and its
-  image-to-token queries ``q_proj(src + pe)``,
-- ``pe @ W.T + b`` of every later key-side projection that adds the positional encoding,
+- Until the first block's image-to-token attention the image tokens do not depend on the prompts
+  (when the dense prompt embedding is the same for all: no mask prompt): they and tokens + PE are
+  formed once per image and every product with them runs over all prompts at once.
+- The projections of the image tokens are folded into the few prompt tokens (T = 7 with a box or
+  point and the 4 output tokens), per head h (see :func:`_token_to_image`,
+  :func:`_image_to_token`): scores ``(q_h Wk_h) (k + pe)^T``, values ``(p_h k) Wv_h^T + bv_h``
+  (softmax rows sum to 1), image-side queries ``(k + pe) (Wq_h^T k_h^T)``, outputs
+  ``sum_h p_h (v_h Wo_h^T + bo / n)``. Products with ``pe`` (shared) run over all prompts in one
+  matrix product, so ``k + pe`` is never formed per prompt.
+- SAM's output upscaling (two non-overlapping 2x2 stride-2 transposed convolutions with a
+  channel norm and GELUs) is a per-token MLP to a 4x4 block of pixels: two matrix products on the
+  B x HW x C tokens (:func:`_upscaled_masks`), a block of token rows at a time so the
+  activations stay in cache, and only the returned mask tokens are formed.
 
-and runs the per-prompt work batched: every prompt's tokens attend to the shared image tokens in
-one matrix product per head (prompts folded into the token axis), the later blocks and the output
-upscaling over a chunk of prompts at once. Same modules, same weights, the official operations in
-another order: equal to ``MaskDecoder.forward`` up to float summation order (tested). With a mask
-prompt (per-prompt dense embeddings) the image tokens differ from the start and the official
-decoder is called, ``chunk`` prompt sets at a time.
+Equal to ``MaskDecoder.forward`` up to float summation order (tested). A decoder whose upscaling
+differs from SAM's uses its own ``output_upscaling`` on the batched tokens; with a mask prompt
+(per-prompt dense embeddings) the official decoder is called, ``chunk`` prompt sets at a time.
 
 Shapes: image embedding and PE 1xCxhxw; sparse prompt embeddings BxNxC; dense 1xCxhxw or BxCxhxw.
-A dense embedding expanded from one (stride 0 over the batch, as the prompt
-encoder makes it without a mask prompt) counts as 1xCxhxw. Returns (Bx K x 4h x 4w low-res logits, BxK predicted IoU), K = 3 with ``multimask_output`` (mask
-tokens 1..3) else 1 (token 0), as ``MaskDecoder.forward``.
+A dense embedding expanded from one (stride 0 over the batch, as the prompt encoder makes it
+without a mask prompt) counts as 1xCxhxw. Returns (B x K x 4h x 4w low-res logits, B x K predicted
+IoU), K = 3 with ``multimask_output`` (mask tokens 1..3) else 1 (token 0), as
+``MaskDecoder.forward``.
 """
 
 from __future__ import annotations
@@ -29,41 +36,154 @@ import math
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
-DEFAULT_CHUNK = 32
+DEFAULT_CHUNK = 4
 """Prompt sets decoded together (bounds memory: about 4 MB of image tokens per prompt set)."""
+UPSCALE_TOKENS = 1024
+"""Image tokens upscaled together (whole rows; 1024 tokens: 3 MB of 4x4-pixel activations)."""
 
 
-def _heads(x: Tensor, n: int) -> Tensor:
-    b, t, c = x.shape
-    return x.reshape(b, t, n, c // n).transpose(1, 2)  # B x heads x T x c/heads
+def _head_rows(linear: Any, n: int) -> Tensor:
+    """A projection's weight split by output head: n x d x C_in (head h = output rows h*d:(h+1)*d,
+    as ``Attention._separate_heads``)."""
+    w = linear.weight
+    return w.reshape(n, w.shape[0] // n, w.shape[1])
 
 
-def _merge(x: Tensor) -> Tensor:
-    b, n, t, c = x.shape
-    return x.transpose(1, 2).reshape(b, t, n * c)
+def _scores(a: Tensor, k: Tensor, pe: Tensor, kp: Tensor | None, bias: Tensor | None) -> Tensor:
+    """``a @ (k + pe)^T (+ bias)``: a B x R x C; k 1 x HW x C, the image tokens shared by all
+    prompts, with ``kp = k + pe`` given, or k B x HW x C per prompt with kp None; pe 1 x HW x C;
+    bias B x R x 1 or None.
+
+    Shared k: returns (B R) x HW (one product over all prompts). Per prompt k: returns the
+    transpose, B x HW x R, ``k (a^T)`` plus the product with pe over all prompts at once (only
+    the small operands are ever transposed)."""
+    b, r, c = a.shape
+    flat = a.reshape(b * r, c)
+    if kp is not None:
+        kp0 = kp[0]
+        return flat @ kp0.T if bias is None else torch.addmm(bias.reshape(b * r, 1), flat, kp0.T)
+    with_pe = pe[0] @ flat.T if bias is None else torch.addmm(bias.reshape(1, b * r), pe[0], flat.T)
+    return torch.baddbmm(with_pe.reshape(-1, b, r).transpose(0, 1), k, a.transpose(1, 2))
 
 
-def _softmax_attend(q: Tensor, k: Tensor, v: Tensor) -> Tensor:
-    """softmax(q k^T / sqrt(d)) v over matching leading dims."""
-    attn = q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1])
-    return torch.softmax(attn, dim=-1) @ v
+def _token_to_image(
+    attn: Any, q_tokens: Tensor, k: Tensor, pe: Tensor, kp: Tensor | None
+) -> Tensor:
+    """``attn(q=q_tokens, k=k + pe, v=k)`` (tokens attend to the image), the key and value
+    projections of the image tokens folded into the token side.
+
+    q_tokens B x T x C; k, pe, kp as :func:`_scores`. Per head h, with q_h = q_proj(q_tokens)_h:
+    ``q_h k_proj(k + pe)_h^T = (q_h Wk_h)(k + pe)^T + q_h bk_h``, the last term the same for
+    every image token (softmax drops it); ``softmax_h v_proj(k)_h = (softmax_h k) Wv_h^T + bv_h``.
+    Returns B x T x C.
+    """
+    n = attn.num_heads
+    q = attn.q_proj(q_tokens)
+    b, t, dd = q.shape
+    d = dd // n
+    a = torch.einsum("btnd,ndc->bntc", q.reshape(b, t, n, d), _head_rows(attn.k_proj, n))
+    a = (a / math.sqrt(d)).reshape(b, n * t, -1)  # B x nT x C
+    s = _scores(a, k, pe, kp, None)
+    if kp is not None:  # shared image tokens: one product over all prompts
+        pk = torch.softmax(s, dim=-1) @ k[0]
+    else:
+        pk = torch.bmm(torch.softmax(s, dim=1).transpose(1, 2), k)
+    att = torch.einsum("bntc,ndc->btnd", pk.reshape(b, n, t, -1), _head_rows(attn.v_proj, n))
+    att = att + attn.v_proj.bias.reshape(n, d)
+    return attn.out_proj(att.reshape(b, t, dd))
 
 
-def _linear_nobias(layer: Any, x: Tensor) -> Tensor:
-    return x @ layer.weight.T
+def _image_to_token(
+    attn: Any, k: Tensor, pe: Tensor, kp: Tensor | None, q_tokens: Tensor, v_tokens: Tensor
+) -> Tensor:
+    """``k + attn(q=k + pe, k=q_tokens, v=v_tokens)`` (the image attends to the tokens), the query
+    projection of the image tokens and the output projection folded into the token side.
+
+    k, pe, kp as :func:`_scores`; q_tokens, v_tokens B x T x C; returns B x HW x C, written into
+    ``k`` when k is per prompt (kp None: the caller's k is used up). Per head h, with k_h, v_h the
+    projected tokens: ``q_proj(k + pe)_h k_h^T = (k + pe)(Wq_h^T k_h^T) + bq_h k_h^T``;
+    ``out_proj(concat_h p_h v_h) = sum_h p_h (v_h Wo_h^T + bo / n)`` (each head's softmax rows sum
+    to 1): one HW x nT x C product. The softmax over T runs on B x n x T x HW (HW innermost: T is
+    small).
+    """
+    n = attn.num_heads
+    kt, vt = attn.k_proj(q_tokens), attn.v_proj(v_tokens)
+    b, t, dd = kt.shape
+    d = dd // n
+    kh = kt.reshape(b, t, n, d) / math.sqrt(d)
+    m = torch.einsum("btnd,ndc->bntc", kh, _head_rows(attn.q_proj, n)).reshape(b, n * t, -1)
+    bias = torch.einsum("btnd,nd->bnt", kh, attn.q_proj.bias.reshape(n, d)).reshape(b, n * t, 1)
+    s = _scores(m, k, pe, kp, bias)
+    if kp is None:
+        s = s.transpose(1, 2)  # B x nT x HW
+    hw = s.shape[-1]
+    p = torch.softmax(s.reshape(b, n, t, hw), dim=2).reshape(b, n * t, hw)
+    wo = attn.out_proj.weight  # C x D, head h = columns h*d:(h+1)*d
+    vo = torch.einsum("btnd,cnd->bntc", vt.reshape(b, t, n, d), wo.reshape(-1, n, d))
+    vo = (vo + attn.out_proj.bias / n).reshape(b, n * t, -1)
+    if kp is not None:  # shared image tokens: into a new tensor (one copy; baddbmm makes two)
+        k = k.expand(b, -1, -1).clone()
+    return k.baddbmm_(p.transpose(1, 2), vo)
+
+
+def _pixel_mlp(upscaling: nn.Module) -> tuple[Any, ...] | None:
+    """The parts of SAM's ``output_upscaling`` when it is ConvTranspose2d(k=2, s=2) ->
+    LayerNorm2d -> GELU -> ConvTranspose2d(k=2, s=2) -> GELU (SAM, MedSAM, LiteMedSAM), else None.
+
+    Such a stack maps every image token to its own 4x4 block of output pixels (the transposed
+    convolutions do not overlap, the norm is over channels): a per-token MLP
+    C -> 2x2xC1 -> norm, GELU -> 2x2x(2x2xC2) -> GELU."""
+    parts = list(upscaling.children()) if isinstance(upscaling, nn.Sequential) else []
+    if len(parts) != 5:
+        return None
+    ct1, ln, g1, ct2, g2 = parts
+    for ct in (ct1, ct2):
+        if not (
+            isinstance(ct, nn.ConvTranspose2d)
+            and tuple(ct.kernel_size) == tuple(ct.stride) == (2, 2)
+            and tuple(ct.padding) == tuple(ct.output_padding) == (0, 0)
+            and tuple(ct.dilation) == (1, 1)
+            and ct.groups == 1
+            and ct.bias is not None
+        ):
+            return None
+    gelus = all(isinstance(g, nn.GELU) for g in (g1, g2))
+    norm = type(ln).__name__ == "LayerNorm2d" and all(hasattr(ln, a) for a in ("eps", "weight"))
+    return (ct1, ln, g1, ct2, g2) if gelus and norm else None
+
+
+def _upscaled_masks(parts: tuple[Any, ...], keys: Tensor, hyper: Tensor, out: Tensor) -> None:
+    """``hyper @ output_upscaling(keys as C x h x w)`` for one prompt set in the per-token form of
+    :func:`_pixel_mlp`, written into ``out``: keys R x C (R = r x w tokens: whole rows of the h x w
+    token grid), hyper M x C2, out M x 4r x 4w. SAM's LayerNorm2d is ``F.layer_norm`` over
+    channels."""
+    ct1, ln, g1, ct2, g2 = parts
+    r, c = keys.shape
+    m, h4, w4 = out.shape
+    c1, c2 = ct1.out_channels, ct2.out_channels
+    w1 = ct1.weight.permute(0, 2, 3, 1).reshape(c, 4 * c1)  # C x (ky, kx, C1)
+    w2 = ct2.weight.permute(0, 2, 3, 1).reshape(c1, 4 * c2)
+    x = torch.addmm(ct1.bias.repeat(4), keys, w1).reshape(-1, c1)
+    x = F.gelu(F.layer_norm(x, (c1,), ln.weight, ln.bias, ln.eps), approximate=g1.approximate)
+    y = F.gelu(torch.addmm(ct2.bias.repeat(4), x, w2), approximate=g2.approximate)
+    pix = (y.reshape(r * 16, c2) @ hyper.T).reshape(h4 // 4, w4 // 4, 2, 2, 2, 2, m)
+    # token (i, j), kernel offsets (a1, c1), (a2, c2) -> pixel (4i + 2a1 + a2, 4j + 2c1 + c2)
+    out.view(m, h4 // 4, 2, 2, w4 // 4, 2, 2).copy_(pix.permute(6, 0, 2, 4, 1, 3, 5))
 
 
 class BatchedMaskDecoder:
     """Wraps an official ``MaskDecoder`` (segment-anything's, or a copy of its API such as
-    LiteMedSAM's); holds no weights of its own."""
+    LiteMedSAM's); holds no weights of its own. ``chunk``: prompt sets decoded together."""
 
     def __init__(self, mask_decoder: nn.Module, chunk: int = DEFAULT_CHUNK) -> None:
         if chunk < 1:
             raise ValueError(f"chunk: expected an integer >= 1, got {chunk}")
         self.decoder = mask_decoder
         self.chunk = chunk
+        self.upscale_tokens = UPSCALE_TOKENS
 
     @torch.no_grad()
     def __call__(
@@ -78,8 +198,8 @@ class BatchedMaskDecoder:
         dense = dense_prompt_embeddings
         if dense.shape[0] > 1 and dense.stride(0) == 0:  # one embedding expanded (no mask prompt)
             dense = dense[:1]
+        c = self.chunk
         if image_embeddings.shape[0] != 1 or dense.shape[0] != 1:
-            c = self.chunk
             parts = [
                 dec(
                     image_embeddings=image_embeddings
@@ -93,94 +213,76 @@ class BatchedMaskDecoder:
                 for s in range(0, sparse_prompt_embeddings.shape[0], c)
             ]
             return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
-        shared = self._shared(image_embeddings + dense, image_pe)
-        outs = [
-            self._per_prompt(shared, sparse_prompt_embeddings[s : s + self.chunk])
-            for s in range(0, sparse_prompt_embeddings.shape[0], self.chunk)
-        ]
-        masks = torch.cat([o[0] for o in outs])
-        iou = torch.cat([o[1] for o in outs])
-        sl = slice(1, None) if multimask_output else slice(0, 1)
-        return masks[:, sl], iou[:, sl]
-
-    def _shared(self, src: Tensor, image_pe: Tensor) -> dict[str, Tensor]:
-        """Everything that depends on the image only (1 x HW x ... tensors)."""
-        tr: Any = self.decoder.transformer
-        _, c, h, w = src.shape
-        keys = src.flatten(2).permute(0, 2, 1)  # 1 x HW x C
+        src = image_embeddings + dense
+        keys = src.flatten(2).permute(0, 2, 1)  # 1 x HW x C, shared by all prompts
         pe = image_pe.flatten(2).permute(0, 2, 1)
-        first = tr.layers[0]
-        t2i, i2t = first.cross_attn_token_to_image, first.cross_attn_image_to_token
-        out = {
-            "keys": keys,
-            "size": torch.tensor([c, h, w]),
-            "k0": _heads(t2i.k_proj(keys + pe), t2i.num_heads)[0],  # heads x HW x d
-            "v0": _heads(t2i.v_proj(keys), t2i.num_heads)[0],
-            "q0": _heads(i2t.q_proj(keys + pe), i2t.num_heads)[0],
-        }
-        for i, layer in enumerate(tr.layers[1:], start=1):
-            out[f"k{i}_pe"] = layer.cross_attn_token_to_image.k_proj(pe)  # pe W^T + b
-            out[f"q{i}_pe"] = layer.cross_attn_image_to_token.q_proj(pe)
-        out["kf_pe"] = tr.final_attn_token_to_image.k_proj(pe)
-        return out
+        tokens = slice(1, dec.num_mask_tokens) if multimask_output else slice(0, 1)
+        b, (h, w) = sparse_prompt_embeddings.shape[0], src.shape[-2:]
+        masks = torch.empty(
+            b, tokens.stop - tokens.start, 4 * h, 4 * w, dtype=src.dtype, device=src.device
+        )
+        ious = []
+        for s in range(0, b, c):
+            ious.append(
+                self._decode(
+                    keys,
+                    pe,
+                    keys + pe,
+                    sparse_prompt_embeddings[s : s + c],
+                    tokens,
+                    masks[s : s + c],
+                    (h, w),
+                )
+            )
+        return masks, torch.cat(ious)
 
-    def _per_prompt(self, shared: dict[str, Tensor], sparse: Tensor) -> tuple[Tensor, Tensor]:
+    def _decode(
+        self,
+        keys: Tensor,
+        pe: Tensor,
+        kp: Tensor | None,
+        sparse: Tensor,
+        tokens: slice,
+        masks: Tensor,
+        size: tuple[int, int],
+    ) -> Tensor:
+        """One chunk of prompt sets: writes its masks (of the mask tokens ``tokens``) into
+        ``masks`` and returns their predicted IoU."""
         dec: Any = self.decoder
         tr: Any = dec.transformer
         b = sparse.shape[0]
         output_tokens = torch.cat([dec.iou_token.weight, dec.mask_tokens.weight], dim=0)
-        tokens = torch.cat((output_tokens.unsqueeze(0).expand(b, -1, -1), sparse), dim=1)
-        query_pe = tokens
-        queries = tokens
-        keys = shared["keys"]
-        for i, layer in enumerate(tr.layers):
-            # self attention of the tokens
+        query_pe = torch.cat((output_tokens.unsqueeze(0).expand(b, -1, -1), sparse), dim=1)
+        queries = query_pe
+        for layer in tr.layers:  # TwoWayAttentionBlock.forward, reordered
             if layer.skip_first_layer_pe:
                 queries = layer.self_attn(q=queries, k=queries, v=queries)
             else:
                 q = queries + query_pe
                 queries = queries + layer.self_attn(q=q, k=q, v=queries)
             queries = layer.norm1(queries)
-            t2i, i2t = layer.cross_attn_token_to_image, layer.cross_attn_image_to_token
-            qt = _heads(t2i.q_proj(queries + query_pe), t2i.num_heads)  # B x n x T x d
-            if i == 0:  # shared image tokens: prompts folded into the token axis
-                n, t, d = qt.shape[1], qt.shape[2], qt.shape[3]
-                folded = qt.transpose(0, 1).reshape(n, b * t, d)
-                att = _softmax_attend(folded, shared["k0"], shared["v0"])
-                att = att.reshape(n, b, t, d).transpose(0, 1)
-            else:
-                kk = _heads(_linear_nobias(t2i.k_proj, keys) + shared[f"k{i}_pe"], t2i.num_heads)
-                att = _softmax_attend(qt, kk, _heads(t2i.v_proj(keys), t2i.num_heads))
-            queries = layer.norm2(queries + t2i.out_proj(_merge(att)))
+            t2i = layer.cross_attn_token_to_image
+            queries = layer.norm2(queries + _token_to_image(t2i, queries + query_pe, keys, pe, kp))
             queries = layer.norm3(queries + layer.mlp(queries))
-            # image tokens attend to the tokens
-            q = queries + query_pe
-            kt = _heads(i2t.k_proj(q), i2t.num_heads)  # B x n x T x d
-            vt = _heads(i2t.v_proj(queries), i2t.num_heads)
-            if i == 0:
-                qi = shared["q0"].unsqueeze(0)  # 1 x n x HW x d (broadcast over B)
-            else:
-                qi = _heads(_linear_nobias(i2t.q_proj, keys) + shared[f"q{i}_pe"], i2t.num_heads)
-            att = _softmax_attend(qi, kt, vt)  # B x n x HW x d
-            keys = layer.norm4(keys + i2t.out_proj(_merge(att)))
+            i2t = layer.cross_attn_image_to_token
+            keys = layer.norm4(_image_to_token(i2t, keys, pe, kp, queries + query_pe, queries))
+            kp = None  # the image tokens are per prompt from here on
         fa = tr.final_attn_token_to_image
-        qf = _heads(fa.q_proj(queries + query_pe), fa.num_heads)
-        kf = _heads(_linear_nobias(fa.k_proj, keys) + shared["kf_pe"], fa.num_heads)
-        att = _softmax_attend(qf, kf, _heads(fa.v_proj(keys), fa.num_heads))
-        queries = tr.norm_final_attn(queries + fa.out_proj(_merge(att)))
-        # output upscaling and the hypernetworks, as MaskDecoder.predict_masks
-        c, h, w = (int(v) for v in shared["size"])
-        iou_token_out = queries[:, 0, :]
-        mask_tokens_out = queries[:, 1 : 1 + dec.num_mask_tokens, :]
-        src = keys.transpose(1, 2).reshape(b, c, h, w)
-        up = dec.output_upscaling(src)
-        hyper = torch.stack(
-            [
-                dec.output_hypernetworks_mlps[i](mask_tokens_out[:, i])
-                for i in range(dec.num_mask_tokens)
-            ],
-            dim=1,
+        queries = tr.norm_final_attn(
+            queries + _token_to_image(fa, queries + query_pe, keys, pe, kp)
         )
-        bu, cu, hu, wu = up.shape
-        masks = (hyper @ up.reshape(bu, cu, hu * wu)).reshape(bu, -1, hu, wu)
-        return masks, dec.iou_prediction_head(iou_token_out)
+        # the hypernetworks and the output upscaling, as MaskDecoder.predict_masks
+        ids = range(tokens.start, tokens.stop)
+        hyper = torch.stack([dec.output_hypernetworks_mlps[i](queries[:, 1 + i]) for i in ids], 1)
+        parts = _pixel_mlp(dec.output_upscaling)
+        h, w = size
+        if parts is not None:  # a block of token rows at a time: the activations stay in cache
+            rows = max(1, self.upscale_tokens // w)
+            for j in range(b):
+                for i in range(0, h, rows):
+                    blk = keys[j, i * w : (i + rows) * w]
+                    _upscaled_masks(parts, blk, hyper[j], masks[j, :, 4 * i : 4 * (i + rows)])
+        else:
+            up = dec.output_upscaling(keys.transpose(1, 2).reshape(b, -1, h, w))
+            masks.copy_((hyper @ up.flatten(2)).reshape(masks.shape))
+        return dec.iou_prediction_head(queries[:, 0])[:, tokens]
