@@ -167,10 +167,10 @@ def write_mask_nifti(path: Path | str, mask: Any, volume: Volume3D) -> Path:
     (spacing, origin, direction of the prepared image, itself the source's), atomically, so it
     overlays the original image in 3D Slicer / ITK-SNAP. NIfTI needs the whole array: a sparse
     mask is expanded to one full-size uint8 array (plus ITK's copy) while it is written."""
-    arr = np.asarray(mask)
+    arr = np.asarray(mask, dtype=np.uint8)  # a sparse mask: built as uint8 directly
     if arr.shape != volume.shape:
         raise ValueError(f"mask: expected shape {volume.shape} (S, H, W), got {arr.shape}")
-    img = sitk.GetImageFromArray(np.ascontiguousarray(volume.to_file_zyx(arr.astype(np.uint8))))
+    img = sitk.GetImageFromArray(np.ascontiguousarray(volume.to_file_zyx(arr)))
     file_sp = [0.0, 0.0, 0.0]  # the file's (x, y, z) spacing from the slice-major one
     s, r, c = volume.spacing
     lower, higher = (i for i in range(3) if i != volume.slice_axis)

@@ -68,10 +68,10 @@ class SparseMask:
         return np.asarray(self)[k]
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        out = np.zeros(self.shape, bool)
+        out = np.zeros(self.shape, bool if dtype is None else dtype)  # one full-size array
         for k, m in self._slices.items():
             out[k] = m
-        return out if dtype is None else out.astype(dtype)
+        return out
 
     def __len__(self) -> int:
         return self.shape[0]
