@@ -255,3 +255,32 @@ def test_bad_volume_format_is_one_line_naming_the_option(
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) <= 2 and "--volume-format" in err[0] and "tiff" in err[0]
     assert not (tmp_path / "o").exists()
+
+
+def test_streamed_protocols_never_read_a_zarr_volume_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    zr = _prepare(tmp_path, "zarr", "zarr")
+
+    def whole(self: SliceArray, dtype: object = None, copy: object = None) -> np.ndarray:
+        raise AssertionError(f"{self.path} read whole")
+
+    monkeypatch.setattr(SliceArray, "__array__", whole)
+    cfg = Run3DConfig(prepared=str(zr), protocols=("slicewise-gt", "propagate"))
+    df = evaluate_3d(cfg, tmp_path / "run", model=BoxModel())
+    assert len(df) == 4 and (df["status"] == "ok").all()
+
+
+def test_missing_or_damaged_store_names_it(tmp_path: Path) -> None:
+    import shutil
+
+    from sambench.data.errors import DataError
+
+    zr = _prepare(tmp_path, "zarr", "zarr")
+    row = _table(zr).iloc[0].to_dict()
+    (zr / row["label_path"] / "zarr.json").write_text("{not json")
+    with pytest.raises(DataError, match=r"labels/Synth_c1\.zarr"):
+        read_volume(row, zr)
+    shutil.rmtree(zr / row["label_path"])
+    with pytest.raises(DataError, match=r"labels/Synth_c1\.zarr.*missing"):
+        read_volume(row, zr)
