@@ -284,3 +284,15 @@ def test_missing_or_damaged_store_names_it(tmp_path: Path) -> None:
     shutil.rmtree(zr / row["label_path"])
     with pytest.raises(DataError, match=r"labels/Synth_c1\.zarr.*missing"):
         read_volume(row, zr)
+
+
+def test_cli_prepare_volume_format_zarr(tmp_path: Path) -> None:
+    _case(tmp_path / "src", (0.8, 0.7, 3.0))
+    out = tmp_path / "o"
+    args = ["prepare", str(tmp_path / "src"), "--out", str(out), "--config"]
+    assert main([*args, str(tmp_path / "src" / "d.yaml"), "--volume-format", "zarr"]) == 0
+    assert _table(out)["label_path"].str.endswith(".zarr").all()
+    out2 = tmp_path / "o2"
+    args2 = ["prepare", str(tmp_path / "src"), "--out", str(out2), "--config"]
+    assert main([*args2, str(tmp_path / "src" / "d.yaml"), "--zarr-above-mb", "0.001"]) == 0
+    assert _table(out2)["label_path"].str.endswith(".zarr").all()  # auto, above 1000 bytes
