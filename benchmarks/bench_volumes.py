@@ -1,14 +1,17 @@
-"""Benchmark ``evaluate-3d``: seconds per volume and peak memory, protocol by protocol.
+"""Benchmark ``evaluate-3d``: seconds per volume and peak memory, protocol by protocol, for the
+same volume prepared as NIfTI (read whole) and as zarr (streamed by slice).
 
 A synthetic CT volume (``bench_prepare.write_ct_volume``: three blobs over 60 % of the slices) is
-prepared once, then each protocol runs in a fresh subprocess (its own peak RSS), with a box-filling
+prepared twice, ``--volume-format nifti`` and ``zarr``, each in a fresh subprocess (its peak RSS:
+the prepare pass), then each protocol runs on each in a fresh subprocess, with a box-filling
 stand-in model (so the figures are sambench's own cost: reading the 3D form, the protocol loop,
 3D scoring in mm, ``--save-masks``) and, with ``--model litemedsam``, the real model. Printed side by
 side: seconds per volume, decodes, peak RSS, what the run added to the RSS after the imports, and
-that as a multiple of the volume's uint8 size (one volume, its label and per-object masks in memory).
+that as a multiple of the volume's uint8 size.
 
-    .venv/bin/python benchmarks/bench_volumes.py                 # 512x512x120, stand-in model
+    .venv/bin/python benchmarks/bench_volumes.py                 # 512x512x300, stand-in model
     .venv/bin/python benchmarks/bench_volumes.py --quick         # 256x256x40
+    .venv/bin/python benchmarks/bench_volumes.py --shape 512,512,160 --no-save-masks
     .venv/bin/python benchmarks/bench_volumes.py --quick --model litemedsam
 """
 
@@ -54,10 +57,28 @@ class BoxModel:
         return Prediction(masks, np.ones((n, 1), np.float32), np.zeros((n, 1, 4, 4), np.float32))
 
 
-def _child(prepared: str, protocol: str, model: str, out: str) -> None:
+def _prepare_child(src: str, out: str, fmt: str) -> None:
+    import zarr  # noqa: F401  (imported before the baseline, as numpy and ITK are)
+
+    from sambench.data.prepare import prepare_dataset
+
+    base_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    t0 = time.perf_counter()
+    prepare_dataset(Path(src), Path(out), modality="CT", progress=False, volume_format=fmt)
+    seconds = time.perf_counter() - t0
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"seconds": seconds, "peak_mb": peak_kb / 1024,
+                      "added_mb": (peak_kb - base_kb) / 1024}))  # fmt: skip
+
+
+def _child(prepared: str, protocol: str, model: str, out: str, save_masks: str) -> None:
+    import zarr  # noqa: F401
+
     from sambench.volumes.evaluate import Run3DConfig, evaluate_3d
 
-    cfg = Run3DConfig(prepared=prepared, model=model, protocols=(protocol,), save_masks=True)
+    cfg = Run3DConfig(
+        prepared=prepared, model=model, protocols=(protocol,), save_masks=save_masks == "1"
+    )
     base_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # after the imports
     t0 = time.perf_counter()
     df = evaluate_3d(cfg, out, model=BoxModel() if model == "boxfill" else None)
@@ -77,34 +98,53 @@ def _child(prepared: str, protocol: str, model: str, out: str) -> None:
     )
 
 
+def _run(args: list[str]) -> dict[str, float]:
+    cmd = [sys.executable, __file__, *args]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return dict(json.loads(out.strip().splitlines()[-1]))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--quick", action="store_true", help="256x256x40")
+    ap.add_argument("--shape", default="512,512,300", help="X,Y,Z voxels (default 512,512,300)")
     ap.add_argument("--model", default="boxfill", help="boxfill (stand-in) or a registry model")
-    ap.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
+    ap.add_argument("--protocols", default="slicewise-gt,propagate")
+    ap.add_argument("--no-save-masks", action="store_true", help="score only, write no NIfTI")
+    ap.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
+    ap.add_argument("--prepare-child", nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         _child(*args.child)
         return
-    shape = (256, 256, 40) if args.quick else (512, 512, 120)
-    from sambench.data.prepare import prepare_dataset
-
+    if args.prepare_child:
+        _prepare_child(*args.prepare_child)
+        return
+    x, y, z = (256, 256, 40) if args.quick else (int(v) for v in args.shape.split(","))
+    shape = (x, y, z)
+    mib = float(np.prod(shape)) / 2**20
+    save = "0" if args.no_save_masks else "1"
     with tempfile.TemporaryDirectory() as tmp:
         src = write_ct_volume(Path(tmp) / "src", shape, np.random.default_rng(0))
-        t0 = time.perf_counter()
-        prepare_dataset(src, Path(tmp) / "prep", modality="CT", progress=False)
-        print(f"volume {shape} (x, y, z), uint8 {np.prod(shape) / 2**20:.1f} MiB; "
-              f"prepare with the 3D form {time.perf_counter() - t0:.1f} s")  # fmt: skip
-        print(f"{'protocol':14s} {'s/volume':>9s} {'model+loop s':>12s} {'decodes':>8s} "
-              f"{'DSC %':>6s} {'peak MiB':>9s} {'added MiB':>9s} {'added/volume':>12s}")  # fmt: skip
-        for protocol in ("slicewise-gt", "propagate"):
-            out = str(Path(tmp) / f"run-{protocol}")
-            cmd = [sys.executable, __file__, "--child", str(Path(tmp) / "prep"), protocol,
-                   args.model, out]  # fmt: skip
-            r = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
-            ratio = r["added_mb"] / (np.prod(shape) / 2**20)
-            print(f"{protocol:14s} {r['seconds']:9.2f} {r['protocol_seconds']:12.2f} "
-                  f"{r['decodes']:8d} {r['dsc']:6.1f} {r['peak_mb']:9.0f} {r['added_mb']:9.0f} {ratio:12.1f}")  # fmt: skip
+        print(f"volume {shape} (x, y, z), uint8 {mib:.1f} MiB per array (image, label); "
+              f"model {args.model}; --save-masks {'off' if save == '0' else 'on'}")  # fmt: skip
+        head = (f"{'format':6s} {'step':14s} {'s/volume':>9s} {'decodes':>8s} {'DSC %':>6s} "
+                f"{'peak MiB':>9s} {'added MiB':>9s} {'added/volume':>12s}")  # fmt: skip
+        print(head)
+        rows = []
+        for fmt in ("nifti", "zarr"):
+            prep = str(Path(tmp) / f"prep-{fmt}")
+            r = _run(["--prepare-child", str(src), prep, fmt])
+            rows.append(f"{fmt:6s} {'prepare':14s} {r['seconds']:9.2f} {'':>8s} {'':>6s} "
+                        f"{r['peak_mb']:9.0f} {r['added_mb']:9.0f} {r['added_mb'] / mib:12.1f}")  # fmt: skip
+            print(rows[-1], flush=True)
+            for protocol in args.protocols.split(","):
+                out = str(Path(tmp) / f"run-{fmt}-{protocol}")
+                r = _run(["--child", prep, protocol, args.model, out, save])
+                rows.append(f"{fmt:6s} {protocol:14s} {r['seconds']:9.2f} {r['decodes']:8d} "
+                            f"{r['dsc']:6.1f} {r['peak_mb']:9.0f} {r['added_mb']:9.0f} "
+                            f"{r['added_mb'] / mib:12.1f}")  # fmt: skip
+                print(rows[-1], flush=True)
 
 
 if __name__ == "__main__":

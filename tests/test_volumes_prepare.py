@@ -62,13 +62,15 @@ def test_prepare_writes_volumes_and_objects_with_known_answers(tmp_path: Path) -
     )
 
 
-def test_sagittal_volume_is_slice_major(tmp_path: Path) -> None:
-    out, lab = _prepare(tmp_path, spacing=(4.0, 0.7, 0.8))  # x has the largest spacing
+@pytest.mark.parametrize("fmt", ["nifti", "zarr"])
+def test_sagittal_volume_is_slice_major(tmp_path: Path, fmt: str) -> None:
+    out, lab = _prepare(tmp_path, spacing=(4.0, 0.7, 0.8), volume_format=fmt)  # x: largest spacing
     row = load_volume_table(out).iloc[0].to_dict()
     assert row["slice_axis"] == 0 and (row["depth"], row["height"], row["width"]) == (30, 7, 36)
     vol = read_volume(row, out)
     assert vol.spacing == pytest.approx((4.0, 0.8, 0.7))  # (x, z rows, y columns)
-    liver = vol.label == row["label_value"]  # the prepared pixel value (128 of 2 classes)
+    assert str(row["image_path"]).endswith(".zarr" if fmt == "zarr" else ".nii.gz")
+    liver = np.asarray(vol.label) == row["label_value"]  # the prepared value (128 of 2 classes)
     assert np.array_equal(liver, (lab == 1).transpose(0, 2, 1))  # (x, y, z) -> (x, z, y)
     back = write_mask_nifti(tmp_path / "m.nii.gz", liver, vol)
     arr = sitk.GetArrayFromImage(sitk.ReadImage(str(back))).transpose(2, 1, 0)
@@ -115,7 +117,8 @@ def test_2d_sources_get_no_3d_form(tmp_path: Path) -> None:
         load_volume_table(out)
 
 
-def test_4d_frames_are_separate_volumes(tmp_path: Path) -> None:
+@pytest.mark.parametrize("fmt", ["nifti", "zarr"])
+def test_4d_frames_are_separate_volumes(tmp_path: Path, fmt: str) -> None:
     src, out = tmp_path / "src", tmp_path / "out"
     img = np.random.default_rng(1).integers(0, 500, size=(20, 24, 5, 2)).astype(np.int16)
     lab = np.zeros(img.shape, np.uint8)
@@ -125,9 +128,10 @@ def test_4d_frames_are_separate_volumes(tmp_path: Path) -> None:
         (src / sub).mkdir(parents=True)
         nib.save(nib.Nifti1Image(arr, np.diag([0.9, 0.9, 2.0, 1.0])), src / sub / "h.nii.gz")
     (src / "d.yaml").write_text("name: Cine\nmodality: MRI\nclasses: {LV: 1}\n")
-    prepare_dataset(src, out, config=src / "d.yaml", progress=False)
+    prepare_dataset(src, out, config=src / "d.yaml", progress=False, volume_format=fmt)
     table = load_volume_table(out)
     assert list(table["volume_id"]) == ["Cine_h-t0", "Cine_h-t1"]
+    assert table["image_path"].str.endswith(".zarr" if fmt == "zarr" else ".nii.gz").all()
     assert list(table["n_slices"]) == [3, 1] and list(table["voxel_count"]) == [300, 100]
     vol = read_volume(table.iloc[1].to_dict(), out)
     assert vol.case == "h-t1" and np.array_equal(vol.label[2] > 0, (lab[:, :, 2, 1] > 0).T)

@@ -43,10 +43,13 @@ def _case(src: Path, spacing: tuple[float, float, float], frame: bool = True) ->
 
 
 def prepare_synthetic(
-    tmp_path: Path, spacing: tuple[float, float, float] = (0.8, 0.7, 3.0), frame: bool = True
+    tmp_path: Path,
+    spacing: tuple[float, float, float] = (0.8, 0.7, 3.0),
+    frame: bool = True,
+    volume_format: str = "auto",
 ) -> tuple[Path, np.ndarray]:
     """Write the case under ``tmp_path/src``, prepare it into ``tmp_path/out``; (out, xyz label)."""
     src, out = tmp_path / "src", tmp_path / "out"
     lab = _case(src, spacing, frame)
-    prepare_dataset(src, out, config=src / "d.yaml", progress=False)
+    prepare_dataset(src, out, config=src / "d.yaml", progress=False, volume_format=volume_format)
     return out, lab

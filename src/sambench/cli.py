@@ -120,6 +120,24 @@ def prepare(
             help="Largest 2D image accepted, in pixels (guard against decompression bombs).",
         ),
     ] = 89_478_485,
+    volume_format: Annotated[
+        str,
+        typer.Option(
+            "--volume-format",
+            metavar="auto|nifti|zarr",
+            help="Storage of the 3D form (volumes/): nifti, zarr (chunked by slice, streamed "
+            "by evaluate-3d) or auto (zarr for a volume over --zarr-above-mb).",
+        ),
+    ] = "auto",
+    zarr_above_mb: Annotated[
+        float,
+        typer.Option(
+            "--zarr-above-mb",
+            metavar="MB",
+            help="With --volume-format auto: zarr for a volume whose uint8 size exceeds MB "
+            "(1 MB = 1e6 bytes).",
+        ),
+    ] = 256.0,
 ) -> None:
     """Standardize a dataset into 2D PNG image/label pairs plus a manifest (SPEC section 2)."""
     from sambench.data.prepare import prepare_dataset
@@ -136,6 +154,8 @@ def prepare(
         roi_dir=roi_dir,
         resample_labels=resample_labels,
         max_image_pixels=max_image_pixels,
+        volume_format=volume_format,
+        zarr_above_mb=zarr_above_mb,
     )
     typer.echo(report.to_text())
 

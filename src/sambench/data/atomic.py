@@ -85,6 +85,51 @@ def atomic_path(path: Path | str, suffix: str = "") -> Iterator[Path]:
         raise
 
 
+def temp_dir_beside(path: Path | str, suffix: str = "") -> Path:
+    """A new empty temporary folder beside ``path``, ``.<name>.<random>.tmp<suffix>`` (removed
+    by :func:`remove_atomic_temps` when a killed writer leaves it); see :func:`atomic_dir`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp" + suffix, dir=path.parent))
+
+
+def commit_dir(tmp: Path, path: Path | str) -> Path:
+    """Put the finished folder ``tmp`` (from :func:`temp_dir_beside`) at ``path``: mode
+    ``0o777 & ~umask``; an existing ``path`` is moved aside, ``tmp`` renamed in, the old removed."""
+    import shutil
+
+    path = Path(path)
+    os.chmod(tmp, 0o777 & ~current_umask())
+    if path.exists():
+        old = temp_dir_beside(path, ".old")
+        os.replace(path, old / path.name)
+        os.replace(tmp, path)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, path)
+    return path
+
+
+@contextmanager
+def atomic_dir(path: Path | str, suffix: str = "") -> Iterator[Path]:
+    """Yield a temporary folder beside ``path``; on success it replaces ``path`` (a folder).
+
+    For stores that are folders (zarr): a reader never sees a half-written store, and an
+    interrupted write leaves the previous store (or none) at ``path``; the temporary folder is
+    removed on error, or by :func:`remove_atomic_temps` after a kill. Files written into it follow
+    the umask by themselves; the folder is given ``0o777 & ~umask`` (:func:`commit_dir`).
+    """
+    import shutil
+
+    tmp = temp_dir_beside(path, suffix)
+    try:
+        yield tmp
+        commit_dir(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
 def write_atomic(path: Path | str, writer: Callable[[Path], Any], suffix: str = "") -> Path:
     """Call ``writer(tmp_path)`` then rename the result onto ``path``."""
     with atomic_path(path, suffix) as tmp:
@@ -136,7 +181,8 @@ def is_atomic_temp(name: str) -> bool:
 
 
 def remove_atomic_temps(folder: Path | str) -> list[Path]:
-    """Delete the temporary files :func:`atomic_path` left in ``folder`` and its sub-folders.
+    """Delete the temporary files :func:`atomic_path` (and folders :func:`atomic_dir`) left in
+    ``folder`` and its sub-folders.
 
     A killed process cannot rename or remove its temporary files; call this on start, before
     writing, in a folder this run owns (a concurrent writer's live temporaries would go too).
@@ -146,8 +192,15 @@ def remove_atomic_temps(folder: Path | str) -> list[Path]:
     removed: list[Path] = []
     if not folder.is_dir():
         return removed
+    import shutil
+
     for p in sorted(folder.rglob(".*.tmp*")):
+        if any(p.is_relative_to(r) for r in removed):
+            continue  # inside a temporary folder already removed
         if p.is_file() and is_atomic_temp(p.name):
             p.unlink(missing_ok=True)
+            removed.append(p)
+        elif p.is_dir() and not p.is_symlink() and is_atomic_temp(p.name):
+            shutil.rmtree(p, ignore_errors=True)
             removed.append(p)
     return removed

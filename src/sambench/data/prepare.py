@@ -22,7 +22,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -69,6 +69,7 @@ from sambench.data.volumes3d import (
     write_part3d,
     write_volumes_manifest,
 )
+from sambench.data.zarr_volumes import DEFAULT_ZARR_ABOVE_MB, check_volume_format
 
 PARTS_DIR = ".parts"
 REPORT_NAME = "prepare_report.json"
@@ -148,6 +149,8 @@ class _CaseTask:
     root: Path  # the prepared root OUT
     resample_labels: bool = False
     max_image_pixels: int | None = DEFAULT_MAX_IMAGE_PIXELS
+    volume_format: str = "auto"
+    zarr_above_mb: float = DEFAULT_ZARR_ABOVE_MB
 
 
 def _mapping_for(desc: DatasetDescription) -> LabelMapping | None:
@@ -230,6 +233,8 @@ def _process_case(task: _CaseTask) -> tuple[str, dict[str, int], int]:
                         pair.label,
                         modality,
                         desc.window,
+                        task.volume_format,
+                        task.zarr_above_mb,
                     )
                 vol3d.add(s, m)
             if drop is not None:
@@ -299,8 +304,10 @@ def _process_case(task: _CaseTask) -> tuple[str, dict[str, int], int]:
             write_part3d(ds_dir, pair.unit, vol3d.finish())
         _write_part(ds_dir / PARTS_DIR / f"{pair.unit}.parquet", rows, dict(stats))
     except BaseException:
-        for f in written + ([] if vol3d is None else vol3d.written):
+        for f in written:
             f.unlink(missing_ok=True)
+        if vol3d is not None:
+            vol3d.discard()  # NIfTI files and zarr stores, finished or being written
         raise
     return pair.unit, dict(stats), len(rows)
 
@@ -477,6 +484,8 @@ def prepare_dataset(
     roi_dir: Path | None = None,
     resample_labels: bool = False,
     max_image_pixels: int | None = DEFAULT_MAX_IMAGE_PIXELS,
+    volume_format: str = "auto",
+    zarr_above_mb: float = DEFAULT_ZARR_ABOVE_MB,
 ) -> PrepareReport:
     """Standardize the dataset at ``source`` into ``out/<dataset>/`` (SPEC section 2).
 
@@ -492,12 +501,16 @@ def prepare_dataset(
     ``roi_dir``: folder of region-of-interest masks (relative to ``source`` or absolute).
     ``resample_labels``: put a 3D label on another grid onto its image's (nearest neighbour)
     instead of refusing it. ``max_image_pixels``: largest 2D file accepted (None: no limit).
+    ``volume_format``: the 3D form's storage, ``nifti``, ``zarr`` or ``auto`` (zarr for a volume
+    whose uint8 size exceeds ``zarr_above_mb`` MB, 1 MB = 1e6 bytes); cases already prepared keep
+    the format they were written in (see :mod:`sambench.data.zarr_volumes`).
     """
     t0 = time.perf_counter()
     if workers < 1:
         raise ValueError(f"workers: expected >= 1, got {workers}")
     if max_image_pixels is not None and max_image_pixels < 1:
         raise ValueError(f"max_image_pixels: expected >= 1 or None, got {max_image_pixels}")
+    check_volume_format(volume_format, zarr_above_mb)
     desc = describe_source(
         Path(source), config, modality, window=window, channel=channel, roi_dir=roi_dir
     )
@@ -527,7 +540,8 @@ def prepare_dataset(
             report.add_case(part[1])
             report.cases_resumed += 1
         else:
-            todo.append(_CaseTask(pair, desc, root, resample_labels, max_image_pixels))
+            task = _CaseTask(pair, desc, root, resample_labels, max_image_pixels)
+            todo.append(replace(task, volume_format=volume_format, zarr_above_mb=zarr_above_mb))
     bar = tqdm(total=len(todo), desc=f"prepare {desc.name}", unit="case", disable=not progress)
     try:
         for task, fut in _run_tasks(todo, workers):

@@ -8,6 +8,10 @@
     .parts3d/<unit>.parquet             the case's 3D rows (written before the 2D part: resume)
     volumes3d.parquet                   one row per (volume, object), :data:`VOLUME_COLUMNS`
 
+With ``--volume-format zarr`` (or ``auto`` for a volume over ``--zarr-above-mb``) the two volumes
+are ``volumes/{images,labels}/<volume_id>.zarr`` stores instead, (S, H, W) slice-major, chunked
+by slice and written slice by slice as prepare reads them (:mod:`sambench.data.zarr_volumes`).
+
 ``volume_id`` is ``<dataset>_<case>`` (``-t<t>`` for a 4D frame, ``_<channel>`` for a channel).
 Every slice is stored, also those the 2D form drops (<= 50 foreground pixels), and every label
 value present is an object (no 2D size filter). Axes in the manifest are those of
@@ -19,6 +23,7 @@ datasets (objects are per-slice connected components) get no 3D form.
 from __future__ import annotations
 
 import math
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +32,18 @@ import pandas as pd
 import SimpleITK as sitk
 
 from sambench.data.atomic import write_atomic, write_parquet_atomic
+from sambench.data.errors import DataError
 from sambench.data.readers import Slice2D, _Volume
 from sambench.data.standardize import LabelMapping, remap_labels, standard_image
+from sambench.data.zarr_volumes import (
+    DEFAULT_ZARR_ABOVE_MB,
+    ZARR_SUFFIX,
+    ObjectStats,
+    ZarrSliceWriter,
+    choose_format,
+    geometry_attrs,
+    store_complete,
+)
 
 VOLUMES_DIR = "volumes"
 PARTS3D_DIR = ".parts3d"
@@ -127,7 +142,10 @@ class VolumeCollector:
 
     ``add`` takes every slice in order (frames of a 4D volume one after another); ``finish``
     writes the last volume and returns the 3D rows of all of them. ``written`` lists the files
-    written so far (the caller removes them when the case fails).
+    and stores written so far; :meth:`discard` removes them (the caller's cleanup when the case
+    fails). ``volume_format``: ``nifti``, ``zarr`` or ``auto`` (zarr when a volume's uint8 size
+    exceeds ``zarr_above_mb`` MB); a NIfTI volume is stacked in memory and written whole, a zarr
+    one is written slice by slice as it arrives (only the current slice held).
     """
 
     def __init__(
@@ -140,49 +158,123 @@ class VolumeCollector:
         label_path: Path,
         modality: str,
         window: tuple[float, float] | None,
+        volume_format: str = "nifti",
+        zarr_above_mb: float = DEFAULT_ZARR_ABOVE_MB,
     ) -> None:
         self.root, self.dataset, self.case, self.tag = root, dataset, case, tag
         self.image_path, self.label_path = image_path, label_path
         self.modality, self.window = modality, window
+        self.volume_format, self.zarr_above_mb = volume_format, zarr_above_mb
         self.written: list[Path] = []
         self.rows: list[dict[str, object]] = []
         self._frame: int | None = None
+        self._n = 0  # slices of the current frame so far
         self._images: list[np.ndarray] = []
         self._labels: list[np.ndarray] = []
         self._names: dict[int, str] = {}
         self._slice: Slice2D | None = None
         self._grid: _Volume | None = None
+        self._zarr: tuple[ZarrSliceWriter, ZarrSliceWriter] | None = None
+        self._stats = ObjectStats()
+
+    def _vid(self, frame: int | None) -> tuple[str, str]:
+        case = self.case if frame is None else f"{self.case}-t{frame}"
+        return case, f"{self.dataset}_{case}" + (f"_{self.tag}" if self.tag else "")
+
+    def _rel(self, vid: str, kind: str, suffix: str) -> str:
+        return f"{self.dataset}/{VOLUMES_DIR}/{kind}/{vid}{suffix}"
+
+    def _start_zarr(self, s: Slice2D, shape_hw: tuple[int, int]) -> None:
+        """Open the two stores of the frame starting with slice ``s`` when it goes to zarr."""
+        if self._grid is None:
+            self._grid = _Volume(self.image_path)  # header only: size, origin and direction
+        g = self._grid
+        depth = int(g.size[s.slice_axis])
+        if (
+            choose_format(self.volume_format, depth * shape_hw[0] * shape_hw[1], self.zarr_above_mb)
+            != "zarr"
+        ):
+            return
+        attrs = geometry_attrs(g.size, g.spacing, g.origin, g.direction, s.slice_axis)
+        _, vid = self._vid(s.frame)
+        shape = (depth, shape_hw[0], shape_hw[1])
+        img = ZarrSliceWriter(self.root / self._rel(vid, "images", ZARR_SUFFIX), shape, attrs)
+        try:
+            lab = ZarrSliceWriter(self.root / self._rel(vid, "labels", ZARR_SUFFIX), shape, attrs)
+        except BaseException:
+            img.abort()
+            raise
+        self._zarr = (img, lab)
 
     def add(self, s: Slice2D, mapping: LabelMapping) -> None:
         """One slice (``slice_axis >= 0``) with the label mapping used for its 2D label."""
-        if self._images and s.frame != self._frame:
+        if self._n and s.frame != self._frame:
             self._write()
+        image = standard_image(s.image, from_2d_file=False, window=self.window)
+        label = remap_labels(s.label, mapping)
+        if self._n == 0:
+            self._start_zarr(s, (int(image.shape[0]), int(image.shape[1])))
         self._frame, self._slice = s.frame, s
-        self._images.append(standard_image(s.image, from_2d_file=False, window=self.window))
-        self._labels.append(remap_labels(s.label, mapping))
+        if self._zarr is not None:
+            self._zarr[0].write(self._n, image)
+            self._zarr[1].write(self._n, label)
+            self._stats.add(self._n, label)
+        else:
+            self._images.append(image)
+            self._labels.append(label)
+        self._n += 1
         for v, p in mapping.pixel.items():
             self._names[p] = mapping.name[v]
 
     def finish(self) -> list[dict[str, object]]:
-        if self._images:
+        if self._n:
             self._write()
         return self.rows
+
+    def discard(self) -> None:
+        """Remove what was written (files and stores) and any store being written."""
+        if self._zarr is not None:
+            for w in self._zarr:
+                w.abort()
+            self._zarr = None
+        for f in self.written:
+            if f.is_dir() and not f.is_symlink():
+                shutil.rmtree(f, ignore_errors=True)
+            else:
+                f.unlink(missing_ok=True)
 
     def _write(self) -> None:
         s = self._slice
         assert s is not None
         if self._grid is None:
             self._grid = _Volume(self.image_path)  # header only: origin and direction
-        case = self.case if self._frame is None else f"{self.case}-t{self._frame}"
-        vid = f"{self.dataset}_{case}" + (f"_{self.tag}" if self.tag else "")
-        image, label = np.stack(self._images), np.stack(self._labels)
-        self._images, self._labels = [], []
-        to_file = 2 - s.slice_axis  # slice-major -> the file's (z, y, x)
-        rel_img = f"{self.dataset}/{VOLUMES_DIR}/images/{vid}.nii.gz"
-        rel_lab = f"{self.dataset}/{VOLUMES_DIR}/labels/{vid}.nii.gz"
-        for rel, arr in ((rel_img, image), (rel_lab, label)):
-            self.written.append(self.root / rel)
-            write_nifti(self.root / rel, np.moveaxis(arr, 0, to_file), self._grid)
+        case, vid = self._vid(self._frame)
+        if self._zarr is not None:
+            img_w, lab_w = self._zarr
+            if self._n != img_w.shape[0]:
+                raise DataError(
+                    self.image_path, f"{self._n} slices read, the header says {img_w.shape[0]}"
+                )
+            self._zarr = None
+            rel_img = self._rel(vid, "images", ZARR_SUFFIX)
+            rel_lab = self._rel(vid, "labels", ZARR_SUFFIX)
+            for rel, w in ((rel_img, img_w), (rel_lab, lab_w)):
+                self.written.append(self.root / rel)
+                w.commit()
+            shape = img_w.shape
+            objects = self._stats.rows(self._names)
+        else:
+            image, label = np.stack(self._images), np.stack(self._labels)
+            to_file = 2 - s.slice_axis  # slice-major -> the file's (z, y, x)
+            rel_img = self._rel(vid, "images", ".nii.gz")
+            rel_lab = self._rel(vid, "labels", ".nii.gz")
+            for rel, arr in ((rel_img, image), (rel_lab, label)):
+                self.written.append(self.root / rel)
+                write_nifti(self.root / rel, np.moveaxis(arr, 0, to_file), self._grid)
+            shape = (int(image.shape[0]), int(image.shape[1]), int(image.shape[2]))
+            objects = object_rows(label, self._names)
+            del image, label
+        self._images, self._labels, self._n, self._stats = [], [], 0, ObjectStats()
         col_sp, row_sp, slice_sp = s.spacing
         common = {
             "dataset": self.dataset,
@@ -193,16 +285,16 @@ class VolumeCollector:
             "source_image": str(self.image_path),
             "source_label": str(self.label_path),
             "modality": self.modality,
-            "depth": int(image.shape[0]),
-            "height": int(image.shape[1]),
-            "width": int(image.shape[2]),
+            "depth": int(shape[0]),
+            "height": int(shape[1]),
+            "width": int(shape[2]),
             "spacing_z": float(slice_sp),
             "spacing_y": float(row_sp),
             "spacing_x": float(col_sp),
             "slice_axis": int(s.slice_axis),
             "spacing_known": spacing_known(self.image_path, self._grid.spacing),
         }
-        for obj in object_rows(label, self._names):
+        for obj in objects:
             self.rows.append({**common, **obj})
 
 
@@ -221,7 +313,7 @@ def write_part3d(ds_dir: Path, unit: str, rows: list[dict[str, object]]) -> Path
 
 def part3d_complete(root: Path, ds_dir: Path, unit: str) -> bool:
     """True when the case's 3D part is absent (nothing 3D for it) or all its files exist; False
-    when a part lists a missing NIfTI or cannot be read (the case is then redone)."""
+    when a part lists a missing NIfTI or zarr store or cannot be read (the case is then redone)."""
     path = ds_dir / PARTS3D_DIR / f"{unit}.parquet"
     if not path.is_file():
         return True
@@ -230,7 +322,7 @@ def part3d_complete(root: Path, ds_dir: Path, unit: str) -> bool:
     except (OSError, ValueError):
         return False
     files = set(df["image_path"]) | set(df["label_path"])
-    return all((root / f).is_file() for f in files)
+    return all((root / f).is_file() or store_complete(root / f) for f in files)
 
 
 def write_volumes_manifest(ds_dir: Path, units: list[str]) -> pd.DataFrame | None:

@@ -117,12 +117,15 @@ def volume_metrics(
     *,
     nsd_tolerance_mm: float = 2.0,
     empty: str = "worst",
+    extent: Sequence[int] | None = None,
 ) -> dict[str, float | int | bool]:
     """Every 3D metric of one object (keys :data:`VOLUME_METRIC_NAMES`).
 
     ``pred``, ``gt``: DxHxW bool (any n-D works); ``spacing``: voxel size per axis, mm. DSC and
     NSD in %, HD/HD95/ASSD in mm, ``volume_error`` in % of the ground-truth volume (signed),
-    ``volume_diff_ml`` = |pred - gt| volume in ml.
+    ``volume_diff_ml`` = |pred - gt| volume in ml. ``extent``: the shape of the whole volume
+    when ``pred``/``gt`` are a crop of it holding all foreground plus a 1-voxel margin (the
+    empty-prediction worst case is the whole volume's diagonal); default their own shape.
     """
     p, g = _check_masks(pred, gt)
     sp = check_spacing_nd(spacing, p.ndim)
@@ -141,9 +144,12 @@ def volume_metrics(
         "pred_voxels": n_p,
         "gt_voxels": n_g,
     }
+    dims = tuple(p.shape) if extent is None else tuple(int(n) for n in extent)
+    if len(dims) != p.ndim:
+        raise ValueError(f"extent: expected {p.ndim} sizes, got {extent!r}")
     if n_p == 0:
         worst = (
-            math.sqrt(sum((n * s) ** 2 for n, s in zip(p.shape, sp, strict=True)))
+            math.sqrt(sum((n * s) ** 2 for n, s in zip(dims, sp, strict=True)))
             if empty == "worst"
             else math.nan
         )

@@ -3,7 +3,8 @@
 Records (:mod:`sambench.volumes.types`)
 --------------------------------------
 - :class:`Volume3D`: one prepared volume. ``image`` SxHxW uint8 (the standardized slices, equal
-  to the prepared PNGs), ``label`` SxHxW uint8, ``spacing`` (slice, row, column) mm, plus the
+  to the prepared PNGs), ``label`` SxHxW uint8 (numpy for NIfTI; lazy, read slice by slice, for a
+  zarr-prepared volume), ``spacing`` (slice, row, column) mm, plus the
   source geometry (``slice_axis``, ITK ``origin`` and ``direction``) and paths. Axis 0 is the
   axis prepare sliced along; for an axial volume the arrays are exactly (z, y, x).
 - :class:`Object3D`: one label value of one volume (``volumes3d.parquet`` row): voxel count,
@@ -11,7 +12,8 @@ Records (:mod:`sambench.volumes.types`)
 - :class:`ProtocolConfig`: the options handed to every protocol (first prompt ``box``/``point``,
   shift range, multimask, mask prompt on/off, number of steps, protocol-specific ``options``).
 - :class:`StepResult`: one step of a protocol: ``step`` (0 = first prompt, then clicks),
-  ``mask`` SxHxW bool over the whole volume, ``seconds``, ``n_slices_predicted``, ``extras``
+  ``mask`` SxHxW bool over the whole volume (dense, or a :class:`~sambench.volumes.masks.
+  SparseMask` of the predicted slices), ``seconds``, ``n_slices_predicted``, ``extras``
   (further result columns).
 
 Protocols and their registry
@@ -20,7 +22,8 @@ A protocol is a function ``(model, volume, obj, config, rng) -> list[StepResult]
 :class:`~sambench.volumes.types.ProtocolFn` type; ``model`` is any
 :class:`~sambench.models.base.PromptableModel`, ``rng`` a ``numpy.random.Generator`` seeded per
 (volume, object) by the runner). It returns its steps in order; the runner scores each step's
-mask in 3D against ``volume.mask(obj)`` (:func:`sambench.metrics.volume.volume_metrics`), writes
+mask in 3D against the object (:func:`sambench.volumes.masks.score_object`: the metrics of
+:func:`sambench.metrics.volume.volume_metrics` on the ground-truth + prediction crop), writes
 one row per (volume, object, model, protocol, step) and saves masks. To add a protocol, add a
 module to :mod:`sambench.volumes.protocols` that decorates its function::
 

@@ -29,10 +29,11 @@ from sambench.engine.results import ResultsStore
 from sambench.engine.runfolder import ensure_run_folder
 from sambench.engine.runlock import RunLock
 from sambench.errors import OptionError
-from sambench.metrics.volume import VOLUME_METRIC_NAMES, volume_metrics
+from sambench.metrics.volume import VOLUME_METRIC_NAMES
 from sambench.models.base import PromptableModel
 from sambench.prompts.strategies import PromptError
 from sambench.volumes.io import load_volume_table, object_from_row, read_volume, write_mask_nifti
+from sambench.volumes.masks import score_object
 from sambench.volumes.protocols._prompts import FIRST_PROMPTS
 from sambench.volumes.types import ProtocolConfig, get_protocol, load_protocols
 
@@ -138,7 +139,6 @@ def _volume_rows(
     result: list[dict[str, Any]] = []
     for rec in rows.sort_values("label_value").to_dict("records"):
         obj = object_from_row(rec)
-        gt = vol.mask(obj)
         base = {k: rec[k] for k in (*_VOLUME_COLUMNS, *_OBJECT_COLUMNS)}
         base.update(
             image_id=vol.volume_id,
@@ -161,10 +161,9 @@ def _volume_rows(
                                "n_slices_predicted": 0, "seconds": math.nan})  # fmt: skip
                 continue
             for st in steps:
-                m = volume_metrics(
-                    st.mask, gt, vol.spacing, nsd_tolerance_mm=cfg.nsd_tolerance_mm,
-                    empty=cfg.empty,
-                )  # fmt: skip
+                m = score_object(
+                    st.mask, vol, obj, nsd_tolerance_mm=cfg.nsd_tolerance_mm, empty=cfg.empty
+                )
                 row = {**base, "protocol": name, "step": st.step, "status": "ok",
                        "skip_reason": "", **m, "n_slices_predicted": st.n_slices_predicted,
                        "seconds": st.seconds}  # fmt: skip

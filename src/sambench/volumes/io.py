@@ -1,7 +1,8 @@
 """Read the prepared 3D form into :class:`Volume3D` / :class:`Object3D`; write masks as NIfTI.
 
 The prepared form is described in :mod:`sambench.data.volumes3d` (``volumes3d.parquet`` beside
-each dataset's ``manifest.parquet``, NIfTI volumes under ``volumes/``). Checks made when reading:
+each dataset's ``manifest.parquet``, NIfTI volumes or zarr stores under ``volumes/``; a zarr
+volume is opened lazily, :mod:`sambench.data.zarr_volumes`). Checks made when reading:
 image and label on the same grid (:func:`sambench.data.geometry.geometry_difference`, as prepare),
 the label holding the manifest's values, a known spacing (or ``assume_spacing``).
 """
@@ -23,6 +24,7 @@ from sambench.data.geometry import geometry_difference
 from sambench.data.readers import _Volume
 from sambench.data.records import MANIFEST_NAME
 from sambench.data.volumes3d import VOLUMES3D_NAME
+from sambench.data.zarr_volumes import SliceArray, is_zarr_path, open_volume_store
 from sambench.errors import OptionError
 from sambench.volumes.types import Object3D, Volume3D
 
@@ -91,7 +93,9 @@ def read_volume(
     ``root``: the prepared folder the row's paths are relative to. A volume whose source carries
     no spacing (``spacing_known`` False) raises DataError naming the source file unless
     ``assume_spacing`` (slice, row, column mm) is given; ``assume_spacing`` otherwise overrides
-    nothing. Image/label grids that disagree raise DataError naming the label file.
+    nothing. Image/label grids that disagree raise DataError naming the label file. A NIfTI
+    volume is read whole (numpy arrays); a zarr one is opened lazily (``image``/``label`` are
+    :class:`~sambench.data.zarr_volumes.SliceArray`: nothing is decoded until a slice is indexed).
     """
     root = Path(root)
     img_path, lab_path = root / str(row["image_path"]), root / str(row["label_path"])
@@ -108,30 +112,45 @@ def read_volume(
                 "or pass --assume-spacing Z,Y,X (mm, slice/row/column)",
             )
         spacing = assumed
-    grids = []
+    axis = int(row["slice_axis"])
+    zarr = is_zarr_path(img_path)
+    if zarr != is_zarr_path(lab_path):
+        raise DataError(lab_path, f"image {img_path} and label are stored in different formats")
+    grids: list[Any] = []
+    arrays: list[np.ndarray | SliceArray] = []
     for p in (img_path, lab_path):
+        if zarr:
+            grid, lazy = open_volume_store(p)
+            if grid.slice_axis != axis:
+                raise DataError(
+                    p, f"slice_axis {grid.slice_axis} differs from {VOLUMES3D_NAME}'s {axis}"
+                )
+            grids.append(grid)
+            arrays.append(lazy)
+            continue
         if not p.is_file():
             raise DataError(p, f"file is missing (listed in {VOLUMES3D_NAME})")
         grids.append(_Volume(p))
     diff = geometry_difference(grids[0], grids[1])
     if diff is not None:
         raise DataError(lab_path, f"does not lie on the grid of its image {img_path}: {diff}")
-    axis = int(row["slice_axis"])
-    image = np.moveaxis(grids[0].read_frame(None), 2 - axis, 0)
-    label = np.moveaxis(grids[1].read_frame(None), 2 - axis, 0)
+    if not zarr:
+        arrays = [np.ascontiguousarray(np.moveaxis(g.read_frame(None), 2 - axis, 0)) for g in grids]
+    image, label = arrays
     for arr, p in ((image, img_path), (label, lab_path)):
         if arr.dtype != np.uint8:
             raise DataError(p, f"expected a uint8 prepared volume, got {arr.dtype}")
     expect = (int(row["depth"]), int(row["height"]), int(row["width"]))
-    if image.shape != expect:
-        raise DataError(img_path, f"shape {image.shape} differs from {VOLUMES3D_NAME}'s {expect}")
+    for arr, p in ((image, img_path), (label, lab_path)):
+        if tuple(arr.shape) != expect:
+            raise DataError(p, f"shape {tuple(arr.shape)} differs from {VOLUMES3D_NAME}'s {expect}")
     g = grids[0]
     return Volume3D(
         volume_id=str(row["volume_id"]),
         dataset=str(row["dataset"]),
         case=str(row["case"]),
-        image=np.ascontiguousarray(image),
-        label=np.ascontiguousarray(label),
+        image=image,
+        label=label,
         spacing=spacing,
         slice_axis=axis,
         origin=(float(g.origin[0]), float(g.origin[1]), float(g.origin[2])),
@@ -142,14 +161,16 @@ def read_volume(
     )
 
 
-def write_mask_nifti(path: Path | str, mask: np.ndarray, volume: Volume3D) -> Path:
-    """Write an SxHxW mask (bool or uint8) as uint8 NIfTI on the volume's source grid (spacing,
-    origin, direction of the prepared image, itself the source's), atomically, so it overlays the
-    original image in 3D Slicer / ITK-SNAP."""
-    arr = np.asarray(mask)
+def write_mask_nifti(path: Path | str, mask: Any, volume: Volume3D) -> Path:
+    """Write an SxHxW mask (bool or uint8; dense or a
+    :class:`~sambench.volumes.masks.SparseMask`) as uint8 NIfTI on the volume's source grid
+    (spacing, origin, direction of the prepared image, itself the source's), atomically, so it
+    overlays the original image in 3D Slicer / ITK-SNAP. NIfTI needs the whole array: a sparse
+    mask is expanded to one full-size uint8 array (plus ITK's copy) while it is written."""
+    arr = np.asarray(mask, dtype=np.uint8)  # a sparse mask: built as uint8 directly
     if arr.shape != volume.shape:
         raise ValueError(f"mask: expected shape {volume.shape} (S, H, W), got {arr.shape}")
-    img = sitk.GetImageFromArray(np.ascontiguousarray(volume.to_file_zyx(arr.astype(np.uint8))))
+    img = sitk.GetImageFromArray(np.ascontiguousarray(volume.to_file_zyx(arr)))
     file_sp = [0.0, 0.0, 0.0]  # the file's (x, y, z) spacing from the slice-major one
     s, r, c = volume.spacing
     lower, higher = (i for i in range(3) if i != volume.slice_axis)

@@ -11,21 +11,28 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from typing import Protocol as _Protocol
 
 import numpy as np
 
+from sambench.data.zarr_volumes import SliceArray
 from sambench.errors import OptionError
 from sambench.models.base import PromptableModel
+
+if TYPE_CHECKING:
+    from sambench.volumes.masks import SparseMask  # imports this module
 
 
 @dataclass(frozen=True)
 class Volume3D:
     """One prepared volume: image, label map and geometry.
 
-    - ``image``: SxHxW uint8, the standardized slices (identical to the prepared PNGs).
-    - ``label``: SxHxW uint8 label map (0 background, 1..255 the prepared pixel values).
+    - ``image``: SxHxW uint8, the standardized slices (identical to the prepared PNGs): a numpy
+      array (NIfTI, read whole) or a lazy :class:`~sambench.data.zarr_volumes.SliceArray` (zarr,
+      decoded slice by slice); both index as ``image[k]`` -> HxW numpy and have ``.shape``.
+    - ``label``: SxHxW uint8 label map (0 background, 1..255 the prepared pixel values), the same
+      kind of array as ``image``.
     - ``spacing``: (slice, row, column) voxel size, mm, all finite and > 0.
     - ``slice_axis``: the ITK axis (0/1/2 = x/y/z) of the source file that axis 0 is.
     - ``origin``: (x, y, z) mm of voxel (0, 0, 0), ITK order; ``direction``: 3x3 ITK direction
@@ -38,8 +45,8 @@ class Volume3D:
     volume_id: str
     dataset: str
     case: str
-    image: np.ndarray
-    label: np.ndarray
+    image: np.ndarray | SliceArray
+    label: np.ndarray | SliceArray
     spacing: tuple[float, float, float]
     slice_axis: int = 2
     origin: tuple[float, float, float] = (0.0, 0.0, 0.0)
@@ -54,8 +61,13 @@ class Volume3D:
         return int(s), int(h), int(w)
 
     def mask(self, obj: Object3D) -> np.ndarray:
-        """SxHxW bool ground truth of ``obj`` (``label == obj.label_value``)."""
-        return np.asarray(self.label == obj.label_value)
+        """SxHxW bool ground truth of ``obj`` (``label == obj.label_value``), full size (a lazy
+        label is read whole: streaming code uses :meth:`slice_mask` or a crop instead)."""
+        return np.asarray(self.label) == obj.label_value
+
+    def slice_mask(self, obj: Object3D, k: int) -> np.ndarray:
+        """HxW bool ground truth of ``obj`` on slice ``k`` (one slice read)."""
+        return np.asarray(self.label[k]) == obj.label_value
 
     def to_file_zyx(self, arr: np.ndarray) -> np.ndarray:
         """An SxHxW array in the source file's (z, y, x) voxel order (``GetArrayFromImage``)."""
@@ -114,14 +126,15 @@ class ProtocolConfig:
 class StepResult:
     """The prediction of one protocol step (step 0 = the first prompt; clicks count from 1).
 
-    ``mask``: SxHxW bool over the whole volume; ``seconds``: wall time of the step (encoder and
+    ``mask``: SxHxW bool over the whole volume, a dense array or a
+    :class:`~sambench.volumes.masks.SparseMask` (the predicted slices only); ``seconds``: wall time of the step (encoder and
     decoder; cached slice embeddings cost nothing again); ``n_slices_predicted``: slices the model
     decoded in this step; ``extras``: further JSON-serializable columns for the results row (e.g.
     ``{"click_zyx": "[3, 40, 51]", "click_label": 1}``).
     """
 
     step: int
-    mask: np.ndarray
+    mask: np.ndarray | SparseMask
     seconds: float
     n_slices_predicted: int
     extras: dict[str, Any] = field(default_factory=dict)

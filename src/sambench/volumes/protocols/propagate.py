@@ -18,6 +18,7 @@ import numpy as np
 
 from sambench.models.base import PromptableModel
 from sambench.prompts.types import Prompts
+from sambench.volumes.masks import SparseMask
 from sambench.volumes.protocols._prompts import first_prompt
 from sambench.volumes.slices import SliceOutput, SlicePredictor, mask_box
 from sambench.volumes.types import (
@@ -73,9 +74,9 @@ def propagate(
     t0 = time.perf_counter()
     key = obj.key_slice
     sp = SlicePredictor(model, volume, multimask=config.multimask, max_cached=1)
-    gt_key = volume.label[key] == obj.label_value
+    gt_key = volume.slice_mask(obj, key)
     first = sp.predict(key, first_prompt(gt_key, config, rng))
-    pred = np.zeros(volume.shape, bool)
+    pred = SparseMask(volume.shape)  # the slices reached only: a long volume stays small
     reached = propagate_from(sp, key, first, use_mask_prompt=config.use_mask_prompt)
     for k, m in reached.items():
         pred[k] = m

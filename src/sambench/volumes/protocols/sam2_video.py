@@ -81,14 +81,14 @@ def video_predictor(adapter: Any) -> Any:
     return predictor
 
 
-def write_frames(image: np.ndarray, folder: Path) -> None:
+def write_frames(image: Any, folder: Path) -> None:
     """Write SxHxW uint8 slices as ``00000.jpg`` ... (lossless PNG data, RGB) for ``init_state``."""
     for k in range(image.shape[0]):
         rgb = np.repeat(np.asarray(image[k], dtype=np.uint8)[:, :, None], 3, axis=2)
         Image.fromarray(rgb).save(folder / f"{k:05d}.jpg", format="PNG")
 
 
-def run_video(predictor: Any, image: np.ndarray, key: int, prompts: Prompts) -> np.ndarray:
+def run_video(predictor: Any, image: Any, key: int, prompts: Prompts) -> np.ndarray:
     """Prompt frame ``key`` of the SxHxW uint8 ``image`` and propagate both ways with the official
     predictor; returns the SxHxW bool mask (logits > 0)."""
     out = np.zeros(image.shape, dtype=bool)
@@ -132,8 +132,7 @@ def sam2_video(
 
         raise OptionError("--protocol", f"{model.name}: {reason}")
     t0 = time.perf_counter()
-    gt = volume.mask(obj)
-    prompts = first_prompt(gt[obj.key_slice], config, rng)
+    prompts = first_prompt(volume.slice_mask(obj, obj.key_slice), config, rng)
     mask = run_video(video_predictor(model), volume.image, obj.key_slice, prompts)
     seconds = time.perf_counter() - t0
     return [

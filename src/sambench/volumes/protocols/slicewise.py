@@ -17,6 +17,7 @@ import time
 import numpy as np
 
 from sambench.models.base import PromptableModel
+from sambench.volumes.masks import SparseMask
 from sambench.volumes.protocols._prompts import first_prompt
 from sambench.volumes.slices import SlicePredictor
 from sambench.volumes.types import (
@@ -37,11 +38,12 @@ def slicewise_gt(
     rng: np.random.Generator,
 ) -> list[StepResult]:
     t0 = time.perf_counter()
-    gt = volume.mask(obj)
     sp = SlicePredictor(model, volume, multimask=config.multimask, max_cached=1)
-    pred = np.zeros(gt.shape, bool)
-    for k in np.flatnonzero(gt.any(axis=(1, 2))):
-        pred[k] = sp.predict(int(k), first_prompt(gt[k], config, rng)).mask
+    pred = SparseMask(volume.shape)  # the object's slices only, read one at a time
+    for k in range(obj.bbox[0], obj.bbox[3] + 1):
+        gt_k = volume.slice_mask(obj, k)
+        if gt_k.any():
+            pred[k] = sp.predict(k, first_prompt(gt_k, config, rng)).mask
     return [
         StepResult(
             0,

@@ -1,0 +1,251 @@
+"""Prepared volumes as zarr stores: written and read one slice at a time (large volumes).
+
+``sambench prepare --volume-format auto|nifti|zarr`` (default ``auto``: zarr when one volume's
+uint8 size, voxels x 1 byte, exceeds ``--zarr-above-mb``, default 256 MB = 256e6 bytes) writes the
+3D form of a volume as two zarr v3 array stores instead of NIfTI::
+
+    volumes/images/<volume_id>.zarr   uint8 (S, H, W) slice-major: store[k] = the prepared PNG of
+                                      slice k (not the file's (z, y, x) order NIfTI keeps)
+    volumes/labels/<volume_id>.zarr   uint8 (S, H, W) label map, same layout
+
+Each is chunked one slice per chunk (``chunks = (1, H, W)``, zstd), so a reader decodes only the
+slices it touches. The attributes (``zarr.json``) hold the geometry: ``spacing`` and ``origin``
+(the source file's x, y, z, mm), ``direction`` (3x3 ITK cosines, row-major), ``slice_axis``
+(ITK 0/1/2 = x/y/z: the file axis that axis 0 is), ``size`` (the file's x, y, z voxels) and
+``layout = "SHW"``. Each store is written into a temporary folder beside it and renamed when
+complete (:func:`sambench.data.atomic.atomic_dir`): a killed prepare leaves no half store.
+
+This module has no knowledge of :mod:`sambench.volumes`; :class:`SliceArray` is the lazy array the
+volumetric stage reads through (``arr[k]`` -> HxW numpy, ``arr[a:b, y0:y1, x0:x1]`` -> a crop).
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sambench.data.atomic import commit_dir, temp_dir_beside
+from sambench.data.errors import DataError
+from sambench.errors import OptionError
+
+ZARR_SUFFIX = ".zarr"
+VOLUME_FORMATS = ("auto", "nifti", "zarr")
+DEFAULT_ZARR_ABOVE_MB = 256.0
+LAYOUT = "SHW"
+
+
+def check_volume_format(volume_format: str, zarr_above_mb: float) -> None:
+    """``--volume-format`` one of :data:`VOLUME_FORMATS`; ``--zarr-above-mb`` finite, >= 0."""
+    if volume_format not in VOLUME_FORMATS:
+        raise OptionError(
+            "--volume-format", f"expected one of {', '.join(VOLUME_FORMATS)}, got {volume_format!r}"
+        )
+    mb = zarr_above_mb
+    if (
+        isinstance(mb, bool)
+        or not isinstance(mb, int | float)
+        or not (math.isfinite(mb) and mb >= 0)
+    ):
+        raise OptionError("--zarr-above-mb", f"expected a number >= 0 (MB), got {mb!r}")
+
+
+def choose_format(volume_format: str, n_voxels: int, zarr_above_mb: float) -> str:
+    """``"nifti"`` or ``"zarr"`` for a volume of ``n_voxels`` (its uint8 size in bytes)."""
+    if volume_format != "auto":
+        return volume_format
+    return "zarr" if n_voxels > zarr_above_mb * 1e6 else "nifti"
+
+
+def is_zarr_path(path: Path | str) -> bool:
+    return str(path).endswith(ZARR_SUFFIX)
+
+
+def store_complete(path: Path) -> bool:
+    """True for a finished store (its ``zarr.json`` is written with the array's creation)."""
+    return path.is_dir() and (path / "zarr.json").is_file()
+
+
+def geometry_attrs(
+    size_xyz: tuple[int, ...],
+    spacing_xyz: tuple[float, ...],
+    origin_xyz: tuple[float, ...],
+    direction: np.ndarray,
+    slice_axis: int,
+) -> dict[str, Any]:
+    """The attributes of a prepared volume store (see the module docstring); a non-finite
+    spacing is stored as 1.0, as the NIfTI writer does (``spacing_known`` says so)."""
+    return {
+        "sambench": "prepared volume",
+        "layout": LAYOUT,
+        "slice_axis": int(slice_axis),
+        "size": [int(v) for v in size_xyz[:3]],
+        "spacing": [float(v) if math.isfinite(v) else 1.0 for v in spacing_xyz[:3]],
+        "origin": [float(v) for v in origin_xyz[:3]],
+        "direction": [float(v) for v in np.asarray(direction, dtype=float).ravel()],
+    }
+
+
+class ZarrSliceWriter:
+    """Write an (S, H, W) uint8 volume slice by slice into a new store, atomically.
+
+    ``write(k, arr)`` stores slice ``k``; ``commit()`` renames the finished store onto ``path``
+    (replacing an old one); ``abort()`` removes the temporary folder. Slices never written read
+    as 0 (zarr's fill value; all-zero slices take no space).
+    """
+
+    def __init__(self, path: Path, shape: tuple[int, int, int], attrs: dict[str, Any]) -> None:
+        import zarr
+
+        self.path = Path(path)
+        self.shape = shape
+        self._tmp: Path | None = temp_dir_beside(self.path, ZARR_SUFFIX)
+        try:
+            self._arr = zarr.create_array(
+                store=str(self._tmp),
+                shape=shape,
+                chunks=(1, shape[1], shape[2]),
+                dtype="uint8",
+                fill_value=0,
+                attributes=attrs,
+                zarr_format=3,
+            )
+        except BaseException:
+            self.abort()
+            raise
+
+    def write(self, k: int, arr: np.ndarray) -> None:
+        if arr.shape != self.shape[1:]:
+            raise ValueError(f"{self.path}: slice {k} shape {arr.shape}, expected {self.shape[1:]}")
+        self._arr[k] = np.asarray(arr, dtype=np.uint8)
+
+    def commit(self) -> Path:
+        assert self._tmp is not None, "committed or aborted already"
+        tmp, self._tmp = self._tmp, None
+        try:
+            commit_dir(tmp, self.path)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return self.path
+
+    def abort(self) -> None:
+        if self._tmp is not None:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            self._tmp = None
+
+
+class SliceArray:
+    """A read-only (S, H, W) uint8 array on a zarr store, decoded one slice (chunk) at a time.
+
+    Indexing returns numpy (``arr[k]`` HxW, ``arr[a:b, y0:y1, x0:x1]`` a crop reading only slices
+    a..b-1); ``np.asarray(arr)`` reads the whole volume (what a full-volume step needs).
+    """
+
+    def __init__(self, arr: Any, path: Path) -> None:
+        self._arr = arr
+        self.path = path
+        self.shape: tuple[int, int, int] = tuple(int(v) for v in arr.shape)  # type: ignore[assignment]
+        self.dtype = np.dtype(arr.dtype)
+        self.ndim = 3
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        if isinstance(key, int | np.integer):
+            k = int(key)
+            if not -self.shape[0] <= k < self.shape[0]:
+                raise IndexError(f"slice {k} outside 0..{self.shape[0] - 1} of {self.path}")
+        return np.asarray(self._arr[key])
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        a = np.asarray(self._arr[...])
+        return a if dtype is None else a.astype(dtype)
+
+    def __repr__(self) -> str:
+        return f"SliceArray({self.path}, shape={self.shape}, dtype={self.dtype})"
+
+
+@dataclass(frozen=True)
+class ZarrGrid:
+    """The geometry of a prepared store, in the fields :func:`sambench.data.geometry.
+    geometry_difference` compares (``size``/``spacing``/``origin`` in the file's x, y, z)."""
+
+    path: Path
+    size: tuple[int, int, int]
+    spacing: tuple[float, float, float]
+    origin: tuple[float, float, float]
+    direction: np.ndarray
+    slice_axis: int
+    frames: None = None
+
+
+def open_volume_store(path: Path) -> tuple[ZarrGrid, SliceArray]:
+    """The geometry and the lazy array of one prepared store; DataError naming it when it is
+    missing, unreadable or not a prepared volume."""
+    if not store_complete(path):
+        raise DataError(path, "zarr store is missing or incomplete (no zarr.json)")
+    import zarr
+
+    try:
+        arr = zarr.open_array(str(path), mode="r")
+        a: dict[str, Any] = dict(arr.attrs)
+        grid = ZarrGrid(
+            path=path,
+            size=(int(a["size"][0]), int(a["size"][1]), int(a["size"][2])),
+            spacing=(float(a["spacing"][0]), float(a["spacing"][1]), float(a["spacing"][2])),
+            origin=(float(a["origin"][0]), float(a["origin"][1]), float(a["origin"][2])),
+            direction=np.asarray(a["direction"], dtype=float).reshape(3, 3),
+            slice_axis=int(a["slice_axis"]),
+        )
+        layout = a.get("layout")
+    except (KeyError, TypeError, ValueError, IndexError) as e:
+        raise DataError(path, f"is not a sambench prepared volume store ({e})") from None
+    except Exception as e:  # zarr's own errors: a damaged store
+        raise DataError(path, f"cannot be read as a zarr array ({type(e).__name__}: {e})") from None
+    if layout != LAYOUT or arr.ndim != 3:
+        raise DataError(path, f"expected an (S, H, W) {LAYOUT} store, got layout {layout!r}")
+    return grid, SliceArray(arr, path)
+
+
+class ObjectStats:
+    """Per-object statistics of a label added slice by slice (the same values as
+    :func:`sambench.data.volumes3d.object_rows` on the stacked label, without stacking it)."""
+
+    def __init__(self) -> None:
+        self._s: dict[int, dict[str, int]] = {}
+
+    def add(self, k: int, label: np.ndarray) -> None:
+        counts = np.bincount(np.asarray(label, dtype=np.uint8).ravel(), minlength=256)
+        for v in (int(x) for x in np.flatnonzero(counts[1:]) + 1):
+            m = label == v
+            ys, xs = np.flatnonzero(m.any(axis=1)), np.flatnonzero(m.any(axis=0))
+            area = int(counts[v])
+            st = self._s.get(v)
+            if st is None:
+                self._s[v] = {"voxel_count": area, "n_slices": 1, "key_slice": k,
+                              "key_area": area, "bbox_z_min": k, "bbox_y_min": int(ys[0]),
+                              "bbox_x_min": int(xs[0]), "bbox_z_max": k,
+                              "bbox_y_max": int(ys[-1]), "bbox_x_max": int(xs[-1])}  # fmt: skip
+                continue
+            st["voxel_count"] += area
+            st["n_slices"] += 1
+            if area > st["key_area"] or (area == st["key_area"] and k < st["key_slice"]):
+                st["key_slice"], st["key_area"] = k, area
+            st["bbox_z_min"], st["bbox_z_max"] = min(st["bbox_z_min"], k), max(st["bbox_z_max"], k)
+            st["bbox_y_min"] = min(st["bbox_y_min"], int(ys[0]))
+            st["bbox_x_min"] = min(st["bbox_x_min"], int(xs[0]))
+            st["bbox_y_max"] = max(st["bbox_y_max"], int(ys[-1]))
+            st["bbox_x_max"] = max(st["bbox_x_max"], int(xs[-1]))
+
+    def rows(self, names: dict[int, str]) -> list[dict[str, object]]:
+        out: list[dict[str, object]] = []
+        for v in sorted(self._s):
+            st = self._s[v]
+            out.append({"object_name": names.get(v, f"label_{v}"), "label_value": v, **st})
+        return out
