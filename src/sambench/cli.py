@@ -124,7 +124,7 @@ def prepare(
         str,
         typer.Option(
             "--volume-format",
-            metavar="auto|nifti|zarr",
+            metavar="FORMAT",
             help="Storage of the 3D form (volumes/): nifti, zarr (chunked by slice, streamed "
             "by evaluate-3d) or auto (zarr for a volume over --zarr-above-mb).",
         ),
