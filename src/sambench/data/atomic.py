@@ -87,7 +87,8 @@ def atomic_path(path: Path | str, suffix: str = "") -> Iterator[Path]:
 
 def temp_dir_beside(path: Path | str, suffix: str = "") -> Path:
     """A new empty temporary folder beside ``path``, ``.<name>.<random>.tmp<suffix>`` (removed
-    by :func:`remove_atomic_temps` when a killed writer leaves it); see :func:`atomic_dir`."""
+    by :func:`remove_atomic_temps` when a killed writer leaves it), later put in place by
+    :func:`commit_dir`: a reader never sees a half-written folder (a zarr store)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     return Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp" + suffix, dir=path.parent))
@@ -108,26 +109,6 @@ def commit_dir(tmp: Path, path: Path | str) -> Path:
     else:
         os.replace(tmp, path)
     return path
-
-
-@contextmanager
-def atomic_dir(path: Path | str, suffix: str = "") -> Iterator[Path]:
-    """Yield a temporary folder beside ``path``; on success it replaces ``path`` (a folder).
-
-    For stores that are folders (zarr): a reader never sees a half-written store, and an
-    interrupted write leaves the previous store (or none) at ``path``; the temporary folder is
-    removed on error, or by :func:`remove_atomic_temps` after a kill. Files written into it follow
-    the umask by themselves; the folder is given ``0o777 & ~umask`` (:func:`commit_dir`).
-    """
-    import shutil
-
-    tmp = temp_dir_beside(path, suffix)
-    try:
-        yield tmp
-        commit_dir(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def write_atomic(path: Path | str, writer: Callable[[Path], Any], suffix: str = "") -> Path:
@@ -181,7 +162,7 @@ def is_atomic_temp(name: str) -> bool:
 
 
 def remove_atomic_temps(folder: Path | str) -> list[Path]:
-    """Delete the temporary files :func:`atomic_path` (and folders :func:`atomic_dir`) left in
+    """Delete the temporary files :func:`atomic_path` (and folders :func:`temp_dir_beside`) left in
     ``folder`` and its sub-folders.
 
     A killed process cannot rename or remove its temporary files; call this on start, before

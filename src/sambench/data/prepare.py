@@ -22,7 +22,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -540,8 +540,17 @@ def prepare_dataset(
             report.add_case(part[1])
             report.cases_resumed += 1
         else:
-            task = _CaseTask(pair, desc, root, resample_labels, max_image_pixels)
-            todo.append(replace(task, volume_format=volume_format, zarr_above_mb=zarr_above_mb))
+            todo.append(
+                _CaseTask(
+                    pair,
+                    desc,
+                    root,
+                    resample_labels,
+                    max_image_pixels,
+                    volume_format,
+                    zarr_above_mb,
+                )
+            )
     bar = tqdm(total=len(todo), desc=f"prepare {desc.name}", unit="case", disable=not progress)
     try:
         for task, fut in _run_tasks(todo, workers):

@@ -38,7 +38,6 @@ from sambench.data.standardize import LabelMapping, remap_labels, standard_image
 from sambench.data.zarr_volumes import (
     DEFAULT_ZARR_ABOVE_MB,
     ZARR_SUFFIX,
-    ObjectStats,
     ZarrSliceWriter,
     choose_format,
     geometry_attrs,
@@ -107,34 +106,44 @@ def write_nifti(path: Path, file_zyx: np.ndarray, grid: _Volume) -> Path:
     )
 
 
-def object_rows(label: np.ndarray, names: dict[int, str]) -> list[dict[str, object]]:
-    """Object statistics of an SxHxW uint8 label: value, voxel count, inclusive bbox
-    (z, y, x), key slice (largest area, lowest index on ties), area there, slices holding it."""
-    rows = []
-    for v in (int(x) for x in np.unique(label) if x != 0):
-        m = label == v
-        areas = m.sum(axis=(1, 2))
-        zs = np.flatnonzero(areas)
-        ys = np.flatnonzero(m.any(axis=(0, 2)))
-        xs = np.flatnonzero(m.any(axis=(0, 1)))
-        key = int(np.argmax(areas))
-        rows.append(
-            {
-                "object_name": names.get(v, f"label_{v}"),
-                "label_value": v,
-                "voxel_count": int(areas.sum()),
-                "n_slices": int(zs.size),
-                "key_slice": key,
-                "key_area": int(areas[key]),
-                "bbox_z_min": int(zs[0]),
-                "bbox_y_min": int(ys[0]),
-                "bbox_x_min": int(xs[0]),
-                "bbox_z_max": int(zs[-1]),
-                "bbox_y_max": int(ys[-1]),
-                "bbox_x_max": int(xs[-1]),
-            }
-        )
-    return rows
+class VolumeObjectStats:
+    """Object statistics of an SxHxW uint8 label, added slice by slice (``add(k, HxW label)``,
+    so a zarr volume is never stacked): per label value the voxel count, the inclusive bbox
+    (z, y, x), the key slice (largest area, lowest index on ties), its area and the slices
+    holding it; :meth:`rows` gives them as ``volumes3d.parquet`` columns."""
+
+    def __init__(self) -> None:
+        self._s: dict[int, dict[str, int]] = {}
+
+    def add(self, k: int, label: np.ndarray) -> None:
+        counts = np.bincount(np.asarray(label, dtype=np.uint8).ravel(), minlength=256)
+        for v in (int(x) for x in np.flatnonzero(counts[1:]) + 1):
+            m = label == v
+            ys, xs = np.flatnonzero(m.any(axis=1)), np.flatnonzero(m.any(axis=0))
+            area = int(counts[v])
+            st = self._s.get(v)
+            if st is None:
+                self._s[v] = {"voxel_count": area, "n_slices": 1, "key_slice": k,
+                              "key_area": area, "bbox_z_min": k, "bbox_y_min": int(ys[0]),
+                              "bbox_x_min": int(xs[0]), "bbox_z_max": k,
+                              "bbox_y_max": int(ys[-1]), "bbox_x_max": int(xs[-1])}  # fmt: skip
+                continue
+            st["voxel_count"] += area
+            st["n_slices"] += 1
+            if area > st["key_area"] or (area == st["key_area"] and k < st["key_slice"]):
+                st["key_slice"], st["key_area"] = k, area
+            st["bbox_z_min"], st["bbox_z_max"] = min(st["bbox_z_min"], k), max(st["bbox_z_max"], k)
+            st["bbox_y_min"] = min(st["bbox_y_min"], int(ys[0]))
+            st["bbox_x_min"] = min(st["bbox_x_min"], int(xs[0]))
+            st["bbox_y_max"] = max(st["bbox_y_max"], int(ys[-1]))
+            st["bbox_x_max"] = max(st["bbox_x_max"], int(xs[-1]))
+
+    def rows(self, names: dict[int, str]) -> list[dict[str, object]]:
+        out: list[dict[str, object]] = []
+        for v in sorted(self._s):
+            st = self._s[v]
+            out.append({"object_name": names.get(v, f"label_{v}"), "label_value": v, **st})
+        return out
 
 
 class VolumeCollector:
@@ -175,7 +184,7 @@ class VolumeCollector:
         self._slice: Slice2D | None = None
         self._grid: _Volume | None = None
         self._zarr: tuple[ZarrSliceWriter, ZarrSliceWriter] | None = None
-        self._stats = ObjectStats()
+        self._stats = VolumeObjectStats()
 
     def _vid(self, frame: int | None) -> tuple[str, str]:
         case = self.case if frame is None else f"{self.case}-t{frame}"
@@ -215,10 +224,10 @@ class VolumeCollector:
         if self._n == 0:
             self._start_zarr(s, (int(image.shape[0]), int(image.shape[1])))
         self._frame, self._slice = s.frame, s
+        self._stats.add(self._n, label)
         if self._zarr is not None:
             self._zarr[0].write(self._n, image)
             self._zarr[1].write(self._n, label)
-            self._stats.add(self._n, label)
         else:
             self._images.append(image)
             self._labels.append(label)
@@ -262,7 +271,6 @@ class VolumeCollector:
                 self.written.append(self.root / rel)
                 w.commit()
             shape = img_w.shape
-            objects = self._stats.rows(self._names)
         else:
             image, label = np.stack(self._images), np.stack(self._labels)
             to_file = 2 - s.slice_axis  # slice-major -> the file's (z, y, x)
@@ -272,9 +280,9 @@ class VolumeCollector:
                 self.written.append(self.root / rel)
                 write_nifti(self.root / rel, np.moveaxis(arr, 0, to_file), self._grid)
             shape = (int(image.shape[0]), int(image.shape[1]), int(image.shape[2]))
-            objects = object_rows(label, self._names)
             del image, label
-        self._images, self._labels, self._n, self._stats = [], [], 0, ObjectStats()
+        objects = self._stats.rows(self._names)
+        self._images, self._labels, self._n, self._stats = [], [], 0, VolumeObjectStats()
         col_sp, row_sp, slice_sp = s.spacing
         common = {
             "dataset": self.dataset,

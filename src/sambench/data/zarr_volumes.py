@@ -13,7 +13,7 @@ slices it touches. The attributes (``zarr.json``) hold the geometry: ``spacing``
 (the source file's x, y, z, mm), ``direction`` (3x3 ITK cosines, row-major), ``slice_axis``
 (ITK 0/1/2 = x/y/z: the file axis that axis 0 is), ``size`` (the file's x, y, z voxels) and
 ``layout = "SHW"``. Each store is written into a temporary folder beside it and renamed when
-complete (:func:`sambench.data.atomic.atomic_dir`): a killed prepare leaves no half store.
+complete (:func:`sambench.data.atomic.temp_dir_beside`, :func:`~sambench.data.atomic.commit_dir`): a killed prepare leaves no half store.
 
 This module has no knowledge of :mod:`sambench.volumes`; :class:`SliceArray` is the lazy array the
 volumetric stage reads through (``arr[k]`` -> HxW numpy, ``arr[a:b, y0:y1, x0:x1]`` -> a crop).
@@ -211,41 +211,3 @@ def open_volume_store(path: Path) -> tuple[ZarrGrid, SliceArray]:
     if layout != LAYOUT or arr.ndim != 3:
         raise DataError(path, f"expected an (S, H, W) {LAYOUT} store, got layout {layout!r}")
     return grid, SliceArray(arr, path)
-
-
-class ObjectStats:
-    """Per-object statistics of a label added slice by slice (the same values as
-    :func:`sambench.data.volumes3d.object_rows` on the stacked label, without stacking it)."""
-
-    def __init__(self) -> None:
-        self._s: dict[int, dict[str, int]] = {}
-
-    def add(self, k: int, label: np.ndarray) -> None:
-        counts = np.bincount(np.asarray(label, dtype=np.uint8).ravel(), minlength=256)
-        for v in (int(x) for x in np.flatnonzero(counts[1:]) + 1):
-            m = label == v
-            ys, xs = np.flatnonzero(m.any(axis=1)), np.flatnonzero(m.any(axis=0))
-            area = int(counts[v])
-            st = self._s.get(v)
-            if st is None:
-                self._s[v] = {"voxel_count": area, "n_slices": 1, "key_slice": k,
-                              "key_area": area, "bbox_z_min": k, "bbox_y_min": int(ys[0]),
-                              "bbox_x_min": int(xs[0]), "bbox_z_max": k,
-                              "bbox_y_max": int(ys[-1]), "bbox_x_max": int(xs[-1])}  # fmt: skip
-                continue
-            st["voxel_count"] += area
-            st["n_slices"] += 1
-            if area > st["key_area"] or (area == st["key_area"] and k < st["key_slice"]):
-                st["key_slice"], st["key_area"] = k, area
-            st["bbox_z_min"], st["bbox_z_max"] = min(st["bbox_z_min"], k), max(st["bbox_z_max"], k)
-            st["bbox_y_min"] = min(st["bbox_y_min"], int(ys[0]))
-            st["bbox_x_min"] = min(st["bbox_x_min"], int(xs[0]))
-            st["bbox_y_max"] = max(st["bbox_y_max"], int(ys[-1]))
-            st["bbox_x_max"] = max(st["bbox_x_max"], int(xs[-1]))
-
-    def rows(self, names: dict[int, str]) -> list[dict[str, object]]:
-        out: list[dict[str, object]] = []
-        for v in sorted(self._s):
-            st = self._s[v]
-            out.append({"object_name": names.get(v, f"label_{v}"), "label_value": v, **st})
-        return out
