@@ -125,7 +125,7 @@ def _image_to_token(
     vo = torch.einsum("btnd,cnd->bntc", vt.reshape(b, t, n, d), wo.reshape(-1, n, d))
     vo = (vo + attn.out_proj.bias / n).reshape(b, n * t, -1)
     if kp is not None:  # shared image tokens: into a new tensor (one copy; baddbmm makes two)
-        k = k.expand(b, -1, -1).clone()
+        k = k.expand(b, -1, -1).clone(memory_format=torch.contiguous_format)
     return k.baddbmm_(p.transpose(1, 2), vo)
 
 
@@ -214,8 +214,11 @@ class BatchedMaskDecoder:
             ]
             return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
         src = image_embeddings + dense
-        keys = src.flatten(2).permute(0, 2, 1)  # 1 x HW x C, shared by all prompts
-        pe = image_pe.flatten(2).permute(0, 2, 1)
+        # 1 x HW x C row-major (a channel-major view would make every per-prompt copy and
+        # LayerNorm of the image tokens a strided pass), shared by all prompts
+        keys = src.flatten(2).transpose(1, 2).contiguous()
+        pe = image_pe.flatten(2).transpose(1, 2).contiguous()
+        kp = keys + pe
         tokens = slice(1, dec.num_mask_tokens) if multimask_output else slice(0, 1)
         b, (h, w) = sparse_prompt_embeddings.shape[0], src.shape[-2:]
         masks = torch.empty(
@@ -227,7 +230,7 @@ class BatchedMaskDecoder:
                 self._decode(
                     keys,
                     pe,
-                    keys + pe,
+                    kp,
                     sparse_prompt_embeddings[s : s + c],
                     tokens,
                     masks[s : s + c],
