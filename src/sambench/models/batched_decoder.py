@@ -55,18 +55,17 @@ def _head_rows(linear: Any, n: int) -> Tensor:
 def _scores(a: Tensor, k: Tensor, pe: Tensor, kp: Tensor | None, bias: Tensor | None) -> Tensor:
     """``a @ (k + pe)^T (+ bias)``: a B x R x C; k 1 x HW x C, the image tokens shared by all
     prompts, with ``kp = k + pe`` given, or k B x HW x C per prompt with kp None; pe 1 x HW x C;
-    bias B x R x 1 or None.
+    bias B x R x 1 or None. Returns B x R x HW, contiguous (the softmaxes run over its last
+    dimension or, for image-to-token, over R in whole HW rows).
 
-    Shared k: returns (B R) x HW (one product over all prompts). Per prompt k: returns the
-    transpose, B x HW x R, ``k (a^T)`` plus the product with pe over all prompts at once (only
-    the small operands are ever transposed)."""
+    Shared k: one product over all prompts. Per prompt k: the product with pe over all prompts
+    at once, then ``a k^T`` added in place per prompt (``k + pe`` is never formed per prompt)."""
     b, r, c = a.shape
     flat = a.reshape(b * r, c)
-    if kp is not None:
-        kp0 = kp[0]
-        return flat @ kp0.T if bias is None else torch.addmm(bias.reshape(b * r, 1), flat, kp0.T)
-    with_pe = pe[0] @ flat.T if bias is None else torch.addmm(bias.reshape(1, b * r), pe[0], flat.T)
-    return torch.baddbmm(with_pe.reshape(-1, b, r).transpose(0, 1), k, a.transpose(1, 2))
+    other = kp[0] if kp is not None else pe[0]
+    s = flat @ other.T if bias is None else torch.addmm(bias.reshape(b * r, 1), flat, other.T)
+    s = s.reshape(b, r, -1)
+    return s if kp is not None else s.baddbmm_(a, k.transpose(1, 2))
 
 
 def _token_to_image(
@@ -86,11 +85,11 @@ def _token_to_image(
     d = dd // n
     a = torch.einsum("btnd,ndc->bntc", q.reshape(b, t, n, d), _head_rows(attn.k_proj, n))
     a = (a / math.sqrt(d)).reshape(b, n * t, -1)  # B x nT x C
-    s = _scores(a, k, pe, kp, None)
+    p = torch.softmax(_scores(a, k, pe, kp, None), dim=-1)  # B x nT x HW
     if kp is not None:  # shared image tokens: one product over all prompts
-        pk = torch.softmax(s, dim=-1) @ k[0]
+        pk = (p.reshape(b * n * t, -1) @ k[0]).reshape(b, n * t, -1)
     else:
-        pk = torch.bmm(torch.softmax(s, dim=1).transpose(1, 2), k)
+        pk = torch.bmm(p, k)
     att = torch.einsum("bntc,ndc->btnd", pk.reshape(b, n, t, -1), _head_rows(attn.v_proj, n))
     att = att + attn.v_proj.bias.reshape(n, d)
     return attn.out_proj(att.reshape(b, t, dd))
@@ -116,9 +115,7 @@ def _image_to_token(
     kh = kt.reshape(b, t, n, d) / math.sqrt(d)
     m = torch.einsum("btnd,ndc->bntc", kh, _head_rows(attn.q_proj, n)).reshape(b, n * t, -1)
     bias = torch.einsum("btnd,nd->bnt", kh, attn.q_proj.bias.reshape(n, d)).reshape(b, n * t, 1)
-    s = _scores(m, k, pe, kp, bias)
-    if kp is None:
-        s = s.transpose(1, 2)  # B x nT x HW
+    s = _scores(m, k, pe, kp, bias)  # B x nT x HW
     hw = s.shape[-1]
     p = torch.softmax(s.reshape(b, n, t, hw), dim=2).reshape(b, n * t, hw)
     wo = attn.out_proj.weight  # C x D, head h = columns h*d:(h+1)*d
@@ -130,8 +127,10 @@ def _image_to_token(
 
 
 def _pixel_mlp(upscaling: nn.Module) -> tuple[Any, ...] | None:
-    """The parts of SAM's ``output_upscaling`` when it is ConvTranspose2d(k=2, s=2) ->
-    LayerNorm2d -> GELU -> ConvTranspose2d(k=2, s=2) -> GELU (SAM, MedSAM, LiteMedSAM), else None.
+    """SAM's ``output_upscaling`` as per-token weights when it is ConvTranspose2d(k=2, s=2) ->
+    LayerNorm2d -> GELU -> ConvTranspose2d(k=2, s=2) -> GELU (SAM, MedSAM, LiteMedSAM), else None:
+    (w1 C x 4C1, b1 4C1, the norm, its GELU, w2 C1 x 4C2, b2 4C2, the last GELU), kernel offsets
+    (ky, kx) major in the 4C1 and 4C2 columns.
 
     Such a stack maps every image token to its own 4x4 block of output pixels (the transposed
     convolutions do not overlap, the norm is over channels): a per-token MLP
@@ -152,23 +151,26 @@ def _pixel_mlp(upscaling: nn.Module) -> tuple[Any, ...] | None:
             return None
     gelus = all(isinstance(g, nn.GELU) for g in (g1, g2))
     norm = type(ln).__name__ == "LayerNorm2d" and all(hasattr(ln, a) for a in ("eps", "weight"))
-    return (ct1, ln, g1, ct2, g2) if gelus and norm else None
+    if not (gelus and norm):
+        return None
+    c, c1 = ct1.in_channels, ct1.out_channels
+    w1 = ct1.weight.permute(0, 2, 3, 1).reshape(c, 4 * c1).contiguous()  # C x (ky, kx, C1)
+    w2 = ct2.weight.permute(0, 2, 3, 1).reshape(c1, 4 * ct2.out_channels).contiguous()
+    return w1, ct1.bias.repeat(4), ln, g1, w2, ct2.bias.repeat(4), g2
 
 
 def _upscaled_masks(parts: tuple[Any, ...], keys: Tensor, hyper: Tensor, out: Tensor) -> None:
     """``hyper @ output_upscaling(keys as C x h x w)`` for one prompt set in the per-token form of
-    :func:`_pixel_mlp`, written into ``out``: keys R x C (R = r x w tokens: whole rows of the h x w
-    token grid), hyper M x C2, out M x 4r x 4w. SAM's LayerNorm2d is ``F.layer_norm`` over
-    channels."""
-    ct1, ln, g1, ct2, g2 = parts
-    r, c = keys.shape
+    :func:`_pixel_mlp` (``parts``, as it returns them), written into ``out``: keys R x C (R = r x w
+    tokens: whole rows of the h x w token grid), hyper M x C2, out M x 4r x 4w. SAM's
+    LayerNorm2d is ``F.layer_norm`` over channels."""
+    w1, b1, ln, g1, w2, b2, g2 = parts
+    r = keys.shape[0]
     m, h4, w4 = out.shape
-    c1, c2 = ct1.out_channels, ct2.out_channels
-    w1 = ct1.weight.permute(0, 2, 3, 1).reshape(c, 4 * c1)  # C x (ky, kx, C1)
-    w2 = ct2.weight.permute(0, 2, 3, 1).reshape(c1, 4 * c2)
-    x = torch.addmm(ct1.bias.repeat(4), keys, w1).reshape(-1, c1)
+    c1, c2 = w2.shape[0], hyper.shape[1]
+    x = torch.addmm(b1, keys, w1).reshape(-1, c1)
     x = F.gelu(F.layer_norm(x, (c1,), ln.weight, ln.bias, ln.eps), approximate=g1.approximate)
-    y = F.gelu(torch.addmm(ct2.bias.repeat(4), x, w2), approximate=g2.approximate)
+    y = F.gelu(torch.addmm(b2, x, w2), approximate=g2.approximate)
     pix = (y.reshape(r * 16, c2) @ hyper.T).reshape(h4 // 4, w4 // 4, 2, 2, 2, 2, m)
     # token (i, j), kernel offsets (a1, c1), (a2, c2) -> pixel (4i + 2a1 + a2, 4j + 2c1 + c2)
     out.view(m, h4 // 4, 2, 2, w4 // 4, 2, 2).copy_(pix.permute(6, 0, 2, 4, 1, 3, 5))
@@ -224,7 +226,7 @@ class BatchedMaskDecoder:
         masks = torch.empty(
             b, tokens.stop - tokens.start, 4 * h, 4 * w, dtype=src.dtype, device=src.device
         )
-        ious = []
+        ious, parts = [], _pixel_mlp(dec.output_upscaling)
         for s in range(0, b, c):
             ious.append(
                 self._decode(
@@ -235,6 +237,7 @@ class BatchedMaskDecoder:
                     tokens,
                     masks[s : s + c],
                     (h, w),
+                    parts,
                 )
             )
         return masks, torch.cat(ious)
@@ -248,9 +251,10 @@ class BatchedMaskDecoder:
         tokens: slice,
         masks: Tensor,
         size: tuple[int, int],
+        parts: tuple[Any, ...] | None,
     ) -> Tensor:
         """One chunk of prompt sets: writes its masks (of the mask tokens ``tokens``) into
-        ``masks`` and returns their predicted IoU."""
+        ``masks`` and returns their predicted IoU; ``parts``: :func:`_pixel_mlp` of the decoder."""
         dec: Any = self.decoder
         tr: Any = dec.transformer
         b = sparse.shape[0]
@@ -277,7 +281,6 @@ class BatchedMaskDecoder:
         # the hypernetworks and the output upscaling, as MaskDecoder.predict_masks
         ids = range(tokens.start, tokens.stop)
         hyper = torch.stack([dec.output_hypernetworks_mlps[i](queries[:, 1 + i]) for i in ids], 1)
-        parts = _pixel_mlp(dec.output_upscaling)
         h, w = size
         if parts is not None:  # a block of token rows at a time: the activations stay in cache
             rows = max(1, self.upscale_tokens // w)
