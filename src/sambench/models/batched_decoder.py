@@ -135,7 +135,7 @@ def _pixel_mlp(upscaling: nn.Module) -> tuple[Any, ...] | None:
     Such a stack maps every image token to its own 4x4 block of output pixels (the transposed
     convolutions do not overlap, the norm is over channels): a per-token MLP
     C -> 2x2xC1 -> norm, GELU -> 2x2x(2x2xC2) -> GELU."""
-    parts = list(upscaling.children()) if isinstance(upscaling, nn.Sequential) else []
+    parts: list[Any] = list(upscaling.children()) if isinstance(upscaling, nn.Sequential) else []
     if len(parts) != 5:
         return None
     ct1, ln, g1, ct2, g2 = parts
@@ -226,7 +226,7 @@ class BatchedMaskDecoder:
         masks = torch.empty(
             b, tokens.stop - tokens.start, 4 * h, 4 * w, dtype=src.dtype, device=src.device
         )
-        ious, parts = [], _pixel_mlp(dec.output_upscaling)
+        ious, mlp = [], _pixel_mlp(dec.output_upscaling)
         for s in range(0, b, c):
             ious.append(
                 self._decode(
@@ -237,7 +237,7 @@ class BatchedMaskDecoder:
                     tokens,
                     masks[s : s + c],
                     (h, w),
-                    parts,
+                    mlp,
                 )
             )
         return masks, torch.cat(ious)
