@@ -87,7 +87,7 @@ def _token_to_image(
     a = (a / math.sqrt(d)).reshape(b, n * t, -1)  # B x nT x C
     p = torch.softmax(_scores(a, k, pe, kp, None), dim=-1)  # B x nT x HW
     if kp is not None:  # shared image tokens: one product over all prompts
-        pk = (p.reshape(b * n * t, -1) @ k[0]).reshape(b, n * t, -1)
+        pk = p @ k[0]
     else:
         pk = torch.bmm(p, k)
     att = torch.einsum("bntc,ndc->btnd", pk.reshape(b, n, t, -1), _head_rows(attn.v_proj, n))
@@ -159,12 +159,12 @@ def _pixel_mlp(upscaling: nn.Module) -> tuple[Any, ...] | None:
     return w1, ct1.bias.repeat(4), ln, g1, w2, ct2.bias.repeat(4), g2
 
 
-def _upscaled_masks(parts: tuple[Any, ...], keys: Tensor, hyper: Tensor, out: Tensor) -> None:
+def _upscaled_masks(mlp: tuple[Any, ...], keys: Tensor, hyper: Tensor, out: Tensor) -> None:
     """``hyper @ output_upscaling(keys as C x h x w)`` for one prompt set in the per-token form of
-    :func:`_pixel_mlp` (``parts``, as it returns them), written into ``out``: keys R x C (R = r x w
+    :func:`_pixel_mlp` (``mlp``, as it returns them), written into ``out``: keys R x C (R = r x w
     tokens: whole rows of the h x w token grid), hyper M x C2, out M x 4r x 4w. SAM's
     LayerNorm2d is ``F.layer_norm`` over channels."""
-    w1, b1, ln, g1, w2, b2, g2 = parts
+    w1, b1, ln, g1, w2, b2, g2 = mlp
     r = keys.shape[0]
     m, h4, w4 = out.shape
     c1, c2 = w2.shape[0], hyper.shape[1]
@@ -251,10 +251,10 @@ class BatchedMaskDecoder:
         tokens: slice,
         masks: Tensor,
         size: tuple[int, int],
-        parts: tuple[Any, ...] | None,
+        mlp: tuple[Any, ...] | None,
     ) -> Tensor:
         """One chunk of prompt sets: writes its masks (of the mask tokens ``tokens``) into
-        ``masks`` and returns their predicted IoU; ``parts``: :func:`_pixel_mlp` of the decoder."""
+        ``masks`` and returns their predicted IoU; ``mlp``: :func:`_pixel_mlp` of the decoder."""
         dec: Any = self.decoder
         tr: Any = dec.transformer
         b = sparse.shape[0]
@@ -282,12 +282,12 @@ class BatchedMaskDecoder:
         ids = range(tokens.start, tokens.stop)
         hyper = torch.stack([dec.output_hypernetworks_mlps[i](queries[:, 1 + i]) for i in ids], 1)
         h, w = size
-        if parts is not None:  # a block of token rows at a time: the activations stay in cache
+        if mlp is not None:  # a block of token rows at a time: the activations stay in cache
             rows = max(1, self.upscale_tokens // w)
             for j in range(b):
                 for i in range(0, h, rows):
                     blk = keys[j, i * w : (i + rows) * w]
-                    _upscaled_masks(parts, blk, hyper[j], masks[j, :, 4 * i : 4 * (i + rows)])
+                    _upscaled_masks(mlp, blk, hyper[j], masks[j, :, 4 * i : 4 * (i + rows)])
         else:
             up = dec.output_upscaling(keys.transpose(1, 2).reshape(b, -1, h, w))
             masks.copy_((hyper @ up.flatten(2)).reshape(masks.shape))
