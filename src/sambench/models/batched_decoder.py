@@ -274,13 +274,19 @@ class BatchedMaskDecoder:
             i2t = layer.cross_attn_image_to_token
             keys = layer.norm4(_image_to_token(i2t, keys, pe, kp, queries + query_pe, queries))
             kp = None  # the image tokens are per prompt from here on
+        # the final attention for the tokens that are read (each query row attends on its own):
+        # the IoU token and the returned mask tokens, not the other mask tokens and the prompts
+        ids = range(tokens.start, tokens.stop)
+        read = [0, *(1 + i for i in ids)]
+        queries, query_pe = queries[:, read], query_pe[:, read]
         fa = tr.final_attn_token_to_image
         queries = tr.norm_final_attn(
             queries + _token_to_image(fa, queries + query_pe, keys, pe, kp)
         )
         # the hypernetworks and the output upscaling, as MaskDecoder.predict_masks
-        ids = range(tokens.start, tokens.stop)
-        hyper = torch.stack([dec.output_hypernetworks_mlps[i](queries[:, 1 + i]) for i in ids], 1)
+        hyper = torch.stack(
+            [dec.output_hypernetworks_mlps[i](queries[:, 1 + j]) for j, i in enumerate(ids)], 1
+        )
         h, w = size
         if mlp is not None:  # a block of token rows at a time: the activations stay in cache
             rows = max(1, self.upscale_tokens // w)
