@@ -10,6 +10,9 @@ Prints, side by side from one run, for LiteMedSAM (bundled weights) on seed imag
    clicks, per runtime;
 3. the largest |logit| difference of each runtime vs eager on those clicks.
 
+Also the image encoder at ``--precision bf16`` (eager torch autocast, OpenVINO bf16), next to a
+bf16 matmul's GFLOP/s; its deviation from fp32 is measured by ``benchmarks/precision_check.py``.
+
 Exports go to a temporary folder (the first build of each runtime includes the export; the
 timings exclude it). Usage: ``python benchmarks/bench_runtime.py [--images 2] [--clicks 50]``.
 """
@@ -32,8 +35,17 @@ from sambench.prompts.types import Prompts
 SEED = Path(__file__).resolve().parents[1] / "tests" / "data" / "seed-samples"
 
 
-def matmul_gflops(n: int = 2048, reps: int = 5) -> float:
-    a, b = torch.randn(n, n), torch.randn(n, n)
+SETUPS: dict[str, dict[str, str]] = {
+    "torch": {},
+    "onnxruntime": {"runtime": "onnxruntime"},
+    "openvino": {"runtime": "openvino"},
+    "torch bf16": {"precision": "bf16"},  # --precision bf16: not equal to fp32 (opt-in)
+    "openvino bf16": {"runtime": "openvino", "precision": "bf16"},
+}
+
+
+def matmul_gflops(n: int = 2048, reps: int = 5, dtype: torch.dtype = torch.float32) -> float:
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
     a @ b
     t0 = time.perf_counter()
     for _ in range(reps):
@@ -54,25 +66,33 @@ def main() -> None:
     ap.add_argument("--images", type=int, default=2)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--clicks", type=int, default=50)
+    ap.add_argument("--no-bf16", action="store_true", help="skip the --precision bf16 rows")
     a = ap.parse_args()
     warnings.filterwarnings("ignore")
     paths = sorted(SEED.glob("*/images/*.png"))[: a.images]
     images = [np.asarray(Image.open(p)) for p in paths]
     export_dir = Path(tempfile.mkdtemp(prefix="sambench-exports-"))
-    models = {}
-    for rt in ("torch", "onnxruntime", "openvino"):
+    models, encoders = {}, {}
+    for label, kw in SETUPS.items():
+        if "bf16" in label and a.no_bf16:
+            continue
         t0 = time.perf_counter()
-        models[rt] = build_model("litemedsam", device="cpu", runtime=rt, export_dir=export_dir)
-        print(f"build {rt}: {time.perf_counter() - t0:.1f} s (export included)")
+        m = build_model("litemedsam", device="cpu", export_dir=export_dir, **kw)
+        print(f"build {label}: {time.perf_counter() - t0:.1f} s (export included)")
+        encoders[label] = m
+        if "bf16" not in label:
+            models[label] = m  # the decoder is fp32 at every precision: timed once
     flops = encoder_flops(models["torch"], images[0])
     peak = matmul_gflops()
+    peak16 = matmul_gflops(dtype=torch.bfloat16)
     limit = flops / peak / 1e9
     print(
-        f"torch threads {torch.get_num_threads()}; fp32 matmul {peak:.1f} GFLOP/s; encoder "
-        f"{flops / 1e9:.1f} GFLOP -> FLOP limit {limit:.3f} s/image"
+        f"torch threads {torch.get_num_threads()}; fp32 matmul {peak:.1f} GFLOP/s, bf16 matmul "
+        f"{peak16:.1f} GFLOP/s; encoder {flops / 1e9:.1f} GFLOP -> FLOP limit {limit:.3f} "
+        f"s/image (fp32), {flops / peak16 / 1e9:.3f} s/image (bf16)"
     )
     enc: dict[str, float] = {}
-    for rt, m in models.items():
+    for rt, m in encoders.items():
         times = []
         for im in images:
             m.embed(im)  # warm-up
@@ -83,9 +103,9 @@ def main() -> None:
                 best = min(best, time.perf_counter() - t0)
             times.append(best)
         enc[rt] = float(np.mean(times))
-    print("\nruntime      encoder s/image  x FLOP limit  eager/runtime")
+    print("\nruntime         encoder s/image  x fp32 FLOP limit  eager fp32/runtime")
     for rt, t in enc.items():
-        print(f"{rt:12s} {t:15.3f} {t / limit:13.2f} {enc['torch'] / t:14.2f}")
+        print(f"{rt:15s} {t:15.3f} {t / limit:18.2f} {enc['torch'] / t:19.2f}")
 
     rng = np.random.default_rng(0)
     im = images[0]

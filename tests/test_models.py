@@ -296,6 +296,7 @@ def test_signature_identifies_weights_and_pipeline(small_sam: torch.nn.Module) -
         "decoder_sha256",
         "preprocessing",
         "runtime",
+        "precision",
         "sambench_version",
     }
     assert all(isinstance(v, str) for v in sa.values())

@@ -26,6 +26,10 @@ from sambench.errors import OptionError
 
 _AMG = AmgSettings()  # the official automatic mask generator's defaults (S1)
 _RUNTIME_HELP = "torch (default), openvino, onnxruntime (CPU) or auto (docs/performance.md)."
+_PRECISION_HELP = (
+    "Image encoder precision: fp32 (default), bf16 (CPU or CUDA; torch or openvino) or fp16 "
+    "(CUDA). Not equal to fp32: docs/performance.md."
+)
 
 app = typer.Typer(
     add_completion=False,
@@ -258,6 +262,9 @@ def evaluate(
     runtime: Annotated[
         str, typer.Option("--runtime", metavar="RUNTIME", help=_RUNTIME_HELP)
     ] = "torch",
+    precision: Annotated[
+        str, typer.Option("--precision", metavar="PRECISION", help=_PRECISION_HELP)
+    ] = "fp32",
     skip_bad: Annotated[
         bool, typer.Option("--skip-bad", help="Record unreadable images as skipped rows.")
     ] = False,
@@ -400,6 +407,7 @@ def evaluate(
         cache_dtype=cache_dtype,
         device=device,
         runtime=runtime,
+        precision=precision,
         skip_bad=skip_bad,
         progress=progress,
     )
@@ -420,6 +428,9 @@ def demo(
     runtime: Annotated[
         str, typer.Option("--runtime", metavar="RUNTIME", help=_RUNTIME_HELP)
     ] = "torch",
+    precision: Annotated[
+        str, typer.Option("--precision", metavar="PRECISION", help=_PRECISION_HELP)
+    ] = "fp32",
 ) -> None:
     """The whole pipeline on bundled real data: MNI152 brain MRI (from nilearn), LiteMedSAM vs
     GrabCut and the random walker, S1-S6, prompt shift, interactive clicks, and the HTML report."""
@@ -428,7 +439,10 @@ def demo(
     from sambench.analysis.summary import main_rows, paper_table, timing_table, to_markdown
     from sambench.demo import NOC_SHOWN, DemoConfig, interactive_summary, run_demo
 
-    result = run_demo(out, DemoConfig(max_images=max_images, progress=progress, runtime=runtime))
+    result = run_demo(
+        out,
+        DemoConfig(max_images=max_images, progress=progress, runtime=runtime, precision=precision),
+    )
     for rep in result.prepare_reports:
         typer.echo(rep.to_text())
     every = pd.concat(list(result.results.values()), ignore_index=True)

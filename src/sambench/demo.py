@@ -49,7 +49,8 @@ def interactive_summary(results: pd.DataFrame) -> pd.DataFrame:
 class DemoConfig:
     """The demo's scale. ``max_images``: evenly spaced slices evaluated (of both datasets);
     ``grid``: S1 points per side; ``max_clicks``: interactive clicks per object;
-    ``shift_repeats``: shifted repeats per range; ``runtime``: LiteMedSAM's runtime."""
+    ``shift_repeats``: shifted repeats per range; ``runtime``, ``precision``: LiteMedSAM's
+    runtime and image-encoder precision."""
 
     max_images: int = 16
     grid: int = 4
@@ -57,6 +58,7 @@ class DemoConfig:
     shift_repeats: int = 1
     progress: bool = True
     runtime: str = "torch"  # LiteMedSAM's (sambench.models.runtime.RUNTIMES)
+    precision: str = "fp32"  # LiteMedSAM's encoder (sambench.models.precision.PRECISIONS)
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,7 @@ def demo_configs(prepared: Path, out: Path, cfg: DemoConfig) -> dict[str, RunCon
             shift_repeats=max(cfg.shift_repeats, 1),
             cache_dir=str(out / "embeddings"),
             runtime=cfg.runtime,
+            precision=cfg.precision,
         ),
         "grabcut": replace(
             base, model="grabcut", strategies=("S2", "S3", "S4", "S5", "S6", "interactive")
@@ -105,9 +108,14 @@ def run_demo(out: Path | str, cfg: DemoConfig | None = None) -> DemoResult:
     from sambench.analysis.summary import write_tables
     from sambench.data.demo import prepare_demo
     from sambench.engine.evaluate import evaluate
+    from sambench.models.precision import check_precision
+    from sambench.models.registry import default_device
+    from sambench.models.runtime import resolve_runtime
     from sambench.report.build import build_report
 
     cfg = cfg or DemoConfig()
+    device = default_device()  # the options are checked before anything is written
+    check_precision(cfg.precision, device, resolve_runtime(cfg.runtime, device))
     out = Path(out)
     prepared = out / "prepared"
     reports = prepare_demo(prepared, progress=cfg.progress)

@@ -41,6 +41,12 @@ def _is_number(v: object) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(float(v))
 
 
+def _default_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def check_device(device: str | None, option: str = "--device", *, available: bool = True) -> None:
     """Refuse a malformed or unavailable device string before any model is loaded.
 
@@ -130,6 +136,7 @@ class RunConfig:
     cache_dtype: str = "float32"  # "float16": embeddings rounded to fp16 (and cached so)
     device: str | None = None
     runtime: str = "torch"  # sambench.models.runtime.RUNTIMES
+    precision: str = "fp32"  # the image encoder's: sambench.models.precision.PRECISIONS
     skip_bad: bool = False
     progress: bool = True
     sambench_version: str = field(default=__version__)
@@ -226,6 +233,17 @@ class RunConfig:
         if self.runtime not in ("torch", "openvino", "onnxruntime", "auto"):
             raise OptionError(
                 "--runtime", f"{self.runtime!r} is not one of torch, openvino, onnxruntime, auto"
+            )
+        if self.precision not in ("fp32", "bf16", "fp16"):
+            raise OptionError("--precision", f"{self.precision!r} is not one of fp32, bf16, fp16")
+        if self.precision == "fp16" and "cuda" not in (self.device or _default_device()):
+            raise OptionError(
+                "--precision",
+                f"fp16 needs a CUDA device (got {self.device or 'no CUDA device'}); use bf16",
+            )
+        if self.precision != "fp32" and self.runtime == "onnxruntime":
+            raise OptionError(
+                "--precision", f"{self.precision} is not available with --runtime onnxruntime"
             )
 
     def to_json_dict(self) -> dict[str, object]:

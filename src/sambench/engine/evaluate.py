@@ -55,6 +55,7 @@ def build_any_model(config: RunConfig) -> PromptableModel:
         runtime=config.runtime,
         export_dir=default_export_dir(config.cache_dir),
         model_config=config.model_config,
+        precision=config.precision,
     )
 
 

@@ -80,6 +80,7 @@ def build_model(
     runtime: str = "torch",
     export_dir: str | Path | None = None,
     model_config: str | Path | None = None,
+    precision: str = "fp32",
 ) -> SamFamilyAdapter | Sam2Adapter | HfSamAdapter:
     """Build the adapter ``name`` (one of :data:`MODEL_NAMES`).
 
@@ -89,6 +90,8 @@ def build_model(
     - ``runtime``: ``torch``, ``openvino``, ``onnxruntime`` or ``auto``
       (:mod:`sambench.models.runtime`; SAM family only); exports cached under ``export_dir``.
     - ``model_config``: a sam2 Hydra YAML (SAM 2 family only: ``sam2*``, ``medsam2``).
+    - ``precision``: the image encoder's, ``fp32``, ``bf16`` or ``fp16``
+      (:mod:`sambench.models.precision`; SAM family only).
 
     Raises :class:`~sambench.errors.OptionError` (a ValueError) for an unknown name (listing the
     names), ValueError for a missing SAM/MedSAM checkpoint,
@@ -117,8 +120,25 @@ def build_model(
     if not isinstance(adapter, SamFamilyAdapter):
         if resolve_runtime(runtime, adapter.device) != "torch" and runtime != "auto":
             raise OptionError("--runtime", f"{runtime!r} is not supported for {name!r}; use torch")
+        _fp32_only(precision, name)
         return adapter
-    return apply_runtime(adapter, runtime, export_dir=export_dir)  # type: ignore[no-any-return]
+    return apply_runtime(  # type: ignore[no-any-return]
+        adapter, runtime, export_dir=export_dir, precision=precision
+    )
+
+
+def _fp32_only(precision: str, name: str) -> None:
+    """Models outside the SAM family run fp32 only (``--precision`` names the option)."""
+    from sambench.models.precision import PRECISIONS
+
+    if precision not in PRECISIONS:
+        raise OptionError("--precision", f"{precision!r} is not one of {', '.join(PRECISIONS)}")
+    if precision != "fp32":
+        raise OptionError(
+            "--precision",
+            f"{precision} applies to the SAM family only (litemedsam, sam_vit_*, medsam), "
+            f"not {name!r}; use fp32",
+        )
 
 
 def entry_point_names() -> tuple[str, ...]:
@@ -170,6 +190,7 @@ def build_any(
     runtime: str = "torch",
     export_dir: str | Path | None = None,
     model_config: str | Path | None = None,
+    precision: str = "fp32",
 ) -> PromptableModel:
     """A registry model, a classical baseline or a user's adapter, by ``--model`` value.
 
@@ -194,7 +215,9 @@ def build_any(
             runtime=runtime,
             export_dir=export_dir,
             model_config=model_config,
+            precision=precision,
         )
+    _fp32_only(precision, name)
     if runtime not in ("torch", "auto"):
         raise OptionError("--runtime", f"{runtime!r} applies to the SAM family only, not {name!r}")
     if model_config is not None:

@@ -23,6 +23,7 @@ from torch import nn
 from sambench import __version__
 from sambench.models.base import Embedding, Prediction
 from sambench.models.checkpoints import load_into, load_state_dict, sha256_file
+from sambench.models.precision import encoder_autocast
 from sambench.models.runtime.export import runtime_label
 from sambench.prompts.types import Prompts
 
@@ -172,6 +173,7 @@ class SamFamilyAdapter(DecoderFiles):
     prompted_multimask: bool | None = None
     runtime: str = "torch"  # set by sambench.models.runtime.apply_runtime
     runtime_decoder: Any = None  # sambench.models.runtime.backend.RuntimeDecoder, or None
+    precision: str = "fp32"  # the image encoder's (sambench.models.precision; set by build_model)
     batched_decoding: bool = True  # many prompts: sambench.models.batched_decoder (no gradient)
 
     def __init__(
@@ -216,8 +218,17 @@ class SamFamilyAdapter(DecoderFiles):
         rgb = as_rgb_uint8(image)
         with torch.inference_mode():
             x, input_size = self.preprocessing.prepare_image(rgb, self.device)
-            feats = self.image_encoder(x)
+            feats = self._encode(x)
         return Embedding(features=feats, original_size=rgb.shape[:2], input_size=input_size)
+
+    def _encode(self, x: torch.Tensor) -> torch.Tensor:
+        """The image encoder at ``self.precision`` (autocast for eager torch; an OpenVINO
+        session was compiled at it); float32 features."""
+        if self.runtime != "torch":
+            return self.image_encoder(x).float()
+        with encoder_autocast(self.precision, self.device):
+            feats = self.image_encoder(x)
+        return feats.float()
 
     def embed_batch(self, images: Sequence[np.ndarray]) -> list[Embedding]:
         """Encode several images in one encoder pass (all pipelines pad to one square size).
@@ -231,10 +242,10 @@ class SamFamilyAdapter(DecoderFiles):
             prepared = [self.preprocessing.prepare_image(rgb, self.device) for rgb in rgbs]
             shapes = {tuple(x.shape) for x, _ in prepared}
             if len(shapes) == 1:
-                feats = self.image_encoder(torch.cat([x for x, _ in prepared]))
+                feats = self._encode(torch.cat([x for x, _ in prepared]))
                 parts = [feats[i : i + 1] for i in range(len(rgbs))]
             else:
-                parts = [self.image_encoder(x) for x, _ in prepared]
+                parts = [self._encode(x) for x, _ in prepared]
         return [
             Embedding(features=f, original_size=rgb.shape[:2], input_size=size)
             for f, rgb, (_, size) in zip(parts, rgbs, prepared, strict=True)
@@ -410,7 +421,8 @@ class SamFamilyAdapter(DecoderFiles):
 
     # ------------------------------------------------------------------ identity, decoder I/O
     def signature(self) -> dict[str, str]:
-        """Cache key: model, weights hash, decoder hash, preprocessing and sambench version.
+        """Cache key: model, weights hash, decoder hash, preprocessing, runtime, the encoder's
+        precision and sambench version.
 
         For in-memory weights (no checkpoint file) ``checkpoint_sha256`` is
         ``"state:<sha256 of the state dict>"``, recomputed at each call.
@@ -422,6 +434,7 @@ class SamFamilyAdapter(DecoderFiles):
             "decoder_sha256": self.decoder_sha256 or "",
             "preprocessing": self.preprocessing.description,
             "runtime": runtime_label(self.runtime),
+            "precision": self.precision,
             "sambench_version": __version__,
         }
 

@@ -23,6 +23,7 @@ from typing import Any
 import torch
 
 from sambench.errors import OptionError
+from sambench.models.precision import check_precision
 from sambench.models.runtime.export import PACKAGES, default_export_dir, exported_file
 from sambench.models.runtime.export import package_version as package_version
 from sambench.models.runtime.export import runtime_label as runtime_label
@@ -69,18 +70,23 @@ def apply_runtime(
     runtime: str,
     *,
     export_dir: str | Path | None = None,
+    precision: str = "fp32",
 ) -> Any:
     """Put a :class:`~sambench.models.sam_family.SamFamilyAdapter` on ``runtime`` (in place).
 
     Exports (or reuses) the encoder and decoder graphs under ``export_dir`` (default
     :func:`~.export.default_export_dir` of no cache) and swaps ``adapter.image_encoder`` and
-    ``adapter.runtime_decoder``. Returns the adapter.
+    ``adapter.runtime_decoder``; ``precision`` (:mod:`sambench.models.precision`, checked
+    here) is the image encoder's: autocast under torch, OpenVINO's inference precision for the
+    encoder graph (the decoder graph stays f32). Returns the adapter.
     """
     from sambench.models.runtime.backend import RuntimeDecoder, RuntimeEncoder, Session
     from sambench.models.runtime.graphs import DecoderGraph
     from sambench.models.sam_family import _state_hash
 
     concrete = resolve_runtime(runtime, adapter.device)
+    check_precision(precision, adapter.device, concrete)
+    adapter.precision = precision
     if concrete == "torch":
         adapter.runtime = "torch"
         return adapter
@@ -108,7 +114,7 @@ def apply_runtime(
             graph_owner=model,
             **common,  # type: ignore[arg-type]
         )
-        encoder = RuntimeEncoder(Session(enc_path, concrete))
+        encoder = RuntimeEncoder(Session(enc_path, concrete, precision))
         decoder = RuntimeDecoder(Session(dec_path, concrete), adapter.mask_input_size)
     except Exception as e:
         reason = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"

@@ -8,21 +8,24 @@ gradient is needed (fine-tuning keeps the eager decoder). Both run on the CPU.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
+from sambench.models.precision import openvino_hint
 from sambench.models.runtime.graphs import graph_inputs
 
 
 class Session:
     """One compiled ONNX file: ``session(inputs) -> outputs`` (numpy in, numpy out, in order)."""
 
-    def __init__(self, path: Path, runtime: str) -> None:
+    def __init__(self, path: Path, runtime: str, precision: str = "fp32") -> None:
         self.runtime = runtime
         self.path = Path(path)
+        self.precision = precision
         if runtime == "onnxruntime":
             import onnxruntime as ort
 
@@ -36,8 +39,17 @@ class Session:
             import openvino as ov
 
             core = ov.Core()
-            # f32: OpenVINO's CPU default may be bf16 on CPUs that have it (logits off by ~0.5)
-            self._ov = core.compile_model(str(path), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+            # f32 unless bf16 is asked for: OpenVINO's CPU default may be bf16 on CPUs that have
+            # it (logits off by ~0.5, sambench.models.precision)
+            hint = openvino_hint(precision)
+            if hint == "bf16" and "BF16" not in core.get_property(
+                "CPU", "OPTIMIZATION_CAPABILITIES"
+            ):
+                warnings.warn(
+                    "--precision bf16: this CPU has no bf16 support in OpenVINO; it runs f32",
+                    stacklevel=2,
+                )
+            self._ov = core.compile_model(str(path), "CPU", {"INFERENCE_PRECISION_HINT": hint})
             self.input_names = [i.get_any_name() for i in self._ov.inputs]
         else:
             raise ValueError(f"runtime: expected onnxruntime or openvino, got {runtime!r}")
