@@ -86,7 +86,74 @@ def test_without_initial_box_the_first_click_is_positive_at_the_object_centre() 
     assert json.loads(steps[0].extras["click_zyx"]) == list(first.zyx)
     assert steps[0].mask.any()
     # propagation from the click's slice reached other slices
-    assert steps[0].mask.any(axis=(1, 2)).sum() > 1
+    assert np.asarray(steps[0].mask).any(axis=(1, 2)).sum() > 1
+
+
+class _CropOnlyLabel:
+    """A label map that serves slices and crops (recorded) and refuses to be read whole."""
+
+    def __init__(self, arr: np.ndarray) -> None:
+        self.arr, self.shape, self.dtype = arr, arr.shape, arr.dtype
+        self.reads: list[tuple[int, ...]] = []
+
+    def __getitem__(self, k: object) -> np.ndarray:
+        out = self.arr[k]  # type: ignore[index]
+        self.reads.append(tuple(np.shape(out)))
+        return np.asarray(out)
+
+    def __array__(self, *args: object, **kwargs: object) -> np.ndarray:
+        raise AssertionError("the label was read whole")
+
+
+@pytest.mark.parametrize("initial_box", [True, False])
+def test_streamed_on_crops_equal_to_the_full_volume_rule(initial_box: bool) -> None:
+    """A small object in a corner of a larger volume, bridged to a bright distractor far from
+    it on the same slices (the stand-in's masks spread to it: over-segmentations the crop must
+    hold): the clicks and scores equal the challenge rule on the full arrays, and the label is
+    only ever read on crops smaller than the volume."""
+    s, h, w = 12, 64, 72
+    zz, yy, xx = np.indices((s, h, w))
+    gt = ((zz - 4) / 2.5) ** 2 + ((yy - 12) / 7) ** 2 + ((xx - 14) / 8) ** 2 <= 1
+    image = np.full((s, h, w), 30, np.uint8)
+    image[gt] = 200
+    image[3:6, 44:58, 50:66] = 210  # far distractor
+    image[4, 10:13, 12:15] = 60  # a notch the threshold misses
+    image[3:6, 12:15, 20:52] = 205  # a bright bridge to the distractor: clicks spread to it
+    label = _CropOnlyLabel(gt.astype(np.uint8))
+    vol = Volume3D("big", "synthetic", "c", image, label, (3.0, 0.8, 0.8))  # type: ignore[arg-type]
+    obj = _object("big", gt)
+    cfg = ProtocolConfig(options={"initial_box": initial_box})
+    steps = interactive_3d(ThresholdModel(), vol, obj, cfg, np.random.default_rng(1))
+    assert label.reads and max(np.prod(r) for r in label.reads) < gt.size
+    if initial_box:
+        box = clicks3d.initial_box(gt, steps[0].extras["box_shift"])
+        assert json.loads(steps[0].extras["box_zyx"]) == [box.z_min, box.z_max, *box.box_xyxy]
+    prev_masks = [np.zeros_like(gt)] if not initial_box else []
+    prev_masks += [np.asarray(st.mask) for st in steps]
+    clicked = 0
+    for before, cur in zip(prev_masks, steps[1:] if initial_box else steps, strict=False):
+        want = clicks3d.next_click(gt, before)
+        got = cur.extras["click_zyx"]
+        assert (None if got is None else json.loads(got)) == (
+            None if want is None else list(want.zyx)
+        )
+        clicked += want is not None
+    assert clicked >= 3
+    for st in steps:
+        assert (st.extras["challenge_dsc"], st.extras["challenge_nsd"]) == pytest.approx(
+            clicks3d.step_scores(gt, np.asarray(st.mask), vol.spacing), nan_ok=True
+        )
+
+
+def test_initial_box_on_a_crop_equals_the_full_volume_box() -> None:
+    gt = np.zeros((10, 50, 60), bool)
+    gt[3:7, 40:49, 2:9] = True  # touching the bottom edge and near the left edge
+    for shift in range(6):
+        full = clicks3d.initial_box(gt, shift)
+        crop = clicks3d.initial_box(
+            gt[2:8, 39:50, 1:10], shift, origin=(2, 39, 1), image_hw=(50, 60)
+        )
+        assert crop == full
 
 
 def test_agreement_stop_limits_the_correction_sweep() -> None:

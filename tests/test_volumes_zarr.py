@@ -266,9 +266,11 @@ def test_streamed_protocols_never_read_a_zarr_volume_whole(
         raise AssertionError(f"{self.path} read whole")
 
     monkeypatch.setattr(SliceArray, "__array__", whole)
-    cfg = Run3DConfig(prepared=str(zr), protocols=("slicewise-gt", "propagate"))
+    protocols = ("slicewise-gt", "propagate", "interactive-3d")
+    cfg = Run3DConfig(prepared=str(zr), protocols=protocols)
     df = evaluate_3d(cfg, tmp_path / "run", model=BoxModel())
-    assert len(df) == 4 and (df["status"] == "ok").all()
+    assert set(df["protocol"]) == set(protocols) and (df["status"] == "ok").all()
+    assert len(df[df["protocol"] == "interactive-3d"]) == 2 * 6  # 2 objects, box + 5 clicks
 
 
 def test_missing_or_damaged_store_names_it(tmp_path: Path) -> None:

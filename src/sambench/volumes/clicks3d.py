@@ -166,9 +166,19 @@ def box_shift(rng: np.random.Generator) -> int:
     return int(rng.integers(0, 6))
 
 
-def initial_box(gt: np.ndarray, shift: int = 0) -> Box3D:
+def initial_box(
+    gt: np.ndarray,
+    shift: int = 0,
+    *,
+    origin: tuple[int, int, int] = (0, 0, 0),
+    image_hw: tuple[int, int] | None = None,
+) -> Box3D:
     """The challenge's initial 3D box of a non-empty DxHxW ``gt`` (``mask3D_to_bbox``), the key
-    slice's 2D box enlarged by ``shift`` pixels per 256 (see the module docstring)."""
+    slice's 2D box enlarged by ``shift`` pixels per 256 (see the module docstring).
+
+    ``gt`` may be a crop holding the whole object: ``origin`` (z, y, x) is the crop's first
+    voxel in the volume and ``image_hw`` the volume's (H, W) (the shift scales with it, the box
+    is clipped to it); the box is returned in volume indices, equal to the full volume's."""
     g = _as_volume(gt, "gt")
     z, _, _ = np.nonzero(g)
     if z.size == 0:
@@ -176,17 +186,18 @@ def initial_box(gt: np.ndarray, shift: int = 0) -> Box3D:
     zs = np.unique(z)
     z_mid = int(zs[len(zs) // 2])
     ys, xs = np.nonzero(g[z_mid])
-    h, w = g.shape[1:]
+    h, w = g.shape[1:] if image_hw is None else image_hw
+    oz, oy, ox = (int(v) for v in origin)
     sx = int(shift * w / 256)
     sy = int(shift * h / 256)
     return Box3D(
-        z_min=int(z.min()),
-        z_max=int(z.max()),
-        z_mid=z_mid,
-        x_min=max(0, int(xs.min()) - sx),
-        y_min=max(0, int(ys.min()) - sy),
-        x_max=min(w - 1, int(xs.max()) + sx),
-        y_max=min(h - 1, int(ys.max()) + sy),
+        z_min=int(z.min()) + oz,
+        z_max=int(z.max()) + oz,
+        z_mid=z_mid + oz,
+        x_min=max(0, int(xs.min()) + ox - sx),
+        y_min=max(0, int(ys.min()) + oy - sy),
+        x_max=min(w - 1, int(xs.max()) + ox + sx),
+        y_max=min(h - 1, int(ys.max()) + oy + sy),
     )
 
 

@@ -6,8 +6,12 @@ challenge's rule (largest 26-connected error component, EDT maximum, seeded tie-
 model in sambench is a 2D promptable model, so each step is adapted to slices (the adaptation,
 docs/volumes-interactive.md):
 
-- State: the current SxHxW prediction and the clicks so far per slice (points (X, Y), labels
-  1/0).
+- State: the current SxHxW prediction (a :class:`~sambench.volumes.masks.SparseMask`: only
+  the slices predicted are held) and the clicks so far per slice (points (X, Y), labels 1/0).
+- Streamed: the ground truth is read on the union crop of the object's bounding box and the
+  prediction's (padded by 1 voxel), never whole; every voxel where the two differ lies in that
+  crop, so the click rule (components, EDT on the component's own padded box, the C-order
+  tie-break) and the challenge's scores are exactly those of the full volume (tested).
 - Step 0 (``options["initial_box"]``, default True): the challenge's box (:func:`initial_box`,
   shift drawn from ``rng`` as ``randint(0, 6)``); its 2D box prompts the key slice ``z_mid``,
   then ``propagate``'s :func:`propagate_from` carries it outward (each slice prompted with the
@@ -50,6 +54,7 @@ from sambench.volumes.clicks3d import (
     next_click,
     step_scores,
 )
+from sambench.volumes.masks import SparseMask, union_crop
 from sambench.volumes.protocols.propagate import propagate_from
 from sambench.volumes.slices import SliceOutput, SlicePredictor, mask_box
 from sambench.volumes.types import (
@@ -70,11 +75,11 @@ def _dsc2(a: np.ndarray, b: np.ndarray) -> float:
 
 @dataclass
 class InteractiveState:
-    """The protocol's state for one object: ``pred`` SxHxW bool, ``clicks`` per slice (list of
+    """The protocol's state for one object: ``pred`` SxHxW (sparse), ``clicks`` per slice (list of
     ((x, y), label)), ``boxes``: the largest box (XYXY) each slice has been prompted with, the z
     range predictions may reach (inclusive)."""
 
-    pred: np.ndarray
+    pred: SparseMask
     z_lo: int
     z_hi: int
     clicks: dict[int, list[tuple[tuple[float, float], int]]] = field(default_factory=dict)
@@ -154,6 +159,18 @@ def _click_box(state: InteractiveState, k: int) -> np.ndarray | None:
     return union_box(box, np.concatenate([pos.min(axis=0), pos.max(axis=0)]))
 
 
+def crops(
+    volume: Volume3D, obj: Object3D, pred: SparseMask
+) -> tuple[np.ndarray, np.ndarray, tuple[int, int, int]]:
+    """(gt, pred, origin): the object's ground truth and ``pred`` (dense bool) on the union
+    crop of the object's bounding box and the prediction's, padded by 1 voxel and clipped
+    (:func:`~sambench.volumes.masks.union_crop`); ``origin`` (z, y, x) is its first voxel. Only
+    the label slices of the crop are read."""
+    box = union_crop(obj.bbox, pred.bbox(), volume.shape)
+    gt = np.asarray(volume.label[box]) == obj.label_value
+    return gt, pred.crop(box), (int(box[0].start), int(box[1].start), int(box[2].start))
+
+
 def _option(config: ProtocolConfig, key: str, default: object) -> object:
     return config.options.get(key, default) if config.options else default
 
@@ -187,17 +204,17 @@ def interactive_3d(
     agree_dsc = None if agree is None else float(agree)
     if config.steps < 1:
         raise OptionError("--steps", f"interactive-3d needs >= 1 click step, got {config.steps}")
-    gt = volume.mask(obj)
     s = volume.shape[0]
     predictor = SlicePredictor(model, volume, multimask=config.multimask)
-    state = InteractiveState(pred=np.zeros(volume.shape, dtype=bool), z_lo=0, z_hi=s - 1)
+    state = InteractiveState(pred=SparseMask(volume.shape), z_lo=0, z_hi=s - 1)
     results: list[StepResult] = []
 
     encodes = [0]
 
     def finish(step: int, t0: float, decodes: int, extras: dict[str, object]) -> None:
         seconds = time.perf_counter() - t0  # the model's time: scoring is not counted
-        dsc, nsd = step_scores(gt, state.pred, volume.spacing)
+        gt, pred, _ = crops(volume, obj, state.pred)
+        dsc, nsd = step_scores(gt, pred, volume.spacing)
         extras.update(challenge_dsc=dsc, challenge_nsd=nsd)
         extras["encoder_passes"] = predictor.encodes - encodes[0]
         encodes[0] = predictor.encodes
@@ -205,7 +222,8 @@ def interactive_3d(
 
     if use_box:
         shift = box_shift(rng)
-        box3: Box3D = initial_box(gt, shift)
+        gt, _, origin = crops(volume, obj, state.pred)
+        box3: Box3D = initial_box(gt, shift, origin=origin, image_hw=volume.shape[1:])
         t0 = time.perf_counter()  # the model's time (as the challenge: prompts not counted)
         state.z_lo, state.z_hi = box3.z_min, box3.z_max
         out = predictor.predict(box3.z_mid, Prompts(box=np.array(box3.box_xyxy, dtype=np.float64)))
@@ -231,12 +249,13 @@ def interactive_3d(
             {"box_zyx": json.dumps([box3.z_min, box3.z_max, *box3.box_xyxy]), "box_shift": shift},
         )
     for step in range(1, config.steps + 1):
-        click = next_click(gt, state.pred)
+        gt, pred, origin = crops(volume, obj, state.pred)
+        click = next_click(gt, pred)
         t0 = time.perf_counter()  # the simulated user's click is not the model's time
         if click is None:
             finish(step, t0, 0, {"click_zyx": None, "click_label": None})
             continue
-        z, y, x = click.zyx
+        z, y, x = (int(c) + int(o) for c, o in zip(click.zyx, origin, strict=True))
         label = 1 if click.positive else 0
         state.clicks.setdefault(z, []).append(((float(x), float(y)), label))
         decodes = 0

@@ -19,6 +19,9 @@ each slice's mask = its video-resolution logits > 0.
   (``config.prompt`` = ``"box"``: the slice's tight ground-truth box; ``"point"``: the S2 point;
   shifted by ``config.shift_range`` when given), passed to ``add_new_points_or_box``
   (``obj_id=1``).
+- Memory: the official ``init_state`` holds every frame (3x``image_size``² float32 each), so
+  this protocol is not streamed; its prediction is a :class:`~sambench.volumes.masks.SparseMask`
+  like the others' (only the slices it paints).
 - One step (step 0); ``seconds`` covers building the state (image features are computed lazily
   during propagation), prompting and both propagations; ``n_slices_predicted`` = S (every frame).
 """
@@ -37,6 +40,7 @@ from PIL import Image
 
 from sambench.models.base import PromptableModel
 from sambench.prompts.types import Prompts
+from sambench.volumes.masks import SparseMask
 from sambench.volumes.protocols._prompts import first_prompt
 from sambench.volumes.types import (
     Object3D,
@@ -88,10 +92,10 @@ def write_frames(image: Any, folder: Path) -> None:
         Image.fromarray(rgb).save(folder / f"{k:05d}.jpg", format="PNG")
 
 
-def run_video(predictor: Any, image: Any, key: int, prompts: Prompts) -> np.ndarray:
+def run_video(predictor: Any, image: Any, key: int, prompts: Prompts) -> SparseMask:
     """Prompt frame ``key`` of the SxHxW uint8 ``image`` and propagate both ways with the official
-    predictor; returns the SxHxW bool mask (logits > 0)."""
-    out = np.zeros(image.shape, dtype=bool)
+    predictor; returns the SxHxW bool mask (logits > 0), sparse (the slices it paints)."""
+    out = SparseMask(tuple(int(v) for v in image.shape[:3]))  # type: ignore[arg-type]
     with tempfile.TemporaryDirectory(prefix="sambench-frames-") as tmp:
         write_frames(image, Path(tmp))
         with torch.inference_mode():
