@@ -140,6 +140,10 @@ def test_paired_tests_equal_scipy() -> None:
         assert tests.loc[metric, "p_value"] == pytest.approx(ref.pvalue)
         assert tests.loc[metric, "median_diff"] == pytest.approx(np.median(b - a))
     assert set(tests["annotator"]) == {"a"}  # one annotator: no pooled row
+    from statsmodels.stats.multitest import multipletests
+
+    _, holm, _, _ = multipletests(tests["p_value"].to_numpy(), method="holm")
+    np.testing.assert_allclose(tests["p_holm"].to_numpy(), holm)
 
 
 def test_paired_tests_undefined_without_differences() -> None:
@@ -147,6 +151,7 @@ def test_paired_tests_undefined_without_differences() -> None:
     tests = A.paired_tests(A.paired_objects(pd.DataFrame(rows)))
     assert list(tests["annotator"]) == ["a", "a", "b", "b", "all", "all"]
     assert tests["p_value"].isna().all() and (tests["median_diff"] == 0).all()
+    assert tests["p_holm"].isna().all()
     assert list(tests.loc[tests["annotator"] == "all", "n"]) == [2, 2]
 
 

@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from sambench.analysis.stats import wilcoxon_row
+from sambench.analysis.stats import wilcoxon_row, with_holm
 from sambench.data.errors import DataError
 from sambench.metrics.hce import human_correction_effort
 from sambench.metrics.overlap import dice
@@ -303,8 +303,9 @@ def paired_tests(pairs: pd.DataFrame) -> pd.DataFrame:
     (when there are several) over every annotator's pairs (annotator ``all``).
 
     Columns: annotator, metric, n (pairs), mean_manual, mean_model, median_diff (median of
-    model - manual; negative = the model saved time / effort), statistic, p_value. When every
-    difference is zero (or there is no pair) the test is undefined: statistic and p are NaN.
+    model - manual; negative = the model saved time / effort), statistic, p_value, p_holm
+    (Holm-adjusted over every tested row: both metrics, every annotator and the pooled row). When
+    every difference is zero (or there is no pair) the test is undefined: statistic and p are NaN.
     """
     groups: list[tuple[str, pd.DataFrame]] = [
         (str(a), g) for a, g in pairs.groupby("annotator", sort=True)
@@ -339,7 +340,7 @@ def paired_tests(pairs: pd.DataFrame) -> pd.DataFrame:
         "statistic",
         "p_value",
     ]
-    return pd.DataFrame(rows, columns=cols)
+    return with_holm(pd.DataFrame(rows, columns=cols))
 
 
 def side_by_side(ours: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:

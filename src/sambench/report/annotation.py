@@ -21,7 +21,7 @@ from matplotlib.figure import Figure
 from sambench.analysis import annotation as A
 from sambench.data.manifest import load_manifest
 from sambench.report import html as H
-from sambench.report.figures import _empty, _legend_outside, _new, series_style
+from sambench.report.figures import empty_figure, legend_outside, new_figure, series_style
 from sambench.report.reference import paper_table
 
 if TYPE_CHECKING:
@@ -96,9 +96,9 @@ def by_mode_boxes(objects: pd.DataFrame, metric: str, ylabel: str, title: str) -
     (columns annotator, mode, ``metric``). One axes."""
     df = objects.dropna(subset=[metric])
     if df.empty:
-        return _empty("no accepted objects")
+        return empty_figure("no accepted objects")
     annotators = sorted(map(str, df["annotator"].unique()))
-    fig, (ax,) = _new(1, width=max(5.0, 1.6 * len(annotators) + 2.5))
+    fig, (ax,) = new_figure(1, width=max(5.0, 1.6 * len(annotators) + 2.5))
     w = 0.8 / len(A.MODES)
     rng = np.random.default_rng(0)  # jitter of the points only
     for j, mode in enumerate(A.MODES):
@@ -132,7 +132,7 @@ def by_mode_boxes(objects: pd.DataFrame, metric: str, ylabel: str, title: str) -
     ax.set_xlabel("annotator")
     ax.set_ylabel(ylabel)
     ax.set_title(title)
-    _legend_outside(ax)
+    legend_outside(ax)
     return fig
 
 
@@ -156,8 +156,12 @@ def _findings(t: AnnotationTables) -> list[str]:
         out.append("One mode only (no session with or without the model): no time saved.")
     for rec in t.tests[t.tests["annotator"] == _overall(t.tests)].to_dict("records"):
         what = "time per object" if rec["metric"] == "active_s" else "HCE"
-        p = rec["p_value"]
-        ptxt = f"p = {p:.3g}" if np.isfinite(p) else "test undefined (no pair or no difference)"
+        p, ph = rec["p_value"], rec["p_holm"]
+        ptxt = (
+            f"p = {p:.3g} (Holm-adjusted over all the tests: {ph:.3g})"
+            if np.isfinite(p)
+            else "test undefined (no pair or no difference)"
+        )
         out.append(
             f"Paired over {int(rec['n'])} objects annotated in both modes, {what}: median "
             f"difference (with - without) {rec['median_diff']:.2f}, Wilcoxon {ptxt}."

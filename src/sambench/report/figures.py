@@ -68,7 +68,7 @@ def series_style(i: int) -> dict[str, str]:
     }
 
 
-def _legend_outside(ax: Axes, **kw: object) -> None:
+def legend_outside(ax: Axes, **kw: object) -> None:
     """A legend to the right of ``ax`` (outside it, so it covers no data); none when no artist
     carries a label."""
     handles, labels = ax.get_legend_handles_labels()
@@ -112,9 +112,11 @@ def dice_level(dice: float | np.ndarray | pd.Series) -> np.ndarray:
     return np.where(np.isnan(d), np.nan, np.clip(lvl, 1, 10))
 
 
-def _new(
+def new_figure(
     n_axes: int, *, ncols: int | None = None, width: float = 5.0, height: float = 3.6
 ) -> tuple[Figure, list[Axes]]:
+    """A figure of ``n_axes`` axes (``ncols`` per row, default all in one row), each
+    ``width`` x ``height`` inches; returns (figure, axes in reading order)."""
     ncols = ncols or n_axes
     nrows = max(1, math.ceil(n_axes / ncols))
     fig = Figure(figsize=(width * ncols, height * nrows), layout="constrained")
@@ -122,8 +124,9 @@ def _new(
     return fig, axes
 
 
-def _empty(message: str) -> Figure:
-    fig, (ax,) = _new(1)
+def empty_figure(message: str) -> Figure:
+    """A one-axes figure that says ``message`` (a figure with nothing to plot)."""
+    fig, (ax,) = new_figure(1)
     ax.text(0.5, 0.5, message, ha="center", va="center")
     ax.set_axis_off()
     return fig
@@ -166,7 +169,7 @@ def _grouped_bars(
         )
     ax.set_xticks(x, [str(g) for g in groups])
     if len(hues) > 1:
-        _legend_outside(ax)
+        legend_outside(ax)
 
 
 def mean_ci_figure(dice_ci: pd.DataFrame, hd_ci: pd.DataFrame) -> Figure:
@@ -176,7 +179,7 @@ def mean_ci_figure(dice_ci: pd.DataFrame, hd_ci: pd.DataFrame) -> Figure:
     Inputs: :func:`sambench.analysis.stats.mean_with_ci` tables with columns model, strategy,
     mean, ci_lo, ci_hi. Two axes, one bar container per model on each.
     """
-    fig, axes = _new(2)
+    fig, axes = new_figure(2)
     for ax, df, label in ((axes[0], dice_ci, "DICE (%)"), (axes[1], hd_ci, "HD (pixels)")):
         if df.empty:
             ax.text(0.5, 0.5, "no data", ha="center", va="center")
@@ -207,12 +210,12 @@ def box_by_group(
     per (group, strategy) present.
     """
     if results.empty:
-        return _empty("no data")
+        return empty_figure("no data")
     models = sorted(results["model"].unique())
     groups = sorted(results[by].astype(str).unique())[:max_groups]
     strategies = strategy_sorted(list(results["strategy"]))
     width = max(6.0, min(40.0, 0.35 * len(groups) * len(strategies) + 2))
-    fig, axes = _new(len(models), ncols=1, width=width, height=3.8)
+    fig, axes = new_figure(len(models), ncols=1, width=width, height=3.8)
     for ax, model in zip(axes, models, strict=True):
         sub = results[results["model"] == model]
         w = 0.8 / len(strategies)
@@ -242,7 +245,7 @@ def box_by_group(
         ax.set_xlim(-0.6, len(groups) - 0.4)
         ax.set_ylabel(metric.upper())
         ax.set_title(f"{model}: {metric.upper()} per {by.replace('_', '-')}")
-        _legend_outside(ax)
+        legend_outside(ax)
     return fig
 
 
@@ -264,8 +267,8 @@ def attribute_scatter(
     """
     attrs = [a for a in attributes if a in results_with_attrs.columns]
     if results_with_attrs.empty or not attrs:
-        return _empty("no attributes")
-    fig, axes = _new(len(attrs), ncols=min(3, len(attrs)), width=4.2, height=3.4)
+        return empty_figure("no attributes")
+    fig, axes = new_figure(len(attrs), ncols=min(3, len(attrs)), width=4.2, height=3.4)
     series = results_with_attrs.groupby(["model", "strategy"], sort=True)
     for ax, a in zip(axes, attrs, strict=True):
         for i, ((model, strategy), g) in enumerate(series):
@@ -298,9 +301,9 @@ def fourier_by_dice_level(results_with_attrs: pd.DataFrame, metric: str = "dice"
     """
     need = {"fourier_order", metric, "model"}
     if results_with_attrs.empty or not need <= set(results_with_attrs.columns):
-        return _empty("no Fourier orders")
+        return empty_figure("no Fourier orders")
     models = sorted(results_with_attrs["model"].unique())
-    fig, axes = _new(len(models), ncols=min(2, len(models)), width=6.0)
+    fig, axes = new_figure(len(models), ncols=min(2, len(models)), width=6.0)
     for ax, model in zip(axes, models, strict=True):
         sub = results_with_attrs[results_with_attrs["model"] == model]
         lv = dice_level(sub[metric].to_numpy(dtype=float))
@@ -328,8 +331,8 @@ def grid_curve(grid_summary: pd.DataFrame) -> Figure:
     ``grid_summary``: columns model, target_modality, grid, mean (and optionally std).
     """
     if grid_summary.empty:
-        return _empty("no everything-mode rows")
-    fig, (ax,) = _new(1, width=6.5, height=4.2)
+        return empty_figure("no everything-mode rows")
+    fig, (ax,) = new_figure(1, width=6.5, height=4.2)
     for i, ((model, tm), g) in enumerate(
         grid_summary.groupby(["model", "target_modality"], sort=True)
     ):
@@ -349,7 +352,7 @@ def grid_curve(grid_summary: pd.DataFrame) -> Figure:
     ax.set_xlabel("grid (points per side)")
     ax.set_ylabel("mean DICE (%)")
     ax.set_title("Everything mode: DICE by grid size")
-    _legend_outside(ax)
+    legend_outside(ax)
     return fig
 
 
@@ -361,9 +364,9 @@ def click_curves(curve: pd.DataFrame, metrics: Sequence[str] = ("dice", "jaccard
     click_index, ``<metric>``).
     """
     if curve.empty:
-        return _empty("no interactive rows")
+        return empty_figure("no interactive rows")
     metrics = [m for m in metrics if m in curve.columns]
-    fig, axes = _new(len(metrics), width=5.0)
+    fig, axes = new_figure(len(metrics), width=5.0)
     for ax, m in zip(axes, metrics, strict=True):
         for i, (model, g) in enumerate(curve.groupby("model", sort=True)):
             g = g.sort_values("click_index")
@@ -378,7 +381,7 @@ def click_curves(curve: pd.DataFrame, metrics: Sequence[str] = ("dice", "jaccard
             )
         ax.set_xlabel("number of clicks")
         ax.set_ylabel(f"mean {'IoU' if m == 'jaccard' else m.upper()} (%)")
-    _legend_outside(axes[-1])
+    legend_outside(axes[-1])
     return fig
 
 
@@ -390,9 +393,9 @@ def shift_bars(shift_long: pd.DataFrame) -> Figure:
     shift_range, shift_repeat, drop).
     """
     if shift_long.empty:
-        return _empty("no prompt-shift rows")
+        return empty_figure("no prompt-shift rows")
     models = sorted(shift_long["model"].unique())
-    fig, axes = _new(len(models), ncols=min(2, len(models)), width=6.0)
+    fig, axes = new_figure(len(models), ncols=min(2, len(models)), width=6.0)
     agg = (
         shift_long.groupby(["model", "strategy", "shift_range"], sort=True)["drop"]
         .agg(["mean", "min", "max"])
@@ -425,10 +428,10 @@ def hce_by_strategy(summary: pd.DataFrame) -> Figure:
     """
     df = summary[summary["n"] > 0]
     if df.empty:
-        return _empty("no HCE values")
+        return empty_figure("no HCE values")
     strategies = strategy_sorted(list(df["strategy"]))
     models = sorted(map(str, df["model"].unique()))
-    fig, (ax,) = _new(1, width=max(5.0, 1.1 * len(strategies) * max(1, len(models)) + 2))
+    fig, (ax,) = new_figure(1, width=max(5.0, 1.1 * len(strategies) * max(1, len(models)) + 2))
     x = np.arange(len(strategies))
     width = 0.8 / len(models)
     for j, m in enumerate(models):
@@ -454,5 +457,5 @@ def hce_by_strategy(summary: pd.DataFrame) -> Figure:
     ax.set_xlabel("strategy")
     ax.set_ylabel("mean HCE (mouse operations per object)")
     ax.set_title("Correction effort by strategy (lower is better)")
-    _legend_outside(ax)
+    legend_outside(ax)
     return fig

@@ -35,7 +35,7 @@ from sambench.analysis import volumes as av
 from sambench.analysis.summary import to_markdown
 from sambench.data.atomic import write_text_atomic
 from sambench.report import html as H
-from sambench.report.figures import _empty, _legend_outside, _new, save_png, series_style
+from sambench.report.figures import empty_figure, legend_outside, new_figure, save_png, series_style
 
 if TYPE_CHECKING:
     from sambench.report.build import ReportContext
@@ -52,8 +52,8 @@ def click_step_figure(curve: pd.DataFrame, metric_label: str = "3D DSC (%)") -> 
 
     ``curve``: :func:`sambench.analysis.volumes.click_curve` (model, step, mean, ci_lo, ci_hi)."""
     if curve.empty:
-        return _empty("no interactive-3d rows")
-    fig, (ax,) = _new(1, width=5.5)
+        return empty_figure("no interactive-3d rows")
+    fig, (ax,) = new_figure(1, width=5.5)
     for i, (model, g) in enumerate(curve.groupby("model", sort=True)):
         g = g.sort_values("step")
         st = series_style(i)
@@ -63,7 +63,7 @@ def click_step_figure(curve: pd.DataFrame, metric_label: str = "3D DSC (%)") -> 
     ax.set_xlabel("step (0 = initial box, then clicks)")
     ax.set_ylabel(f"mean {metric_label}")
     ax.set_xticks(sorted(curve["step"].unique()))
-    _legend_outside(ax)
+    legend_outside(ax)
     return fig
 
 
@@ -72,8 +72,8 @@ def slicewise_vs_propagate_figure(side: pd.DataFrame) -> Figure:
 
     ``side``: :func:`sambench.analysis.volumes.slicewise_vs_propagate`."""
     if side.empty:
-        return _empty("no object with both slicewise-gt and propagate rows")
-    fig, (ax,) = _new(1, width=5.0, height=4.2)
+        return empty_figure("no object with both slicewise-gt and propagate rows")
+    fig, (ax,) = new_figure(1, width=5.0, height=4.2)
     for i, (model, g) in enumerate(side.groupby("model", sort=True)):
         st = series_style(i)
         ax.scatter(g["dsc_slicewise-gt"], g["dsc_propagate"], marker=st["marker"],
@@ -83,7 +83,7 @@ def slicewise_vs_propagate_figure(side: pd.DataFrame) -> Figure:
     ax.set_ylim(0, 100)
     ax.set_xlabel("slicewise-gt 3D DSC (%)  (every slice from its own GT)")
     ax.set_ylabel("propagate 3D DSC (%)  (one prompt)")
-    _legend_outside(ax)
+    legend_outside(ax)
     return fig
 
 
