@@ -15,7 +15,6 @@ are all present, and redoes the others. The manifest is rebuilt from the parts a
 
 from __future__ import annotations
 
-import json
 import math
 import multiprocessing
 import time
@@ -27,12 +26,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from sambench.data.atomic import (
     remove_atomic_temps,
-    write_atomic,
     write_json_atomic,
     write_png_atomic,
 )
@@ -45,12 +41,19 @@ from sambench.data.describe import (
 from sambench.data.errors import DataError
 from sambench.data.manifest import manifest_frame, write_manifest
 from sambench.data.pairs import CasePair, find_pairs
+from sambench.data.prepare_state import (
+    claim_dataset,
+    dataset_json,
+    mapping_for,
+    part_is_complete,
+    read_part,
+    write_part,
+)
 from sambench.data.readers import DEFAULT_MAX_IMAGE_PIXELS, Slice2D, _read_2d, read_pair_slices
 from sambench.data.records import (
     DATASET_JSON_NAME,
     LEGACY_DATASET_JSON_NAME,
     MANIFEST_NAME,
-    OPTIONAL_COLUMNS,
     ObjectRecord,
 )
 from sambench.data.roi import ROI_DIR, roi_png
@@ -73,7 +76,6 @@ from sambench.data.zarr_volumes import DEFAULT_ZARR_ABOVE_MB, check_volume_forma
 
 PARTS_DIR = ".parts"
 REPORT_NAME = "prepare_report.json"
-_STATS_KEY = b"sambench_case_stats"
 
 
 @dataclass
@@ -153,12 +155,6 @@ class _CaseTask:
     zarr_above_mb: float = DEFAULT_ZARR_ABOVE_MB
 
 
-def _mapping_for(desc: DatasetDescription) -> LabelMapping | None:
-    if desc.instance or desc.classes is None:
-        return None
-    return LabelMapping.from_classes(desc.classes, keep_values=desc.paper_layout)
-
-
 def _names(
     desc: DatasetDescription, case: str, frame: int | None, idx: int, tag: str = ""
 ) -> tuple[str, str, int]:
@@ -182,7 +178,7 @@ def _process_case(task: _CaseTask) -> tuple[str, dict[str, int], int]:
     """
     desc, pair, root = task.desc, task.pair, task.root
     ds_dir = root / desc.name
-    mapping = _mapping_for(desc)
+    mapping = mapping_for(desc)
     stats: Counter[str] = Counter()
     rows: list[dict[str, object]] = []
     written: list[Path] = []
@@ -302,7 +298,7 @@ def _process_case(task: _CaseTask) -> tuple[str, dict[str, int], int]:
             raise DataError(pair.image, f"constant image: every voxel is {lo:g}")
         if vol3d is not None:  # before the 2D part, which marks the case done
             write_part3d(ds_dir, pair.unit, vol3d.finish())
-        _write_part(ds_dir / PARTS_DIR / f"{pair.unit}.parquet", rows, dict(stats))
+        write_part(ds_dir / PARTS_DIR / f"{pair.unit}.parquet", rows, dict(stats))
     except BaseException:
         for f in written:
             f.unlink(missing_ok=True)
@@ -335,113 +331,6 @@ def _source_value(mapping: LabelMapping, pixel: int) -> int:
         if p == pixel:
             return v
     raise KeyError(pixel)
-
-
-def _write_part(path: Path, rows: list[dict[str, object]], stats: dict[str, int]) -> None:
-    table = pa.Table.from_pandas(manifest_frame(rows), preserve_index=False)
-    meta = {**(table.schema.metadata or {}), _STATS_KEY: json.dumps(stats).encode()}
-    table = table.replace_schema_metadata(meta)
-    write_atomic(path, lambda p: pq.write_table(table, p), suffix=".parquet")
-
-
-def _read_part(path: Path) -> tuple[pd.DataFrame, dict[str, int]] | None:
-    """(rows, stats) of a finished case; None when missing or unreadable."""
-    if not path.is_file():
-        return None
-    try:
-        table = pq.read_table(path)
-    except (OSError, pa.ArrowInvalid):
-        return None
-    stats = json.loads((table.schema.metadata or {}).get(_STATS_KEY, b"{}"))
-    df = table.to_pandas()
-    for col, default in OPTIONAL_COLUMNS.items():  # parts written before these columns
-        if col not in df.columns:
-            df[col] = default
-    return df, stats
-
-
-def _part_is_complete(root: Path, df: pd.DataFrame) -> bool:
-    files = set(df["image_path"]) | set(df["label_path"]) | (set(df["roi_path"]) - {""})
-    return all((root / f).is_file() for f in files)
-
-
-def _claim_dataset(ds_dir: Path, desc: DatasetDescription) -> None:
-    """Refuse an existing dataset folder from another source or other settings; else mark it.
-
-    A folder prepared before the description was renamed holds ``dataset.json`` instead."""
-    meta_path = ds_dir / DATASET_JSON_NAME
-    if not meta_path.is_file() and (ds_dir / LEGACY_DATASET_JSON_NAME).is_file():
-        meta_path = ds_dir / LEGACY_DATASET_JSON_NAME
-    if meta_path.is_file():
-        try:
-            meta = json.loads(meta_path.read_text())
-        except (OSError, ValueError) as e:
-            raise DataError(
-                meta_path, f"cannot be read ({e}); expected a sambench {DATASET_JSON_NAME}"
-            ) from None
-        if meta.get("source") != str(desc.source):
-            raise DataError(
-                ds_dir,
-                f"dataset {desc.name!r} here was prepared from {meta.get('source')!r}, not from "
-                f"{str(desc.source)!r}; expected the same source (give another 'name' or --out)",
-            )
-        if meta.get("settings") != desc.fingerprint():
-            raise DataError(
-                ds_dir,
-                "was prepared from this source with different settings (classes, filters, axis, "
-                "modality...); delete the folder to re-prepare, or use another --out",
-            )
-        return
-    if ds_dir.exists() and any(ds_dir.iterdir()):
-        raise DataError(
-            ds_dir, f"exists but has no {DATASET_JSON_NAME}; expected an empty or sambench folder"
-        )
-    write_json_atomic(meta_path, _dataset_json(desc, None, "incomplete"))
-
-
-def _dataset_json(
-    desc: DatasetDescription, manifest: pd.DataFrame | None, status: str
-) -> dict[str, object]:
-    mapping = _mapping_for(desc)
-    meta: dict[str, object]
-    if mapping is not None:
-        meta = dict(mapping.info_json())
-    elif desc.instance:
-        meta = {
-            "info": {},
-            "color": {},
-            "instance": {"name": desc.instance_name, "max_per_image": 255},
-        }
-    else:  # auto classes: the values seen in kept objects
-        seen = (
-            {}
-            if manifest is None
-            else dict(zip(manifest["label_value"], manifest["object_name"], strict=True))
-        )
-        order = sorted(int(v) for v in seen)
-        meta = {
-            "info": {str(i): seen[v] for i, v in enumerate(order, 1)},
-            "color": {str(i): v for i, v in enumerate(order, 1)},
-        }
-    meta.update(modality=desc.modality, source=str(desc.source), settings=desc.fingerprint())
-    if desc.window is not None:
-        meta["window"] = {"level": desc.window[0], "width": desc.window[1]}
-    if desc.channel_names or desc.channel is not None:
-        meta["channels"] = {
-            "names": list(desc.channel_names),
-            "selected": desc.channel if desc.channel is not None else "first",
-        }
-    if desc.source_json is not None:
-        meta["source_layout"] = desc.source_json
-    meta["description"] = {k: v for k, v in asdict(desc).items() if k not in ("source",)}
-    if manifest is not None and len(manifest):
-        med = manifest[["spacing_x", "spacing_y", "spacing_z"]].median()
-        meta["spacing_median_mm"] = [None if math.isnan(v) else float(v) for v in med]
-        meta["slice_axes"] = sorted(int(a) for a in manifest["slice_axis"].unique())
-        meta["images"] = int(manifest["image_id"].nunique())
-        meta["objects"] = len(manifest)
-    meta["status"] = status
-    return json.loads(json.dumps(meta, default=str))
 
 
 def _run_tasks(
@@ -525,7 +414,7 @@ def prepare_dataset(
         if not skip_bad:
             raise DataError(path, reason)
         report.bad_cases.append({"case": path.name, "path": str(path), "reason": reason})
-    _claim_dataset(ds_dir, desc)
+    claim_dataset(ds_dir, desc)
     report.temp_files_removed = len(remove_atomic_temps(ds_dir))
     report.window = None if desc.window is None else list(desc.window)
 
@@ -533,8 +422,8 @@ def prepare_dataset(
 
     todo, done_parts = [], {}
     for pair in pairs:
-        part = _read_part(ds_dir / PARTS_DIR / f"{pair.unit}.parquet")
-        done = part is not None and _part_is_complete(root, part[0])
+        part = read_part(ds_dir / PARTS_DIR / f"{pair.unit}.parquet")
+        done = part is not None and part_is_complete(root, part[0])
         if part is not None and done and part3d_complete(root, ds_dir, pair.unit):
             done_parts[pair.unit] = part[0]
             report.add_case(part[1])
@@ -571,13 +460,13 @@ def prepare_dataset(
 
     frames = []
     for pair in pairs:
-        part = _read_part(ds_dir / PARTS_DIR / f"{pair.unit}.parquet")
+        part = read_part(ds_dir / PARTS_DIR / f"{pair.unit}.parquet")
         if part is not None:
             frames.append(part[0])
     manifest = manifest_frame(pd.concat(frames, ignore_index=True) if frames else [])
     write_manifest(ds_dir / MANIFEST_NAME, manifest)
     write_volumes_manifest(ds_dir, [p.unit for p in pairs])
-    write_json_atomic(ds_dir / DATASET_JSON_NAME, _dataset_json(desc, manifest, "complete"))
+    write_json_atomic(ds_dir / DATASET_JSON_NAME, dataset_json(desc, manifest, "complete"))
     legacy = ds_dir / LEGACY_DATASET_JSON_NAME
     if legacy.is_file():  # ours under the old name (claimed above): the new file replaces it
         legacy.unlink()
