@@ -116,7 +116,7 @@ def test_sam_random_weights_equal_eager(variant: str, runtime: str, tmp_path: Pa
     sam = small_sam(variant)
     ref = adapter_from_sam(sam, name=f"tiny_{variant}", device="cpu")  # type: ignore[arg-type]
     fast = adapter_from_sam(sam, name=f"tiny_{variant}", device="cpu")  # type: ignore[arg-type]
-    rt.apply_runtime(fast, runtime, export_dir=tmp_path)
+    rt.apply_runtime(fast, runtime, export_dir=tmp_path, decoder=True)
     assert fast.runtime == runtime and fast.runtime_decoder is not None
     rng = np.random.default_rng(1)
     assert_same(fast, ref, (rng.random((90, 130, 3)) * 255).astype(np.uint8))
@@ -132,7 +132,9 @@ def lite_eager() -> SamFamilyAdapter:
 def test_litemedsam_real_weights_equal_eager_on_seed_images(
     runtime: str, lite_eager: SamFamilyAdapter, tmp_path: Path
 ) -> None:
-    fast = build_model("litemedsam", device="cpu", runtime=runtime, export_dir=tmp_path)
+    fast = build_model(
+        "litemedsam", device="cpu", runtime=runtime, export_dir=tmp_path, runtime_decoder=True
+    )
     assert isinstance(fast, SamFamilyAdapter) and fast.runtime == runtime
     for image, label in seed_images(2):
         assert_same(fast, lite_eager, image)
@@ -166,14 +168,14 @@ def test_signature_names_the_runtime(tmp_path: Path) -> None:
 def test_export_reused_and_rebuilt_for_another_version(tmp_path: Path) -> None:
     sam = small_sam("vit_b")
     a = adapter_from_sam(sam, name="tiny", device="cpu")  # type: ignore[arg-type]
-    rt.apply_runtime(a, "onnxruntime", export_dir=tmp_path)
+    rt.apply_runtime(a, "onnxruntime", export_dir=tmp_path, decoder=True)
     folders = sorted(p for p in tmp_path.iterdir() if p.is_dir())
     assert [p.name.split("-")[1] for p in folders] == ["decoder", "encoder"]
     stamps = {p: (p / "model.onnx").stat().st_mtime_ns for p in folders}
     b = adapter_from_sam(sam, name="tiny", device="cpu")  # type: ignore[arg-type]
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # reuse: no rebuild warning
-        rt.apply_runtime(b, "onnxruntime", export_dir=tmp_path)
+        rt.apply_runtime(b, "onnxruntime", export_dir=tmp_path, decoder=True)
     assert {p: (p / "model.onnx").stat().st_mtime_ns for p in folders} == stamps
     meta_path = folders[1] / "meta.json"
     meta = json.loads(meta_path.read_text())
@@ -181,9 +183,41 @@ def test_export_reused_and_rebuilt_for_another_version(tmp_path: Path) -> None:
     meta_path.write_text(json.dumps(meta))
     c = adapter_from_sam(sam, name="tiny", device="cpu")  # type: ignore[arg-type]
     with pytest.warns(UserWarning, match="sambench_version"):
-        rt.apply_runtime(c, "onnxruntime", export_dir=tmp_path)
+        rt.apply_runtime(c, "onnxruntime", export_dir=tmp_path, decoder=True)
     assert json.loads(meta_path.read_text())["sambench_version"] != "0.0.1"
     assert (folders[1] / "model.onnx").stat().st_mtime_ns != stamps[folders[1]]
+
+
+def test_default_runtime_decodes_with_the_eager_batched_decoder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without ``decoder=True`` only the encoder is exported; decoding is the eager batched
+    decoder's (faster), so its logits equal eager torch's exactly for the same embedding."""
+    from sambench.models import batched_decoder as bd
+
+    sam = small_sam("vit_b")
+    ref = adapter_from_sam(sam, name="tiny", device="cpu")  # type: ignore[arg-type]
+    fast = rt.apply_runtime(
+        adapter_from_sam(sam, name="tiny", device="cpu"),  # type: ignore[arg-type]
+        "onnxruntime",
+        export_dir=tmp_path,
+    )
+    assert fast.runtime == "onnxruntime" and fast.runtime_decoder is None
+    assert [p.name.split("-")[1] for p in tmp_path.iterdir() if p.is_dir()] == ["encoder"]
+    calls = []
+    real = bd.BatchedMaskDecoder.__call__
+    monkeypatch.setattr(
+        bd.BatchedMaskDecoder,
+        "__call__",
+        lambda self, *a, **k: calls.append(1) or real(self, *a, **k),
+    )
+    image = (np.random.default_rng(2).random((80, 100, 3)) * 255).astype(np.uint8)
+    emb = ref.embed(image)
+    group = prompt_sets(80, 100)[0]
+    np.testing.assert_array_equal(
+        fast.predict(emb, group).low_res_logits, ref.predict(emb, group).low_res_logits
+    )
+    assert len(calls) == 2
 
 
 def test_unknown_and_missing_runtime_named(monkeypatch: pytest.MonkeyPatch) -> None:

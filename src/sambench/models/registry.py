@@ -81,6 +81,7 @@ def build_model(
     export_dir: str | Path | None = None,
     model_config: str | Path | None = None,
     precision: str = "fp32",
+    runtime_decoder: bool = False,
 ) -> SamFamilyAdapter | Sam2Adapter | HfSamAdapter:
     """Build the adapter ``name`` (one of :data:`MODEL_NAMES`).
 
@@ -89,6 +90,8 @@ def build_model(
     - ``decoder``: a fine-tuned mask-decoder file (``.safetensors``/``.pth``) loaded over the model.
     - ``runtime``: ``torch``, ``openvino``, ``onnxruntime`` or ``auto``
       (:mod:`sambench.models.runtime`; SAM family only); exports cached under ``export_dir``.
+      The runtime runs the image encoder; ``runtime_decoder=True`` also decodes through the
+      exported official decoder (slower than the eager batched decoder on the CPUs measured).
     - ``model_config``: a sam2 Hydra YAML (SAM 2 family only: ``sam2*``, ``medsam2``).
     - ``precision``: the image encoder's, ``fp32``, ``bf16`` or ``fp16``
       (:mod:`sambench.models.precision`; SAM family only).
@@ -123,7 +126,7 @@ def build_model(
         _fp32_only(precision, name)
         return adapter
     return apply_runtime(  # type: ignore[no-any-return]
-        adapter, runtime, export_dir=export_dir, precision=precision
+        adapter, runtime, export_dir=export_dir, precision=precision, decoder=runtime_decoder
     )
 
 

@@ -71,12 +71,16 @@ def apply_runtime(
     *,
     export_dir: str | Path | None = None,
     precision: str = "fp32",
+    decoder: bool = False,
 ) -> Any:
     """Put a :class:`~sambench.models.sam_family.SamFamilyAdapter` on ``runtime`` (in place).
 
-    Exports (or reuses) the encoder and decoder graphs under ``export_dir`` (default
-    :func:`~.export.default_export_dir` of no cache) and swaps ``adapter.image_encoder`` and
-    ``adapter.runtime_decoder``; ``precision`` (:mod:`sambench.models.precision`, checked
+    Exports (or reuses) the encoder graph under ``export_dir`` (default
+    :func:`~.export.default_export_dir` of no cache) and swaps ``adapter.image_encoder``. With
+    ``decoder`` also the prompt encoder + mask decoder graph, set as ``adapter.runtime_decoder``
+    and used by every decode without gradient; off by default, because sambench's eager batched
+    decoder (:mod:`sambench.models.batched_decoder`) was faster than the exported official
+    decoder under both runtimes on every CPU measured (docs/performance.md); ``precision`` (:mod:`sambench.models.precision`, checked
     here) is the image encoder's: autocast under torch, OpenVINO's inference precision for the
     encoder graph (the decoder graph stays f32). Returns the adapter.
     """
@@ -103,19 +107,21 @@ def apply_runtime(
             input_shape=(1, 3, *size),
             **common,  # type: ignore[arg-type]
         )
-        dec_weights = f"{weights}+decoder:{adapter.decoder_sha256 or ''}"
-        if adapter.decoder_sha256 is None and adapter.checkpoint_sha256 is None:
-            dec_weights = weights
-        dec_path = exported_file(
-            DecoderGraph(model).cpu(),
-            part="decoder",
-            weights_sha256=_short(dec_weights),
-            input_shape=(1, 3, *size),
-            graph_owner=model,
-            **common,  # type: ignore[arg-type]
-        )
         encoder = RuntimeEncoder(Session(enc_path, concrete, precision))
-        decoder = RuntimeDecoder(Session(dec_path, concrete), adapter.mask_input_size)
+        runtime_decoder = None
+        if decoder:
+            dec_weights = f"{weights}+decoder:{adapter.decoder_sha256 or ''}"
+            if adapter.decoder_sha256 is None and adapter.checkpoint_sha256 is None:
+                dec_weights = weights
+            dec_path = exported_file(
+                DecoderGraph(model).cpu(),
+                part="decoder",
+                weights_sha256=_short(dec_weights),
+                input_shape=(1, 3, *size),
+                graph_owner=model,
+                **common,  # type: ignore[arg-type]
+            )
+            runtime_decoder = RuntimeDecoder(Session(dec_path, concrete), adapter.mask_input_size)
     except Exception as e:
         reason = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
         model.to(adapter.device)
@@ -132,7 +138,7 @@ def apply_runtime(
         ) from e
     model.to(adapter.device)
     adapter.image_encoder = encoder
-    adapter.runtime_decoder = decoder
+    adapter.runtime_decoder = runtime_decoder
     adapter.runtime = concrete
     return adapter
 
