@@ -108,6 +108,8 @@ def test_precision_options_refused_with_the_option_named(tmp_path: Path) -> None
         RunConfig(prepared=str(tmp_path), precision="fp16", device="cpu").validate()
     with pytest.raises(OptionError, match=r"--precision.*onnxruntime"):
         RunConfig(prepared=str(tmp_path), precision="bf16", runtime="onnxruntime").validate()
+    with pytest.raises(OptionError, match=r"--precision.*SAM family only.*'sam2.1_hiera_t'"):
+        RunConfig(prepared=str(tmp_path), model="sam2.1_hiera_t", precision="bf16").validate()
     RunConfig(prepared=str(tmp_path), precision="bf16", runtime="openvino").validate()
 
 

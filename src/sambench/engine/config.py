@@ -241,6 +241,15 @@ class RunConfig:
                 "--precision",
                 f"fp16 needs a CUDA device (got {self.device or 'no CUDA device'}); use bf16",
             )
+        if self.precision != "fp32":
+            from sambench.models.registry import SAM_FAMILY_NAMES
+
+            if self.model not in SAM_FAMILY_NAMES:
+                raise OptionError(
+                    "--precision",
+                    f"{self.precision} applies to the SAM family only "
+                    f"({', '.join(SAM_FAMILY_NAMES)}), not {self.model!r}; use fp32",
+                )
         if self.precision != "fp32" and self.runtime == "onnxruntime":
             raise OptionError(
                 "--precision", f"{self.precision} is not available with --runtime onnxruntime"

@@ -49,6 +49,14 @@ MODEL_NAMES: tuple[str, ...] = (
     "medsam2",
     *HF_KINDS,
 )
+SAM_FAMILY_NAMES: tuple[str, ...] = (
+    "litemedsam",
+    "sam_vit_b",
+    "sam_vit_l",
+    "sam_vit_h",
+    "medsam_vit_b",
+)
+"""The registry names built as :class:`SamFamilyAdapter` (``--runtime``, ``--precision``)."""
 ENTRY_POINT_GROUP = "sambench.models"
 """Entry-point group under which installed distributions register model builders."""
 
@@ -139,7 +147,7 @@ def _fp32_only(precision: str, name: str) -> None:
     if precision != "fp32":
         raise OptionError(
             "--precision",
-            f"{precision} applies to the SAM family only (litemedsam, sam_vit_*, medsam), "
+            f"{precision} applies to the SAM family only ({', '.join(SAM_FAMILY_NAMES)}), "
             f"not {name!r}; use fp32",
         )
 
