@@ -149,7 +149,8 @@ def test_litemedsam_real_weights_equal_eager_on_seed_images(
             assert mask_iou(g, r) >= 0.999
 
 
-def test_signature_names_the_runtime(tmp_path: Path) -> None:
+def eager_and_onnxruntime(tmp_path: Path) -> tuple[SamFamilyAdapter, SamFamilyAdapter]:
+    """Two adapters over one random-weight small SAM: eager, and ONNX Runtime (encoder only)."""
     sam = small_sam("vit_b")
     ref = adapter_from_sam(sam, name="tiny", device="cpu")  # type: ignore[arg-type]
     fast = rt.apply_runtime(
@@ -157,6 +158,11 @@ def test_signature_names_the_runtime(tmp_path: Path) -> None:
         "onnxruntime",
         export_dir=tmp_path,
     )
+    return ref, fast
+
+
+def test_signature_names_the_runtime(tmp_path: Path) -> None:
+    ref, fast = eager_and_onnxruntime(tmp_path)
     sig, ref = fast.signature(), ref.signature()
     assert ref["runtime"] == "torch"
     assert sig["runtime"] == f"onnxruntime {rt.package_version('onnxruntime')}"
@@ -195,13 +201,7 @@ def test_default_runtime_decodes_with_the_eager_batched_decoder(
     decoder's (faster), so its logits equal eager torch's exactly for the same embedding."""
     from sambench.models import batched_decoder as bd
 
-    sam = small_sam("vit_b")
-    ref = adapter_from_sam(sam, name="tiny", device="cpu")  # type: ignore[arg-type]
-    fast = rt.apply_runtime(
-        adapter_from_sam(sam, name="tiny", device="cpu"),  # type: ignore[arg-type]
-        "onnxruntime",
-        export_dir=tmp_path,
-    )
+    ref, fast = eager_and_onnxruntime(tmp_path)
     assert fast.runtime == "onnxruntime" and fast.runtime_decoder is None
     assert [p.name.split("-")[1] for p in tmp_path.iterdir() if p.is_dir()] == ["encoder"]
     calls = []
