@@ -108,20 +108,18 @@ def run_demo(out: Path | str, cfg: DemoConfig | None = None) -> DemoResult:
     from sambench.analysis.summary import write_tables
     from sambench.data.demo import prepare_demo
     from sambench.engine.evaluate import evaluate
-    from sambench.models.precision import check_precision
-    from sambench.models.registry import default_device
-    from sambench.models.runtime import resolve_runtime
     from sambench.report.build import build_report
 
     cfg = cfg or DemoConfig()
-    device = default_device()  # the options are checked before anything is written
-    check_precision(cfg.precision, device, resolve_runtime(cfg.runtime, device))
     out = Path(out)
     prepared = out / "prepared"
+    configs = demo_configs(prepared, out, cfg)
+    for run_cfg in configs.values():  # every option checked before anything is written
+        run_cfg.validate()
     reports = prepare_demo(prepared, progress=cfg.progress)
     runs: dict[str, Path] = {}
     results: dict[str, pd.DataFrame] = {}
-    for name, run_cfg in demo_configs(prepared, out, cfg).items():
+    for name, run_cfg in configs.items():
         runs[name] = out / f"run-{name}"
         results[name] = evaluate(run_cfg, runs[name])
         write_tables(results[name], runs[name] / "tables")

@@ -41,12 +41,6 @@ def _is_number(v: object) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(float(v))
 
 
-def _default_device() -> str:
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 def check_device(device: str | None, option: str = "--device", *, available: bool = True) -> None:
     """Refuse a malformed or unavailable device string before any model is loaded.
 
@@ -234,26 +228,12 @@ class RunConfig:
             raise OptionError(
                 "--runtime", f"{self.runtime!r} is not one of torch, openvino, onnxruntime, auto"
             )
-        if self.precision not in ("fp32", "bf16", "fp16"):
-            raise OptionError("--precision", f"{self.precision!r} is not one of fp32, bf16, fp16")
-        if self.precision == "fp16" and "cuda" not in (self.device or _default_device()):
-            raise OptionError(
-                "--precision",
-                f"fp16 needs a CUDA device (got {self.device or 'no CUDA device'}); use bf16",
-            )
-        if self.precision != "fp32":
-            from sambench.models.registry import SAM_FAMILY_NAMES
+        if self.precision != "fp32":  # the models' own checks (torch imported only then)
+            from sambench.models.precision import check_precision
+            from sambench.models.registry import check_model_precision, default_device
 
-            if self.model not in SAM_FAMILY_NAMES:
-                raise OptionError(
-                    "--precision",
-                    f"{self.precision} applies to the SAM family only "
-                    f"({', '.join(SAM_FAMILY_NAMES)}), not {self.model!r}; use fp32",
-                )
-        if self.precision != "fp32" and self.runtime == "onnxruntime":
-            raise OptionError(
-                "--precision", f"{self.precision} is not available with --runtime onnxruntime"
-            )
+            check_precision(self.precision, self.device or default_device(), self.runtime)
+            check_model_precision(self.model, self.precision)
 
     def to_json_dict(self) -> dict[str, object]:
         return SC.to_json_dict(self, _TUPLE_FIELDS)

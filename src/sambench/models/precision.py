@@ -26,11 +26,16 @@ PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "fp16")
 DTYPES: dict[str, torch.dtype] = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
-def check_precision(precision: str, device: str | torch.device, runtime: str = "torch") -> None:
-    """Raise :class:`~sambench.errors.OptionError` (``--precision``) unless ``precision`` can run
-    on ``device`` with the concrete ``runtime`` (``torch``, ``openvino`` or ``onnxruntime``)."""
+def check_precision_name(precision: str) -> None:
+    """Raise :class:`~sambench.errors.OptionError` (``--precision``) for an unknown name."""
     if precision not in PRECISIONS:
         raise OptionError("--precision", f"{precision!r} is not one of {', '.join(PRECISIONS)}")
+
+
+def check_precision(precision: str, device: str | torch.device, runtime: str = "torch") -> None:
+    """Raise :class:`~sambench.errors.OptionError` (``--precision``) unless ``precision`` can run
+    on ``device`` with ``runtime`` (``torch``, ``openvino``, ``onnxruntime`` or ``auto``)."""
+    check_precision_name(precision)
     if precision == "fp32":
         return
     dev = torch.device(device)

@@ -131,20 +131,20 @@ def build_model(
     if not isinstance(adapter, SamFamilyAdapter):
         if resolve_runtime(runtime, adapter.device) != "torch" and runtime != "auto":
             raise OptionError("--runtime", f"{runtime!r} is not supported for {name!r}; use torch")
-        _fp32_only(precision, name)
+        check_model_precision(name, precision)
         return adapter
     return apply_runtime(  # type: ignore[no-any-return]
         adapter, runtime, export_dir=export_dir, precision=precision, decoder=runtime_decoder
     )
 
 
-def _fp32_only(precision: str, name: str) -> None:
-    """Models outside the SAM family run fp32 only (``--precision`` names the option)."""
-    from sambench.models.precision import PRECISIONS
+def check_model_precision(name: str, precision: str) -> None:
+    """Models outside the SAM family (:data:`SAM_FAMILY_NAMES`) run fp32 only; raises
+    :class:`~sambench.errors.OptionError` naming ``--precision``."""
+    from sambench.models.precision import check_precision_name
 
-    if precision not in PRECISIONS:
-        raise OptionError("--precision", f"{precision!r} is not one of {', '.join(PRECISIONS)}")
-    if precision != "fp32":
+    check_precision_name(precision)
+    if precision != "fp32" and name not in SAM_FAMILY_NAMES:
         raise OptionError(
             "--precision",
             f"{precision} applies to the SAM family only ({', '.join(SAM_FAMILY_NAMES)}), "
@@ -228,7 +228,7 @@ def build_any(
             model_config=model_config,
             precision=precision,
         )
-    _fp32_only(precision, name)
+    check_model_precision(name, precision)
     if runtime not in ("torch", "auto"):
         raise OptionError("--runtime", f"{runtime!r} applies to the SAM family only, not {name!r}")
     if model_config is not None:

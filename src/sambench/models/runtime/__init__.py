@@ -76,13 +76,18 @@ def apply_runtime(
     """Put a :class:`~sambench.models.sam_family.SamFamilyAdapter` on ``runtime`` (in place).
 
     Exports (or reuses) the encoder graph under ``export_dir`` (default
-    :func:`~.export.default_export_dir` of no cache) and swaps ``adapter.image_encoder``. With
-    ``decoder`` also the prompt encoder + mask decoder graph, set as ``adapter.runtime_decoder``
-    and used by every decode without gradient; off by default, because sambench's eager batched
-    decoder (:mod:`sambench.models.batched_decoder`) was faster than the exported official
-    decoder under both runtimes on every CPU measured (docs/performance.md); ``precision`` (:mod:`sambench.models.precision`, checked
-    here) is the image encoder's: autocast under torch, OpenVINO's inference precision for the
-    encoder graph (the decoder graph stays f32). Returns the adapter.
+    :func:`~.export.default_export_dir` of no cache) and swaps ``adapter.image_encoder``.
+
+    - ``decoder``: also export the prompt encoder + mask decoder graph, set as
+      ``adapter.runtime_decoder`` and used by every decode without gradient. Off by default:
+      sambench's eager batched decoder (:mod:`sambench.models.batched_decoder`) was faster than
+      the exported official decoder under both runtimes on every CPU measured
+      (docs/performance.md).
+    - ``precision`` (:mod:`sambench.models.precision`, checked here): the image encoder's;
+      autocast under torch, OpenVINO's inference precision for the encoder graph (the decoder
+      graph stays f32).
+
+    Returns the adapter.
     """
     from sambench.models.runtime.backend import RuntimeDecoder, RuntimeEncoder, Session
     from sambench.models.runtime.graphs import DecoderGraph
