@@ -159,9 +159,11 @@ def _click_box(state: InteractiveState, k: int) -> np.ndarray | None:
     return union_box(box, np.concatenate([pos.min(axis=0), pos.max(axis=0)]))
 
 
-def crops(
-    volume: Volume3D, obj: Object3D, pred: SparseMask
-) -> tuple[np.ndarray, np.ndarray, tuple[int, int, int]]:
+Crop = tuple[np.ndarray, np.ndarray, tuple[int, int, int]]
+"""(gt, pred, origin) of :func:`crops`."""
+
+
+def crops(volume: Volume3D, obj: Object3D, pred: SparseMask) -> Crop:
     """(gt, pred, origin): the object's ground truth and ``pred`` (dense bool) on the union
     crop of the object's bounding box and the prediction's, padded by 1 voxel and clipped
     (:func:`~sambench.volumes.masks.union_crop`); ``origin`` (z, y, x) is its first voxel. Only
@@ -211,19 +213,22 @@ def interactive_3d(
 
     encodes = [0]
 
-    def finish(step: int, t0: float, decodes: int, extras: dict[str, object]) -> None:
+    def finish(step: int, t0: float, decodes: int, extras: dict[str, object]) -> Crop:
+        """Score and record the step; returns the crops of its prediction (the next click's)."""
         seconds = time.perf_counter() - t0  # the model's time: scoring is not counted
-        gt, pred, _ = crops(volume, obj, state.pred)
-        dsc, nsd = step_scores(gt, pred, volume.spacing)
+        view = crops(volume, obj, state.pred)
+        dsc, nsd = step_scores(view[0], view[1], volume.spacing)
         extras.update(challenge_dsc=dsc, challenge_nsd=nsd)
         extras["encoder_passes"] = predictor.encodes - encodes[0]
         encodes[0] = predictor.encodes
         results.append(StepResult(step, state.pred.copy(), seconds, decodes, dict(extras)))
+        return view
+
+    view = crops(volume, obj, state.pred)  # no prediction yet: the object's own crop
 
     if use_box:
         shift = box_shift(rng)
-        gt, _, origin = crops(volume, obj, state.pred)
-        box3: Box3D = initial_box(gt, shift, origin=origin, image_hw=volume.shape[1:])
+        box3: Box3D = initial_box(view[0], shift, origin=view[2], image_hw=volume.shape[1:])
         t0 = time.perf_counter()  # the model's time (as the challenge: prompts not counted)
         state.z_lo, state.z_hi = box3.z_min, box3.z_max
         out = predictor.predict(box3.z_mid, Prompts(box=np.array(box3.box_xyxy, dtype=np.float64)))
@@ -242,18 +247,18 @@ def interactive_3d(
             if used is not None:
                 state.boxes[k] = used
         decodes = predictor.decodes
-        finish(
+        view = finish(
             0,
             t0,
             decodes,
             {"box_zyx": json.dumps([box3.z_min, box3.z_max, *box3.box_xyxy]), "box_shift": shift},
         )
     for step in range(1, config.steps + 1):
-        gt, pred, origin = crops(volume, obj, state.pred)
+        gt, pred, origin = view  # the last step's prediction, as it scored it
         click = next_click(gt, pred)
         t0 = time.perf_counter()  # the simulated user's click is not the model's time
         if click is None:
-            finish(step, t0, 0, {"click_zyx": None, "click_label": None})
+            view = finish(step, t0, 0, {"click_zyx": None, "click_label": None})
             continue
         z, y, x = (int(c) + int(o) for c, o in zip(click.zyx, origin, strict=True))
         label = 1 if click.positive else 0
@@ -268,5 +273,5 @@ def interactive_3d(
             out = predictor.predict(z, prompts)
             state.pred[z] = out.mask
             decodes = 1 + sweep(predictor, state, z, out, config.use_mask_prompt, agree_dsc)
-        finish(step, t0, decodes, {"click_zyx": json.dumps([z, y, x]), "click_label": label})
+        view = finish(step, t0, decodes, {"click_zyx": json.dumps([z, y, x]), "click_label": label})
     return results

@@ -95,7 +95,8 @@ def write_frames(image: Any, folder: Path) -> None:
 def run_video(predictor: Any, image: Any, key: int, prompts: Prompts) -> SparseMask:
     """Prompt frame ``key`` of the SxHxW uint8 ``image`` and propagate both ways with the official
     predictor; returns the SxHxW bool mask (logits > 0), sparse (the slices it paints)."""
-    out = SparseMask(tuple(int(v) for v in image.shape[:3]))  # type: ignore[arg-type]
+    s, h, w = image.shape[:3]
+    out = SparseMask((int(s), int(h), int(w)))
     with tempfile.TemporaryDirectory(prefix="sambench-frames-") as tmp:
         write_frames(image, Path(tmp))
         with torch.inference_mode():
