@@ -73,7 +73,7 @@ def main() -> None:
     paths = sorted(SEED.glob("*/images/*.png"))[: a.images]
     images = [np.asarray(Image.open(p)) for p in paths]
     export_dir = Path(tempfile.mkdtemp(prefix="sambench-exports-"))
-    models, encoders = {}, {}
+    encoders = {}
     for label, kw in SETUPS.items():
         if "bf16" in label and a.no_bf16:
             continue
@@ -81,9 +81,7 @@ def main() -> None:
         m = build_model("litemedsam", device="cpu", export_dir=export_dir, **kw)
         print(f"build {label}: {time.perf_counter() - t0:.1f} s (export included)")
         encoders[label] = m
-        if "bf16" not in label:
-            models[label] = m  # the decoder is fp32 at every precision: timed once
-    flops = encoder_flops(models["torch"], images[0])
+    flops = encoder_flops(encoders["torch"], images[0])
     peak = matmul_gflops()
     peak16 = matmul_gflops(dtype=torch.bfloat16)
     limit = flops / peak / 1e9
@@ -111,14 +109,14 @@ def main() -> None:
     rng = np.random.default_rng(0)
     im = images[0]
     h, w = im.shape[:2]
-    emb = models["torch"].embed(im)
+    emb = encoders["torch"].embed(im)
     clicks = [
         Prompts(points=rng.random((1, 2)) * [w, h], labels=np.ones(1, int)) for _ in range(a.clicks)
     ]
-    ref = [models["torch"].predict(emb, [c]) for c in clicks]
+    ref = [encoders["torch"].predict(emb, [c]) for c in clicks]
     # every runtime decodes with the eager batched decoder by default; the exported decoder
     # graph is opt-in (runtime_decoder=True): both are timed
-    decoders = {"eager (default)": models["torch"]}
+    decoders = {"eager (default)": encoders["torch"]}
     for rt in ("onnxruntime", "openvino"):
         decoders[f"{rt} graph"] = build_model(
             "litemedsam", device="cpu", runtime=rt, export_dir=export_dir, runtime_decoder=True
