@@ -29,10 +29,10 @@ from PIL import Image
 
 from sambench.annotate.server import make_server
 from sambench.annotate.simulate import run_simulation
-from sambench.cli_annotate import build_state
-from sambench.data import annotation_sessions as S
+from sambench.annotate.session import build_state
 from sambench.data.prepare import prepare_dataset
 from sambench.prompts.clicks import next_click
+from sambench.store import annotation_sessions as S
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_SEED = HERE.parent / "tests" / "data" / "seed-samples"

@@ -24,7 +24,8 @@ import numpy as np
 from sambench.data.manifest import load_manifest
 from sambench.data.prepare import prepare_dataset
 from sambench.engine.config import RunConfig
-from sambench.engine.evaluate import evaluate, read_png
+from sambench.engine.evaluate import evaluate
+from sambench.engine.image_work import read_png
 from sambench.engine.selection import select_and_score
 from sambench.metrics import MetricConfig
 from sambench.models.registry import build_model
@@ -77,7 +78,7 @@ def main() -> None:
 
     t_one, n_img = engine(("S5",), "one")
     t_all, _ = engine(STRATS, "all")
-    from sambench.engine.evaluate import select_images
+    from sambench.engine.plan import select_images
 
     ids = select_images(manifest, args.images)
     t0 = time.perf_counter()

@@ -38,10 +38,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from sambench.data.atomic import atomic_path
 from sambench.data.records import MANIFEST_COLUMNS
 from sambench.data.records import MANIFEST_NAME as PREP_MANIFEST
-from sambench.data.results_dataset import PartEntry, append_manifest, read_manifest
+from sambench.store.atomic import atomic_path
+from sambench.store.results_dataset import PartEntry, append_manifest, read_manifest
 
 HERE = Path(__file__).resolve().parent
 CACHE = HERE / ".cache" / "scale"
@@ -210,9 +210,9 @@ def child(prepared: Path, run: Path, report: bool) -> dict[str, Any]:
     """Every phase on one size; returns {phase: (seconds, peak RSS MB)} and the row count."""
     from sambench.analysis import lazy
     from sambench.data.manifest import load_manifest
-    from sambench.data.results_dataset import scan_results
-    from sambench.engine.evaluate import select_images
+    from sambench.engine.plan import select_images
     from sambench.engine.results import ResultsStore
+    from sambench.store.results_dataset import scan_results
 
     out: dict[str, Any] = {}
     tmp = Path(tempfile.mkdtemp(prefix="bench-scale-"))

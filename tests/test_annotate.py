@@ -25,11 +25,10 @@ from sambench.annotate.server import bind_socket, create_app
 from sambench.annotate.simulate import run_simulation
 from sambench.annotate.state import AnnotationState
 from sambench.cli import main
-from sambench.cli_annotate import build_state
-from sambench.data import annotation_sessions as S
-from sambench.data.errors import DataError
+from sambench.annotate.session import build_state
 from sambench.data.manifest import load_manifest
-from sambench.errors import OptionError
+from sambench.errors import DataError, OptionError
+from sambench.store import annotation_sessions as S
 
 TAB = {"X-Sambench-Tab": "tab-1"}
 
@@ -294,7 +293,7 @@ def test_simulated_annotator_with_litemedsam(prepared: Path, tmp_path: Path) -> 
 
 
 def test_second_server_on_a_session_is_refused(prepared: Path, tmp_path: Path, capsys) -> None:
-    from sambench.engine.runlock import RunLock
+    from sambench.store.runlock import RunLock
 
     session = tmp_path / "s"
     with RunLock(session, "annotate"):

@@ -26,10 +26,10 @@ from PIL import Image
 from annotate_data import make_annotation_prepared
 from sambench.annotate.server import make_server
 from sambench.cli import main
-from sambench.cli_annotate import build_state
-from sambench.data import annotation_sessions as S
+from sambench.annotate.session import build_state
 from sambench.data.manifest import load_manifest
 from sambench.metrics.hce import human_correction_effort
+from sambench.store import annotation_sessions as S
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

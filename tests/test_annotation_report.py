@@ -15,18 +15,18 @@ from scipy import stats as sps
 
 from sambench.analysis import annotation as A
 from sambench.cli import main
-from sambench.data.annotation_sessions import (
+from sambench.data.manifest import load_manifest
+from sambench.data.prepare import prepare_dataset
+from sambench.errors import DataError
+from sambench.metrics.hce import human_correction_effort
+from sambench.report.reference import paper_table
+from sambench.store.annotation_sessions import (
     append_object,
     manifest_fingerprint,
     mask_relpath,
     open_session,
     write_object_mask,
 )
-from sambench.data.errors import DataError
-from sambench.data.manifest import load_manifest
-from sambench.data.prepare import prepare_dataset
-from sambench.metrics.hce import human_correction_effort
-from sambench.report.reference import paper_table
 
 from shared_data import SEED
 

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from sambench.data import annotation_sessions as S
-from sambench.data.errors import DataError
+from sambench.errors import DataError
+from sambench.store import annotation_sessions as S
 
 MANIFEST = pd.DataFrame(
     {

@@ -10,11 +10,11 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from sambench.analysis.interactive import noc_table
 from sambench.data.records import DATASET_JSON_NAME, MANIFEST_NAME, ObjectRecord
 from sambench.engine.config import RunConfig
 from sambench.engine.evaluate import evaluate
 from sambench.engine.interactive import InteractiveTask
-from sambench.metrics.noc import noc_table
 from sambench.models.base import PromptableModel
 from sambench.models.baselines import (
     BASELINE_NAMES,

@@ -7,11 +7,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from sambench.data.run_files import load_all
-from sambench.demo import DemoConfig, demo_configs, interactive_summary, run_demo
+from sambench.demo.run import DemoConfig, demo_configs, interactive_summary, run_demo
 from sambench.report.build import SECTION_FAILED
 from sambench.report.html import esc
 from sambench.report.sections import SECTION_TITLES
+from sambench.store.run_files import load_all
 
 
 def test_demo_configs_cover_every_protocol(tmp_path: Path) -> None:

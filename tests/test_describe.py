@@ -16,8 +16,8 @@ from sambench.data.describe import (
     paper_case_slice,
     sanitize_case,
 )
-from sambench.data.errors import DataError
 from sambench.data.pairs import find_pairs
+from sambench.errors import DataError
 
 from shared_data import SEED
 

@@ -11,9 +11,9 @@ import pytest
 from PIL import Image
 
 from sambench.analysis.summary import paper_table, summary_long, timing_table, write_tables
-from sambench.data.errors import DataError
 from sambench.engine.config import ConfigMismatchError, RunConfig
 from sambench.engine.evaluate import evaluate
+from sambench.errors import DataError
 
 from fakes import FakeModel, make_prepared
 
@@ -216,7 +216,7 @@ def test_main_rows_and_timing_with_shift_and_interactive(prepared: Path, tmp_pat
 def test_save_masks_writes_the_selected_masks_as_png(prepared: Path, tmp_path: Path) -> None:
     from medpy.metric.binary import dc
 
-    from sambench.engine.evaluate import read_png
+    from sambench.engine.image_work import read_png
     from sambench.engine.single_round import mask_png_path
 
     res = run(prepared, tmp_path / "run", strategies=("S3", "S5"), save_masks=True)

@@ -253,7 +253,7 @@ def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.slow
 def test_overfit_loss_falls_and_only_decoder_changes(heart: Path, shared_cache: Path) -> None:
     from sambench.engine.cache import EmbeddingCache
-    from sambench.engine.evaluate import embedding_signature
+    from sambench.engine.plan import embedding_signature
     from sambench.models.registry import build_model
 
     model = build_model("litemedsam", device="cpu")
@@ -334,7 +334,7 @@ def test_finetune_resume_equals_uninterrupted_and_decoder_loads(
     tuned = build_model("litemedsam", device="cpu", decoder=tmp_path / "a" / "decoder.safetensors")
     assert tuned.decoder_sha256 == info["decoder_sha256"]
     test_row = rows_of(load_manifest(heart), split, "test").iloc[0]
-    from sambench.engine.evaluate import read_png
+    from sambench.engine.image_work import read_png
 
     image = read_png(heart / test_row["image_path"])
     label = read_png(heart / test_row["label_path"]) == test_row["label_value"]

@@ -14,14 +14,13 @@ import pandas as pd
 import pytest
 import torch
 
-from sambench.data.errors import DataError
 from sambench.engine.cache import EmbeddingCache, image_hash, round_embedding
 from sambench.engine.config import RunConfig
 from sambench.engine.evaluate import evaluate
 from sambench.engine.executor import ExecutorOptions
 from sambench.engine.image_work import GpuMemoryError, LoadedImage, groups, prefetch
 from sambench.engine.ray_executor import WorkerStatus, worker_summary
-from sambench.errors import OptionError
+from sambench.errors import DataError, OptionError
 from sambench.models.base import Embedding, Prediction
 from sambench.prompts.types import Prompts
 

@@ -12,10 +12,11 @@ import pytest
 import torch
 from PIL import Image
 
+from sambench.analysis.interactive import click_curve, noc_per_object, noc_table
 from sambench.engine.config import RunConfig
 from sambench.engine.evaluate import evaluate
 from sambench.engine.interactive import InteractiveTask
-from sambench.metrics.noc import click_curve, noc, noc_per_object, noc_table
+from sambench.metrics.noc import noc
 from sambench.models.base import Embedding, Prediction
 from sambench.prompts.clicks import next_click
 from sambench.prompts.strategies import make_prompts

@@ -173,7 +173,7 @@ def _mni_slices(n: int = 5) -> tuple[Volume3D, Object3D]:
     """``n`` axial slices of nilearn's MNI152 T1 (1 mm) with the whole-brain label of the demo."""
     import nibabel as nib
 
-    from sambench.data.demo import _nilearn_file, demo_label
+    from sambench.demo.source import _nilearn_file, demo_label
 
     t1 = np.asanyarray(nib.load(_nilearn_file("t1")).dataobj)
     gm = np.asanyarray(nib.load(_nilearn_file("gm")).dataobj)

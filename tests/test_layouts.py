@@ -16,7 +16,6 @@ import SimpleITK as sitk
 from PIL import Image
 
 from sambench.data.describe import describe_source
-from sambench.data.errors import DataError
 from sambench.data.layouts import WINDOW_PRESETS, parse_window
 from sambench.data.manifest import load_manifest
 from sambench.data.pairs import find_pairs
@@ -24,6 +23,7 @@ from sambench.data.prepare import prepare_dataset
 from sambench.data.records import DATASET_JSON_NAME, LEGACY_DATASET_JSON_NAME
 from sambench.data.roi import apply_roi, read_roi
 from sambench.data.standardize import apply_window
+from sambench.errors import DataError
 from sambench.finetune.split import split_cases
 
 SHAPE = (24, 20, 4)  # x, y, z

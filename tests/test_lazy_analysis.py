@@ -17,14 +17,14 @@ from sambench.analysis.effort import hce_summary
 from sambench.analysis.robustness import shift_drop_long, shift_drop_table
 from sambench.analysis.stats import mean_with_ci, paired_wilcoxon, volume_dice
 from sambench.analysis.summary import main_rows, paper_table, summary_long, timing_table
-from sambench.data.results_dataset import (
+from sambench.engine.results import ResultsStore
+from sambench.store.results_dataset import (
     MANIFEST_NAME,
     read_manifest,
     reconcile_manifest,
     scan_results,
 )
-from sambench.data.run_files import load_all
-from sambench.engine.results import ResultsStore
+from sambench.store.run_files import load_all
 
 STRATS = ("S1", "S2", "S3", "S4", "S5", "S6")
 

@@ -13,12 +13,12 @@ import pytest
 
 from sambench.cli import main
 from sambench.data.prepare import prepare_dataset
-from sambench.data.results_dataset import read_manifest, scan_results
-from sambench.data.run_files import RESULTS_NAME, TABLE_NAMES, load_all
 from sambench.engine.config import RunConfig
 from sambench.engine.evaluate import evaluate, evaluate_dataset
 from sambench.engine.executor import ExecutorOptions
 from sambench.errors import OptionError
+from sambench.store.results_dataset import read_manifest, scan_results
+from sambench.store.run_files import RESULTS_NAME, TABLE_NAMES, load_all
 
 from shared_data import SEED
 

@@ -125,7 +125,7 @@ def test_precision_saved_and_resume_with_another_refused(tmp_path: Path) -> None
 
 
 def test_demo_refuses_fp16_on_a_cpu_before_writing(tmp_path: Path) -> None:
-    from sambench.demo import DemoConfig, run_demo
+    from sambench.demo.run import DemoConfig, run_demo
 
     if torch.cuda.is_available():
         pytest.skip("fp16 runs on this machine's CUDA device")

@@ -16,11 +16,11 @@ from skimage.exposure import rescale_intensity
 from skimage.measure import regionprops
 
 import sambench.data.prepare as prep
-from sambench.data.demo import demo_label, prepare_demo, write_demo_source
-from sambench.data.errors import DataError
 from sambench.data.manifest import load_manifest
 from sambench.data.prepare import PARTS_DIR, REPORT_NAME, prepare_dataset
 from sambench.data.records import DATASET_JSON_NAME, MANIFEST_COLUMNS
+from sambench.demo.source import demo_label, prepare_demo, write_demo_source
+from sambench.errors import DataError
 
 from shared_data import SEED
 

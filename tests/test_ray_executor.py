@@ -19,8 +19,8 @@ from sambench.data.prepare import prepare_dataset
 from sambench.engine.config import RunConfig
 from sambench.engine.evaluate import evaluate
 from sambench.engine.executor import ExecutorOptions
-from sambench.engine.runlock import RunLock, RunLockedError
 from sambench.errors import OptionError
+from sambench.store.runlock import RunLock, RunLockedError
 
 from shared_data import SEED
 
@@ -182,8 +182,8 @@ def test_cli_bad_address_is_two_lines_and_writes_nothing(
 def test_ray_no_single_file_writes_parts_only_with_serial_rows(
     prepared: Path, faults: Path, serial: pd.DataFrame, tmp_path: Path
 ) -> None:
-    from sambench.data.results_dataset import read_manifest, scan_results
     from sambench.engine.evaluate import evaluate_dataset
+    from sambench.store.results_dataset import read_manifest, scan_results
 
     reset(faults)
     out = tmp_path / "run"

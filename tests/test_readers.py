@@ -20,7 +20,6 @@ import SimpleITK as sitk
 import tifffile
 from PIL import Image
 
-from sambench.data.errors import DataError
 from sambench.data.readers import (
     IMAGE_2D_SUFFIXES,
     VOLUME_SUFFIXES,
@@ -28,6 +27,7 @@ from sambench.data.readers import (
     main_plane_axis,
     read_pair_slices,
 )
+from sambench.errors import DataError
 
 # ---------------------------------------------------------------------------------------------
 # local helpers

@@ -16,7 +16,8 @@ from medpy.metric.binary import dc
 
 from sambench.analysis.summary import paper_table
 from sambench.engine.config import RunConfig
-from sambench.engine.evaluate import evaluate, read_png
+from sambench.engine.evaluate import evaluate
+from sambench.engine.image_work import read_png
 from sambench.report import figures as F
 from sambench.report import html as H
 from sambench.report import overlays as O

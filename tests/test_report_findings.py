@@ -12,9 +12,9 @@ import pytest
 from matplotlib.colors import to_hex
 from PIL import Image
 
-from sambench.data.errors import DataError
 from sambench.engine.config import RunConfig
 from sambench.engine.evaluate import evaluate
+from sambench.errors import DataError
 from sambench.report import figures as F
 from sambench.report import findings as FI
 from sambench.report import html as H

@@ -90,7 +90,7 @@ def test_report_without_any_results_is_still_an_error(tmp_path: Path) -> None:
 
 
 def test_report_of_an_unfinished_evaluate_3d_run_says_so(tmp_path: Path) -> None:
-    from sambench.data.errors import DataError
+    from sambench.errors import DataError
     from sambench.report.build import build_report
 
     run = tmp_path / "run"

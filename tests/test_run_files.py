@@ -11,14 +11,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sambench.data.errors import DataError
-from sambench.data.run_files import load_all, load_run
 from sambench.engine.config import RunConfig
 from sambench.engine.context import ImageContext
 from sambench.engine.evaluate import evaluate
 from sambench.engine.single_round import scored_rows
 from sambench.engine.tasks import build_tasks
+from sambench.errors import DataError
 from sambench.prompts.types import Prompts
+from sambench.store.run_files import load_all, load_run
 
 from fakes import FakeModel, make_prepared
 

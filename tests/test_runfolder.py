@@ -11,12 +11,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from sambench.data import atomic
-from sambench.data.errors import DataError
 from sambench.engine.config import ConfigMismatchError, RunConfig
 from sambench.engine.evaluate import evaluate
 from sambench.engine.results import ResultsStore
-from sambench.engine.runfolder import ensure_run_folder
+from sambench.errors import DataError
+from sambench.store import atomic
+from sambench.store.runfolder import ensure_run_folder
 
 from fakes import FakeModel, make_prepared
 

@@ -19,14 +19,14 @@ import pytest
 
 from sambench.engine.config import RunConfig
 from sambench.engine.evaluate import evaluate
-from sambench.engine.runlock import LOCK_NAME, RunLock, RunLockedError
+from sambench.store.runlock import LOCK_NAME, RunLock, RunLockedError
 
 from fakes import FakeModel, make_prepared
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 HOLDER = """
 import sys
-from sambench.engine.runlock import RunLock
+from sambench.store.runlock import RunLock
 lock = RunLock(sys.argv[1], "evaluate").acquire()
 print("locked", flush=True)
 sys.stdin.readline()
@@ -99,7 +99,7 @@ def test_wait_lock_waits_for_the_holder(
     t = threading.Thread(target=release_later)
     t0 = time.monotonic()
     t.start()
-    with caplog.at_level(logging.WARNING, logger="sambench.engine.runlock"):
+    with caplog.at_level(logging.WARNING, logger="sambench.store.runlock"):
         res = run(prepared, out, wait_lock=True)
     waited = time.monotonic() - t0
     t.join()
@@ -116,7 +116,7 @@ def test_stale_lock_of_a_dead_pid_is_broken_with_a_message(
     pid = dead_pid()
     info = {"host": socket.gethostname(), "pid": pid, "started": "2026-01-01T00:00:00+00:00"}
     (out / LOCK_NAME).write_text(json.dumps(info))
-    with caplog.at_level(logging.WARNING, logger="sambench.engine.runlock"):
+    with caplog.at_level(logging.WARNING, logger="sambench.store.runlock"):
         res = run(prepared, out)  # a folder holding only our lock file is not "foreign"
     assert len(res) > 0
     assert f"broke a stale lock of sambench pid {pid}" in caplog.text
@@ -128,7 +128,7 @@ def test_lock_of_a_killed_holder_is_stale(tmp_path: Path, caplog: pytest.LogCapt
     holder.send_signal(signal.SIGKILL)  # no clean-up: the lock file stays behind
     holder.wait(timeout=30)
     assert (tmp_path / LOCK_NAME).exists()
-    with caplog.at_level(logging.WARNING, logger="sambench.engine.runlock"):
+    with caplog.at_level(logging.WARNING, logger="sambench.store.runlock"):
         with RunLock(tmp_path, "test") as lock:
             assert lock.held
             mine = json.loads((tmp_path / LOCK_NAME).read_text())

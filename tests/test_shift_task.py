@@ -10,7 +10,6 @@ import pytest
 
 from sambench.analysis.robustness import (
     is_unshifted,
-    range_label,
     shift_drop_long,
     shift_drop_table,
 )
@@ -20,7 +19,7 @@ from sambench.engine.evaluate import evaluate
 from sambench.engine.shift_task import ShiftTask, shift_generator
 from sambench.engine.single_round import SingleRoundTask
 from sambench.metrics import MetricConfig
-from sambench.prompts.shift import SHIFT_RANGES
+from sambench.prompts.shift import SHIFT_RANGES, range_label
 
 from fakes import FakeModel, make_prepared
 from shared_data import REFERENCE

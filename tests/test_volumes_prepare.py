@@ -12,10 +12,9 @@ import pytest
 import SimpleITK as sitk
 from PIL import Image
 
-from sambench.data.errors import DataError
 from sambench.data.prepare import prepare_dataset
 from sambench.data.volumes3d import VOLUMES3D_NAME
-from sambench.errors import OptionError
+from sambench.errors import DataError, OptionError
 from sambench.volumes.io import load_volume_table, object_from_row, read_volume, write_mask_nifti
 from volume_data import prepare_synthetic as _prepare
 

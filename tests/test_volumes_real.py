@@ -14,8 +14,8 @@ import torch
 from monai.metrics import compute_hausdorff_distance, compute_surface_dice
 
 from sambench.cli import main
-from sambench.data.demo import BRAIN_NAME, write_demo_source
 from sambench.data.prepare import prepare_dataset
+from sambench.demo.source import BRAIN_NAME, write_demo_source
 
 
 def _anisotropic_brain(tmp_path: Path) -> Path:

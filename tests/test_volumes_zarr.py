@@ -24,7 +24,8 @@ from sambench.prompts.types import Prompts
 from sambench.volumes import Object3D, Volume3D
 from sambench.volumes.evaluate import Run3DConfig, evaluate_3d
 from sambench.volumes.io import load_volume_table, read_volume
-from sambench.volumes.masks import SparseMask, score_object
+from sambench.volumes.masks import score_object
+from sambench.volumes.sparse import SparseMask
 from volume_data import _case
 
 
@@ -228,7 +229,7 @@ def test_interrupted_zarr_write_leaves_no_store_and_resume_rewrites(
 def test_zarr_store_follows_the_umask(tmp_path: Path) -> None:
     import os
 
-    from sambench.data.atomic import reset_umask_cache
+    from sambench.store.atomic import reset_umask_cache
 
     old = os.umask(0o027)
     reset_umask_cache()
@@ -276,7 +277,7 @@ def test_streamed_protocols_never_read_a_zarr_volume_whole(
 def test_missing_or_damaged_store_names_it(tmp_path: Path) -> None:
     import shutil
 
-    from sambench.data.errors import DataError
+    from sambench.errors import DataError
 
     zr = _prepare(tmp_path, "zarr", "zarr")
     row = _table(zr).iloc[0].to_dict()

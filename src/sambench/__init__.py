@@ -1,15 +1,21 @@
 """sambench: benchmark, analyse and fine-tune promptable segmentation models on medical images.
 
-Pipeline stages, one package each:
+Pipeline stages, one package each, highest first; a stage imports only those below it
+(the contract in ``pyproject.toml``, checked by ``lint-imports``; docs/architecture.md):
 
-- ``sambench.data``: standardize datasets into 2D PNG pairs and a manifest (``sambench prepare``).
-- ``sambench.prompts``: prompt strategies S1-S6 derived from ground-truth masks.
-- ``sambench.models``: model adapters (LiteMedSAM, SAM ViT-B/L/H, MedSAM) behind one protocol.
-- ``sambench.engine``: encode once, prompt many; results tables (``sambench evaluate``).
-- ``sambench.metrics``: DICE, JAC, HD, HD95, ASSD, NSD.
-- ``sambench.analysis``: summary tables in the paper's layout and statistics.
-- ``sambench.finetune``: mask-decoder fine-tuning.
+- ``sambench.cli``: the ``sambench`` command line, one module per command group.
+- ``sambench.demo``: the demo on bundled real data (MNI152), the whole pipeline.
 - ``sambench.report``: figures and the HTML report.
+- ``sambench.volumes``: 3D protocols on volumes (``sambench evaluate-3d``).
+- ``sambench.finetune``: mask-decoder fine-tuning (``sambench finetune``).
+- ``sambench.annotate``: the web annotator with a model in the loop (``sambench annotate``).
+- ``sambench.analysis``: tables in the paper's layout and statistics.
+- ``sambench.engine``: encode once, prompt many; result rows (``sambench evaluate``).
+- ``sambench.models``: model adapters behind one protocol, the registry, checkpoints, runtimes.
+- ``sambench.data``: standardize datasets into 2D PNG pairs, 3D forms and a manifest.
+- ``sambench.store``: run storage: atomic writes, run folders and locks, results datasets.
+- ``sambench.metrics`` | ``sambench.prompts``: per-object metrics; prompt strategies S1-S6.
+- ``sambench.errors`` | ``sambench.version``: the user-facing errors; the version.
 
 The top-level functions :func:`prepare`, :func:`evaluate` and :func:`report` are the Python
 counterparts of the three main commands; they import their stage on first call, so ``import
@@ -31,7 +37,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from sambench.data.prepare import PrepareReport
 
-__version__ = "0.1.0"
+from sambench.version import __version__
+
 __all__ = ["__version__", "evaluate", "prepare", "report"]
 
 

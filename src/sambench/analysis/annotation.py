@@ -2,7 +2,7 @@
 (HCE) of people annotating with and without a model in the loop.
 
 Input: the accepted objects of ``sambench annotate`` sessions
-(:func:`sambench.data.annotation_sessions.load_session_objects`, one row per accepted object;
+(:func:`sambench.store.annotation_sessions.load_session_objects`, one row per accepted object;
 :func:`load_sessions` reads several sessions and checks they share one prepared folder) with the
 HCE of each accepted mask against the ground truth added by :func:`with_hce`. Every other
 function is a pure table function (DataFrames in, DataFrames out).
@@ -35,7 +35,7 @@ import pandas as pd
 from PIL import Image
 
 from sambench.analysis.stats import wilcoxon_row, with_holm
-from sambench.data.errors import DataError
+from sambench.errors import DataError
 from sambench.metrics.hce import human_correction_effort
 from sambench.metrics.overlap import dice
 
@@ -79,14 +79,14 @@ def check_session_objects(objects: pd.DataFrame, source: str | Path) -> None:
 
 def load_sessions(session_dirs: Sequence[str | Path]) -> pd.DataFrame:
     """The accepted objects of every session in ``session_dirs``, concatenated (columns of
-    :func:`~sambench.data.annotation_sessions.load_session_objects`).
+    :func:`~sambench.store.annotation_sessions.load_session_objects`).
 
     Raises :class:`DataError` naming the folder when it is not a session (no or a malformed
     ``session.json``), when two sessions were made on different prepared datasets (their
     manifest fingerprints differ), or when no session holds an accepted object. A session with no
     accepted object is kept (it adds no row). ``prepared`` is the first session's folder.
     """
-    from sambench.data.annotation_sessions import load_session_objects, read_session_info
+    from sambench.store.annotation_sessions import load_session_objects, read_session_info
 
     if not session_dirs:
         raise ValueError("sessions: expected at least one session folder")

@@ -223,7 +223,7 @@ def attributes_table(
     attributes of :func:`object_attributes`; join it to the results on ``dataset, image_id,
     label_value`` (e.g. :func:`with_attributes`).
     """
-    from sambench.engine.evaluate import read_png  # the engine's reader: clear errors per file
+    from sambench.engine.image_work import read_png  # the engine's reader: clear errors per file
 
     need = [*_KEYS, "image_path", "label_path", "modality"]
     missing = [c for c in need if c not in results.columns]

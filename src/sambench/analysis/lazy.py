@@ -1,5 +1,5 @@
 """The analysis tables computed out of core, by grouped aggregation over a lazy results dataset
-(:func:`sambench.data.results_dataset.scan_results`), without materialising the rows.
+(:func:`sambench.store.results_dataset.scan_results`), without materialising the rows.
 
 Each function mirrors an in-memory one and returns the same DataFrame (same columns, same row
 order; means and counts equal up to floating-point summation order):
@@ -46,8 +46,8 @@ from sambench.analysis.summary import (
     strategy_sorted,
     to_markdown,
 )
-from sambench.data.atomic import write_text_atomic
-from sambench.data.results_dataset import ResultsDataset
+from sambench.store.atomic import write_text_atomic
+from sambench.store.results_dataset import ResultsDataset
 
 #: rows per group above which the bootstrap runs on a seeded sample (see mean_with_ci_lazy)
 MAX_SAMPLE = 50_000

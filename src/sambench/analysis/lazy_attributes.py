@@ -20,7 +20,7 @@ from scipy import stats as sps
 from sambench.analysis.attributes import ATTRIBUTES
 from sambench.analysis.lazy import _ok_sql, _require, q
 from sambench.analysis.stats import OBJECT_KEYS, SIGNIFICANCE, sort_by_model_strategy
-from sambench.data.results_dataset import ResultsDataset
+from sambench.store.results_dataset import ResultsDataset
 
 
 def _partial(cov: np.ndarray, i: int, j: int, others: list[int], n: int) -> tuple[float, float]:

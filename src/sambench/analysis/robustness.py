@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from sambench.analysis.summary import STRATEGY_ORDER
+from sambench.prompts.names import STRATEGY_ORDER
 
 UNSHIFTED = "none"
 SHIFT_COLUMNS = ("shift_range", "shift_repeat")
@@ -29,12 +29,6 @@ def is_unshifted(results: pd.DataFrame) -> pd.Series:
 def unshifted(results: pd.DataFrame) -> pd.DataFrame:
     """The rows of the unshifted prompts only."""
     return results[is_unshifted(results)]
-
-
-def range_label(shift_range: tuple[float, float]) -> str:
-    """``(0, 10)`` -> ``"0-10"`` (the ``shift_range`` column value)."""
-    lo, hi = shift_range
-    return f"{lo:g}-{hi:g}"
 
 
 def _range_key(label: str) -> tuple[float, float]:

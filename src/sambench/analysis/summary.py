@@ -1,7 +1,7 @@
 """Summary tables in the paper's layout (Tables 2, 3 and 4) from a results table.
 
 All functions take the tidy results DataFrame (every row of a run: what ``evaluate`` returns, or
-:func:`sambench.data.run_files.load_all` of a run folder; ``results.parquet`` alone, the S2-S6
+:func:`sambench.store.run_files.load_all` of a run folder; ``results.parquet`` alone, the S2-S6
 oracle rows, also works for the single-round tables) and return DataFrames; rows with
 ``status != "ok"`` are left out of means and counted in ``n_skipped``.
 """
@@ -13,10 +13,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from sambench.data.atomic import write_text_atomic
+from sambench.prompts.names import INTERACTIVE, STRATEGY_ORDER
+from sambench.store.atomic import write_text_atomic
 
-STRATEGY_ORDER = ("S1", "S2", "S3", "S4", "S5", "S6", "interactive")
-INTERACTIVE = "interactive"
 DEFAULT_GRID = 32
 
 

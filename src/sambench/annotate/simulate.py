@@ -225,7 +225,7 @@ def run_simulation(
     from fastapi.testclient import TestClient
 
     from sambench.annotate.server import create_app
-    from sambench.cli_annotate import build_state
+    from sambench.annotate.session import build_state
 
     state = build_state(Path(prepared), Path(session_dir), model, annotator)
     try:

@@ -1,6 +1,6 @@
 """The annotation session's state machine, independent of HTTP: one object in progress at a time.
 
-:class:`AnnotationState` owns a session folder (see :mod:`sambench.data.annotation_sessions`), the
+:class:`AnnotationState` owns a session folder (see :mod:`sambench.store.annotation_sessions`), the
 prepared folder's manifest (the queue of objects, in manifest order: ``image_id`` then
 ``label_value``) and, in model mode, the adapter. The web app (:mod:`sambench.annotate.server`)
 calls its methods under one lock; every method that changes something appends an event.
@@ -28,10 +28,10 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from sambench.data import annotation_sessions as S
 from sambench.data.manifest import load_manifest
 from sambench.models.base import Embedding, PromptableModel
 from sambench.prompts.types import Prompts
+from sambench.store import annotation_sessions as S
 
 IDLE_CAP_S = 60.0
 MAX_BRUSH_RADIUS = 200

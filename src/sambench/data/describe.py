@@ -37,7 +37,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sambench.data.errors import DataError
 from sambench.data.layouts import (
     ROI_FOLDERS,
     find_folder_pair,
@@ -46,6 +45,7 @@ from sambench.data.layouts import (
     resolve_channels,
 )
 from sambench.data.readers import IMAGE_2D_SUFFIXES, VOLUME_SUFFIXES
+from sambench.errors import DataError
 
 DESCRIPTION_KEYS = (
     "name",

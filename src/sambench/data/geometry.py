@@ -13,7 +13,7 @@ from typing import Protocol
 import numpy as np
 import SimpleITK as sitk
 
-from sambench.data.errors import DataError
+from sambench.errors import DataError
 
 SPACING_RTOL = 1e-3  # relative tolerance for image/label spacing agreement
 ORIGIN_TOL_VOXELS = 0.05  # image/label origins may differ by this fraction of the smallest voxel

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sambench.data.errors import DataError
+from sambench.errors import DataError
 
 SOURCE_JSON = "dataset.json"
 """The MSD / nnU-Net description file in a source folder (sambench writes its own description of

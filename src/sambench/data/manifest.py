@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sambench.data.atomic import write_parquet_atomic
-from sambench.data.errors import DataError
 from sambench.data.records import MANIFEST_COLUMNS, MANIFEST_NAME, OPTIONAL_COLUMNS
+from sambench.errors import DataError
+from sambench.store.atomic import write_parquet_atomic
 
 _INT_COLUMNS = (
     "slice_index",

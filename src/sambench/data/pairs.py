@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sambench.data.describe import DatasetDescription, file_stem, sanitize_case
-from sambench.data.errors import DataError
 from sambench.data.layouts import CHANNEL_SUFFIX, find_roi, resolve_channels
 from sambench.data.readers import IMAGE_2D_SUFFIXES, VOLUME_SUFFIXES, is_volume_path
+from sambench.errors import DataError
 
 
 @dataclass(frozen=True)

@@ -27,18 +27,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sambench.data.atomic import (
-    remove_atomic_temps,
-    write_json_atomic,
-    write_png_atomic,
-)
 from sambench.data.describe import (
     DatasetDescription,
     describe_source,
     paper_case_slice,
     sanitize_case,
 )
-from sambench.data.errors import DataError
 from sambench.data.manifest import manifest_frame, write_manifest
 from sambench.data.pairs import CasePair, find_pairs
 from sambench.data.prepare_state import (
@@ -73,6 +67,12 @@ from sambench.data.volumes3d import (
     write_volumes_manifest,
 )
 from sambench.data.zarr_volumes import DEFAULT_ZARR_ABOVE_MB, check_volume_format
+from sambench.errors import DataError
+from sambench.store.atomic import (
+    remove_atomic_temps,
+    write_json_atomic,
+    write_png_atomic,
+)
 
 PARTS_DIR = ".parts"
 REPORT_NAME = "prepare_report.json"

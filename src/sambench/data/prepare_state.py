@@ -14,12 +14,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from sambench.data.atomic import write_atomic, write_json_atomic
 from sambench.data.describe import DatasetDescription
-from sambench.data.errors import DataError
 from sambench.data.manifest import manifest_frame
 from sambench.data.records import DATASET_JSON_NAME, LEGACY_DATASET_JSON_NAME, OPTIONAL_COLUMNS
 from sambench.data.standardize import LabelMapping
+from sambench.errors import DataError
+from sambench.store.atomic import write_atomic, write_json_atomic
 
 _STATS_KEY = b"sambench_case_stats"
 

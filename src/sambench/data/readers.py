@@ -32,10 +32,10 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from sambench.data.errors import DataError
 from sambench.data.geometry import SPACING_RTOL  # also the main-plane tie tolerance
 from sambench.data.geometry import check_pair as _check_pair
 from sambench.data.geometry import resample_label as _resample_label
+from sambench.errors import DataError
 
 IMAGE_2D_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif")
 VOLUME_SUFFIXES = (".nii", ".nii.gz", ".mha", ".mhd", ".nrrd", ".nhdr")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sambench.data.errors import DataError
+from sambench.errors import DataError
 
 ROI_DIR = "roi"
 """The sub-folder of ``OUT/<dataset>/`` holding the ROI PNGs (named like the image)."""

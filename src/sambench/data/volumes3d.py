@@ -31,8 +31,6 @@ import numpy as np
 import pandas as pd
 import SimpleITK as sitk
 
-from sambench.data.atomic import write_atomic, write_parquet_atomic
-from sambench.data.errors import DataError
 from sambench.data.readers import Slice2D, _Volume
 from sambench.data.standardize import LabelMapping, remap_labels, standard_image
 from sambench.data.zarr_volumes import (
@@ -43,6 +41,8 @@ from sambench.data.zarr_volumes import (
     geometry_attrs,
     store_complete,
 )
+from sambench.errors import DataError
+from sambench.store.atomic import write_atomic, write_parquet_atomic
 
 VOLUMES_DIR = "volumes"
 PARTS3D_DIR = ".parts3d"

@@ -13,7 +13,7 @@ slices it touches. The attributes (``zarr.json``) hold the geometry: ``spacing``
 (the source file's x, y, z, mm), ``direction`` (3x3 ITK cosines, row-major), ``slice_axis``
 (ITK 0/1/2 = x/y/z: the file axis that axis 0 is), ``size`` (the file's x, y, z voxels) and
 ``layout = "SHW"``. Each store is written into a temporary folder beside it and renamed when
-complete (:func:`sambench.data.atomic.temp_dir_beside`, :func:`~sambench.data.atomic.commit_dir`): a killed prepare leaves no half store.
+complete (:func:`sambench.store.atomic.temp_dir_beside`, :func:`~sambench.store.atomic.commit_dir`): a killed prepare leaves no half store.
 
 This module has no knowledge of :mod:`sambench.volumes`; :class:`SliceArray` is the lazy array the
 volumetric stage reads through (``arr[k]`` -> HxW numpy, ``arr[a:b, y0:y1, x0:x1]`` -> a crop).
@@ -29,9 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from sambench.data.atomic import commit_dir, temp_dir_beside
-from sambench.data.errors import DataError
-from sambench.errors import OptionError
+from sambench.errors import DataError, OptionError
+from sambench.store.atomic import commit_dir, temp_dir_beside
 
 ZARR_SUFFIX = ".zarr"
 VOLUME_FORMATS = ("auto", "nifti", "zarr")

@@ -37,8 +37,8 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from sambench.data.atomic import write_atomic
 from sambench.models.base import Embedding
+from sambench.store.atomic import write_atomic
 
 log = logging.getLogger(__name__)
 

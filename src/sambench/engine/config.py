@@ -11,13 +11,13 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sambench import __version__
-from sambench.data import saved_config as SC
 from sambench.engine.amg_settings import AmgSettings, generator_defaults
 from sambench.errors import OptionError
+from sambench.prompts.names import ALL_STRATEGIES
+from sambench.store import saved_config as SC
+from sambench.version import __version__
 
 CONFIG_NAME = "config.json"
-SELECTIONS = ("oracle", "score")
 MULTIMASK_CHOICES = ("auto", "on", "off")
 EMPTY_CHOICES = ("worst", "nan")
 
@@ -158,7 +158,6 @@ class RunConfig:
         command-line option (``--nsd-tolerance: expected ...``). The CLI and the Python API both
         call it before the run folder is touched, so an invalid value never reaches config.json.
         """
-        from sambench.engine.tasks import ALL_STRATEGIES  # lazy: the task modules are heavier
         from sambench.prompts.strategies import PROMPT_RULES
 
         if not self.strategies:

@@ -57,12 +57,12 @@ from segment_anything.utils.amg import (
 )
 from torchvision.ops.boxes import batched_nms
 
-from sambench.data.atomic import write_json_atomic
 from sambench.engine.amg_settings import AmgSettings
 from sambench.engine.context import ImageContext
 from sambench.engine.single_round import scored_rows
 from sambench.models.base import Embedding
 from sambench.prompts.types import Prompts
+from sambench.store.atomic import write_json_atomic
 
 STRATEGY = "S1"
 OFFICIAL_CROP_NMS_THRESH = 0.7

@@ -4,7 +4,7 @@ Two halves, so that reading overlaps the model (:func:`prefetch`):
 
 - :meth:`ImageWork.load` (I/O, no model): read the image, label and ROI PNGs, build each
   object's HxW bool mask, hash the image and read its cached embedding (when a cache is used).
-  A :class:`~sambench.data.errors.DataError` is kept in the result, not raised, so the consumer
+  A :class:`~sambench.errors.DataError` is kept in the result, not raised, so the consumer
   raises it (or records skipped rows with ``--skip-bad``) at the same image as the serial loop.
 - :meth:`ImageWork.run` (the model): encode the images that have no cached embedding, in
   encoder batches of ``encoder_batch`` images when the model offers ``embed_batch`` and runs on
@@ -31,12 +31,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from sambench.data.errors import DataError
 from sambench.data.roi import read_roi
 from sambench.engine.cache import EmbeddingCache, image_hash, round_embedding
 from sambench.engine.config import RunConfig
 from sambench.engine.context import ImageContext, ImageTask, ObjectTarget
 from sambench.engine.single_round import skipped_rows
+from sambench.errors import DataError
 from sambench.metrics import MetricConfig
 from sambench.models.base import Embedding, PromptableModel
 

@@ -28,10 +28,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sambench.data.atomic import write_text_atomic
-from sambench.data.errors import DataError
+from sambench.errors import DataError
 from sambench.prompts.strategies import STRATEGIES, PromptError
 from sambench.prompts.types import Prompts
+from sambench.store.atomic import write_text_atomic
 
 Key = tuple[str, str, int, str]  # dataset, image_id, label_value, strategy
 

@@ -1,7 +1,7 @@
 """``sambench evaluate --executor ray``: one model replica per Ray actor, batches of images.
 
 The driver (this process) plans the run exactly as the local executor does
-(:func:`~sambench.engine.evaluate.plan_run`: same images, same resume detection from the parts),
+(:func:`~sambench.engine.plan.plan_run`: same images, same resume detection from the parts),
 holds the run folder's lock, and hands the images left to do to the actors in batches of
 ``batch_images`` through :class:`ray.util.ActorPool` (an idle actor pulls the next batch). Each
 actor builds the model once (``--model``, or a copy of the adapter instance given to
@@ -38,16 +38,15 @@ from typing import Any
 
 import pandas as pd
 
-from sambench.data.errors import DataError
-from sambench.data.results_dataset import ResultsDataset
 from sambench.engine.config import RunConfig
 from sambench.engine.context import ImageTask
 from sambench.engine.executor import ExecutorOptions
 from sambench.engine.results import ResultsStore, finish_run
-from sambench.engine.runfolder import ensure_run_folder
-from sambench.engine.runlock import RunLock
-from sambench.errors import OptionError
+from sambench.errors import DataError, OptionError
 from sambench.models.base import PromptableModel
+from sambench.store.results_dataset import ResultsDataset
+from sambench.store.runfolder import ensure_run_folder
+from sambench.store.runlock import RunLock
 
 log = logging.getLogger(__name__)
 
@@ -136,8 +135,8 @@ class EvalWorker:
         prefetch_depth: int,
         index: int = 0,
     ) -> None:
-        from sambench.engine.evaluate import build_any_model, make_cache
         from sambench.engine.image_work import ImageWork
+        from sambench.engine.plan import build_any_model, make_cache
         from sambench.engine.tasks import build_tasks
 
         self.out = Path(out)
@@ -154,7 +153,7 @@ class EvalWorker:
 
     def identity(self) -> dict[str, Any]:
         """Where this replica runs and the weights' hashes (for ``config.json``)."""
-        from sambench.engine.evaluate import model_identity
+        from sambench.engine.plan import model_identity
 
         return {
             **model_identity(self.model),
@@ -288,7 +287,7 @@ def _run_locked(
 ) -> pd.DataFrame | ResultsDataset:
     from tqdm.auto import tqdm
 
-    from sambench.engine.evaluate import model_identity, plan_run
+    from sambench.engine.plan import model_identity, plan_run
     from sambench.engine.tasks import build_tasks
 
     plan_tasks = tasks if tasks is not None else build_tasks(config, out)

@@ -2,18 +2,18 @@
 
 A run folder holds ``config.json``, ``parts/part-NNNNNN.parquet`` (each part holds every row, of
 every protocol, of the images it covers, written atomically) and, once the run completes, the
-per-protocol tables of :mod:`sambench.data.run_files` (``results.parquet`` = single-round S2-S6,
+per-protocol tables of :mod:`sambench.store.run_files` (``results.parquet`` = single-round S2-S6,
 oracle selection; ``results_score.parquet``; ``shift.parquet``; ``interactive.parquet``;
 ``everything.parquet``; only those that ran) plus ``prompts.jsonl`` (the prompts used, see
 :mod:`sambench.engine.prompt_file`). A killed run loses at most the images of its unwritten
 buffer; on resume the images found in the parts are skipped, so no row is duplicated or missing.
 
 The parts are a partitioned Parquet dataset with a manifest (``parts/_manifest.jsonl``, see
-:mod:`sambench.data.results_dataset`): each flush appends the new part's row count and image ids,
+:mod:`sambench.store.results_dataset`): each flush appends the new part's row count and image ids,
 so resume detection (:meth:`ResultsStore.done_image_ids`) reads the manifest, not the rows.
 :meth:`ResultsStore.finalize` (the single per-protocol files, built in memory) is for runs that fit
 in memory; :meth:`ResultsStore.finalize_dataset` never materialises the rows and returns the lazy
-dataset (:func:`sambench.data.results_dataset.scan_results`), writing the single files only when
+dataset (:func:`sambench.store.results_dataset.scan_results`), writing the single files only when
 asked (``single_file=True``, streamed by DuckDB).
 """
 
@@ -26,8 +26,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from sambench.data.atomic import atomic_path, write_parquet_atomic
-from sambench.data.results_dataset import (
+from sambench.store.atomic import atomic_path, write_parquet_atomic
+from sambench.store.results_dataset import (
     PartEntry,
     ResultsDataset,
     append_manifest,
@@ -35,7 +35,7 @@ from sambench.data.results_dataset import (
     reconcile_manifest,
     scan_results,
 )
-from sambench.data.run_files import (
+from sambench.store.run_files import (
     PARTS_DIR,
     PROMPTS_NAME,
     PROTOCOL_COLUMNS,
@@ -172,7 +172,7 @@ class ResultsStore:
 
         ``prompts.jsonl`` is written part by part (records in part order: a part holds whole
         images, so no record repeats). ``single_file``: also write the per-protocol files of
-        :mod:`sambench.data.run_files`, sorted, streamed by DuckDB (``COPY``); otherwise any such
+        :mod:`sambench.store.run_files`, sorted, streamed by DuckDB (``COPY``); otherwise any such
         files of an earlier finalize are removed (they would be stale).
         """
         from sambench.engine.prompt_file import prompt_records
@@ -199,7 +199,7 @@ def finish_run(store: ResultsStore, single_file: bool) -> pd.DataFrame | Results
 
 
 def _protocol_sql(cols: tuple[str, ...]) -> str:
-    """SQL expression of :func:`sambench.data.run_files.protocol_of` over the view's columns."""
+    """SQL expression of :func:`sambench.store.run_files.protocol_of` over the view's columns."""
     shifted = (
         "shift_range IS NOT NULL AND CAST(shift_range AS VARCHAR) <> ''"
         if "shift_range" in cols
@@ -212,7 +212,7 @@ def _protocol_sql(cols: tuple[str, ...]) -> str:
 
 
 def copy_tables(ds: ResultsDataset, run_dir: Path | str) -> list[Path]:
-    """Write the per-protocol files of :mod:`sambench.data.run_files` from a lazy dataset
+    """Write the per-protocol files of :mod:`sambench.store.run_files` from a lazy dataset
     (DuckDB ``COPY``, sorted by the run's keys, out of core); each atomically, only those with
     rows. Returns the paths written."""
     run_dir = Path(run_dir)
@@ -246,7 +246,7 @@ def copy_tables(ds: ResultsDataset, run_dir: Path | str) -> list[Path]:
 
 
 def load_results(run_dir: Path | str) -> pd.DataFrame:
-    """Every row of a finished run, all protocols in one table (:func:`sambench.data.run_files.
+    """Every row of a finished run, all protocols in one table (:func:`sambench.store.run_files.
     load_all`); per-protocol tables: :func:`load_run`; lazily, without reading the rows:
     :func:`scan_results`."""
     return load_all(run_dir)

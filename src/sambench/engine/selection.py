@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 
 from sambench.data.roi import apply_roi
-from sambench.engine.config import SELECTIONS
 from sambench.metrics import (
     METRIC_NAMES,
     MetricConfig,
@@ -13,6 +12,7 @@ from sambench.metrics import (
     dice_batch,
     segmentation_metrics,
 )
+from sambench.prompts.names import SELECTIONS
 
 
 def select_and_score(

@@ -23,11 +23,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sambench.analysis.robustness import range_label
 from sambench.engine.context import ImageContext
 from sambench.engine.prompt_file import ReplayPrompts
 from sambench.engine.single_round import scored_rows, skipped_rows
-from sambench.prompts.shift import SHIFT_RANGES, shift_prompts
+from sambench.prompts.shift import SHIFT_RANGES, range_label, shift_prompts
 from sambench.prompts.strategies import PROMPT_RULES, STRATEGIES, PromptError, make_all_prompts
 from sambench.prompts.types import Prompts
 

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import numpy as np
 
-from sambench.data.atomic import write_png_atomic
-from sambench.engine.config import SELECTIONS
 from sambench.engine.context import ImageContext, ObjectTarget, prompts_to_json
 from sambench.engine.prompt_file import ReplayPrompts
 from sambench.engine.selection import nan_metrics, select_and_score
+from sambench.prompts.names import SELECTIONS
 from sambench.prompts.strategies import PromptError, make_all_prompts
 from sambench.prompts.types import Prompts
+from sambench.store.atomic import write_png_atomic
 
 
 def skipped_rows(

@@ -7,11 +7,8 @@ from pathlib import Path
 from sambench.engine.config import RunConfig
 from sambench.engine.context import ImageTask
 from sambench.engine.single_round import SingleRoundTask
-from sambench.prompts.strategies import STRATEGIES as SINGLE_ROUND
-
-EVERYTHING = "S1"
-INTERACTIVE = "interactive"
-ALL_STRATEGIES: tuple[str, ...] = (EVERYTHING, *SINGLE_ROUND, INTERACTIVE)
+from sambench.prompts.names import EVERYTHING, INTERACTIVE
+from sambench.prompts.names import STRATEGIES as SINGLE_ROUND
 
 
 def build_tasks(config: RunConfig, run_dir: Path) -> list[ImageTask]:

@@ -27,11 +27,11 @@ import pandas as pd
 
 from sambench.analysis.stats import bootstrap_ci, paired_wilcoxon
 from sambench.analysis.summary import to_markdown
-from sambench.data.atomic import write_atomic, write_text_atomic
 from sambench.engine.config import RunConfig
 from sambench.finetune.config import FinetuneConfig
 from sambench.finetune.split import SPLIT_NAME, case_keys, read_split
 from sambench.finetune.train import DECODER_NAME, EPOCHS_NAME
+from sambench.store.atomic import write_atomic, write_text_atomic
 
 COMPARE_COLUMNS = (
     "strategy",

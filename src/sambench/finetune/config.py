@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sambench import __version__
-from sambench.data import saved_config as SC
+from sambench.store import saved_config as SC
+from sambench.version import __version__
 
 FINETUNE_CONFIG_NAME = "finetune.json"
 LOSSES = ("dice+bce",)

@@ -20,7 +20,7 @@ import torch
 from tqdm.auto import tqdm
 
 from sambench.engine.cache import EmbeddingCache, image_hash
-from sambench.engine.evaluate import read_png
+from sambench.engine.image_work import read_png
 from sambench.models.base import Embedding
 from sambench.models.sam2 import Sam2Adapter
 from sambench.models.sam_family import SamFamilyAdapter

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sambench.data.atomic import write_atomic
+from sambench.store.atomic import write_atomic
 
 SPLIT_NAME = "split.csv"
 SPLITS = ("train", "val", "test")

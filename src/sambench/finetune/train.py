@@ -38,13 +38,9 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from sambench import __version__
-from sambench.data.atomic import write_atomic, write_bytes_atomic, write_json_atomic
 from sambench.data.manifest import load_manifest
 from sambench.engine.cache import EmbeddingCache
-from sambench.engine.evaluate import embedding_signature
-from sambench.engine.runfolder import ensure_run_folder
-from sambench.engine.runlock import RunLock
+from sambench.engine.plan import embedding_signature
 from sambench.finetune.config import FinetuneConfig, check_compatible
 from sambench.finetune.data import (
     Batch,
@@ -71,6 +67,10 @@ from sambench.models.sam2 import Sam2Adapter
 from sambench.models.sam_family import SamFamilyAdapter
 from sambench.prompts.strategies import bounding_box
 from sambench.prompts.types import Prompts
+from sambench.store.atomic import write_atomic, write_bytes_atomic, write_json_atomic
+from sambench.store.runfolder import ensure_run_folder
+from sambench.store.runlock import RunLock
+from sambench.version import __version__
 
 log = logging.getLogger(__name__)
 

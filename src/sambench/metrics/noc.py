@@ -1,14 +1,8 @@
-"""Interactive-segmentation summaries: NoC@t, NoF@t and the per-click curve (paper 4.11, Fig. 16).
+"""NoC of one object (paper 4.11): the first click at which its IoU reaches a threshold.
 
-- NoC@t (number of clicks): the first click index (1-based) at which an object's IoU reaches
-  ``t`` % (``>=``); ``max_clicks`` when it never does within ``max_clicks`` clicks.
-- NoF@t (number of failures): the number of objects that never reach ``t`` % within ``max_clicks``.
-
-Input is the results table of :class:`sambench.engine.interactive.InteractiveTask` (rows with
-``strategy == "interactive"``, one per object and ``click_index``); IoU is the ``jaccard`` column,
-in %. Confidence intervals are 95 % percentile-bootstrap intervals of the mean NoC over the objects
-of a group (:func:`sambench.analysis.stats.bootstrap_ci`, an explicit
-:class:`numpy.random.Generator`).
+NoC@t (number of clicks) is the first click index (1-based) at which an object's IoU reaches
+``t`` % (``>=``); ``max_clicks`` when it never does within ``max_clicks`` clicks. The tables over
+objects (NoC@t, NoF@t with CIs, the per-click curve) are :mod:`sambench.analysis.interactive`.
 """
 
 from __future__ import annotations
@@ -17,11 +11,6 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-import pandas as pd
-
-OBJECT_KEY = ("model", "dataset", "image_id", "label_value")
-STRATEGY = "interactive"
-DEFAULT_BY = ("model", "target_modality")
 
 
 def noc(ious: Sequence[float] | np.ndarray, threshold: float, max_clicks: int) -> tuple[int, bool]:
@@ -37,120 +26,3 @@ def noc(ious: Sequence[float] | np.ndarray, threshold: float, max_clicks: int) -
         if not math.isnan(float(v)) and float(v) >= threshold:
             return i + 1, True
     return max_clicks, False
-
-
-def _threshold_name(t: float) -> str:
-    return f"{t:g}"
-
-
-def _interactive_rows(results: pd.DataFrame, by: Sequence[str], metric: str) -> pd.DataFrame:
-    """The ok interactive rows, with ``target_modality`` added when grouped by it."""
-    df = results
-    if "target_modality" in by and "target_modality" not in df.columns:
-        from sambench.analysis.summary import with_target_modality
-
-        df = with_target_modality(df)
-    need = ["strategy", "status", "click_index", metric, *OBJECT_KEY, *by]
-    missing = [c for c in dict.fromkeys(need) if c not in df.columns]
-    if missing:
-        raise ValueError(
-            f"results: missing columns {missing}; expected an interactive results table "
-            "(sambench evaluate --strategies interactive)"
-        )
-    df = df[(df["strategy"] == STRATEGY) & (df["status"] == "ok")]
-    if df.empty:
-        raise ValueError("results: no rows with strategy 'interactive' and status 'ok'")
-    return df
-
-
-def noc_per_object(
-    results: pd.DataFrame,
-    thresholds: Sequence[float] = (80, 85, 90),
-    *,
-    by: Sequence[str] = DEFAULT_BY,
-    metric: str = "jaccard",
-    max_clicks: int | None = None,
-) -> pd.DataFrame:
-    """One row per object and model (``by`` + model, dataset, image_id, label_value): ``NoC@t`` and
-    ``reached@t`` per threshold.
-
-    ``max_clicks`` defaults to the largest ``click_index`` in the results.
-    """
-    df = _interactive_rows(results, by, metric)
-    mc = int(df["click_index"].max()) if max_clicks is None else int(max_clicks)
-    keys = list(dict.fromkeys([*by, *OBJECT_KEY]))
-    records = []
-    for key, g in df.sort_values("click_index").groupby(keys, sort=True, dropna=False):
-        vals = g[metric].to_numpy(dtype=np.float64)
-        rec: dict[str, object] = dict(zip(keys, key, strict=True))
-        for t in thresholds:
-            n, ok = noc(vals, float(t), mc)
-            rec[f"NoC@{_threshold_name(t)}"] = n
-            rec[f"reached@{_threshold_name(t)}"] = ok
-        records.append(rec)
-    out = pd.DataFrame(records)
-    out["max_clicks"] = mc
-    return out
-
-
-def noc_table(
-    results: pd.DataFrame,
-    thresholds: Sequence[float] = (80, 85, 90),
-    by: Sequence[str] = DEFAULT_BY,
-    *,
-    metric: str = "jaccard",
-    max_clicks: int | None = None,
-    rng: np.random.Generator | None = None,
-    n_boot: int = 2000,
-    level: float = 0.95,
-) -> pd.DataFrame:
-    """Mean NoC@t, its bootstrap CI and NoF@t per group.
-
-    Columns: ``by``..., ``n_objects``, ``max_clicks``, then per threshold t (in %, e.g. 85):
-    ``NoC@t`` (mean over objects), ``NoC@t_ci_low``, ``NoC@t_ci_high`` (percentile bootstrap,
-    ``level``), ``NoF@t`` (objects never reaching t). ``rng`` defaults to
-    ``np.random.default_rng(0)``, so a table is reproducible; ``metric`` is the IoU column.
-    """
-    from sambench.analysis.stats import bootstrap_ci  # lazy: pulls in pingouin
-
-    rng = np.random.default_rng(0) if rng is None else rng
-    per_obj = noc_per_object(results, thresholds, by=by, metric=metric, max_clicks=max_clicks)
-    records = []
-    for key, g in per_obj.groupby(list(by), sort=True, dropna=False):
-        key_t = key if isinstance(key, tuple) else (key,)
-        rec: dict[str, object] = dict(zip(by, key_t, strict=True))
-        rec["n_objects"] = len(g)
-        rec["max_clicks"] = int(g["max_clicks"].iloc[0])
-        for t in thresholds:
-            name = _threshold_name(t)
-            vals = g[f"NoC@{name}"].to_numpy(dtype=np.float64)
-            lo, hi = bootstrap_ci(vals, np.mean, n_boot, level, rng=rng)
-            rec[f"NoC@{name}"] = float(vals.mean())
-            rec[f"NoC@{name}_ci_low"] = lo
-            rec[f"NoC@{name}_ci_high"] = hi
-            rec[f"NoF@{name}"] = int((~g[f"reached@{name}"].astype(bool)).sum())
-        records.append(rec)
-    return pd.DataFrame(records)
-
-
-def click_curve(
-    results: pd.DataFrame,
-    by: Sequence[str] = DEFAULT_BY,
-    *,
-    metrics: Sequence[str] = ("dice", "jaccard"),
-) -> pd.DataFrame:
-    """Mean (and sample std) of each metric per click index per group: the paper's Fig. 16 curve.
-
-    Columns: ``by``..., ``click_index``, ``n``, then ``<metric>`` (mean) and ``<metric>_std``.
-    """
-    df = _interactive_rows(results, by, metrics[0])
-    missing = [m for m in metrics if m not in df.columns]
-    if missing:
-        raise ValueError(f"metrics: {missing} are not columns of the results")
-    keys = [*by, "click_index"]
-    g = df.groupby(keys, sort=True, dropna=False)
-    out = g.size().rename("n").to_frame()
-    for m in metrics:
-        out[m] = g[m].mean()
-        out[f"{m}_std"] = g[m].std(ddof=1)
-    return out.reset_index()

@@ -28,6 +28,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import torch
+from torch import nn
 
 KNOWN_SHA256: dict[str, str] = {
     "sam_vit_b_01ec64.pth": "01ec64",
@@ -290,3 +291,13 @@ def load_into(
             "It looks like a checkpoint for another architecture."
         )
     module.load_state_dict(dict(state), strict=True)
+
+
+def state_hash(module: nn.Module) -> str:
+    """SHA-256 over a module's state dict (names, shapes, dtypes, bytes), sorted by name."""
+    digest = hashlib.sha256()
+    for key, tensor in sorted(module.state_dict().items()):
+        t = tensor.detach().cpu().contiguous()
+        digest.update(f"{key}|{tuple(t.shape)}|{t.dtype}|".encode())
+        digest.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return digest.hexdigest()

@@ -35,11 +35,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from sambench import __version__
 from sambench.errors import OptionError
 from sambench.models.base import Embedding, Prediction
 from sambench.models.sam_family import as_rgb_uint8, predict_grouped
 from sambench.prompts.types import Prompts
+from sambench.version import __version__
 
 HF_KINDS: dict[str, tuple[str, str]] = {
     "hf_sam": ("sam", "SamModel"),

@@ -29,17 +29,16 @@ import numpy as np
 import torch
 from torch import nn
 
-from sambench import __version__
 from sambench.models.base import Embedding, Prediction
-from sambench.models.checkpoints import load_into, load_state_dict, sha256_file
+from sambench.models.checkpoints import load_into, load_state_dict, sha256_file, state_hash
 from sambench.models.sam_family import (
     DecoderFiles,
-    _state_hash,
     as_rgb_uint8,
     predict_grouped,
     prompt_tensors,
 )
 from sambench.prompts.types import Prompts
+from sambench.version import __version__
 
 _SIZES = {"t": ("T", "tiny"), "s": ("S", "small"), "b+": ("B+", "base_plus"), "l": ("L", "large")}
 SAM2_CONFIGS: dict[str, tuple[str, str, str]] = {
@@ -310,7 +309,7 @@ class Sam2Adapter(DecoderFiles):
     def signature(self) -> dict[str, str]:
         """Cache key: model, weights hash, decoder hash, preprocessing (naming the embedding's
         tensors) and sambench version."""
-        weights = self.checkpoint_sha256 or f"state:{_state_hash(self.model)}"
+        weights = self.checkpoint_sha256 or f"state:{state_hash(self.model)}"
         return {
             "model": self.name,
             "checkpoint_sha256": weights,

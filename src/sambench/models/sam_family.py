@@ -11,7 +11,6 @@ original size; low-resolution logits are the decoder's raw BxKx256x256 output.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -20,12 +19,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from sambench import __version__
 from sambench.models.base import Embedding, Prediction
-from sambench.models.checkpoints import load_into, load_state_dict, sha256_file
+from sambench.models.checkpoints import load_into, load_state_dict, sha256_file, state_hash
 from sambench.models.precision import encoder_autocast
 from sambench.models.runtime.export import runtime_label
 from sambench.prompts.types import Prompts
+from sambench.version import __version__
 
 POSTPROCESS_CHUNK = 16
 """Prompt sets up-sampled to the original size at a time (bounds memory, not the decoder batch)."""
@@ -79,16 +78,6 @@ def as_rgb_uint8(image: np.ndarray) -> np.ndarray:
     if arr.shape[0] < 1 or arr.shape[1] < 1:
         raise ValueError(f"image: empty image of shape {arr.shape}")
     return np.ascontiguousarray(arr)
-
-
-def _state_hash(module: nn.Module) -> str:
-    """SHA-256 over a module's state dict (names, shapes, dtypes, bytes), sorted by name."""
-    digest = hashlib.sha256()
-    for key, tensor in sorted(module.state_dict().items()):
-        t = tensor.detach().cpu().contiguous()
-        digest.update(f"{key}|{tuple(t.shape)}|{t.dtype}|".encode())
-        digest.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
-    return digest.hexdigest()
 
 
 def prompt_tensors(
@@ -427,7 +416,7 @@ class SamFamilyAdapter(DecoderFiles):
         For in-memory weights (no checkpoint file) ``checkpoint_sha256`` is
         ``"state:<sha256 of the state dict>"``, recomputed at each call.
         """
-        weights = self.checkpoint_sha256 or f"state:{_state_hash(self.model)}"
+        weights = self.checkpoint_sha256 or f"state:{state_hash(self.model)}"
         return {
             "model": self.name,
             "checkpoint_sha256": weights,
@@ -463,7 +452,7 @@ def save_decoder_of(adapter: Any, path: str | Path) -> str:
     """
     from safetensors.torch import save_file
 
-    from sambench.data.atomic import write_atomic
+    from sambench.store.atomic import write_atomic
 
     p = Path(path)
     if p.suffix != ".safetensors":

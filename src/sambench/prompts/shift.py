@@ -88,3 +88,9 @@ def shift_seed(
     lo, hi = _check_range(shift_range)
     entropy = [int(base_seed), int(repeat), round(lo * 1000), round(hi * 1000)]
     return np.random.default_rng(np.random.SeedSequence(entropy))
+
+
+def range_label(shift_range: tuple[float, float]) -> str:
+    """``(0, 10)`` -> ``"0-10"`` (the ``shift_range`` column value of a shifted repeat)."""
+    lo, hi = shift_range
+    return f"{lo:g}-{hi:g}"

@@ -40,9 +40,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sambench.prompts.names import STRATEGIES
 from sambench.prompts.types import Prompts
 
-STRATEGIES = ("S2", "S3", "S4", "S5", "S6")
 PROMPT_RULES = ("paper", "authors-code")
 PROMPT_ERROR_REASONS = (
     "empty_mask",

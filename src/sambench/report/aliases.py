@@ -27,7 +27,8 @@ from pathlib import Path
 
 import yaml
 
-from sambench.data.errors import DataError
+from sambench.errors import DataError
+from sambench.report.paper import paper_table
 
 DEFAULT_ALIASES = "aliases.csv"
 
@@ -50,8 +51,6 @@ class PaperMatch:
 
 
 def _paper_rows() -> list[tuple[str, str]]:
-    from sambench.report.reference import paper_table
-
     t2 = paper_table("table2_dice")
     return list(zip(t2["target"].astype(str), t2["modality"].astype(str), strict=True))
 

@@ -10,9 +10,8 @@ tables come from :mod:`sambench.analysis.annotation` (definitions there and in
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -21,16 +20,14 @@ from matplotlib.figure import Figure
 from sambench.analysis import annotation as A
 from sambench.data.manifest import load_manifest
 from sambench.report import html as H
+from sambench.report.context import AnnotationTables, ReportContext
 from sambench.report.figures import empty_figure, legend_outside, new_figure, series_style
 from sambench.report.reference import paper_table
-
-if TYPE_CHECKING:
-    from sambench.report.build import ReportContext
 
 
 class TableWriter(Protocol):
     """What this section needs of its host: write and show a table or a figure (the report's
-    :class:`~sambench.report.build.ReportContext` is one)."""
+    :class:`~sambench.report.context.ReportContext` is one)."""
 
     def table(
         self,
@@ -46,27 +43,10 @@ class TableWriter(Protocol):
     def figure(self, section: H.Section, name: str, fig: Figure, caption: str = "") -> None: ...
 
 
-@dataclass(frozen=True)
-class AnnotationTables:
-    """Every table of the study: ``objects`` (one row per accepted object, with HCE), the
-    ``summary`` per annotator and mode, ``table7`` (paper layout), ``pairs`` (objects in both
-    modes), ``tests`` (Wilcoxon), ``paper`` (the paper's Table 7) and ``side_by_side``."""
-
-    sessions: tuple[Path, ...]
-    prepared: Path
-    objects: pd.DataFrame
-    summary: pd.DataFrame
-    table7: pd.DataFrame
-    pairs: pd.DataFrame
-    tests: pd.DataFrame
-    paper: pd.DataFrame
-    side_by_side: pd.DataFrame
-
-
 def annotation_tables(sessions: Sequence[str | Path]) -> AnnotationTables:
     """Read the sessions, compute HCE against the prepared folder's ground truth and every table.
     Errors (not a session, different prepared datasets, no object) are
-    :class:`~sambench.data.errors.DataError` naming the folder."""
+    :class:`~sambench.errors.DataError` naming the folder."""
     objects = A.load_sessions(sessions)
     prepared = Path(str(objects["prepared"].iloc[0]))
     objects = A.with_hce(objects, load_manifest(prepared), prepared)

@@ -1,7 +1,7 @@
 """``sambench annotation-report SESSION [SESSION ...] --out DIR``: the annotation study alone.
 
 Output folder (a report folder: new, empty or a previous report, see
-:func:`sambench.engine.runfolder.ensure_run_folder`)::
+:func:`sambench.store.runfolder.ensure_run_folder`)::
 
     report.html                       the page (figures embedded; no external assets)
     tables/table7_annotation.csv|.md  the paper's Table 7 layout (+ time_saved_pct)
@@ -13,7 +13,7 @@ Output folder (a report folder: new, empty or a previous report, see
     figures/annotation_time_per_object.png, figures/annotation_hce_by_mode.png
 
 The page is :func:`sambench.report.annotation.write_annotation` in a report context of its own
-(:class:`~sambench.report.build.ReportContext` with no evaluation results), so the files and the
+(:class:`~sambench.report.context.ReportContext` with no evaluation results), so the files and the
 HTML are those of the section in ``sambench report --annotation-sessions``.
 """
 
@@ -25,11 +25,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sambench.data.atomic import write_text_atomic
-from sambench.engine.runfolder import REPORT_MARKER, ensure_run_folder
 from sambench.report import html as H
 from sambench.report.annotation import annotation_tables, write_annotation
-from sambench.report.build import REPORT_NAME, ReportContext
+from sambench.report.context import REPORT_NAME, ReportContext
+from sambench.store.atomic import write_text_atomic
+from sambench.store.runfolder import REPORT_MARKER, ensure_run_folder
 
 
 def build_annotation_report(sessions: Sequence[str | Path], out: str | Path) -> Path:

@@ -19,36 +19,27 @@ report with the 3D section before the run details.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 
-from sambench.analysis.summary import to_markdown
-from sambench.data.atomic import write_bytes_atomic, write_text_atomic
-from sambench.data.run_files import RESULTS_NAME, TABLE_NAMES, load_all
 from sambench.engine.config import RunConfig
-from sambench.engine.runfolder import REPORT_MARKER, ensure_run_folder
 from sambench.models.base import PromptableModel
 from sambench.report import html as H
 from sambench.report.aliases import AliasTable
-from sambench.report.annotation import AnnotationTables, annotation_tables
-from sambench.report.figures import figure_png
+from sambench.report.annotation import annotation_tables
+from sambench.report.context import REPORT_NAME, SECTION_FAILED, ReportContext
+from sambench.store.atomic import write_text_atomic
+from sambench.store.run_files import RESULTS_NAME, TABLE_NAMES, load_all
+from sambench.store.runfolder import REPORT_MARKER, ensure_run_folder
 
 log = logging.getLogger(__name__)
 
-REPORT_NAME = "report.html"
-SECTION_FAILED = "This section could not be built"
-#: Tables longer than this are shown folded (``<details>``) under their caption.
-FOLD_ROWS = 40
-
 
 def load_results(run_dir: Path) -> pd.DataFrame:
-    """Every row of the run (its per-protocol tables, :func:`sambench.data.run_files.load_all`),
+    """Every row of the run (its per-protocol tables, :func:`sambench.store.run_files.load_all`),
     or the run's parts when the run did not finish."""
     run_dir = Path(run_dir)
     results = load_all(run_dir)  # FileNotFoundError naming results.parquet when nothing is there
@@ -63,7 +54,7 @@ REQUIRED_COLUMNS = ("image_id", "model", "strategy", "selection", "status", "dic
 def check_results_columns(results: pd.DataFrame, path: Path) -> None:
     """Refuse a results table without the columns every report section reads (a DataError
     naming the file, the missing columns and what it has), instead of a ``KeyError`` later."""
-    from sambench.data.errors import DataError
+    from sambench.errors import DataError
 
     missing = [c for c in REQUIRED_COLUMNS if c not in results.columns]
     if missing:
@@ -93,70 +84,6 @@ def _join_runs(run_dir: Path, results: pd.DataFrame, others: Sequence[Path]) -> 
             seen[m] = other
         frames.append(df)
     return pd.concat(frames, ignore_index=True) if len(frames) > 1 else results
-
-
-def _slug(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "item"
-
-
-@dataclass
-class ReportContext:
-    """What the section builders share: inputs, the output folder and the written files."""
-
-    run_dir: Path
-    out: Path
-    results: pd.DataFrame
-    config: RunConfig | None
-    prepared: Path | None
-    rng: np.random.Generator
-    overlays: bool = True
-    model: PromptableModel | None = None
-    max_overlay_images: int = 24
-    main_model: str | None = None
-    aliases: AliasTable = field(default_factory=AliasTable.default)
-    annotation: AnnotationTables | None = None
-    results3d: pd.DataFrame | None = None
-    written: list[Path] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-
-    def table(
-        self,
-        section: H.Section,
-        name: str,
-        df: pd.DataFrame,
-        caption: str = "",
-        floatfmt: str = ".4g",
-        blank: str = "n/a",
-        folded: str | None = None,
-    ) -> None:
-        """Write ``tables/<name>.csv`` and ``.md`` and add the table (with caption and a link to
-        the CSV) to ``section``; empty cells show ``blank`` (why they are empty); ``folded``: put
-        it all in a closed ``<details>`` block with that summary line (tables longer than
-        :data:`FOLD_ROWS` rows are folded under their caption)."""
-        name = _slug(name)
-        csv = self.out / "tables" / f"{name}.csv"
-        write_text_atomic(csv, df.to_csv(index=False))
-        md = self.out / "tables" / f"{name}.md"
-        write_text_atomic(md, (to_markdown(df, floatfmt) if not df.empty else "(empty)") + "\n")
-        self.written += [csv, md]
-        if folded is None and len(df) > FOLD_ROWS:
-            caption, folded = "", f"{caption or name} ({len(df)} rows)"
-        parts = [f"<h3>{H.esc(caption)}</h3>"] if caption else []
-        parts.append(H.table_html(df, floatfmt, blank=blank))
-        parts.append(f'<p class="note">CSV: {H.link_html(f"tables/{name}.csv")}</p>')
-        if folded is not None:
-            section.add(H.details_html(folded, "".join(parts)))
-        else:
-            for part in parts:
-                section.add(part)
-
-    def figure(self, section: H.Section, name: str, fig: Figure, caption: str = "") -> None:
-        """Write ``figures/<name>.png`` and embed it in ``section``."""
-        path = self.out / "figures" / f"{_slug(name)}.png"
-        png = figure_png(fig)
-        write_bytes_atomic(path, png)
-        self.written.append(path)
-        section.add(H.image_html(png, caption))
 
 
 def _resolve_prepared(
@@ -224,7 +151,7 @@ def build_report(
         pd.read_parquet(run_dir / RESULTS3D_NAME) if (run_dir / RESULTS3D_NAME).is_file() else None
     )
     if results3d is None and (run_dir / CONFIG_3D_NAME).is_file():
-        from sambench.data.errors import DataError
+        from sambench.errors import DataError
 
         raise DataError(
             run_dir / RESULTS3D_NAME,

@@ -18,7 +18,7 @@ from sambench.report import figures as F
 from sambench.report import html as H
 
 if TYPE_CHECKING:
-    from sambench.report.build import ReportContext
+    from sambench.report.context import ReportContext
 
 NO_HCE = "No HCE columns in these results (runs of an older sambench): re-run the evaluation."
 

@@ -27,7 +27,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
 from sambench.analysis.summary import strategy_sorted
-from sambench.data.atomic import write_bytes_atomic
+from sambench.store.atomic import write_bytes_atomic
 
 ATTRIBUTE_LABELS: dict[str, str] = {
     "size": "size (pixels)",
@@ -360,7 +360,7 @@ def click_curves(curve: pd.DataFrame, metrics: Sequence[str] = ("dice", "jaccard
     """Paper Fig. 16: mean metric after each click, one line per model (baselines included);
     one axes per metric.
 
-    ``curve``: :func:`sambench.metrics.noc.click_curve` with ``by=("model",)`` (columns model,
+    ``curve``: :func:`sambench.analysis.interactive.click_curve` with ``by=("model",)`` (columns model,
     click_index, ``<metric>``).
     """
     if curve.empty:

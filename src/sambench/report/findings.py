@@ -29,7 +29,7 @@ from sambench.report.reference import PAPER_MODELS, paper_values
 
 if TYPE_CHECKING:
     from sambench.report.aliases import AliasTable
-    from sambench.report.build import ReportContext
+    from sambench.report.context import ReportContext
 
 PAPER_LABEL = {"vit_b": "paper ViT-B", "vit_h": "paper ViT-H"}
 NOT_RUN = "not run"

@@ -17,12 +17,12 @@ import numpy as np
 import pandas as pd
 
 from sambench.analysis import lazy
-from sambench.data.atomic import write_text_atomic
-from sambench.data.results_dataset import ResultsDataset, scan_results
-from sambench.engine.runfolder import REPORT_MARKER, ensure_run_folder
 from sambench.report import figures as F
 from sambench.report import html as H
-from sambench.report.build import REPORT_NAME, ReportContext
+from sambench.report.context import REPORT_NAME, ReportContext
+from sambench.store.atomic import write_text_atomic
+from sambench.store.results_dataset import ResultsDataset, scan_results
+from sambench.store.runfolder import REPORT_MARKER, ensure_run_folder
 
 LEFT_OUT = (
     "Built out of core (lazy results dataset): box plots, attribute correlations, overlays, the "

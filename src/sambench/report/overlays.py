@@ -82,7 +82,7 @@ def select_cases(
 
 
 def _read(prepared: Path, rel: object) -> np.ndarray:
-    from sambench.engine.evaluate import read_png  # the engine's reader: clear errors per file
+    from sambench.engine.image_work import read_png  # the engine's reader: clear errors per file
 
     return read_png(prepared / str(rel))
 
@@ -101,7 +101,7 @@ def predict_masks(
     model's signature matches). The mask is candidate ``candidate_index`` (default 0).
     """
     from sambench.engine.cache import EmbeddingCache, image_hash
-    from sambench.engine.evaluate import embedding_signature
+    from sambench.engine.plan import embedding_signature
 
     cache = EmbeddingCache(cache_dir, embedding_signature(model)) if cache_dir else None
     masks: list[np.ndarray] = []

@@ -1,5 +1,5 @@
 """The report's sections: each builder fills one :class:`~sambench.report.html.Section` from the
-shared :class:`~sambench.report.build.ReportContext` and writes its tables and figures.
+shared :class:`~sambench.report.context.ReportContext` and writes its tables and figures.
 
 Row sets: "main" rows are the unshifted, non-interactive rows (S1-S6); when S1 ran with several
 grid sizes, only the default grid (32 if present, else the largest) enters the main tables, and the
@@ -40,7 +40,7 @@ from sambench.report.reference import paper_comparison
 from sambench.report.reference import paper_table as published
 
 if TYPE_CHECKING:
-    from sambench.report.build import ReportContext
+    from sambench.report.context import ReportContext
 
 
 def _ok(df: pd.DataFrame, selection: str = "oracle") -> pd.DataFrame:
@@ -342,7 +342,7 @@ def shift(ctx: ReportContext, sec: H.Section) -> None:
 
 
 def interactive(ctx: ReportContext, sec: H.Section) -> None:
-    from sambench.metrics.noc import click_curve, noc_table
+    from sambench.analysis.interactive import click_curve, noc_table
 
     r = ctx.results
     if (
@@ -412,7 +412,7 @@ def overlays(ctx: ReportContext, sec: H.Section) -> None:
         if ctx.config is None:
             sec.add(H.note_html("No config.json: the model cannot be rebuilt; overlays skipped."))
             return
-        from sambench.engine.evaluate import build_any_model
+        from sambench.engine.plan import build_any_model
 
         try:
             model = build_any_model(ctx.config)

@@ -33,12 +33,12 @@ from matplotlib.figure import Figure
 
 from sambench.analysis import volumes as av
 from sambench.analysis.summary import to_markdown
-from sambench.data.atomic import write_text_atomic
 from sambench.report import html as H
 from sambench.report.figures import empty_figure, legend_outside, new_figure, save_png, series_style
+from sambench.store.atomic import write_text_atomic
 
 if TYPE_CHECKING:
-    from sambench.report.build import ReportContext
+    from sambench.report.context import ReportContext
 
 SECTION_NAME = "volumes3d.md"
 #: Written by ``evaluate-3d`` (:data:`sambench.volumes.evaluate.CONFIG_NAME`; not imported, so

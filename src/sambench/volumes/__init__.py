@@ -12,7 +12,7 @@ Records (:mod:`sambench.volumes.types`)
 - :class:`ProtocolConfig`: the options handed to every protocol (first prompt ``box``/``point``,
   shift range, multimask, mask prompt on/off, number of steps, protocol-specific ``options``).
 - :class:`StepResult`: one step of a protocol: ``step`` (0 = first prompt, then clicks),
-  ``mask`` SxHxW bool over the whole volume (dense, or a :class:`~sambench.volumes.masks.
+  ``mask`` SxHxW bool over the whole volume (dense, or a :class:`~sambench.volumes.sparse.
   SparseMask` of the predicted slices), ``seconds``, ``n_slices_predicted``, ``extras``
   (further result columns).
 

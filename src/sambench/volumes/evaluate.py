@@ -23,15 +23,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sambench.data.atomic import write_json_atomic, write_parquet_atomic
-from sambench.data.errors import DataError
 from sambench.engine.results import ResultsStore
-from sambench.engine.runfolder import ensure_run_folder
-from sambench.engine.runlock import RunLock
-from sambench.errors import OptionError
+from sambench.errors import DataError, OptionError
 from sambench.metrics.volume import VOLUME_METRIC_NAMES
 from sambench.models.base import PromptableModel
 from sambench.prompts.strategies import PromptError
+from sambench.store.atomic import write_json_atomic, write_parquet_atomic
+from sambench.store.runfolder import ensure_run_folder
+from sambench.store.runlock import RunLock
 from sambench.volumes.io import load_volume_table, object_from_row, read_volume, write_mask_nifti
 from sambench.volumes.masks import score_object
 from sambench.volumes.protocols._prompts import FIRST_PROMPTS

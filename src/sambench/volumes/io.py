@@ -18,14 +18,13 @@ import numpy as np
 import pandas as pd
 import SimpleITK as sitk
 
-from sambench.data.atomic import write_atomic
-from sambench.data.errors import DataError
 from sambench.data.geometry import geometry_difference
 from sambench.data.readers import _Volume
 from sambench.data.records import MANIFEST_NAME
 from sambench.data.volumes3d import VOLUMES3D_NAME
 from sambench.data.zarr_volumes import SliceArray, is_zarr_path, open_volume_store
-from sambench.errors import OptionError
+from sambench.errors import DataError, OptionError
+from sambench.store.atomic import write_atomic
 from sambench.volumes.types import Object3D, Volume3D
 
 
@@ -163,7 +162,7 @@ def read_volume(
 
 def write_mask_nifti(path: Path | str, mask: Any, volume: Volume3D) -> Path:
     """Write an SxHxW mask (bool or uint8; dense or a
-    :class:`~sambench.volumes.masks.SparseMask`) as uint8 NIfTI on the volume's source grid
+    :class:`~sambench.volumes.sparse.SparseMask`) as uint8 NIfTI on the volume's source grid
     (spacing, origin, direction of the prepared image, itself the source's), atomically, so it
     overlays the original image in 3D Slicer / ITK-SNAP. NIfTI needs the whole array: a sparse
     mask is expanded to one full-size uint8 array (plus ITK's copy) while it is written."""

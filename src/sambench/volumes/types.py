@@ -21,7 +21,7 @@ from sambench.errors import OptionError
 from sambench.models.base import PromptableModel
 
 if TYPE_CHECKING:
-    from sambench.volumes.masks import SparseMask  # imports this module
+    from sambench.volumes.sparse import SparseMask
 
 
 @dataclass(frozen=True)
@@ -127,7 +127,7 @@ class StepResult:
     """The prediction of one protocol step (step 0 = the first prompt; clicks count from 1).
 
     ``mask``: SxHxW bool over the whole volume, a dense array or a
-    :class:`~sambench.volumes.masks.SparseMask` (the predicted slices only); ``seconds``: wall time of the step (encoder and
+    :class:`~sambench.volumes.sparse.SparseMask` (the predicted slices only); ``seconds``: wall time of the step (encoder and
     decoder; cached slice embeddings cost nothing again); ``n_slices_predicted``: slices the model
     decoded in this step; ``extras``: further JSON-serializable columns for the results row (e.g.
     ``{"click_zyx": "[3, 40, 51]", "click_label": 1}``).

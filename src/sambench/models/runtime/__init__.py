@@ -89,9 +89,9 @@ def apply_runtime(
 
     Returns the adapter.
     """
+    from sambench.models.checkpoints import state_hash
     from sambench.models.runtime.backend import RuntimeDecoder, RuntimeEncoder, Session
     from sambench.models.runtime.graphs import DecoderGraph
-    from sambench.models.sam_family import _state_hash
 
     concrete = resolve_runtime(runtime, adapter.device)
     check_precision(precision, adapter.device, concrete)
@@ -101,7 +101,7 @@ def apply_runtime(
         return adapter
     folder = Path(export_dir) if export_dir is not None else default_export_dir(None)
     model = adapter.model
-    weights = adapter.checkpoint_sha256 or f"state:{_state_hash(model)}"
+    weights = adapter.checkpoint_sha256 or f"state:{state_hash(model)}"
     size = tuple(int(v) for v in model.prompt_encoder.input_image_size)
     common = dict(runtime=concrete, model_name=adapter.name, export_dir=folder)
     try:

@@ -26,7 +26,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from sambench import __version__
+from sambench.version import __version__
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ challenge's rule (largest 26-connected error component, EDT maximum, seeded tie-
 model in sambench is a 2D promptable model, so each step is adapted to slices (the adaptation,
 docs/volumes-interactive.md):
 
-- State: the current SxHxW prediction (a :class:`~sambench.volumes.masks.SparseMask`: only
+- State: the current SxHxW prediction (a :class:`~sambench.volumes.sparse.SparseMask`: only
   the slices predicted are held) and the clicks so far per slice (points (X, Y), labels 1/0).
 - Streamed: the ground truth is read on the union crop of the object's bounding box and the
   prediction's (padded by 1 voxel), never whole; every voxel where the two differ lies in that
@@ -54,9 +54,9 @@ from sambench.volumes.clicks3d import (
     next_click,
     step_scores,
 )
-from sambench.volumes.masks import SparseMask, union_crop
 from sambench.volumes.protocols.propagate import propagate_from
 from sambench.volumes.slices import SliceOutput, SlicePredictor, mask_box
+from sambench.volumes.sparse import SparseMask, union_crop
 from sambench.volumes.types import (
     Object3D,
     ProtocolConfig,

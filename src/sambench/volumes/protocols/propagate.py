@@ -18,9 +18,9 @@ import numpy as np
 
 from sambench.models.base import PromptableModel
 from sambench.prompts.types import Prompts
-from sambench.volumes.masks import SparseMask
 from sambench.volumes.protocols._prompts import first_prompt
 from sambench.volumes.slices import SliceOutput, SlicePredictor, mask_box
+from sambench.volumes.sparse import SparseMask
 from sambench.volumes.types import (
     Object3D,
     ProtocolConfig,

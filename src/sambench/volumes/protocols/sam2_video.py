@@ -20,7 +20,7 @@ each slice's mask = its video-resolution logits > 0.
   shifted by ``config.shift_range`` when given), passed to ``add_new_points_or_box``
   (``obj_id=1``).
 - Memory: the official ``init_state`` holds every frame (3x``image_size``² float32 each), so
-  this protocol is not streamed; its prediction is a :class:`~sambench.volumes.masks.SparseMask`
+  this protocol is not streamed; its prediction is a :class:`~sambench.volumes.sparse.SparseMask`
   like the others' (only the slices it paints).
 - One step (step 0); ``seconds`` covers building the state (image features are computed lazily
   during propagation), prompting and both propagations; ``n_slices_predicted`` = S (every frame).
@@ -40,8 +40,8 @@ from PIL import Image
 
 from sambench.models.base import PromptableModel
 from sambench.prompts.types import Prompts
-from sambench.volumes.masks import SparseMask
 from sambench.volumes.protocols._prompts import first_prompt
+from sambench.volumes.sparse import SparseMask
 from sambench.volumes.types import (
     Object3D,
     ProtocolConfig,

@@ -17,9 +17,9 @@ import time
 import numpy as np
 
 from sambench.models.base import PromptableModel
-from sambench.volumes.masks import SparseMask
 from sambench.volumes.protocols._prompts import first_prompt
 from sambench.volumes.slices import SlicePredictor
+from sambench.volumes.sparse import SparseMask
 from sambench.volumes.types import (
     Object3D,
     ProtocolConfig,

@@ -28,7 +28,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from sambench.data.errors import DataError
+from sambench.errors import DataError
 
 try:
     import fcntl

@@ -116,7 +116,7 @@ def evaluate_3d(
     ] = False,
 ) -> None:
     """Evaluate a model on whole volumes: 3D DSC, NSD (mm), HD95 (mm) per object and step."""
-    from sambench.cli_finetune import _split
+    from sambench.cli.finetune import _split
     from sambench.volumes.evaluate import Run3DConfig, evaluate_3d, summary_3d
     from sambench.volumes.types import ProtocolConfig
 

@@ -2,7 +2,7 @@
 
 The console entry point is :func:`main`: it runs the typer app and turns a user error (a bad
 option value, a missing file, a bad checkpoint, bad data, an invalid configuration, a full disk)
-into two lines on stderr and exit status 2 (:mod:`sambench.cli_errors`); ``sambench --debug ...``
+into two lines on stderr and exit status 2 (:mod:`sambench.cli.errors`); ``sambench --debug ...``
 shows the traceback instead. Metavars are words (:func:`command` fills them in).
 """
 
@@ -14,15 +14,15 @@ from typing import Annotated, Any
 
 import typer
 
-from sambench import __version__
-from sambench import cli_executor as X
-from sambench.cli_annotate import annotate
-from sambench.cli_annotation_report import annotation_report
-from sambench.cli_finetune import _split, finetune, finetune_compare
-from sambench.cli_report import report
-from sambench.cli_volumes import evaluate_3d
+from sambench.cli import executor as X
+from sambench.cli.annotate import annotate
+from sambench.cli.annotation_report import annotation_report
+from sambench.cli.finetune import _split, finetune, finetune_compare
+from sambench.cli.report import report
+from sambench.cli.volumes import evaluate_3d
 from sambench.engine.amg_settings import AmgSettings
 from sambench.errors import OptionError
+from sambench.version import __version__
 
 _AMG = AmgSettings()  # the official automatic mask generator's defaults (S1)
 _RUNTIME_HELP = "torch (default), openvino, onnxruntime (CPU) or auto (docs/performance.md)."
@@ -437,7 +437,7 @@ def demo(
     import pandas as pd
 
     from sambench.analysis.summary import main_rows, paper_table, timing_table, to_markdown
-    from sambench.demo import NOC_SHOWN, DemoConfig, interactive_summary, run_demo
+    from sambench.demo.run import NOC_SHOWN, DemoConfig, interactive_summary, run_demo
 
     result = run_demo(
         out,
@@ -470,7 +470,7 @@ app.command("evaluate-3d")(evaluate_3d)
 
 def command() -> Any:
     """The click command of :data:`app`, every option's metavar a word (PATH, N, FLOAT, VALUE)."""
-    from sambench.cli_errors import word_metavars
+    from sambench.cli.errors import word_metavars
 
     cmd = typer.main.get_command(app)
     word_metavars(cmd)
@@ -486,7 +486,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     import sys
     import warnings
 
-    from sambench.cli_errors import run_reporting_errors
+    from sambench.cli.errors import run_reporting_errors
 
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args

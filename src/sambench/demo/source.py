@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from sambench.data.atomic import write_atomic, write_text_atomic
+from sambench.store.atomic import write_atomic, write_text_atomic
 
 if TYPE_CHECKING:
     from sambench.data.prepare import PrepareReport

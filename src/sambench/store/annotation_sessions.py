@@ -40,8 +40,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sambench.data.atomic import write_json_atomic, write_png_atomic
-from sambench.data.errors import DataError
+from sambench.errors import DataError
+from sambench.store.atomic import write_json_atomic, write_png_atomic
 
 SESSION_FORMAT_VERSION = 1
 SESSION_JSON = "session.json"

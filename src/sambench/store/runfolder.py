@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sambench.data.errors import DataError
+from sambench.errors import DataError
 
 REPORT_MARKER = ".sambench-report"
 """Written first into a report folder by :func:`sambench.report.build.build_report`."""
@@ -24,7 +24,7 @@ RUN_MARKERS = {
     "finetune": "finetune.json",
     "report": REPORT_MARKER,
 }
-# Entries that never make a folder "not empty": the run lock (see :mod:`sambench.engine.runlock`).
+# Entries that never make a folder "not empty": the run lock (see :mod:`sambench.store.runlock`).
 IGNORED_ENTRIES = frozenset({".sambench.lock"})
 
 
@@ -39,7 +39,7 @@ def ensure_run_folder(path: Path | str, kind: str, option: str = "--out") -> Pat
 
     Accepted: a folder that does not exist yet (it is not created here), an empty folder, or a
     folder holding ``RUN_MARKERS[kind]`` (a run of that kind, resumed or extended as before).
-    Raises :class:`~sambench.data.errors.DataError` naming the folder and its entries otherwise,
+    Raises :class:`~sambench.errors.DataError` naming the folder and its entries otherwise,
     or when ``path`` is a file. ``option`` names the command-line option in the message.
     """
     if kind not in RUN_MARKERS:

@@ -4,44 +4,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
-from sambench.data.annotation_sessions import MODELS
-from sambench.data.errors import DataError
-from sambench.engine.runlock import RunLock, RunLockedError
-from sambench.errors import OptionError
-
-if TYPE_CHECKING:
-    from sambench.annotate.state import AnnotationState
-
-
-def build_state(
-    prepared: Path, out: Path, model: str, annotator: str, device: str | None = None
-) -> AnnotationState:
-    """The :class:`~sambench.annotate.state.AnnotationState` of a session (model built once)."""
-    from sambench.annotate.state import AnnotationState
-    from sambench.data.annotation_sessions import read_session_info
-    from sambench.data.manifest import load_manifest
-
-    if model not in MODELS:
-        raise OptionError("--model", f"expected one of {', '.join(MODELS)}, got {model!r}")
-    load_manifest(prepared)  # a bad PREPARED is refused before the model loads
-    if (out / "session.json").exists():
-        read_session_info(out)
-    adapter = None
-    cache = None
-    if model != "none":
-        from sambench.engine.cache import EmbeddingCache
-        from sambench.engine.evaluate import embedding_signature
-        from sambench.models.registry import build_model
-
-        adapter = build_model(model, device=device or "cpu")
-        cache = EmbeddingCache(out / "embeddings", embedding_signature(adapter))
-    return AnnotationState(
-        prepared, out, model=adapter, model_name=model, annotator=annotator, embedding_cache=cache
-    )
+from sambench.errors import DataError, OptionError
+from sambench.store.runlock import RunLock, RunLockedError
 
 
 def annotate(
@@ -62,6 +30,7 @@ def annotate(
 ) -> None:
     """Annotate PREPARED in the browser, with LiteMedSAM in the loop or by hand; logs every event."""
     from sambench.annotate.server import bind_socket, make_server
+    from sambench.annotate.session import build_state
 
     if not annotator.strip():
         raise OptionError("--annotator", "expected a non-empty name")

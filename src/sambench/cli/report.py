@@ -8,8 +8,8 @@ from typing import Annotated
 
 import typer
 
-from sambench import cli_executor as X
-from sambench.cli_finetune import _split
+from sambench.cli import executor as X
+from sambench.cli.finetune import _split
 
 
 def report(

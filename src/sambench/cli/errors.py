@@ -2,7 +2,7 @@
 
 A *user error* is something the user can fix from the message alone: a bad option value
 (:class:`~sambench.errors.OptionError`, click's usage errors), bad input data
-(:class:`~sambench.data.errors.DataError`), a bad checkpoint
+(:class:`~sambench.errors.DataError`), a bad checkpoint
 (:class:`~sambench.models.checkpoints.CheckpointError`), an invalid or mismatching configuration
 (the project's other ``ValueError`` subclasses and plain ``ValueError`` messages), a missing or
 unreadable file, and a full disk (``ENOSPC``, naming the file being written). The first line is

@@ -16,7 +16,7 @@ have no line (read: their ``image_id`` column only) and dropping lines whose par
 written by another writer that does not append to the manifest are therefore still found.
 
 :func:`scan_results` is the lazy accessor: a :class:`ResultsDataset`, a DuckDB view named
-``results`` over the parts (or over the single per-protocol files of :mod:`sambench.data.run_files`
+``results`` over the parts (or over the single per-protocol files of :mod:`sambench.store.run_files`
 when a folder has no parts). Queries run out of core: DuckDB streams the Parquet files, keeps
 only the aggregation state and spills to a temporary folder above ``memory_limit``. Why DuckDB
 (and not Polars or ``pyarrow.dataset``): grouped aggregation, joins on object keys (paired tests,
@@ -40,8 +40,8 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from sambench.data.atomic import write_text_atomic
-from sambench.data.run_files import PARTS_DIR, RESULTS_NAME, TABLE_NAMES
+from sambench.store.atomic import write_text_atomic
+from sambench.store.run_files import PARTS_DIR, RESULTS_NAME, TABLE_NAMES
 
 MANIFEST_NAME = "_manifest.jsonl"
 PART_GLOB = "part-*.parquet"

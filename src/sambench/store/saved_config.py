@@ -14,7 +14,7 @@ from dataclasses import asdict, fields, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sambench.data.atomic import write_json_atomic
+from sambench.store.atomic import write_json_atomic
 
 T = TypeVar("T")
 

@@ -92,7 +92,7 @@ def run_and_print(cfg: RunConfig, out: Path, wait_lock: bool, opts: ExecutorOpti
     from the rows in memory (``--single-file``) or by grouped aggregation over the lazy dataset
     (``--no-single-file``, :mod:`sambench.analysis.lazy`)."""
     from sambench.analysis.summary import to_markdown
-    from sambench.data.run_files import PROMPTS_NAME, TABLE_NAMES
+    from sambench.store.run_files import PROMPTS_NAME, TABLE_NAMES
 
     if opts.single_file:
         from sambench.analysis.summary import main_rows, paper_table, write_tables
@@ -119,8 +119,8 @@ def report_out_of_core(run_dir: Path, asked: bool) -> bool:
     """Whether ``sambench report`` builds out of core: when asked (``--out-of-core``), or
     automatically, with a note on stderr, for a run finished with ``--no-single-file`` (parts
     and manifest, no per-protocol file such as ``results.parquet``)."""
-    from sambench.data.results_dataset import manifest_path
-    from sambench.data.run_files import PARTS_DIR, TABLE_NAMES
+    from sambench.store.results_dataset import manifest_path
+    from sambench.store.run_files import PARTS_DIR, TABLE_NAMES
 
     if asked:
         return True

@@ -1,0 +1,158 @@
+"""What a run evaluates, the same for every executor: the model, the images, the resume point.
+
+:func:`plan_run` checks a run's config against its folder, saves it and finds the images left to
+do; :func:`build_any_model`, :func:`model_identity`, :func:`make_cache` and
+:func:`embedding_signature` build what both executors (:mod:`sambench.engine.local_executor`,
+:mod:`sambench.engine.ray_executor`) share. :mod:`sambench.engine.evaluate` dispatches to them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sambench.data.manifest import load_manifest
+from sambench.engine.cache import EmbeddingCache
+from sambench.engine.config import RunConfig, check_compatible
+from sambench.engine.context import ImageTask
+from sambench.engine.image_work import records
+from sambench.engine.results import ResultsStore
+from sambench.errors import OptionError
+from sambench.models.base import PromptableModel
+
+log = logging.getLogger(__name__)
+
+
+def build_any_model(config: RunConfig) -> PromptableModel:
+    """A registry model, a classical baseline or a user's ``module:builder`` (by name)."""
+    from sambench.models.registry import build_any
+    from sambench.models.runtime.export import default_export_dir
+
+    return build_any(
+        config.model,
+        config.checkpoint,
+        device=config.device,
+        decoder=config.decoder,
+        runtime=config.runtime,
+        export_dir=default_export_dir(config.cache_dir),
+        model_config=config.model_config,
+        precision=config.precision,
+    )
+
+
+def filter_cases(
+    manifest: pd.DataFrame, cases: Sequence[str] | None, prepared: Path
+) -> pd.DataFrame:
+    """Keep the rows of the given ``"<dataset>/<case>"`` cases; unknown cases are an error."""
+    if cases is None:
+        return manifest
+    keys = manifest["dataset"].astype(str) + "/" + manifest["case"].astype(str)
+    unknown = sorted(set(cases) - set(keys))
+    if unknown:
+        raise OptionError(
+            "--cases", f"{unknown[:5]} not found in {prepared} (expected '<dataset>/<case>' values)"
+        )
+    return manifest[keys.isin(set(cases))]
+
+
+def embedding_signature(model: PromptableModel) -> dict[str, str]:
+    """The cache key of a model's embeddings: its signature without the decoder (the image
+    encoder alone makes the embedding, so a fine-tuned decoder reuses the cached embeddings)."""
+    sig = model.signature() if hasattr(model, "signature") else {"model": model.name}
+    return {k: v for k, v in sig.items() if k != "decoder_sha256"}
+
+
+def select_images(manifest: pd.DataFrame, max_images: int | None) -> list[str]:
+    """Sorted image ids, or an evenly spaced subset of ``max_images`` of them."""
+    ids = sorted(manifest["image_id"].unique())
+    if max_images is None or max_images >= len(ids):
+        return ids
+    picks = np.unique(np.linspace(0, len(ids) - 1, max_images).round().astype(int))
+    return [ids[i] for i in picks]
+
+
+@dataclass
+class RunPlan:
+    """What a run evaluates, the same for every executor: the run's config (weights' hashes
+    filled in, saved as ``config.json``), every selected image id, those not yet in the parts
+    (``todo``, in order) and the manifest rows of each image."""
+
+    config: RunConfig
+    image_ids: list[str]
+    todo: list[str]
+    by_image: dict[str, pd.DataFrame]
+
+
+def plan_run(
+    config: RunConfig,
+    out: Path,
+    identity: dict[str, str | None],
+    tasks: Sequence[ImageTask],
+) -> RunPlan:
+    """Check ``config`` against the run folder's, save it, and find the images left to do.
+
+    ``identity``: the model's ``checkpoint_sha256`` and ``decoder_sha256`` (None when absent).
+    Resume detection: the image ids already found in ``out/parts`` are skipped.
+    """
+    prepared = Path(config.prepared)
+    manifest = filter_cases(
+        load_manifest(prepared, datasets=config.datasets), config.cases, prepared
+    )
+    config = replace(
+        config,
+        checkpoint_sha256=identity.get("checkpoint_sha256"),
+        decoder_sha256=identity.get("decoder_sha256"),
+        model_config_sha256=identity.get("model_config_sha256"),
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    if (out / "config.json").exists():
+        check_compatible(RunConfig.load(out), config, out)
+    config.save(out)
+    done = ResultsStore(out).done_image_ids()
+    image_ids = select_images(manifest, config.max_images)
+    by_image = {str(k): g for k, g in manifest.groupby("image_id", sort=False)}
+    _check_replay_covers(tasks, image_ids, by_image)
+    todo = [i for i in image_ids if i not in done]
+    log.info("%d images (%d already done)", len(image_ids), len(image_ids) - len(todo))
+    return RunPlan(config=config, image_ids=image_ids, todo=todo, by_image=by_image)
+
+
+def model_identity(model: PromptableModel) -> dict[str, str | None]:
+    """The weights' hashes a run records (``config.json``) and checks on resume."""
+    return {
+        "checkpoint_sha256": getattr(model, "checkpoint_sha256", None),
+        "decoder_sha256": getattr(model, "decoder_sha256", None),
+        "model_config_sha256": getattr(model, "model_config_sha256", None),
+    }
+
+
+def make_cache(config: RunConfig, model: PromptableModel) -> EmbeddingCache | None:
+    """The run's embedding cache (``--cache-dir``, ``--cache-dtype``) or None."""
+    if not config.cache_dir:
+        return None
+    return EmbeddingCache(config.cache_dir, embedding_signature(model), dtype=config.cache_dtype)
+
+
+def _check_replay_covers(
+    tasks: Sequence[ImageTask], image_ids: Sequence[str], by_image: dict[Any, pd.DataFrame]
+) -> None:
+    """With ``--prompts``: every object x single-round strategy of the run must be in the file
+    (checked before any image is evaluated; the error names the file and the first missing key)."""
+    for task in tasks:
+        replay = getattr(task, "replay", None)
+        if replay is None:
+            continue
+        strategies = getattr(task, "strategies", ())
+        replay.check_covers(
+            (str(r["dataset"]), str(r["image_id"]), int(r["label_value"]), s)
+            for i in image_ids
+            for r in records(by_image[i])
+            for s in strategies
+        )
+        return

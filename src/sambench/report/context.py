@@ -1,0 +1,110 @@
+"""The shared state of the report's section builders: inputs, the output folder, the written files.
+
+Every section builder is ``builder(ctx: ReportContext, sec: Section) -> None``
+(:mod:`sambench.report.sections` and its siblings); :mod:`sambench.report.build` makes the context,
+runs the builders and writes the page. This module imports no section, so any section may import it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from sambench.analysis.summary import to_markdown
+from sambench.engine.config import RunConfig
+from sambench.models.base import PromptableModel
+from sambench.report import html as H
+from sambench.report.aliases import AliasTable
+from sambench.report.figures import figure_png
+from sambench.store.atomic import write_bytes_atomic, write_text_atomic
+
+REPORT_NAME = "report.html"
+SECTION_FAILED = "This section could not be built"
+#: Tables longer than this are shown folded (``<details>``) under their caption.
+FOLD_ROWS = 40
+
+
+@dataclass(frozen=True)
+class AnnotationTables:
+    """Every table of the study: ``objects`` (one row per accepted object, with HCE), the
+    ``summary`` per annotator and mode, ``table7`` (paper layout), ``pairs`` (objects in both
+    modes), ``tests`` (Wilcoxon), ``paper`` (the paper's Table 7) and ``side_by_side``."""
+
+    sessions: tuple[Path, ...]
+    prepared: Path
+    objects: pd.DataFrame
+    summary: pd.DataFrame
+    table7: pd.DataFrame
+    pairs: pd.DataFrame
+    tests: pd.DataFrame
+    paper: pd.DataFrame
+    side_by_side: pd.DataFrame
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "item"
+
+
+@dataclass
+class ReportContext:
+    """What the section builders share: inputs, the output folder and the written files."""
+
+    run_dir: Path
+    out: Path
+    results: pd.DataFrame
+    config: RunConfig | None
+    prepared: Path | None
+    rng: np.random.Generator
+    overlays: bool = True
+    model: PromptableModel | None = None
+    max_overlay_images: int = 24
+    main_model: str | None = None
+    aliases: AliasTable = field(default_factory=AliasTable.default)
+    annotation: AnnotationTables | None = None
+    results3d: pd.DataFrame | None = None
+    written: list[Path] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def table(
+        self,
+        section: H.Section,
+        name: str,
+        df: pd.DataFrame,
+        caption: str = "",
+        floatfmt: str = ".4g",
+        blank: str = "n/a",
+        folded: str | None = None,
+    ) -> None:
+        """Write ``tables/<name>.csv`` and ``.md`` and add the table (with caption and a link to
+        the CSV) to ``section``; empty cells show ``blank`` (why they are empty); ``folded``: put
+        it all in a closed ``<details>`` block with that summary line (tables longer than
+        :data:`FOLD_ROWS` rows are folded under their caption)."""
+        name = _slug(name)
+        csv = self.out / "tables" / f"{name}.csv"
+        write_text_atomic(csv, df.to_csv(index=False))
+        md = self.out / "tables" / f"{name}.md"
+        write_text_atomic(md, (to_markdown(df, floatfmt) if not df.empty else "(empty)") + "\n")
+        self.written += [csv, md]
+        if folded is None and len(df) > FOLD_ROWS:
+            caption, folded = "", f"{caption or name} ({len(df)} rows)"
+        parts = [f"<h3>{H.esc(caption)}</h3>"] if caption else []
+        parts.append(H.table_html(df, floatfmt, blank=blank))
+        parts.append(f'<p class="note">CSV: {H.link_html(f"tables/{name}.csv")}</p>')
+        if folded is not None:
+            section.add(H.details_html(folded, "".join(parts)))
+        else:
+            for part in parts:
+                section.add(part)
+
+    def figure(self, section: H.Section, name: str, fig: Figure, caption: str = "") -> None:
+        """Write ``figures/<name>.png`` and embed it in ``section``."""
+        path = self.out / "figures" / f"{_slug(name)}.png"
+        png = figure_png(fig)
+        write_bytes_atomic(path, png)
+        self.written.append(path)
+        section.add(H.image_html(png, caption))

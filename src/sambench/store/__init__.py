@@ -1,0 +1,1 @@
+"""Run storage: results datasets, run files, run folders and their locks, saved configs, annotation session files, atomic writes."""

@@ -1,0 +1,48 @@
+"""Every command's ``--help`` is byte-identical to the text recorded before the CLI moved into
+``sambench/cli/`` (issue 26: the move changes no option, help text or metavar).
+
+The recordings in ``tests/data/cli-help/`` were made with ``COLUMNS=100`` from the console entry
+point; a deliberate change to the CLI re-records them (``python tests/test_cli_help.py``).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+HELP_DIR = Path(__file__).parent / "data" / "cli-help"
+COMMANDS = (
+    "",
+    "prepare",
+    "evaluate",
+    "demo",
+    "report",
+    "finetune",
+    "finetune-compare",
+    "annotate",
+    "annotation-report",
+    "evaluate-3d",
+)
+
+
+def help_text(command: str) -> str:
+    """``sambench [COMMAND] --help`` as a user's terminal of 100 columns shows it."""
+    env = {**os.environ, "COLUMNS": "100", "TERM": "dumb", "NO_COLOR": "1"}
+    args = [sys.executable, "-c", "import sys; from sambench.cli import main; sys.exit(main())"]
+    args += [command, "--help"] if command else ["--help"]
+    return subprocess.run(args, capture_output=True, text=True, env=env, check=True).stdout
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=[c or "sambench" for c in COMMANDS])
+def test_help_is_unchanged(command: str) -> None:
+    recorded = (HELP_DIR / f"{command or 'sambench'}.txt").read_text()
+    assert help_text(command) == recorded
+
+
+if __name__ == "__main__":  # re-record after a deliberate change to the CLI
+    for c in COMMANDS:
+        (HELP_DIR / f"{c or 'sambench'}.txt").write_text(help_text(c))
