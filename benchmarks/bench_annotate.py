@@ -28,8 +28,8 @@ import pandas as pd
 from PIL import Image
 
 from sambench.annotate.server import make_server
-from sambench.annotate.simulate import run_simulation
 from sambench.annotate.session import build_state
+from sambench.annotate.simulate import run_simulation
 from sambench.data.prepare import prepare_dataset
 from sambench.prompts.clicks import next_click
 from sambench.store import annotation_sessions as S

@@ -22,10 +22,10 @@ from PIL import Image
 
 from annotate_data import make_annotation_prepared
 from sambench.annotate.server import bind_socket, create_app
+from sambench.annotate.session import build_state
 from sambench.annotate.simulate import run_simulation
 from sambench.annotate.state import AnnotationState
 from sambench.cli import main
-from sambench.annotate.session import build_state
 from sambench.data.manifest import load_manifest
 from sambench.errors import DataError, OptionError
 from sambench.store import annotation_sessions as S

@@ -25,8 +25,8 @@ from PIL import Image
 
 from annotate_data import make_annotation_prepared
 from sambench.annotate.server import make_server
-from sambench.cli import main
 from sambench.annotate.session import build_state
+from sambench.cli import main
 from sambench.data.manifest import load_manifest
 from sambench.metrics.hce import human_correction_effort
 from sambench.store import annotation_sessions as S
