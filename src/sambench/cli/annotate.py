@@ -1,4 +1,4 @@
-"""The ``sambench annotate`` command (registered in :mod:`sambench.cli`): a thin layer over
+"""The ``sambench annotate`` command (registered in :mod:`sambench.cli.app`): a thin layer over
 :mod:`sambench.annotate`."""
 
 from __future__ import annotations
@@ -8,17 +8,16 @@ from typing import Annotated
 
 import typer
 
+from sambench.cli import options as O
 from sambench.errors import DataError, OptionError
 from sambench.store.runlock import RunLock, RunLockedError
 
 
 def annotate(
-    prepared: Annotated[Path, typer.Argument(help="A `sambench prepare` output folder.")],
-    out: Annotated[
-        Path, typer.Option("--out", "-o", help="Session folder (new, or one to resume).")
-    ],
+    prepared: O.Prepared,
+    out: Annotated[Path, O.out("Session folder (new, or one to resume).")],
     model: Annotated[
-        str, typer.Option("--model", "-m", help="litemedsam, or none (the manual baseline).")
+        str, O.model("litemedsam, or none (the manual baseline).", metavar=None)
     ] = "litemedsam",
     annotator: Annotated[
         str, typer.Option("--annotator", help="Who annotates (logged).")

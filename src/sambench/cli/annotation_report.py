@@ -1,4 +1,4 @@
-"""The ``sambench annotation-report`` command (registered in :mod:`sambench.cli`): a thin layer
+"""The ``sambench annotation-report`` command (registered in :mod:`sambench.cli.app`): a thin layer
 over :func:`sambench.report.annotation_report.build_annotation_report`."""
 
 from __future__ import annotations
@@ -8,12 +8,14 @@ from typing import Annotated
 
 import typer
 
+from sambench.cli import options as O
+
 
 def annotation_report(
     sessions: Annotated[
         list[Path], typer.Argument(help="`sambench annotate` session folders (one or more).")
     ],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Report folder (new or empty).")],
+    out: Annotated[Path, O.out("Report folder (new or empty).")],
 ) -> None:
     """The paper's Table 7 from annotation sessions: time and HCE with and without the model."""
     from sambench.report.annotation_report import build_annotation_report

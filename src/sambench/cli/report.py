@@ -1,5 +1,6 @@
 """``sambench report``: the HTML report of an evaluation run (2D or ``evaluate-3d``), in memory
-or out of core, with optional annotation sessions (Table 7). Registered in :mod:`sambench.cli`."""
+or out of core, with optional annotation sessions (Table 7). Registered in
+:mod:`sambench.cli.app`."""
 
 from __future__ import annotations
 
@@ -9,16 +10,14 @@ from typing import Annotated
 import typer
 
 from sambench.cli import executor as X
-from sambench.cli.finetune import _split
+from sambench.cli import options as O
 
 
 def report(
     run_dir: Annotated[
         Path, typer.Argument(help="A `sambench evaluate` or `evaluate-3d` run folder.")
     ],
-    out: Annotated[
-        Path | None, typer.Option("--out", "-o", help="Report folder (default RUN_DIR/report).")
-    ] = None,
+    out: Annotated[Path | None, O.out("Report folder (default RUN_DIR/report).")] = None,
     prepared: Annotated[
         Path | None,
         typer.Option("--prepared", help="Prepared data folder (default: the run's config)."),
@@ -26,7 +25,7 @@ def report(
     overlays: Annotated[
         bool, typer.Option("--overlays/--no-overlays", help="Draw best/worst cases (Fig. 9).")
     ] = True,
-    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the bootstrap CIs.")] = 0,
+    seed: Annotated[int, O.seed("Seed of the bootstrap CIs.")] = 0,
     compare_with: Annotated[
         list[Path] | None,
         typer.Option("--compare-with", help="Another run folder (other model); repeatable."),
@@ -62,6 +61,8 @@ def report(
         rng_seed=seed,
         compare_with=tuple(compare_with or ()),
         aliases=aliases,
-        annotation_sessions=[Path(s) for v in annotation_sessions or () for s in _split(v) or ()],
+        annotation_sessions=[
+            Path(s) for v in annotation_sessions or () for s in O.comma_list(v) or ()
+        ],
     )
     typer.echo(f"report -> {html}")

@@ -1,5 +1,5 @@
-"""The ``sambench evaluate-3d`` command (registered in :mod:`sambench.cli`): a thin layer over
-:func:`sambench.volumes.evaluate.evaluate_3d`."""
+"""The ``sambench evaluate-3d`` command (registered in :mod:`sambench.cli.app`): a thin layer
+over :func:`sambench.volumes.evaluate.evaluate_3d`."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from sambench.cli import options as O
 from sambench.errors import OptionError
 
 
@@ -40,8 +41,8 @@ def _options(values: list[str] | None) -> dict[str, object]:
 
 
 def evaluate_3d(
-    prepared: Annotated[Path, typer.Argument(help="A `sambench prepare` folder of volumes.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Run folder (new, empty or resumed).")],
+    prepared: Annotated[Path, O.prepared("A `sambench prepare` folder of volumes.")],
+    out: Annotated[Path, O.out("Run folder (new, empty or resumed).")],
     protocol: Annotated[
         str,
         typer.Option(
@@ -52,21 +53,14 @@ def evaluate_3d(
             "only) and any registered protocol; see docs/volumes.md.",
         ),
     ] = "propagate",
-    model: Annotated[
-        str, typer.Option("--model", "-m", metavar="MODEL", help="Model (registry name).")
-    ] = "litemedsam",
-    checkpoint: Annotated[
-        Path | None, typer.Option("--checkpoint", metavar="FILE", help="SAM/MedSAM checkpoint.")
-    ] = None,
-    device: Annotated[
-        str | None, typer.Option("--device", metavar="DEVICE", help="cpu, cuda, cuda:1, mps.")
-    ] = None,
+    model: Annotated[str, O.model("Model (registry name).")] = "litemedsam",
+    checkpoint: Annotated[Path | None, O.checkpoint("SAM/MedSAM checkpoint.")] = None,
+    device: Annotated[str | None, O.device("cpu, cuda, cuda:1, mps.")] = None,
     prompt: Annotated[
         str, typer.Option("--prompt", metavar="KIND", help="First prompt: box or point.")
     ] = "box",
     shift: Annotated[
-        str | None,
-        typer.Option("--shift", metavar="LO,HI", help="Shift the first prompt by LO..HI px."),
+        str | None, O.shift("Shift the first prompt by LO..HI px.", metavar="LO,HI")
     ] = None,
     mask_prompt: Annotated[
         bool,
@@ -76,7 +70,7 @@ def evaluate_3d(
     ] = True,
     multimask: Annotated[
         bool | None,
-        typer.Option("--multimask/--single-mask", help="Candidates per prompt (best score kept)."),
+        O.multimask("Candidates per prompt (best score kept).", negative="/--single-mask"),
     ] = None,
     steps: Annotated[
         int, typer.Option("--steps", metavar="N", help="interactive-3d: clicks after the box.")
@@ -89,34 +83,23 @@ def evaluate_3d(
             help="Protocol extra, repeatable (interactive-3d: initial_box=false, agree_dsc=0.9).",
         ),
     ] = None,
-    nsd_tolerance_mm: Annotated[
-        float, typer.Option("--nsd-tolerance-mm", metavar="MM", help="NSD tolerance, mm.")
-    ] = 2.0,
-    empty: Annotated[
-        str, typer.Option("--empty", metavar="MODE", help="Empty prediction: worst or nan.")
-    ] = "worst",
+    nsd_tolerance_mm: Annotated[float, O.nsd_tolerance_mm("NSD tolerance, mm.")] = 2.0,
+    empty: Annotated[str, O.empty("Empty prediction: worst or nan.", metavar="MODE")] = "worst",
     assume_spacing: Annotated[
         str | None,
         typer.Option(
             "--assume-spacing", metavar="Z,Y,X", help="Spacing (mm) of volumes without one."
         ),
     ] = None,
-    save_masks: Annotated[
-        bool, typer.Option("--save-masks", help="Write predictions as NIfTI (source grid).")
-    ] = False,
-    seed: Annotated[int, typer.Option("--seed", metavar="N", help="Random seed.")] = 0,
-    cases: Annotated[
-        str | None, typer.Option("--cases", metavar="LIST", help="'<dataset>/<case>' comma list.")
-    ] = None,
+    save_masks: Annotated[bool, O.save_masks("Write predictions as NIfTI (source grid).")] = False,
+    seed: Annotated[int, O.seed("Random seed.", at_least=None, metavar="N")] = 0,
+    cases: Annotated[str | None, O.cases("'<dataset>/<case>' comma list.")] = None,
     max_volumes: Annotated[
         int | None, typer.Option("--max-volumes", metavar="N", help="First N volumes only.")
     ] = None,
-    wait_lock: Annotated[
-        bool, typer.Option("--wait-lock", help="Wait for a run holding --out.")
-    ] = False,
+    wait_lock: Annotated[bool, O.wait_lock("Wait for a run holding --out.")] = False,
 ) -> None:
     """Evaluate a model on whole volumes: 3D DSC, NSD (mm), HD95 (mm) per object and step."""
-    from sambench.cli.finetune import _split
     from sambench.volumes.evaluate import Run3DConfig, evaluate_3d, summary_3d
     from sambench.volumes.types import ProtocolConfig
 
@@ -127,7 +110,7 @@ def evaluate_3d(
         model=model,
         checkpoint=None if checkpoint is None else str(checkpoint),
         device=device,
-        protocols=_split(protocol) or (),
+        protocols=O.comma_list(protocol) or (),
         protocol=ProtocolConfig(
             prompt=prompt,
             shift_range=None if sr is None else (sr[0], sr[1]),
@@ -141,7 +124,7 @@ def evaluate_3d(
         assume_spacing=None if sp is None else (sp[0], sp[1], sp[2]),
         save_masks=save_masks,
         seed=seed,
-        cases=_split(cases),
+        cases=O.comma_list(cases),
         max_volumes=max_volumes,
     )
     df = evaluate_3d(cfg, out, wait_lock=wait_lock, progress=True)
