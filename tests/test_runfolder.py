@@ -219,3 +219,31 @@ def test_report_out_refuses_a_foreign_folder_and_rebuilds_its_own(tmp_path: Path
     (out / "half.png").write_bytes(b"")
     build_report(tmp_path / "run", overlays=False)
     assert (out / "report.html").is_file()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["{missing}"],
+        ["{prepared}", "--model", "nosuch"],
+        ["{prepared}", "--model", "sam_vit_b", "--checkpoint", "{bad_ckpt}"],
+    ],
+    ids=["missing-prepared", "unknown-model", "bad-checkpoint"],
+)
+def test_a_refused_evaluate_leaves_no_run_folder(tmp_path: Path, args: list[str]) -> None:
+    from sambench.cli import main
+
+    from fakes import make_prepared
+
+    prepared = make_prepared(tmp_path / "prepared")
+    bad = tmp_path / "weights.bin"
+    bad.write_bytes(b"not a checkpoint")
+    values = {"missing": tmp_path / "nope", "prepared": prepared, "bad_ckpt": bad}
+    out = tmp_path / "runs" / "new"
+    argv = ["evaluate", *(a.format(**values) for a in args), "--out", str(out), "--no-progress"]
+    assert main(argv) == 2
+    assert not out.exists()
+    # a folder the user made beforehand stays (empty), only what the run made is removed
+    out.mkdir(parents=True)
+    assert main(argv) == 2
+    assert out.is_dir() and not any(out.iterdir())

@@ -23,7 +23,15 @@ EMPTY_CHOICES = ("worst", "nan")
 
 # Fields that do not change any number in the results: they may differ when a run is resumed.
 _RESUME_FREE = frozenset(
-    {"cache_dir", "device", "progress", "sambench_version", "skip_bad", "points_per_batch"}
+    {
+        "cache_dir",
+        "device",
+        "progress",
+        "sambench_version",
+        "skip_bad",
+        "points_per_batch",
+        "environment",
+    }
 )
 
 
@@ -134,6 +142,10 @@ class RunConfig:
     skip_bad: bool = False
     progress: bool = True
     sambench_version: str = field(default=__version__)
+    # where the run ran (sambench.store.provenance.environment: package versions, device, CPU),
+    # filled in when the run starts; not compared on resume, but a resume in another environment
+    # is warned about (sambench.engine.plan.plan_run)
+    environment: dict[str, object] | None = None
 
     def __post_init__(self) -> None:
         # resolved here, so config.json records the value the run used

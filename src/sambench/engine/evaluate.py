@@ -22,7 +22,7 @@ from sambench.engine.local_executor import evaluate_locked
 from sambench.errors import OptionError
 from sambench.models.base import PromptableModel
 from sambench.store.results_dataset import ResultsDataset
-from sambench.store.runfolder import ensure_run_folder
+from sambench.store.runfolder import ensure_run_folder, remove_if_unused
 from sambench.store.runlock import RunLock
 
 __all__ = ["evaluate", "evaluate_dataset"]
@@ -109,7 +109,13 @@ def _execute(
             config, out, model=model, tasks=tasks, options=options, wait_lock=wait_lock
         )
     out = ensure_run_folder(out, "evaluate")
-    with RunLock(out, "evaluate", wait=wait_lock):
-        return evaluate_locked(
-            config, out, model=model, tasks=tasks, flush_every=flush_every, options=options
-        )
+    created = not out.exists()
+    try:
+        with RunLock(out, "evaluate", wait=wait_lock):
+            return evaluate_locked(
+                config, out, model=model, tasks=tasks, flush_every=flush_every, options=options
+            )
+    except BaseException:
+        if created:  # refused before writing anything (bad data, model or checkpoint)
+            remove_if_unused(out)
+        raise

@@ -25,6 +25,7 @@ from sambench.engine.image_work import records
 from sambench.engine.results import ResultsStore
 from sambench.errors import OptionError
 from sambench.models.base import PromptableModel
+from sambench.store.provenance import environment, environment_differences
 
 log = logging.getLogger(__name__)
 
@@ -104,15 +105,26 @@ def plan_run(
     manifest = filter_cases(
         load_manifest(prepared, datasets=config.datasets), config.cases, prepared
     )
+    from sambench.models.registry import default_device  # lazy: imports torch
+
     config = replace(
         config,
         checkpoint_sha256=identity.get("checkpoint_sha256"),
         decoder_sha256=identity.get("decoder_sha256"),
         model_config_sha256=identity.get("model_config_sha256"),
+        environment=environment(config.device or default_device()),
     )
     out.mkdir(parents=True, exist_ok=True)
     if (out / "config.json").exists():
-        check_compatible(RunConfig.load(out), config, out)
+        saved = RunConfig.load(out)
+        check_compatible(saved, config, out)
+        diffs = environment_differences(saved.environment, config.environment)
+        if diffs and saved.environment:
+            log.warning(
+                "%s: resuming in another environment (rows before and after may differ): %s",
+                out,
+                "; ".join(diffs),
+            )
     config.save(out)
     done = ResultsStore(out).done_image_ids()
     image_ids = select_images(manifest, config.max_images)

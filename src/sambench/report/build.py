@@ -31,6 +31,7 @@ from sambench.report import html as H
 from sambench.report.aliases import AliasTable
 from sambench.report.annotation import annotation_tables
 from sambench.report.context import REPORT_NAME, SECTION_FAILED, ReportContext
+from sambench.report.environment import environment_notes
 from sambench.store.atomic import write_text_atomic
 from sambench.store.run_files import RESULTS_NAME, TABLE_NAMES, load_all
 from sambench.store.runfolder import REPORT_MARKER, ensure_run_folder
@@ -178,6 +179,9 @@ def build_report(
         config = RunConfig.load(run_dir)
     except FileNotFoundError:
         pass
+    env_line, env_warnings = environment_notes(config, compare_with)
+    for w in env_warnings:
+        log.warning("%s", w)
     ctx = ReportContext(
         run_dir=run_dir,
         out=out,
@@ -220,7 +224,9 @@ def build_report(
         else f"Run folder {run_dir}; model(s): {model_names}. DICE, IoU and NSD in %, "
         "distances in pixels; 'oracle' = best candidate by DICE (the paper's numbers), "
         "'score' = highest predicted IoU. Findings first, then the paper's tables, then "
-        "details; the run's configuration is at the end.",
+        "details; the run's configuration is at the end. "
+        + f"Environment: {env_line}."
+        + "".join(f" Warning: {w}." for w in env_warnings),
     )
     path = out / REPORT_NAME
     write_text_atomic(path, page)

@@ -60,3 +60,21 @@ def ensure_run_folder(path: Path | str, kind: str, option: str = "--out") -> Pat
             f"{_describe(entries)}. Refusing to write there: give {option} a new or empty folder",
         )
     return path
+
+
+def remove_if_unused(path: Path | str) -> bool:
+    """Remove the folder ``path`` when it holds nothing but :data:`IGNORED_ENTRIES` (a run that
+    was refused before it wrote anything leaves nothing behind); True when it was removed."""
+    path = Path(path)
+    if not path.is_dir():
+        return False
+    entries = list(path.iterdir())
+    if any(p.name not in IGNORED_ENTRIES or not p.is_file() for p in entries):
+        return False
+    for p in entries:
+        p.unlink(missing_ok=True)
+    try:
+        path.rmdir()
+    except OSError:  # something appeared meanwhile: keep it
+        return False
+    return True
