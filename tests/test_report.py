@@ -190,7 +190,7 @@ def test_synthetic_report_shows_paper_numbers_and_escapes(
     html = build_report(run_dir, overlays=False).read_text()
     # Aorta-CT, ViT-B, S2 from paper Table 2 (68.71): DICE shown with one decimal on the page,
     # the long-form CSV keeps the paper's two
-    assert "<td class=\"paper\">68.7</td>" in html or ">68.7<" in html
+    assert '<td class="paper">68.7</td>' in html or ">68.7<" in html
     long = (run_dir / "report" / "tables" / "paper_side_by_side_dice.csv").read_text()
     assert "68.71" in long
     assert "<Disc&>" not in html and "&lt;Disc&amp;&gt;-ct" in html
