@@ -41,7 +41,11 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("browser")
     prepared = make_prepared(root / "prep", n_images=2)
     cfg = RunConfig(
-        prepared=str(prepared), model="fake", strategies=("S2", "S3", "S5"), progress=False
+        prepared=str(prepared),
+        model="fake",
+        strategies=("S2", "S3", "S5", "interactive"),
+        max_clicks=3,
+        progress=False,
     )
     evaluate(cfg, root / "run", model=FakeModel())
     # a second model, so the side-by-side tables are wide
@@ -87,6 +91,19 @@ def test_report_in_chromium(report: Path, width: int) -> None:
             # <details>' content-visibility:hidden subtree on demand, so its height may be > 0.)
             assert not is_open and has_table and not visible
             # the CSV links resolve to files next to the page
+            # at 1280 px no table scrolls sideways, folded ones included (issue 27)
+            if width == 1280:
+                page.evaluate("document.querySelectorAll('details').forEach(d => d.open = true)")
+                wide = page.evaluate(
+                    "[...document.querySelectorAll('table')]"
+                    ".filter(t => t.scrollWidth > t.parentElement.clientWidth + 1)"
+                    ".map(t => t.querySelector('tr').innerText.slice(0, 80))"
+                )
+                assert wide == [], f"tables wider than the page at 1280 px: {wide}"
+                page.evaluate("document.querySelectorAll('details').forEach(d => d.open = false)")
+            # the summary names every protocol run: the prompted strategies and interactive
+            summary = page.evaluate("document.querySelector('#summary').innerText")
+            assert "best strategy" in summary and "interactive (3 clicks)" in summary, summary
             hrefs = page.evaluate(
                 "[...document.querySelectorAll('a[href$=\".csv\"]')].map(a => a.href)"
             )

@@ -140,7 +140,7 @@ def build_report(
       :mod:`sambench.report.annotation`) becomes a section. Read first: a folder that is not a
       session, or sessions of different prepared datasets, raise before anything is written.
     """
-    from sambench.report.sections import ALL_SECTIONS
+    from sambench.report.sections import ALL_SECTIONS, DETAIL_SECTIONS
     from sambench.report.volumes import CONFIG_3D_NAME, RESULTS3D_NAME, VOLUME_SECTIONS
 
     run_dir = Path(run_dir)
@@ -206,7 +206,8 @@ def build_report(
         plan = ALL_SECTIONS
     sections: list[H.Section] = []
     for anchor, title, builder in plan:
-        section = H.Section(anchor, title)
+        empty_annotation = anchor == "annotation" and annot is None
+        section = H.Section(anchor, title, folded=anchor in DETAIL_SECTIONS or empty_annotation)
         try:
             builder(ctx, section)
         except Exception as e:  # one broken section must not lose the whole report
@@ -216,8 +217,9 @@ def build_report(
     model_names = (
         ", ".join(sorted(map(str, results["model"].unique()))) if "model" in results else ""
     )
+    compared = f" (with {len(compare_with)} compared run{'s' * (len(compare_with) > 1)})"
     page = H.page_html(
-        f"sambench report: {run_dir.name}",
+        f"sambench report: {model_names or run_dir.name}" + (compared if compare_with else ""),
         sections,
         intro=_intro_3d(run_dir, results3d)
         if only_3d and results3d is not None

@@ -21,6 +21,7 @@ from sambench.models.base import PromptableModel
 from sambench.report import html as H
 from sambench.report.aliases import AliasTable
 from sambench.report.figures import figure_png
+from sambench.report.format import table_unit
 from sambench.store.atomic import write_bytes_atomic, write_text_atomic
 
 REPORT_NAME = "report.html"
@@ -79,27 +80,36 @@ class ReportContext:
         floatfmt: str = ".4g",
         blank: str = "n/a",
         folded: str | None = None,
+        unit: str | None = None,
     ) -> None:
         """Write ``tables/<name>.csv`` and ``.md`` and add the table (with caption and a link to
         the CSV) to ``section``; empty cells show ``blank`` (why they are empty); ``folded``: put
         it all in a closed ``<details>`` block with that summary line (tables longer than
-        :data:`FOLD_ROWS` rows are folded under their caption)."""
-        name = _slug(name)
-        csv = self.out / "tables" / f"{name}.csv"
-        write_text_atomic(csv, df.to_csv(index=False))
-        md = self.out / "tables" / f"{name}.md"
-        write_text_atomic(md, (to_markdown(df, floatfmt) if not df.empty else "(empty)") + "\n")
-        self.written += [csv, md]
+        :data:`FOLD_ROWS` rows are folded under their caption). ``unit``: of the columns whose
+        name says nothing (default :func:`~sambench.report.format.table_unit` of ``name``)."""
+        name = self.csv(name, df, floatfmt)
         if folded is None and len(df) > FOLD_ROWS:
             caption, folded = "", f"{caption or name} ({len(df)} rows)"
         parts = [f"<h3>{H.esc(caption)}</h3>"] if caption else []
-        parts.append(H.table_html(df, floatfmt, blank=blank))
+        unit = table_unit(name) if unit is None else unit
+        parts.append(H.table_html(df, floatfmt, blank=blank, unit=unit))
         parts.append(f'<p class="note">CSV: {H.link_html(f"tables/{name}.csv")}</p>')
         if folded is not None:
             section.add(H.details_html(folded, "".join(parts)))
         else:
             for part in parts:
                 section.add(part)
+
+    def csv(self, name: str, df: pd.DataFrame, floatfmt: str = ".4g") -> str:
+        """Write ``tables/<name>.csv`` and ``.md`` without showing them (a long form that the page
+        links to); return the file stem used."""
+        name = _slug(name)
+        csv = self.out / "tables" / f"{name}.csv"
+        write_text_atomic(csv, df.to_csv(index=False))
+        md = self.out / "tables" / f"{name}.md"
+        write_text_atomic(md, (to_markdown(df, floatfmt) if not df.empty else "(empty)") + "\n")
+        self.written += [csv, md]
+        return name
 
     def figure(self, section: H.Section, name: str, fig: Figure, caption: str = "") -> None:
         """Write ``figures/<name>.png`` and embed it in ``section``."""

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import json
 import math
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from sambench.analysis import stats
@@ -23,6 +25,7 @@ from sambench.analysis.summary import (
     summary_long,
     with_target_modality,
 )
+from sambench.prompts.names import INTERACTIVE
 from sambench.report import html as H
 from sambench.report.effort import hce_sentences
 from sambench.report.reference import PAPER_MODELS, paper_values
@@ -156,13 +159,76 @@ def problems(results: pd.DataFrame, aliases: AliasTable) -> list[str]:
     return out
 
 
+def _ci_text(rec: Mapping[Any, Any], unit: str = " %") -> str:
+    lo, hi = rec.get("ci_lo"), rec.get("ci_hi")
+    if isinstance(lo, float) and isinstance(hi, float) and not (math.isnan(lo) or math.isnan(hi)):
+        return f" (95 % CI {lo:.1f} to {hi:.1f}{unit.strip() and unit})"
+    return ""
+
+
+def interactive_sentences(results: pd.DataFrame, rng: np.random.Generator) -> list[str]:
+    """One claim per model of the interactive protocol: DICE after the first and the last click
+    (with its CI) and NoC@85, the clicks to reach 85 % IoU (paper 4.11)."""
+    from sambench.analysis.interactive import noc_table
+
+    r = results
+    if "click_index" not in r.columns:
+        return []
+    rows = r[(r["strategy"] == INTERACTIVE) & (r["status"] == "ok")]
+    if rows.empty:
+        return []
+    out = []
+    noc = {
+        str(rec["model"]): rec
+        for rec in noc_table(rows, thresholds=(85,), by=("model",), rng=rng).to_dict("records")
+    }
+    for model, g in rows.groupby("model", sort=True):
+        last = int(g["click_index"].max())
+        at = {k: g[g["click_index"] == k] for k in (1, last)}
+        ci = stats.mean_with_ci(
+            at[last].assign(strategy=INTERACTIVE), ("model",), "dice", selection=None, rng=rng
+        ).to_dict("records")[0]
+        text = (
+            f"{model}, interactive ({last} clicks): DICE {at[1]['dice'].mean():.1f} % after 1 "
+            f"click, {ci['mean']:.1f} %{_ci_text(ci)} after {last}"
+        )
+        if str(model) in noc:
+            n, never = float(noc[str(model)]["NoC@85"]), int(noc[str(model)]["NoF@85"])
+            text += f"; NoC@85 {n:.1f} clicks ({never} of {len(at[last])} objects never reach 85 %)"
+        out.append(text + ".")
+    return out
+
+
+def volume_sentences(results3d: pd.DataFrame | None, rng: np.random.Generator) -> list[str]:
+    """One claim per model and 3D protocol: the final step's mean DSC with its CI (and NSD)."""
+    if results3d is None or results3d.empty:
+        return []
+    from sambench.analysis.volumes import protocol_table
+
+    out = []
+    table = protocol_table(results3d, "dsc", rng=rng)
+    nsd = protocol_table(results3d, "nsd", rng=rng).set_index(["model", "protocol"])
+    for rec in table.to_dict("records"):
+        key = (rec["model"], rec["protocol"])
+        text = (
+            f"{rec['model']}, 3D {rec['protocol']}: DSC {rec['mean']:.1f} %{_ci_text(rec)} over "
+            f"{int(rec['n'])} objects (final step)"
+        )
+        if key in nsd.index:
+            text += f", NSD {float(nsd.loc[key, 'mean']):.1f} %"
+        out.append(text + ".")
+    return out
+
+
 def findings(ctx: ReportContext, sec: H.Section) -> None:
     sec.css_class = "findings"
     main = main_rows(ctx.results)
     ok = _ok(main)
     if ok.empty:
         sec.add(H.note_html("No ok single-round rows (S1-S6): nothing to summarize."))
-        sec.add(H.list_html(problems(ctx.results, ctx.aliases)))
+        extra = interactive_sentences(ctx.results, ctx.rng)
+        extra += volume_sentences(ctx.results3d, ctx.rng)
+        sec.add(H.list_html(extra + problems(ctx.results, ctx.aliases)))
         return
     tm = with_target_modality(main)
     names = _tm_names(main)
@@ -221,6 +287,8 @@ def findings(ctx: ReportContext, sec: H.Section) -> None:
             text += "; no paper number for these targets"
         bullets.append(text + ".")
     bullets += hce_sentences(ctx.results)
+    bullets += interactive_sentences(ctx.results, ctx.rng)
+    bullets += volume_sentences(ctx.results3d, ctx.rng)
     sec.add(H.list_html(bullets))
     probs = problems(ctx.results, ctx.aliases)
     sec.add("<h3>Failures and caveats</h3>")
@@ -310,6 +378,35 @@ def side_by_side(
     return pd.DataFrame(rows)
 
 
+def compact_side_by_side(long: pd.DataFrame) -> pd.DataFrame:
+    """:func:`side_by_side`'s wide layout as the paper prints it: one row per target-modality and
+    source (each of our models, then ``paper ViT-B`` and ``paper ViT-H`` where the paper has the
+    target), one column per strategy. Cells are the long form's strings."""
+    if long.empty:
+        return long
+    strategies: list[str] = []
+    sources: list[str] = []
+    for col in long.columns[2:]:
+        s, _, src = str(col).partition(" ")
+        strategies += [s] if s not in strategies else []
+        sources += [src] if src not in sources else []
+    rows = []
+    for _, r in long.iterrows():
+        has_paper = not str(r["paper row"]).startswith(("no paper", "paper:"))
+        for src in sources:
+            if src.startswith("paper") and not has_paper:
+                continue
+            row: dict[str, object] = {
+                "target-modality": r["target-modality"],
+                "source": src,
+                "paper row": r["paper row"] if src == sources[0] else "",
+            }
+            for s in strategies:
+                row[s] = r.get(f"{s} {src}", "")
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def distance_summary(
     results: pd.DataFrame, by: tuple[str, ...] = ("model", "strategy")
 ) -> pd.DataFrame:
@@ -358,18 +455,25 @@ def paper_tables(ctx: ReportContext, sec: H.Section) -> None:
             "itself."
         )
     )
-    ctx.table(
-        sec,
-        "paper_side_by_side_dice",
-        side_by_side(main, "dice", ctx.aliases),
-        "Table 2: DICE (%), ours beside the paper",
-    )
-    ctx.table(
-        sec,
-        "paper_side_by_side_hd",
-        side_by_side(main, "hd", ctx.aliases),
-        "Table 3: HD (pixels, mean), ours beside the paper",
-    )
+    for metric, number, label in (("dice", 2, "DICE (%)"), ("hd", 3, "HD (pixels, mean)")):
+        long = side_by_side(main, metric, ctx.aliases)
+        stem = ctx.csv(f"paper_side_by_side_{metric}", long)
+        ctx.table(
+            sec,
+            f"paper_table{number}_{metric}",
+            compact_side_by_side(side_by_side(main, metric, ctx.aliases, decimals=1)),
+            f"Table {number}: {label}, ours beside the paper",
+            blank="",
+        )
+        sec.add(
+            H.note_html(
+                "Rows: each target-modality, ours per model, then the paper's SAM ViT-B and ViT-H "
+                "at the same strategy (only where the paper has the target). Long form (one row "
+                "per target-modality): "
+            )[:-4]
+            + H.link_html(f"tables/{stem}.csv")
+            + "</p>"
+        )
     ctx.table(
         sec,
         "distances_by_target",
@@ -377,6 +481,7 @@ def paper_tables(ctx: ReportContext, sec: H.Section) -> None:
         "Distances (pixels): means with medians and the share of empty predictions",
         floatfmt=".2f",
         blank="n = 0",
+        folded="Distances (pixels) per target-modality: means, medians, empty predictions",
     )
 
 

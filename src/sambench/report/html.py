@@ -9,9 +9,12 @@ from __future__ import annotations
 import base64
 import html
 import math
+import re
 from dataclasses import dataclass, field
 
 import pandas as pd
+
+from sambench.report.format import column_label, column_unit, format_value
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;max-width:1200px;
@@ -19,10 +22,13 @@ color:#222;line-height:1.45;padding:0 1em}
 h1{border-bottom:2px solid #444}h2{border-bottom:1px solid #aaa;margin-top:2em}
 .scroll{max-width:100%;overflow-x:auto;margin:.6em 0}
 table{border-collapse:collapse;font-size:.85em}
-th,td{border:1px solid #ccc;padding:.2em .5em;text-align:right;white-space:nowrap}
+th,td{border:1px solid #ccc;padding:.2em .5em;text-align:right}td{white-space:nowrap}
+th{max-width:9em;vertical-align:bottom}
 td.blank{color:#777;font-style:italic}th.paper,td.paper{background:#f6f1e4}
 .findings{background:#f4f8fb;border:1px solid #c9dbe8;padding:.2em 1em .6em;margin-top:1.5em}.findings h2{margin-top:.5em}
 details{margin:1em 0}summary{cursor:pointer;font-weight:600}
+details.section>summary h2{display:inline-block;margin:.6em 0 0;font-size:1.25em}
+details.section>summary{border-bottom:1px solid #ddd}
 th{background:#f0f0f0}td:first-child,th:first-child{text-align:left}
 .note{color:#555;font-style:italic}.toc li{display:inline-block;margin-right:1em}
 img{max-width:100%;height:auto;border:1px solid #eee;margin:.4em 0}
@@ -41,37 +47,145 @@ def _is_blank(v: object) -> bool:
     return v is None or v is pd.NA or (isinstance(v, str) and not v.strip())
 
 
-def _cell(v: object, floatfmt: str, blank: str) -> str:
+def _cell(v: object, floatfmt: str, blank: str, unit: str = "plain") -> str:
     if _is_blank(v):
         return f'<td class="blank">{esc(blank)}</td>'
-    if isinstance(v, float) and not isinstance(v, bool):
-        return f"<td>{esc(format(v, floatfmt))}</td>"
+    if (
+        isinstance(v, float | int)
+        and not isinstance(v, bool)
+        and (unit != "plain" or isinstance(v, float))
+    ):
+        text = format(v, floatfmt) if unit == "plain" else format_value(v, unit)
+        return f"<td>{esc(text)}</td>"
     return f"<td>{esc(v)}</td>"
 
 
+#: Tables wider than this many characters (cells at the report's font: about 1150 px) are shown
+#: as several stacked tables with their key columns repeated, so no table is wider than the page
+#: at 1280 px; the CSV keeps them in one.
+MAX_CHARS = 150
+
+
+def _column_groups(widths: list[int], keys: int) -> list[list[int]]:
+    """Column positions of each stacked part: the ``keys`` leading columns repeated, then as many
+    further columns as fit in :data:`MAX_CHARS` (at least one a part)."""
+    n = len(widths)
+    if sum(widths) <= MAX_CHARS:
+        return [list(range(n))]
+    base = list(range(keys))
+    budget = MAX_CHARS - sum(widths[:keys])
+    groups: list[list[int]] = []
+    cur: list[int] = []
+    used = 0
+    for i in range(keys, n):
+        if cur and used + widths[i] > budget:
+            groups.append(base + cur)
+            cur, used = [], 0
+        cur.append(i)
+        used += widths[i]
+    if cur:
+        groups.append(base + cur)
+    return groups
+
+
+def _key_columns(df: pd.DataFrame) -> int:
+    """How many leading columns name a row (text, at most 3): repeated in each stacked part."""
+    keys = 0
+    for c in df.columns[:3]:
+        if pd.api.types.is_numeric_dtype(df[c]) or re.search(r"\bS\d\b", str(c)):
+            break
+        keys += 1
+    return keys
+
+
+def merge_ci_columns(df: pd.DataFrame) -> tuple[pd.DataFrame, set[str]]:
+    """``X``, ``X_ci_low``, ``X_ci_high`` (or ``mean``, ``ci_lo``, ``ci_hi``) as one column
+    ``X`` whose cells read ``"72.1 (60.3 to 84.0)"`` once formatted; returns the frame (with the
+    lows and highs dropped, the highs kept as ``(lo, hi)`` pairs in ``X`` tuples) and the merged
+    column names. A table of estimates with their CIs then takes a third of the width."""
+    merged: set[str] = set()
+    out = df.copy()
+    for c in list(df.columns):
+        for lo, hi in (
+            (f"{c}_ci_low", f"{c}_ci_high"),
+            ("ci_lo", "ci_hi") if c == "mean" else ("", ""),
+        ):
+            if lo in df.columns and hi in df.columns and pd.api.types.is_numeric_dtype(df[c]):
+                out[c] = list(zip(df[c], df[lo], df[hi], strict=True))
+                out = out.drop(columns=[lo, hi])
+                merged.add(str(c))
+                break
+    return out, merged
+
+
+def _ci_cell(v: tuple[float, float, float], floatfmt: str, blank: str, unit: str) -> str:
+    est, lo, hi = v
+    if _is_blank(est):
+        return f'<td class="blank">{esc(blank)}</td>'
+    text = format(est, floatfmt) if unit == "plain" else format_value(est, unit)
+    if not (_is_blank(lo) or _is_blank(hi)):
+        f = (
+            (lambda x: format(x, floatfmt))
+            if unit == "plain"
+            else (lambda x: format_value(x, unit))
+        )
+        text += f" ({f(lo)} to {f(hi)})"
+    return f"<td>{esc(text)}</td>"
+
+
 def table_html(
-    df: pd.DataFrame, floatfmt: str = ".4g", max_rows: int = 200, blank: str = "n/a"
+    df: pd.DataFrame,
+    floatfmt: str = ".4g",
+    max_rows: int = 200,
+    blank: str = "n/a",
+    unit: str = "plain",
 ) -> str:
-    """An escaped HTML table of ``df`` (no index) inside a box that scrolls sideways when the
-    table is wider than the page; an empty cell (NaN, None, "") shows ``blank`` (the reason it
-    is empty, e.g. "not run"); long tables are cut at ``max_rows`` with a note (the CSV in the
-    report folder holds every row). Columns whose name contains "paper" are shaded."""
+    """An escaped HTML table of ``df`` (no index) as a reader sees it: headers from
+    :func:`~sambench.report.format.column_label`, numbers formatted by each column's unit
+    (:func:`~sambench.report.format.column_unit`, ``unit`` for the columns whose name says
+    nothing; ``floatfmt`` for unitless ones), an estimate and its CI columns in one cell
+    (:func:`merge_ci_columns`). An empty cell (NaN, None, "") shows ``blank`` (the reason it is
+    empty, e.g. "not run"); long tables are cut at ``max_rows`` with a note (the CSV in the
+    report folder holds every row); a table wider than :data:`MAX_CHARS` characters is shown as
+    stacked parts. Columns whose name contains "paper" are shaded."""
+    df, merged = merge_ci_columns(df)
+    units = [column_unit(c, unit) for c in df.columns]
+    # the unit goes into a header only where the name alone says it (a distance column)
+    heads = []
+    for c in df.columns:
+        numeric = str(c) in merged or pd.api.types.is_numeric_dtype(df[c])
+        label = column_label(c, column_unit(c) if numeric else None)
+        heads.append(label + (" (95 % CI)" if str(c) in merged else ""))
     cls = [' class="paper"' if "paper" in str(c).lower() else "" for c in df.columns]
-    head = "".join(f"<th{k}>{esc(c)}</th>" for c, k in zip(df.columns, cls, strict=True))
-    rows = []
-    for rec in df.head(max_rows).itertuples(index=False):
-        cells = []
-        for v, k in zip(rec, cls, strict=True):
-            c = _cell(v, floatfmt, blank)
-            cells.append(c.replace("<td>", f"<td{k}>", 1) if k else c)
-        rows.append("<tr>" + "".join(cells) + "</tr>")
+    records = list(df.head(max_rows).itertuples(index=False))
+    cells = [
+        [
+            _ci_cell(v, floatfmt, blank, units[i])
+            if str(df.columns[i]) in merged
+            else _cell(v, floatfmt, blank, units[i])
+            for i, v in enumerate(rec)
+        ]
+        for rec in records
+    ]
+    widths = [
+        2 + max([min(len(heads[i]), 14), *(len(re.sub("<[^>]+>", "", r[i])) for r in cells)])
+        for i in range(len(df.columns))
+    ]
+    parts = []
+    for group in _column_groups(widths, _key_columns(df)):
+        head = "".join(f"<th{cls[i]}>{esc(heads[i])}</th>" for i in group)
+        rows = []
+        for r in cells:
+            row = [r[i].replace("<td", f"<td{cls[i]}", 1) if cls[i] else r[i] for i in group]
+            rows.append("<tr>" + "".join(row) + "</tr>")
+        parts.append(
+            f'<div class="scroll"><table><thead><tr>{head}</tr></thead>'
+            f"<tbody>{''.join(rows)}</tbody></table></div>"
+        )
     note = ""
     if len(df) > max_rows:
         note = f'<p class="note">First {max_rows} of {len(df)} rows shown; see the CSV.</p>'
-    return (
-        f'<div class="scroll"><table><thead><tr>{head}</tr></thead>'
-        f"<tbody>{''.join(rows)}</tbody></table></div>{note}"
-    )
+    return "".join(parts) + note
 
 
 def link_html(href: str, text: str | None = None) -> str:
@@ -112,6 +226,7 @@ class Section:
     title: str
     parts: list[str] = field(default_factory=list)
     css_class: str = ""
+    folded: bool = False  # a detail section: closed under its title (<details>) until opened
 
     def add(self, part: str) -> None:
         self.parts.append(part)
@@ -123,7 +238,14 @@ def page_html(title: str, sections: list[Section], intro: str = "") -> str:
     body = "".join(
         f'<section id="{esc(s.anchor)}"'
         + (f' class="{esc(s.css_class)}"' if s.css_class else "")
-        + f"><h2>{esc(s.title)}</h2>{''.join(s.parts)}</section>"
+        + ">"
+        + (
+            f'<details class="section"><summary><h2>{esc(s.title)}</h2></summary>'
+            f"{''.join(s.parts)}</details>"
+            if s.folded
+            else f"<h2>{esc(s.title)}</h2>{''.join(s.parts)}"
+        )
+        + "</section>"
         for s in sections
     )
     return (

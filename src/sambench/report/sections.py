@@ -358,7 +358,13 @@ def interactive(ctx: ReportContext, sec: H.Section) -> None:
         sec, "noc_by_target", noc_table(r, rng=ctx.rng), "NoC / NoF per model and target-modality"
     )
     curve = click_curve(r, by=("model",))
-    ctx.table(sec, "click_curve", curve, "Mean DICE and IoU after each click")
+    ctx.table(
+        sec,
+        "click_curve",
+        curve,
+        "Mean DICE and IoU after each click",
+        folded="Mean DICE and IoU after each click (the figure's numbers)",
+    )
     ctx.figure(
         sec, "fig16_click_curves", F.click_curves(curve), "Fig. 16 style: DICE / IoU per click"
     )
@@ -478,4 +484,24 @@ ALL_SECTIONS: tuple[tuple[str, str, Builder], ...] = (
     ("details", "Run details: counts, rows and skip reasons", run_details),
     ("config", "Run configuration", run_config),
 )
+DETAIL_SECTIONS = frozenset(
+    {
+        "table2",
+        "table3",
+        "effort",
+        "comparison",
+        "modality",
+        "tests",
+        "volume",
+        "attributes",
+        "grid",
+        "shift",
+        "timing",
+        "overlays",
+        "details",
+        "config",
+    }
+)
+"""Sections shown folded under their title: the page opens on the summary, the paper's tables,
+the means with their CIs, the interactive, annotation and 3D results; details open on a click."""
 SECTION_TITLES = tuple(t for _, t, _ in ALL_SECTIONS)
