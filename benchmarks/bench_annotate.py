@@ -29,7 +29,7 @@ from PIL import Image
 
 from sambench.annotate.server import make_server
 from sambench.annotate.session import build_state
-from sambench.annotate.simulate import run_simulation
+from sambench.annotate.simulate import api_headers, run_simulation
 from sambench.data.prepare import prepare_dataset
 from sambench.prompts.clicks import next_click
 from sambench.store import annotation_sessions as S
@@ -55,7 +55,8 @@ def latency(prepared: Path, session: Path, n_images: int, n_clicks: int) -> pd.D
     rows = []
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     try:
-        with httpx.Client(base_url=url, timeout=120, headers={"X-Sambench-Tab": "bench"}) as c:
+        with httpx.Client(base_url=url, timeout=120) as c:
+            c.headers.update(api_headers(c, "bench"))  # tab id, the page's token and Origin
             view = c.post("/api/claim").json()
             images: list[str] = []
             while not view["done"]:

@@ -23,7 +23,7 @@ from PIL import Image
 from annotate_data import make_annotation_prepared
 from sambench.annotate.server import bind_socket, create_app
 from sambench.annotate.session import build_state
-from sambench.annotate.simulate import run_simulation
+from sambench.annotate.simulate import api_headers, run_simulation
 from sambench.annotate.state import AnnotationState
 from sambench.cli import main
 from sambench.data.manifest import load_manifest
@@ -38,9 +38,21 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_annotation_prepared(tmp_path_factory.mktemp("annot"))
 
 
+def _client(state: AnnotationState, **app_options: object) -> TestClient:
+    """A client of the session's app as its page talks to it: at 127.0.0.1, with the page's token
+    and ``Origin`` on every request (the tab id per request: ``TAB``)."""
+    port = app_options.get("port")
+    c = TestClient(
+        create_app(state, **app_options),  # type: ignore[arg-type]
+        base_url="http://127.0.0.1" + (f":{port}" if port else ""),
+    )
+    c.headers.update({k: v for k, v in api_headers(c, "-").items() if k != "X-Sambench-Tab"})
+    return c
+
+
 def _manual(prepared: Path, session: Path) -> tuple[AnnotationState, TestClient]:
     state = build_state(prepared, session, "none", "ann")
-    client = TestClient(create_app(state))
+    client = _client(state)
     assert client.post("/api/claim", headers=TAB).status_code == 200
     return state, client
 
@@ -247,7 +259,7 @@ def test_model_mode_encodes_once_and_decodes_like_the_adapter(
         return predict(emb, prompts, multimask_output=multimask_output)
 
     state.model.predict = spy  # type: ignore[union-attr,method-assign]
-    c = TestClient(create_app(state))
+    c = _client(state)
     v = _post(c, "/api/claim", {})
     k = _key(v)
     rec = load_manifest(prepared).set_index(["image_id", "label_value"]).loc[tuple(k.values())]
@@ -339,7 +351,8 @@ def test_sigkill_mid_object_then_resume_with_the_real_server(
     proc, url = _start_cli(prepared, session)
     try:
         _wait_up(url)
-        with httpx.Client(base_url=url, headers=TAB, timeout=30) as c:
+        with httpx.Client(base_url=url, timeout=30) as c:
+            c.headers.update(api_headers(c, "tab-1"))
             v = c.post("/api/claim").json()
             k = _key(v)
             c.post("/api/interact", json={**k, "kind": "box", "box": [[3, 3], [12, 12]]})
@@ -357,7 +370,8 @@ def test_sigkill_mid_object_then_resume_with_the_real_server(
     proc, url = _start_cli(prepared, session, url.rsplit(":", 1)[1])
     try:
         _wait_up(url)
-        with httpx.Client(base_url=url, headers={"X-Sambench-Tab": "new"}, timeout=30) as c:
+        with httpx.Client(base_url=url, timeout=30) as c:
+            c.headers.update(api_headers(c, "new"))
             resumed = c.post("/api/claim").json()
     finally:
         proc.send_signal(signal.SIGINT)
@@ -366,3 +380,218 @@ def test_sigkill_mid_object_then_resume_with_the_real_server(
     kinds = [e["type"] for e in S.read_events(session)]
     assert kinds.count("session_open") == 2 and kinds[-1] == "session_close"
     assert kinds.count("box") == 2  # the lost object's box is in the log, not in objects.jsonl
+
+
+# ---------------------------------------------------------------- security (issue 28: 1, 2, 3, 23)
+
+
+def _events(session: Path) -> list[str]:
+    return [e["type"] for e in S.read_events(session)]
+
+
+def test_host_origin_and_token_are_checked(prepared: Path, tmp_path: Path) -> None:
+    """DNS rebinding (a foreign Host), a foreign or missing Origin on a POST, no token: refused."""
+    state = build_state(prepared, tmp_path / "s", "none", "ann")
+    c = _client(state, port=8765)
+    page = c.get("/")
+    token = c.headers["X-Sambench-Token"]
+    assert page.status_code == 200 and token in page.text and len(token) >= 32
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    v = c.post("/api/claim", headers=TAB).json()
+    image = f"/api/image/{v['image_id']}"
+    assert c.get(image, headers=TAB).status_code == 200
+    # the page and the API answer as 127.0.0.1, localhost and [::1] on the bound port only
+    # (a GET from the page itself sends no Origin)
+    no_origin = TestClient(c.app, base_url="http://127.0.0.1:8765")
+    for host in ("localhost:8765", "[::1]:8765", "LOCALHOST:8765"):
+        assert no_origin.get("/", headers={"Host": host}).status_code == 200, host
+    auth = {**TAB, "X-Sambench-Token": token}
+    for host in ("evil.example:8765", "evil.example", "127.0.0.1:9999", "127.0.0.1", "", "a@b"):
+        for path in ("/", image, "/static/app.js"):
+            r = no_origin.get(path, headers={"Host": host, **auth})
+            assert r.status_code == 403, (host, path, r.text)
+            assert token not in r.text
+        assert r.json()["error"].endswith(
+            "this server answers only as 127.0.0.1, [::1], localhost with port 8765 "
+            "(a page of another site cannot use it)"
+        )
+    # a state-changing request needs this page's Origin
+    box = {**_key(v), "kind": "box", "box": [[1, 1], [5, 5]]}
+    before = _events(tmp_path / "s")
+    for origin in (
+        "http://evil.example",
+        "http://127.0.0.1:9999",
+        "null",
+        "https://127.0.0.1:8765",
+    ):
+        r = c.post("/api/interact", json=box, headers={**TAB, "Origin": origin})
+        assert r.status_code == 403 and "another site" in r.json()["error"], origin
+    r = no_origin.post("/api/interact", json=box, headers=auth)
+    assert r.status_code == 403 and r.json()["error"].startswith("Origin header missing")
+    # the token: every /api route needs it (the image one too); the page and its assets do not
+    origin = {"Origin": "http://127.0.0.1:8765"}
+    for headers in ({}, {"X-Sambench-Token": "wrong"}, {"X-Sambench-Token": "é".encode("latin-1")}):
+        r = no_origin.post("/api/interact", json=box, headers={**TAB, **origin, **headers})
+        assert r.status_code == 403 and "X-Sambench-Token: missing or wrong" in r.text
+        assert no_origin.get(image, headers={**TAB, **headers}).status_code == 403
+    assert no_origin.get("/static/app.css").status_code == 200
+    assert _events(tmp_path / "s") == before  # nothing refused reached the session
+    assert c.post("/api/interact", json=box, headers=TAB).json()["area"] == 25
+    # another app (another server start) has another token
+    assert create_app(state).state.token != token
+
+
+def test_wildcard_host_answers_to_ip_addresses_and_this_machine(
+    prepared: Path, tmp_path: Path
+) -> None:
+    state = build_state(prepared, tmp_path / "s", "none", "ann")
+    c = TestClient(create_app(state, host="0:0:0:0:0:0:0:0", port=8765))
+    ok = ("192.168.1.5:8765", "0.0.0.0:8765", "[fe80::1]:8765", f"{socket.gethostname()}:8765")
+    for host in ok:
+        assert c.get("/", headers={"Host": host}).status_code == 200, host
+    for host in ("evil.example:8765", "192.168.1.5:8766"):
+        assert c.get("/", headers={"Host": host}).status_code == 403, host
+
+
+def test_request_size_limits(prepared: Path, tmp_path: Path) -> None:
+    """A 40 MiB body is refused unread (413), a polygon over MAX_POINTS with 400, and no refusal
+    echoes a long value back."""
+    import asyncio
+
+    from sambench.annotate.server import MAX_BODY_BYTES
+    from sambench.annotate.state import MAX_POINTS, RequestError
+
+    state, c = _manual(prepared, tmp_path / "s")
+    v = c.get("/api/state", headers=TAB).json()
+    k = _key(v)
+    before = _events(tmp_path / "s")
+    big = {**k, "kind": "polygon", "points": [[1, 1]] * 2_000_000}
+    body = json.dumps(big).encode()
+    assert len(body) > 40 * 2**20 // 3
+    r = c.post("/api/interact", content=b" " * (40 * 2**20 - len(body)) + body, headers=TAB)
+    assert r.status_code == 413 and len(r.text) < 200
+    assert "larger than 1048576 bytes" in r.json()["error"]
+    poly = {**k, "kind": "polygon", "points": [[1, 1], [5, 1], [5, 5]] * 67_000}  # 201,000
+    assert c.post("/api/interact", json=poly, headers=TAB).status_code == 413
+    # under the body limit but over the point limit
+    poly = {**k, "kind": "polygon", "points": [[1, 1], [5, 1], [5, 5]] * 4000}
+    r = c.post("/api/interact", json=poly, headers=TAB)
+    assert r.status_code == 400, r.text
+    assert r.json()["error"].startswith(f"points: at most {MAX_POINTS} points")
+    with pytest.raises(RequestError, match=r"at most 10000 points.*got 200001"):
+        state.interact(*k.values(), "polygon", {"points": [[1, 1]] * 200_001})
+    assert _events(tmp_path / "s") == before
+    # echoed text is cut: ids, kinds, label values, a body that is not an object
+    long_id = "x" * 500_000
+    for path, payload in (
+        ("/api/open", {"image_id": long_id}),
+        ("/api/interact", {**k, "image_id": long_id, "kind": "box"}),
+        ("/api/interact", {**k, "kind": "p" * 500_000}),
+        ("/api/undo", {**k, "label_value": int("9" * 4000)}),
+        ("/api/interact", [long_id]),
+    ):
+        r = c.post(path, json=payload, headers=TAB)
+        assert r.status_code in (400, 404, 409) and len(r.text) < 300, (path, r.text[:300])
+    assert c.get("/api/image/" + "y" * 20_000, headers=TAB).status_code == 404
+    assert len(c.get("/api/image/" + "y" * 20_000, headers=TAB).text) < 300
+
+    # at the ASGI level: how much of the body is read before the refusal
+    app = c.app
+    token = c.headers["X-Sambench-Token"]
+
+    def call(length: int | None, chunk: int, n_chunks: int) -> tuple[int, int]:
+        read = sent = 0
+        status = 0
+
+        async def receive() -> dict:
+            nonlocal read, sent
+            sent += 1
+            read += chunk
+            return {"type": "http.request", "body": b" " * chunk, "more_body": sent < n_chunks}
+
+        async def send(message: dict) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+
+        headers = [(b"host", b"127.0.0.1"), (b"origin", b"http://127.0.0.1"),
+                   (b"x-sambench-token", token.encode()), (b"x-sambench-tab", b"tab-1"),
+                   (b"content-type", b"application/json")]  # fmt: skip
+        if length is not None:
+            headers.append((b"content-length", str(length).encode()))
+        scope = {"type": "http", "method": "POST", "path": "/api/interact", "raw_path": b"",
+                 "query_string": b"", "headers": headers, "http_version": "1.1",
+                 "scheme": "http", "server": ("127.0.0.1", 80), "client": ("127.0.0.1", 1),
+                 "root_path": ""}  # fmt: skip
+        asyncio.run(app(scope, receive, send))  # type: ignore[arg-type]
+        return status, read
+
+    assert call(40 * 2**20, 2**16, 640) == (413, 0)  # by its Content-Length: nothing read
+    status, read = call(None, 2**16, 640)  # chunked: stops just past the limit
+    assert status == 413 and MAX_BODY_BYTES < read <= MAX_BODY_BYTES + 2**16
+
+
+def test_host_option_refuses_other_machines_unless_allowed(
+    prepared: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sambench.annotate.server import check_host
+
+    base = ["annotate", str(prepared), "--out", str(tmp_path / "s"), "--model", "none"]
+    for host in ("0.0.0.0", "::", "[::]", "192.168.1.5", "myhost.lan"):
+        assert main([*base, "--host", host]) == 2
+        err = capsys.readouterr().err
+        assert "--host" in err and "add --allow-remote" in err, err
+        assert len(err.strip().splitlines()) == 2
+    assert not (tmp_path / "s").exists()
+    assert check_host("localhost") == "localhost" and check_host("[::1]") == "::1"
+    assert check_host("127.0.0.2") == "127.0.0.2"
+    assert check_host("0.0.0.0", allow_remote=True) == "0.0.0.0"
+    # allowed: a warning on stderr (then, here, a port in use stops it before it serves)
+    with socket.socket() as held:
+        held.bind(("0.0.0.0", 0))
+        held.listen()
+        port = str(held.getsockname()[1])
+        assert main([*base, "--host", "0.0.0.0", "--allow-remote", "--port", port]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("warning: --host 0.0.0.0 --allow-remote: other machines can reach")
+    assert "already in use" in err
+    # loopback with --allow-remote: nothing to warn about
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = str(held.getsockname()[1])
+        assert main([*base, "--allow-remote", "--port", port]) == 2
+    assert "warning" not in capsys.readouterr().err
+
+
+def test_host_syntax_is_checked_without_a_dns_lookup(
+    prepared: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch
+) -> None:
+    import sambench.annotate.server as server
+
+    def no_lookup(*args: object, **kwargs: object) -> None:
+        raise AssertionError("DNS lookup or bind attempted")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_lookup)
+    monkeypatch.setattr(socket, "gethostbyname", no_lookup)
+    monkeypatch.setattr(server, "bind_socket", no_lookup)
+    base = ["annotate", str(prepared), "--out", str(tmp_path / "s"), "--model", "none"]
+    cases = {
+        "not.a.host.invalid": "is a reserved name that never resolves",
+        "not.a.host": "add --allow-remote",
+        "bad host!": "expected an IP address (127.0.0.1, ::1, 0.0.0.0) or a host name",
+        "http://127.0.0.1": "expected an IP address",
+        "1.2.3.999": "expected an IP address",
+        "[127.0.0.1]": "expected an IP address",
+        "-x.example": "expected an IP address",
+        "a" * 300: "... (302 characters)",
+    }
+    for host, expected in cases.items():
+        assert main([*base, "--host", host]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("sambench annotate: error: --host: ") and expected in err, err
+        assert len(err.strip().splitlines()) == 2
+    assert main([*base, "--host", "not.a.host.invalid", "--allow-remote"]) == 2
+    err = capsys.readouterr().err
+    assert "--host: 'not.a.host.invalid' is a reserved name that never resolves" in err
+    assert not (tmp_path / "s").exists()

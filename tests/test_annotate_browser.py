@@ -266,3 +266,67 @@ def test_annotation_report_in_chromium(prepared: Path, tmp_path: Path) -> None:
             )
         finally:
             browser.close()
+
+
+def test_works_from_localhost_and_refuses_a_rebound_name(prepared: Path, tmp_path: Path) -> None:
+    """The page works at localhost as at 127.0.0.1 (the other tests), and a page of another site
+    that rebinds its name to 127.0.0.1 (``evil.example``, mapped by Chromium's resolver rules) gets
+    neither the page, nor its token, nor the API; a cross-site POST changes nothing."""
+    from playwright.sync_api import sync_playwright
+
+    session = tmp_path / "session"
+    state = build_state(prepared, session, "none", "browser")
+    rec = state.rows[state.pending()[0]]
+    x0, y0 = int(rec["bbox_x_min"]), int(rec["bbox_y_min"])
+    served = _serve(state)
+    url = next(served)
+    port = url.rsplit(":", 1)[1].strip("/")
+    local, evil = f"http://localhost:{port}/", f"http://evil.example:{port}/"
+    rules = "--host-resolver-rules=MAP evil.example 127.0.0.1"
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=[*ARGS, rules])
+            try:
+                page = browser.new_page(viewport={"width": 1100, "height": 800})
+                page.goto(local)
+                page.wait_for_function("document.body.dataset.state === 'ready'", timeout=60000)
+                page.check("input[value=box]")
+                _drag(page, [(x0, y0), (x0 + 4, y0 + 4), (x0 + 9, y0 + 9)])
+                _idle(page)
+                assert _area(page) == 100  # the POST passed Host, Origin and token checks
+                # the same server under a rebound name: no page, no API
+                attacker = browser.new_page()
+                response = attacker.goto(evil)
+                assert response is not None and response.status == 403
+                assert "this server answers only as" in attacker.content()
+                token = page.evaluate("document.querySelector('meta[name=sambench-token]').content")
+                assert token not in attacker.content()
+                got = attacker.evaluate(
+                    "async (t) => (await fetch('/api/state', {headers: {'X-Sambench-Token': t,"
+                    " 'X-Sambench-Tab': 'x'}})).status",
+                    token,
+                )
+                assert got == 403  # even with the token, if it had it
+                # a form-like cross-site POST (no preflight, response unreadable) is refused
+                attacker.evaluate(
+                    "async (u) => { await fetch(u + 'api/next_image', {method: 'POST',"
+                    " mode: 'no-cors', body: '{}'}); }",
+                    local,
+                )
+                # and the other origin cannot read the API (CORS: the preflight is refused)
+                blocked = page.evaluate(
+                    "async (u) => { try { await fetch(u + 'api/state', {headers:"
+                    " {'X-Sambench-Token': 'x'}}); return false; } catch (e) { return true; } }",
+                    url,
+                )
+                assert blocked
+                attacker.close()
+                page.click("#accept")
+                _idle(page)
+                assert page.locator("#objects li.done").count() == 1
+            finally:
+                browser.close()
+    finally:
+        next(served, None)
+    kinds = [e["type"] for e in S.read_events(session)]
+    assert kinds.count("box") == 1 and kinds.count("accept") == 1 and "skip" not in kinds

@@ -27,6 +27,7 @@ final ``iou`` and ``hce`` against the ground truth.
 from __future__ import annotations
 
 import io
+import re
 import uuid
 from pathlib import Path
 from typing import Any
@@ -46,10 +47,26 @@ def _iou(pred: np.ndarray, gt: np.ndarray) -> float:
     return 1.0 if union == 0 else int((pred & gt).sum()) / union
 
 
+def api_headers(http: Any, tab: str) -> dict[str, str]:
+    """The headers the page sends with every API call, for a client ``http`` (an
+    ``httpx.Client`` or a ``TestClient`` with a base URL): the tab id ``tab``, the session's token
+    read from the page at ``/`` (as the page's own script reads it) and the page's ``Origin``."""
+    page = http.get("/")
+    m = re.search(r'<meta name="sambench-token" content="([^"]+)"', page.text)
+    if page.status_code != 200 or m is None:
+        raise RuntimeError(f"GET /: HTTP {page.status_code}, no session token in the page")
+    url = http.base_url
+    return {
+        "X-Sambench-Tab": tab,
+        "X-Sambench-Token": m.group(1),
+        "Origin": f"{url.scheme}://{url.netloc.decode()}",
+    }
+
+
 class _Client:
     def __init__(self, http: Any) -> None:
         self.http = http
-        self.headers = {"X-Sambench-Tab": f"simulated-{uuid.uuid4()}"}
+        self.headers = api_headers(http, f"simulated-{uuid.uuid4()}")
 
     def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         r = self.http.request(method, path, json=body, headers=self.headers)
@@ -132,7 +149,8 @@ def simulate_session(
     max_objects: int | None = None,
 ) -> pd.DataFrame:
     """Annotate every pending object of the session behind ``http`` (an ``httpx.Client`` whose
-    base URL is the app, or Starlette's ``TestClient`` of it).
+    base URL is the app, or Starlette's ``TestClient`` of it with ``base_url="http://127.0.0.1"``:
+    the app answers only to its own host names).
 
     ``prepared`` is the session's prepared folder (read for the ground truth only). Returns one
     row per object annotated in this call (see the module docstring for the columns).
@@ -229,7 +247,7 @@ def run_simulation(
 
     state = build_state(Path(prepared), Path(session_dir), model, annotator)
     try:
-        with TestClient(create_app(state)) as client:
+        with TestClient(create_app(state), base_url="http://127.0.0.1") as client:
             return simulate_session(client, prepared, **settings)
     finally:
         state.close()

@@ -35,6 +35,15 @@ from sambench.store import annotation_sessions as S
 
 IDLE_CAP_S = 60.0
 MAX_BRUSH_RADIUS = 200
+MAX_POINTS = 10_000  # per stroke or polygon (a polygon's corners are clicks; a stroke's, pixels)
+SHOWN_CHARS = 60
+
+
+def shown(value: Any, limit: int = SHOWN_CHARS) -> str:
+    """``repr(value)`` for a message, cut to ``limit`` characters: a refusal never echoes a whole
+    request back."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
 class RequestError(ValueError):
@@ -139,7 +148,7 @@ class AnnotationState:
 
     def check_image(self, image_id: str) -> None:
         if image_id not in self.image_ids:
-            raise RequestError(404, f"image_id {image_id!r} is not in the prepared manifest")
+            raise RequestError(404, f"image_id {shown(image_id)} is not in the prepared manifest")
 
     def image_path(self, image_id: str) -> Path:
         """The prepared image of ``image_id`` (refused unless it lies inside the prepared folder)."""
@@ -147,7 +156,7 @@ class AnnotationState:
         rel = next(r["image_path"] for k, r in self.rows.items() if k[0] == image_id)
         path = (self.prepared / rel).resolve()
         if not path.is_relative_to(self.prepared):
-            raise RequestError(403, f"image_id {image_id!r}: its path lies outside PREPARED")
+            raise RequestError(403, f"image_id {shown(image_id)}: its path lies outside PREPARED")
         return path
 
     def image(self, image_id: str) -> np.ndarray:
@@ -227,7 +236,7 @@ class AnnotationState:
         if cur is None or cur.key != (image_id, int(label_value)):
             raise RequestError(
                 409,
-                f"object {image_id}/{label_value} is not the one in progress "
+                f"object {image_id}/{shown(label_value)} is not the one in progress "
                 f"({'none' if cur is None else '/'.join(map(str, cur.key))}); reload the page",
             )
         return cur
@@ -248,6 +257,12 @@ class AnnotationState:
             arr = np.asarray(pts, dtype=np.float64).reshape(-1, 2)
         except (TypeError, ValueError):
             raise RequestError(400, f"{field_name}: expected a list of [x, y] pairs") from None
+        if len(arr) > MAX_POINTS:
+            raise RequestError(
+                400,
+                f"{field_name}: at most {MAX_POINTS} points per stroke or polygon, got {len(arr)}; "
+                "draw it in several",
+            )
         if len(arr) < n_min or not np.isfinite(arr).all():
             raise RequestError(400, f"{field_name}: expected at least {n_min} finite [x, y] pairs")
         if (
@@ -265,7 +280,8 @@ class AnnotationState:
         if kind not in ("box", "click_pos", "click_neg", "brush", "erase", "polygon"):
             raise RequestError(
                 400,
-                f"kind: expected box, click_pos, click_neg, brush, erase or polygon, got {kind!r}",
+                "kind: expected box, click_pos, click_neg, brush, erase or polygon, "
+                f"got {shown(kind)}",
             )
         if kind.startswith("click") and self.model is None:
             raise RequestError(400, "kind: clicks need a model; this session runs --model none")
@@ -291,7 +307,7 @@ class AnnotationState:
             r = body.get("radius", 5)
             if not isinstance(r, int | float) or not 0 <= r <= MAX_BRUSH_RADIUS:
                 raise RequestError(
-                    400, f"radius: expected a number 0..{MAX_BRUSH_RADIUS}, got {r!r}"
+                    400, f"radius: expected a number 0..{MAX_BRUSH_RADIUS}, got {shown(r)}"
                 )
             canvas = np.zeros(cur.mask.shape, np.uint8)
             rad = round(r)

@@ -26,11 +26,27 @@ def annotate(
     host: Annotated[
         str, typer.Option("--host", help="Interface to listen on (default: this machine only).")
     ] = "127.0.0.1",
+    allow_remote: Annotated[
+        bool,
+        typer.Option(
+            "--allow-remote",
+            help="Allow a --host other machines can reach (0.0.0.0, ::); the app has no login.",
+        ),
+    ] = False,
 ) -> None:
     """Annotate PREPARED in the browser, with LiteMedSAM in the loop or by hand; logs every event."""
-    from sambench.annotate.server import bind_socket, make_server
+    from sambench.annotate.server import (
+        bind_socket,
+        check_host,
+        is_loopback,
+        make_server,
+        remote_warning,
+    )
     from sambench.annotate.session import build_state
 
+    host = check_host(host, allow_remote=allow_remote)  # syntax and loopback, no DNS lookup
+    if not is_loopback(host):
+        typer.echo(remote_warning(host), err=True)
     if not annotator.strip():
         raise OptionError("--annotator", "expected a non-empty name")
     bind_socket(host, port).close()  # a port in use is refused before the model loads

@@ -2,6 +2,9 @@
 "use strict";
 (() => {
   const tab = (crypto.randomUUID ? crypto.randomUUID() : String(Math.random()).slice(2));
+  // the session's API token, written into the page by the server (only its own pages can read it)
+  const token = document.querySelector("meta[name=sambench-token]").content;
+  const auth = {"X-Sambench-Tab": tab, "X-Sambench-Token": token};
   const $ = (id) => document.getElementById(id);
   const canvas = $("view");
   const ctx = canvas.getContext("2d");
@@ -15,7 +18,7 @@
   function setBusy(b) { busy = b; document.body.dataset.busy = b ? "1" : "0"; }
 
   async function api(method, path, body) {
-    const opts = {method, headers: {"X-Sambench-Tab": tab}};
+    const opts = {method, headers: {...auth}};
     if (body !== undefined) {
       opts.headers["Content-Type"] = "application/json";
       opts.body = JSON.stringify(body);
@@ -47,6 +50,17 @@
       im.onerror = () => bad(new Error("cannot load " + src));
       im.src = src;
     });
+  }
+
+  // an API image: fetched with the token (an <img src> cannot send it), shown from a blob: URL
+  async function apiImage(path) {
+    const r = await fetch(path, {headers: auth});
+    if (!r.ok) {
+      const data = await r.json().catch(() => ({error: r.statusText}));
+      throw new Error(data.error || r.statusText);
+    }
+    const url = URL.createObjectURL(await r.blob());
+    try { return await loadImage(url); } finally { URL.revokeObjectURL(url); }
   }
 
   async function tinted(b64, rgba) {
@@ -90,7 +104,7 @@
       return li;
     }));
     if (!image || image.dataset.id !== v.image_id) {
-      image = await loadImage("/api/image/" + encodeURIComponent(v.image_id));
+      image = await apiImage("/api/image/" + encodeURIComponent(v.image_id));
       image.dataset.id = v.image_id;
       canvas.width = v.width; canvas.height = v.height;
       fit();
