@@ -378,7 +378,7 @@ def test_cli_report_aliases_option(tmp_path: Path) -> None:
 
 
 def test_long_tables_are_folded(tmp_path: Path) -> None:
-    from sambench.report.build import FOLD_ROWS, ReportContext
+    from sambench.report.context import FOLD_ROWS, ReportContext
 
     ctx = ReportContext(
         run_dir=tmp_path,
