@@ -23,3 +23,7 @@ def build(checkpoint: str | None, *, device: str) -> CustomModel:
 
 def not_an_adapter(checkpoint: str | None, *, device: str) -> object:
     return object()
+
+
+def broken(checkpoint: str | None, *, device: str) -> object:
+    raise RuntimeError("CUDA error: no kernel image is available\nfor execution on the device")

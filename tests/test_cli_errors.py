@@ -227,6 +227,50 @@ def test_no_space_left_names_the_file(
     assert str(out / "config.json") in err[0] and "no space left on device" in err[0]
 
 
+READ_ONLY = [
+    ["evaluate", "PREP", "-o", "RO/run", "-m", "grabcut", "-s", "S5", "--no-progress"],
+    ["evaluate", "PREP", "-o", "RUN2", "-m", "grabcut", "--cache-dir", "RO/cache", "--no-progress"],
+    ["prepare", "SEED", "-o", "RO/prepared", "--modality", "MRI"],
+    ["report", "RUN", "-o", "RO/report", "--no-overlays"],
+    ["finetune", "PREP", "-o", "RO/ft", "--no-progress"],
+]
+
+
+@pytest.mark.parametrize("args", READ_ONLY, ids=[f"{a[0]} {a[3]}" for a in READ_ONLY])
+def test_read_only_file_system_is_a_two_line_error(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    prepared: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    args: list[str],
+) -> None:
+    """EROFS (a read-only mount given as --out or --cache-dir) was a traceback; now the same
+    two lines as "permission denied", naming the folder."""
+    from shared_data import SEED
+
+    ro = tmp_path / "ro"
+    run = tmp_path / "run"
+    if args[0] == "report":
+        assert main(["evaluate", str(prepared), "-o", str(run), "-m", "grabcut", "-s", "S5",
+                     "--no-progress"]) == 0  # fmt: skip
+        capsys.readouterr()
+    mkdir = Path.mkdir
+
+    def read_only(self: Path, *a: object, **k: object) -> None:
+        if str(self).startswith(str(ro)):
+            raise OSError(errno.EROFS, "Read-only file system", str(self))
+        mkdir(self, *a, **k)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Path, "mkdir", read_only)
+    names = {"PREP": prepared, "SEED": SEED / "22_Heart", "RUN": run, "RUN2": tmp_path / "run2"}
+    argv = [str(names[a]) if a in names else a.replace("RO", str(ro)) for a in args]
+    rc, err, _ = _run(capsys, argv)
+    assert rc == 2 and len(err) == 2, err
+    assert (
+        err[0].startswith(f"sambench {args[0]}: error: {ro}") and "read-only file system" in err[0]
+    )
+
+
 # ------------------------------------------------------------------------------ help, warnings
 def _all_commands() -> list[object]:
     root = command()
@@ -285,6 +329,41 @@ def test_timm_future_warnings_are_silenced_only(capsys: pytest.CaptureFixture[st
         )
         warnings.warn_explicit("our own", FutureWarning, "y.py", 1, module="sambench.x")
     assert [str(w.message) for w in seen] == ["our own"]
+
+
+def test_third_party_warnings_are_logged_not_shown_unless_debug(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """MONAI's deprecation warning (raised inside compute_surface_dice on every evaluate-3d
+    volume) is logged at DEBUG level, not printed; sambench's own warnings are still shown;
+    --debug shows everything."""
+    import logging
+
+    import sambench.cli.errors as E
+
+    monai_file = "/venv/lib/python3.11/site-packages/monai/metrics/utils.py"
+    ours_file = str(ROOT / "src" / "sambench" / "volumes" / "evaluate.py")
+
+    def run(cmd: object, args: list[str], *, debug: bool) -> int:
+        warnings.warn_explicit(
+            "get_mask_edges:always_return_as_numpy: Argument `always_return_as_numpy` has been "
+            "deprecated since version 1.5.0.", FutureWarning, monai_file, 246,
+            module="monai.metrics.utils",
+        )  # fmt: skip
+        warnings.warn_explicit("our own", UserWarning, ours_file, 1, module="sambench.x")
+        return 0
+
+    monkeypatch.setattr(E, "run_reporting_errors", run)
+    for debug, shown in ((False, ["our own"]), (True, ["always_return_as_numpy", "our own"])):
+        caplog.clear()
+        with caplog.at_level(logging.DEBUG, "sambench.warnings"):
+            with warnings.catch_warnings(record=True) as seen:
+                warnings.simplefilter("always")
+                assert main(["report", "x", *(["--debug"] if debug else [])]) == 0
+        got = [str(w.message) for w in seen]
+        assert len(got) == len(shown) and all(s in g for s, g in zip(shown, got, strict=True))
+        assert ("always_return_as_numpy" in caplog.text) is not debug
+        assert "our own" not in caplog.text
 
 
 OTHER_COMMANDS = [

@@ -116,3 +116,26 @@ def test_import_sambench_is_light() -> None:
         env={"PYTHONPATH": str(ROOT / "src")},
     ).stdout
     assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    ("spec", "raised"),
+    [
+        ("os:getcwd", r"TypeError: .*getcwd"),  # not a builder: called with the wrong arguments
+        ("custom_adapter:broken", r"RuntimeError: CUDA error: no kernel image"),
+    ],
+)
+def test_an_error_inside_a_custom_builder_names_model_and_builder(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, prepared: Path, spec: str, raised: str
+) -> None:
+    """Was a TypeError traceback; now two lines naming --model, the builder and the original
+    one-line error; --debug keeps the original error as the cause."""
+    with pytest.raises(OptionError, match=rf"--model: '{spec}': the builder raised {raised}"):
+        registry.build_any(spec, device="cpu")
+    out = tmp_path / "run"
+    rc = main(["evaluate", str(prepared), "-o", str(out), "--model", spec, "-s", "S5"])
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert rc == 2 and len(err) == 2 and f"--model: '{spec}': the builder raised" in err[0], err
+    with pytest.raises(OptionError) as e:
+        main(["--debug", "evaluate", str(prepared), "-o", str(out), "--model", spec, "-s", "S5"])
+    assert e.value.__cause__ is not None

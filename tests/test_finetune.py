@@ -172,15 +172,84 @@ def test_dice_bce_loss_matches_hand_formula() -> None:
 
 
 def test_config_validation_names_the_field(tmp_path: Path) -> None:
+    from sambench.errors import OptionError
+
+    inf, nan = float("inf"), float("nan")
     for kw, field in [
-        ({"epochs": 0}, "epochs"),
+        ({"epochs": 0}, "--epochs"),
         ({"loss": "focal"}, "loss.*dice\\+bce"),
         ({"train_fraction": 0.5}, "sum to 1"),
-        ({"box_jitter": -1}, "box_jitter"),
-        ({"patience": 0}, "patience"),
+        ({"box_jitter": -1}, "--box-jitter"),
+        ({"patience": 0}, "--patience"),
+        ({"lr": inf}, "--lr: must be a finite number > 0, got inf"),
+        ({"lr": nan}, "--lr: must be a finite number > 0, got nan"),
+        ({"lr": 0.0}, "--lr"),
+        ({"weight_decay": inf}, "--weight-decay: must be a finite number"),
+        ({"seed": -1}, "--seed: must be >= 0, got -1"),
+        ({"split_seed": -1}, "--split-seed: must be >= 0"),
+        ({"test_fraction": nan}, "--test-fraction: train and val must be > 0"),
     ]:
-        with pytest.raises(ValueError, match=field):
+        with pytest.raises(OptionError, match=field):
             FinetuneConfig(prepared=str(tmp_path), **kw).validate()  # type: ignore[arg-type]
+
+
+def test_refused_finetune_leaves_nothing_behind(tmp_path: Path) -> None:
+    """A setting found bad only when the run starts (here an unknown model name) writes no
+    finetune.json or split.csv: the corrected command is not refused."""
+    from sambench.errors import OptionError
+
+    from fakes import make_prepared
+
+    prepared = make_prepared(tmp_path / "prep", n_images=4)
+    out = tmp_path / "run"
+    cfg = FinetuneConfig(prepared=str(prepared), model="nope", progress=False)
+    with pytest.raises(OptionError, match="--model: unknown name 'nope'"):
+        finetune(cfg, out)
+    assert not out.exists()
+    out.mkdir()  # an empty folder given by the user stays (empty)
+    with pytest.raises(OptionError, match="--model"):
+        finetune(cfg, out)
+    assert out.is_dir() and not any(out.iterdir())
+
+
+@pytest.mark.parametrize("diverges", ["loss", "weights"])
+def test_diverged_training_stops_and_saves_no_non_finite_decoder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, diverges: str
+) -> None:
+    """A step whose loss is NaN, or that leaves a NaN weight in the decoder (what `--lr` far too
+    large does), stops the run with an error naming --lr; nothing of that epoch is saved."""
+    from segment_anything.build_sam import _build_sam
+
+    import sambench.finetune.train as T
+    from sambench.models.sam import adapter_from_sam
+
+    from fakes import make_prepared
+
+    torch.manual_seed(0)
+    tiny = _build_sam(
+        encoder_embed_dim=32, encoder_depth=2, encoder_num_heads=2, encoder_global_attn_indexes=[1]
+    )
+    adapter = adapter_from_sam(tiny, name="tiny_sam", device="cpu")  # type: ignore[arg-type]
+    monkeypatch.setattr(T, "build_model", lambda *a, **k: adapter)
+
+    def bad_step(model, optimizer, loss_fn, batch):  # type: ignore[no-untyped-def]
+        if diverges == "loss":
+            return float("nan")
+        with torch.no_grad():
+            next(model.mask_decoder.parameters()).fill_(float("nan"))
+        return 0.5
+
+    monkeypatch.setattr(T, "train_step", bad_step)
+    prepared = make_prepared(tmp_path / "prep", n_images=4)
+    out = tmp_path / "run"
+    cfg = FinetuneConfig(prepared=str(prepared), epochs=2, max_objects=2, progress=False)
+    what = "the training loss is not finite" if diverges == "loss" else "a decoder weight"
+    with pytest.raises(
+        T.FinetuneDivergedError, match=rf"--lr: training diverged in epoch 1: {what}"
+    ):
+        finetune(cfg, out)
+    assert not (out / T.DECODER_NAME).exists() and not (out / T.CHECKPOINT_NAME).exists()
+    assert list(pd.read_csv(out / T.EPOCHS_NAME)["epoch"]) == [0]
 
 
 def test_resume_with_different_settings_is_refused(tmp_path: Path) -> None:

@@ -372,6 +372,40 @@ def test_interrupted_run_leaves_no_half_written_output(
     pd.testing.assert_frame_equal(load_manifest(out), load_manifest(clean))
 
 
+def test_concurrent_prepare_of_one_dataset_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second prepare of the same dataset folder while one runs deleted the first one's live
+    temporary files; now it is refused (the folder's lock, as for evaluate), nothing touched."""
+    from sambench.store.runlock import RunLockedError
+
+    src, cfg = _three_cases(tmp_path)
+    out = tmp_path / "out"
+    real = prep.write_png_atomic
+    seen: dict[str, object] = {}
+
+    def second_prepare_meanwhile(path: Path, array: np.ndarray) -> Path:
+        if "error" not in seen:
+            live = out / "Synth" / ".Synth_a_0.png.abcd1234.tmp.png"  # the first run's
+            live.write_bytes(b"half written")
+            try:
+                prepare_dataset(src, out, config=cfg, progress=False)
+                seen["error"] = None
+            except RunLockedError as e:
+                seen["error"] = e
+            seen["live_kept"] = live.exists()
+            live.unlink(missing_ok=True)
+        return real(path, array)
+
+    monkeypatch.setattr(prep, "write_png_atomic", second_prepare_meanwhile)
+    report = prepare_dataset(src, out, config=cfg, progress=False)
+    err = seen["error"]
+    assert isinstance(err, RunLockedError) and Path(err.path).parent == out / "Synth"
+    assert "in use by prepare pid" in str(err) and "--wait-lock" not in str(err), str(err)
+    assert seen["live_kept"] and report.cases_done == 3
+    assert not (out / "Synth" / ".sambench.lock").exists()  # released at the end
+
+
 @pytest.mark.slow
 def test_parallel_workers_give_the_same_manifest(tmp_path: Path) -> None:
     src, cfg = _three_cases(tmp_path)

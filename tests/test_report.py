@@ -493,3 +493,80 @@ def test_cli_evaluate_then_report(tmp_path: Path) -> None:
     bad = runner.invoke(app, ["evaluate", str(prepared), "--out", str(tmp_path / "x"),
                               "--strategies", "S9", "--model", "grabcut"])  # fmt: skip
     assert bad.exit_code != 0 and "S9" in str(bad.exception)
+
+
+# ---------------------------------------------------------------- input checks (issue 28)
+
+
+def _copy_run(run: dict[str, object], dst: Path) -> Path:
+    """The module's run folder (no report) copied to ``dst``, to be damaged."""
+    shutil.copytree(Path(str(run["root"])) / "run", dst, ignore=shutil.ignore_patterns("report"))
+    return dst
+
+
+def test_report_refuses_an_unfinished_run(
+    run: dict[str, object], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Parts of a killed run (config.json, no results files, no prompts.jsonl) are not final:
+    refused like an unfinished evaluate-3d run, naming the folder; nothing is written."""
+    from sambench.cli import main
+    from sambench.errors import DataError
+    from sambench.store.run_files import PROMPTS_NAME, TABLE_NAMES
+
+    bad = _copy_run(run, tmp_path / "run")
+    for name in (*TABLE_NAMES, PROMPTS_NAME):
+        (bad / name).unlink(missing_ok=True)
+    with pytest.raises(DataError, match=r"run has not finished.*again to resume it") as e:
+        build_report(bad, model=FakeModel())
+    assert Path(e.value.path) == bad and not (bad / "report").exists()
+    assert main(["report", str(bad), "--no-overlays"]) == 2
+    err = capsys.readouterr().err
+    assert "has not finished" in err and "--no-single-file" not in err
+    assert not (bad / "report").exists()
+
+
+@pytest.mark.parametrize(
+    ("damage", "match"),
+    [
+        ("repeat", r"results\.parquet: \d+ row\(s\) repeat the key of an earlier row"),
+        ("no_dice", r"results\.parquet: not a sambench results table: lacks the columns dice"),
+        ("no_strategy", r"lacks the columns strategy"),
+        ("text_dice", r"results\.parquet: column 'dice' holds .* expected numbers"),
+        ("number_model", r"results\.parquet: column 'model' holds .* expected text"),
+    ],
+)
+def test_report_refuses_damaged_results(
+    run: dict[str, object], tmp_path: Path, damage: str, match: str
+) -> None:
+    """Repeated rows (n doubled, CIs narrowed), a missing column, text in a metric column: a
+    DataError naming the file, before the report folder is made."""
+    from sambench.errors import DataError
+
+    bad = _copy_run(run, tmp_path / "run")
+    df = pd.read_parquet(bad / "results.parquet")
+    if damage == "repeat":
+        df = pd.concat([df, df.iloc[:3]], ignore_index=True)
+    elif damage == "no_dice":
+        df = df.drop(columns=["dice"])
+    elif damage == "no_strategy":
+        df = df.drop(columns=["strategy"])
+    elif damage == "text_dice":
+        df["dice"] = df["dice"].astype(str)
+    else:
+        df["model"] = 7
+    df.to_parquet(bad / "results.parquet")
+    with pytest.raises(DataError, match=match):
+        build_report(bad, model=FakeModel())
+    assert not (bad / "report").exists()
+
+
+def test_report_refuses_a_3d_run_to_compare_with(run: dict[str, object], tmp_path: Path) -> None:
+    from sambench.errors import DataError
+
+    three_d = tmp_path / "run3d"
+    three_d.mkdir()
+    (three_d / "config-3d.json").write_text("{}")
+    pd.DataFrame({"model": ["m"], "dsc": [50.0]}).to_parquet(three_d / "results3d.parquet")
+    with pytest.raises(DataError, match=r"run3d: an `evaluate-3d` run folder: --compare-with"):
+        build_report(Path(str(run["root"])) / "run", tmp_path / "rep", compare_with=(three_d,))
+    assert not (tmp_path / "rep").exists()

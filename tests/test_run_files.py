@@ -199,6 +199,57 @@ def test_replay_missing_key_names_file_and_key(prepared: Path, tmp_path: Path) -
         evaluate(cfg(prepared, prompts_file=str(bad)), tmp_path / "c", model=FakeModel())
 
 
+@pytest.mark.parametrize(
+    ("damage", "match"),
+    [
+        ("far_box", r"the box is outside the image \(80x64 px: x in 0..79, y in 0..63\)"),
+        ("negative_point", r"a point is outside the image \(80x64 px"),
+        ("inverted_box", r"'box' \[.*\] is inverted; expected \[x_min, y_min, x_max, y_max\]"),
+        ("nan_box", r"'box' values must be finite numbers"),
+        ("label_7", r"'point_labels' must be 1 \(positive\) or 0 \(negative\)"),
+    ],
+)
+def test_replay_refuses_prompts_outside_the_image_naming_file_line_and_image(
+    prepared: Path, tmp_path: Path, damage: str, match: str
+) -> None:
+    """Before, such prompts gave status=ok rows with DICE 0 (counted as model failures) or an
+    error naming no file: now a DataError naming the file, the line and the image."""
+    evaluate(cfg(prepared, strategies=("S2", "S5")), tmp_path / "a", model=FakeModel())
+    recs = _lines(tmp_path / "a" / "prompts.jsonl")
+    strategy = "S2" if damage in ("negative_point", "label_7") else "S5"
+    n, target = next((n, r) for n, r in enumerate(recs, 1) if r["strategy"] == strategy)
+    if damage == "far_box":
+        target["box"] = [500, 500, 600, 600]
+    elif damage == "negative_point":
+        target["points"] = [[-3.0, 5.0]]
+    elif damage == "inverted_box":
+        x0, y0, x1, y1 = target["box"]  # type: ignore[misc]
+        target["box"] = [x1, y0, x0, y1]
+    elif damage == "nan_box":
+        target["box"] = [float("nan"), 1, 2, 3]
+    else:
+        target["point_labels"] = [7] * len(target["point_labels"])  # type: ignore[arg-type]
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    where = rf"bad\.jsonl: line {n} \(image_id '{target['image_id']}', {strategy}\): "
+    with pytest.raises(DataError, match=where + f"(?:{match})"):
+        evaluate(cfg(prepared, prompts_file=str(bad), strategies=("S2", "S5")), tmp_path / "b",
+                 model=FakeModel())  # fmt: skip
+    assert not (tmp_path / "b" / "results.parquet").exists()
+
+
+def test_replay_of_a_file_that_is_not_utf8_names_the_line(prepared: Path, tmp_path: Path) -> None:
+    from sambench.engine.prompt_file import ReplayPrompts
+
+    bad = tmp_path / "latin1.jsonl"
+    bad.write_bytes(b'{"dataset": "toy"}\n{"object_name": "C\xf4te"}\n')
+    with pytest.raises(DataError, match=r"latin1\.jsonl: line 2: not UTF-8 text \(byte 0xf4\)"):
+        ReplayPrompts(bad)
+    bad.write_text('{"dataset": "toy", "image_id": "i", "label_value": "x", "strategy": "S5"}\n')
+    with pytest.raises(DataError, match=r"line 1: 'label_value' must be an integer, got 'x'"):
+        ReplayPrompts(bad)
+
+
 def test_interactive_start_with_box(prepared: Path, tmp_path: Path) -> None:
     c = cfg(prepared, strategies=("S5", "interactive"), max_clicks=3, start_with="box")
     every = evaluate(c, tmp_path / "r", model=FakeModel())

@@ -181,6 +181,55 @@ def test_bad_options_are_refused_before_writing(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
+    ("cfg", "match"),
+    [
+        ({"protocol": ProtocolConfig(options={"foo": 1})}, r"--protocol-option: 'foo' is not an"),
+        (
+            {"protocols": ("interactive-3d",), "protocol": ProtocolConfig(options={"fo": 1})},
+            r"'fo' is not an option of interactive-3d \(known: agree_dsc, initial_box",
+        ),
+        (
+            {
+                "protocols": ("interactive-3d",),
+                "protocol": ProtocolConfig(options={"initial_box": "yes"}),
+            },
+            r"--protocol-option: initial_box: expected true or false, got 'yes'",
+        ),
+        (
+            {
+                "protocols": ("interactive-3d",),
+                "protocol": ProtocolConfig(options={"agree_dsc": 2}),
+            },
+            r"--protocol-option: agree_dsc: expected a number in \(0, 1\]",
+        ),
+        ({"seed": -1}, r"--seed: expected an integer >= 0, got -1"),
+        ({"assume_spacing": (1.0, 0.0, 1.0)}, r"--assume-spacing: expected Z,Y,X mm, each > 0"),
+    ],
+)
+def test_every_value_is_checked_before_the_run_writes(
+    tmp_path: Path, cfg: dict[str, object], match: str
+) -> None:
+    """An unknown protocol option (ignored before), a bad option value, a negative seed (a numpy
+    error naming no option before, once config-3d.json was written): refused, nothing written,
+    and the corrected command runs in the same folder."""
+    prepared, _ = _prepare(tmp_path)
+    run = tmp_path / "run"
+    with pytest.raises(OptionError, match=match):
+        evaluate_3d(Run3DConfig(str(prepared), **cfg), run, model=FakeModel())  # type: ignore[arg-type]
+    assert not run.exists()
+    good = Run3DConfig(str(prepared), protocol=ProtocolConfig(multimask=False))
+    assert len(evaluate_3d(good, run, model=FakeModel())) == 2
+
+
+def test_a_model_that_cannot_be_built_leaves_no_folder(tmp_path: Path) -> None:
+    prepared, _ = _prepare(tmp_path)
+    run = tmp_path / "run"
+    with pytest.raises(OptionError, match="--model"):
+        evaluate_3d(Run3DConfig(str(prepared), model="no_such_model"), run)
+    assert not run.exists()
+
+
+@pytest.mark.parametrize(
     ("extra", "option"),
     [
         (["--protocol", "nope"], "--protocol"),

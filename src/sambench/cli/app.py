@@ -12,6 +12,7 @@ shows the traceback instead. Metavars are words (:func:`command` fills them in).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -76,11 +77,37 @@ def command() -> Any:
     return cmd
 
 
+def _third_party_warnings_to_log(show: Any) -> Any:
+    """A ``warnings.showwarning`` that logs (``sambench.warnings``, level DEBUG) the warnings
+    raised outside sambench's own files (MONAI's deprecations, ...) and shows sambench's own."""
+    import logging
+
+    ours = str(Path(__file__).resolve().parents[1])
+    log = logging.getLogger("sambench.warnings")
+
+    def showwarning(
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: Any = None,
+        line: str | None = None,
+    ) -> None:
+        if str(Path(filename).resolve()).startswith(ours):
+            show(message, category, filename, lineno, file, line)
+        else:
+            log.debug("%s:%s: %s: %s", filename, lineno, category.__name__, message)
+
+    return showwarning
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Console entry: run the CLI; a user error is two lines on stderr and exit status 2.
 
     ``sambench --debug ...`` re-raises instead (full traceback). Third-party FutureWarnings from
-    timm's deprecated import paths (used by LiteMedSAM's code) are silenced here, narrowly.
+    timm's deprecated import paths (used by LiteMedSAM's code) are silenced here, narrowly; other
+    warnings raised outside sambench (MONAI's deprecations, ...) are logged at DEBUG level
+    instead of printed, unless ``--debug`` (then every warning is shown).
     """
     import sys
     import warnings
@@ -92,7 +119,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if debug:  # a root option, accepted anywhere on the line (`sambench evaluate ... --debug`)
         args = ["--debug", *(a for a in args if a != "--debug")]
     warnings.filterwarnings("ignore", category=FutureWarning, module=r"timm(\.|$)")
-    return run_reporting_errors(command(), args, debug=debug)
+    if debug:
+        return run_reporting_errors(command(), args, debug=debug)
+    with warnings.catch_warnings():
+        warnings.showwarning = _third_party_warnings_to_log(warnings.showwarning)
+        return run_reporting_errors(command(), args, debug=debug)
 
 
 if __name__ == "__main__":

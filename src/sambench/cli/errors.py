@@ -5,7 +5,8 @@ A *user error* is something the user can fix from the message alone: a bad optio
 (:class:`~sambench.errors.DataError`), a bad checkpoint
 (:class:`~sambench.models.checkpoints.CheckpointError`), an invalid or mismatching configuration
 (the project's other ``ValueError`` subclasses and plain ``ValueError`` messages), a missing or
-unreadable file, and a full disk (``ENOSPC``, naming the file being written). The first line is
+unreadable file, a full disk (``ENOSPC``, naming the file being written) and a read-only file
+system (``EROFS``, naming the file or folder). The first line is
 ``sambench <command>: error: <message>``; the second says how to see the traceback (or, for a
 usage error, where the help is). Anything else is a bug and keeps its traceback.
 
@@ -42,6 +43,11 @@ def describe_user_error(exc: BaseException) -> str | None:
         where = exc.filename or "an output file (name unknown)"
         return (
             f"{where}: {_DISK_ERRNOS[exc.errno]} while writing it; free space or use another --out"
+        )
+    if isinstance(exc, OSError) and exc.errno == errno.EROFS:
+        where = exc.filename or "an output file (name unknown)"
+        return (
+            f"{where}: read-only file system; give a folder you can write to (--out, --cache-dir)"
         )
     if isinstance(exc, _FILE_ERRORS):
         if exc.filename is not None and exc.strerror:

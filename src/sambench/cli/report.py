@@ -49,7 +49,9 @@ def report(
     """Build the HTML report (tables, figures, statistics) of an evaluation run."""
     from sambench.report.build import build_report
     from sambench.report.lazy_report import build_report_lazy
+    from sambench.report.validate import check_finished
 
+    check_finished(run_dir)  # an unfinished run is refused, never reported as final
     if X.report_out_of_core(run_dir, out_of_core):
         typer.echo(f"report -> {build_report_lazy(run_dir, out, rng_seed=seed)}")
         return

@@ -73,6 +73,7 @@ from sambench.store.atomic import (
     write_json_atomic,
     write_png_atomic,
 )
+from sambench.store.runlock import RunLock, RunLockedError
 
 PARTS_DIR = ".parts"
 REPORT_NAME = "prepare_report.json"
@@ -359,6 +360,17 @@ def _run_tasks(
                 f.cancel()
 
 
+def _dataset_lock(ds_dir: Path) -> RunLock:
+    """The dataset folder's lock, taken: a second prepare of the same folder is refused
+    (:class:`~sambench.store.runlock.RunLockedError` naming the lock file and its holder)."""
+    lock = RunLock(ds_dir, "prepare")
+    try:
+        return lock.acquire()
+    except RunLockedError as e:  # prepare has no --wait-lock: do not suggest it
+        problem = str(e.problem).replace(" pass --wait-lock to wait,", "")
+        raise RunLockedError(e.path, problem) from None
+
+
 def prepare_dataset(
     source: Path,
     out: Path,
@@ -414,62 +426,68 @@ def prepare_dataset(
         if not skip_bad:
             raise DataError(path, reason)
         report.bad_cases.append({"case": path.name, "path": str(path), "reason": reason})
-    claim_dataset(ds_dir, desc)
-    report.temp_files_removed = len(remove_atomic_temps(ds_dir))
-    report.window = None if desc.window is None else list(desc.window)
-
-    from tqdm import tqdm
-
-    todo, done_parts = [], {}
-    for pair in pairs:
-        part = read_part(ds_dir / PARTS_DIR / f"{pair.unit}.parquet")
-        done = part is not None and part_is_complete(root, part[0])
-        if part is not None and done and part3d_complete(root, ds_dir, pair.unit):
-            done_parts[pair.unit] = part[0]
-            report.add_case(part[1])
-            report.cases_resumed += 1
-        else:
-            todo.append(
-                _CaseTask(
-                    pair,
-                    desc,
-                    root,
-                    resample_labels,
-                    max_image_pixels,
-                    volume_format,
-                    zarr_above_mb,
-                )
-            )
-    bar = tqdm(total=len(todo), desc=f"prepare {desc.name}", unit="case", disable=not progress)
+    # one prepare per dataset folder: a second one refuses (it would delete the first one's
+    # temporary files as left by a killed run)
+    lock = _dataset_lock(ds_dir)
     try:
-        for task, fut in _run_tasks(todo, workers):
-            bar.update(1)
-            err = fut.exception()
-            if err is not None:
-                if skip_bad and isinstance(err, DataError):
-                    report.bad_cases.append(
-                        {"case": task.pair.unit, "path": str(err.path), "reason": str(err)}
-                    )
-                    continue
-                raise err
-            _, stats, _ = fut.result()
-            report.add_case(stats)
-            report.cases_done += 1
-    finally:
-        bar.close()
+        claim_dataset(ds_dir, desc)
+        report.temp_files_removed = len(remove_atomic_temps(ds_dir))
+        report.window = None if desc.window is None else list(desc.window)
 
-    frames = []
-    for pair in pairs:
-        part = read_part(ds_dir / PARTS_DIR / f"{pair.unit}.parquet")
-        if part is not None:
-            frames.append(part[0])
-    manifest = manifest_frame(pd.concat(frames, ignore_index=True) if frames else [])
-    write_manifest(ds_dir / MANIFEST_NAME, manifest)
-    write_volumes_manifest(ds_dir, [p.unit for p in pairs])
-    write_json_atomic(ds_dir / DATASET_JSON_NAME, dataset_json(desc, manifest, "complete"))
-    legacy = ds_dir / LEGACY_DATASET_JSON_NAME
-    if legacy.is_file():  # ours under the old name (claimed above): the new file replaces it
-        legacy.unlink()
-    report.seconds = time.perf_counter() - t0
-    write_json_atomic(ds_dir / REPORT_NAME, report.to_dict())
-    return report
+        from tqdm import tqdm
+
+        todo, done_parts = [], {}
+        for pair in pairs:
+            part = read_part(ds_dir / PARTS_DIR / f"{pair.unit}.parquet")
+            done = part is not None and part_is_complete(root, part[0])
+            if part is not None and done and part3d_complete(root, ds_dir, pair.unit):
+                done_parts[pair.unit] = part[0]
+                report.add_case(part[1])
+                report.cases_resumed += 1
+            else:
+                todo.append(
+                    _CaseTask(
+                        pair,
+                        desc,
+                        root,
+                        resample_labels,
+                        max_image_pixels,
+                        volume_format,
+                        zarr_above_mb,
+                    )
+                )
+        bar = tqdm(total=len(todo), desc=f"prepare {desc.name}", unit="case", disable=not progress)
+        try:
+            for task, fut in _run_tasks(todo, workers):
+                bar.update(1)
+                err = fut.exception()
+                if err is not None:
+                    if skip_bad and isinstance(err, DataError):
+                        report.bad_cases.append(
+                            {"case": task.pair.unit, "path": str(err.path), "reason": str(err)}
+                        )
+                        continue
+                    raise err
+                _, stats, _ = fut.result()
+                report.add_case(stats)
+                report.cases_done += 1
+        finally:
+            bar.close()
+
+        frames = []
+        for pair in pairs:
+            part = read_part(ds_dir / PARTS_DIR / f"{pair.unit}.parquet")
+            if part is not None:
+                frames.append(part[0])
+        manifest = manifest_frame(pd.concat(frames, ignore_index=True) if frames else [])
+        write_manifest(ds_dir / MANIFEST_NAME, manifest)
+        write_volumes_manifest(ds_dir, [p.unit for p in pairs])
+        write_json_atomic(ds_dir / DATASET_JSON_NAME, dataset_json(desc, manifest, "complete"))
+        legacy = ds_dir / LEGACY_DATASET_JSON_NAME
+        if legacy.is_file():  # ours under the old name (claimed above): the new file replaces it
+            legacy.unlink()
+        report.seconds = time.perf_counter() - t0
+        write_json_atomic(ds_dir / REPORT_NAME, report.to_dict())
+        return report
+    finally:
+        lock.release()

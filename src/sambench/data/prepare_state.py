@@ -20,6 +20,7 @@ from sambench.data.records import DATASET_JSON_NAME, LEGACY_DATASET_JSON_NAME, O
 from sambench.data.standardize import LabelMapping
 from sambench.errors import DataError
 from sambench.store.atomic import write_atomic, write_json_atomic
+from sambench.store.runfolder import IGNORED_ENTRIES
 
 _STATS_KEY = b"sambench_case_stats"
 
@@ -88,7 +89,7 @@ def claim_dataset(ds_dir: Path, desc: DatasetDescription) -> None:
                 "modality...); delete the folder to re-prepare, or use another --out",
             )
         return
-    if ds_dir.exists() and any(ds_dir.iterdir()):
+    if ds_dir.exists() and any(p.name not in IGNORED_ENTRIES for p in ds_dir.iterdir()):
         raise DataError(
             ds_dir, f"exists but has no {DATASET_JSON_NAME}; expected an empty or sambench folder"
         )

@@ -115,20 +115,60 @@ def _array(
     return a
 
 
+def _text(path: Path) -> str:
+    """The file as UTF-8 text; DataErrors naming the file (and the line of a bad byte)."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise DataError(path, "prompt file not found (--prompts)") from None
+    except IsADirectoryError:
+        raise DataError(path, "is a folder; --prompts expects a prompts.jsonl file") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise DataError(
+            path,
+            f"line {line}: not UTF-8 text (byte 0x{data[e.start]:02x}); --prompts expects JSON "
+            "Lines in UTF-8, as sambench writes prompts.jsonl",
+        ) from None
+
+
+def _outside(p: Prompts, width: int, height: int) -> str | None:
+    """What of ``p`` lies outside a ``width`` x ``height`` image (None: all inside)."""
+    xs: list[np.ndarray] = []
+    ys: list[np.ndarray] = []
+    if p.points is not None:
+        xs.append(p.points[:, 0])
+        ys.append(p.points[:, 1])
+    if p.box is not None:
+        xs.append(p.box[[0, 2]])
+        ys.append(p.box[[1, 3]])
+    x = np.concatenate(xs) if xs else np.zeros(0)
+    y = np.concatenate(ys) if ys else np.zeros(0)
+    if ((x < 0) | (x > width - 1)).any() or ((y < 0) | (y > height - 1)).any():
+        what = "the box" if p.points is None else ("a point" if p.box is None else "a prompt")
+        return (
+            f"{what} is outside the image ({width}x{height} px: x in 0..{width - 1}, "
+            f"y in 0..{height - 1})"
+        )
+    return None
+
+
 class ReplayPrompts:
     """The unshifted S2-S6 records of a prompt file, by (dataset, image_id, label_value, strategy).
 
-    Bad lines (not JSON, missing keys, wrong shapes) raise :class:`DataError` naming the file and
-    line.
+    Bad lines (not UTF-8, not JSON, missing keys, wrong shapes, non-finite coordinates, point
+    labels other than 0/1, an inverted box) raise :class:`DataError` naming the file and line;
+    a prompt outside its image (width and height from the manifest) when its object is
+    evaluated, naming the file, line and image.
     """
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
-        try:
-            text = self.path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise DataError(self.path, "prompt file not found (--prompts)") from None
+        text = _text(self.path)
         self.records: dict[Key, Prompts | PromptError] = {}
+        self.lines: dict[Key, int] = {}
         for n, line in enumerate(text.splitlines(), start=1):
             if not line.strip():
                 continue
@@ -145,27 +185,42 @@ class ReplayPrompts:
                 raise DataError(self.path, f"line {n}: missing keys {missing}")
             if rec["strategy"] not in STRATEGIES or rec.get("shift_range") is not None:
                 continue  # S1, interactive and shifted records are not replayed
-            key = (
-                str(rec["dataset"]),
-                str(rec["image_id"]),
-                int(rec["label_value"]),
-                str(rec["strategy"]),
-            )
+            value = rec["label_value"]
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise DataError(
+                    self.path, f"line {n}: 'label_value' must be an integer, got {value!r}"
+                )
+            key = (str(rec["dataset"]), str(rec["image_id"]), value, str(rec["strategy"]))
             self.records[key] = self._prompts(n, rec)
+            self.lines[key] = n
 
     def _prompts(self, n: int, rec: dict[str, object]) -> Prompts | PromptError:
         if rec.get("status", "ok") != "ok":
             reason = str(rec.get("skip_reason", "")).removeprefix("prompt: ") or "replayed"
             return PromptError(reason, f"{self.path} line {n}: skipped")
+        where = f"line {n} (image_id {rec['image_id']!r}, {rec['strategy']})"
         pts = _array(self.path, n, rec, "points", (-1, 2))
         lbl = _array(self.path, n, rec, "point_labels", (-1,))
         box = _array(self.path, n, rec, "box", (4,))
+        for name, a in (("points", pts), ("box", box), ("point_labels", lbl)):
+            if a is not None and not np.isfinite(a).all():
+                raise DataError(self.path, f"{where}: {name!r} values must be finite numbers")
+        if lbl is not None and not np.isin(lbl, (0, 1)).all():
+            raise DataError(
+                self.path, f"{where}: 'point_labels' must be 1 (positive) or 0 (negative)"
+            )
+        if box is not None and (box[0] > box[2] or box[1] > box[3]):
+            raise DataError(
+                self.path,
+                f"{where}: 'box' {box.tolist()} is inverted; expected [x_min, y_min, x_max, y_max] "
+                "with x_min <= x_max and y_min <= y_max",
+            )
         try:
             return Prompts(
                 points=pts, labels=None if lbl is None else lbl.astype(np.int64), box=box
             )
         except ValueError as e:
-            raise DataError(self.path, f"line {n}: {e}") from None
+            raise DataError(self.path, f"{where}: {e}") from None
 
     def check_covers(self, keys: Iterable[Key]) -> None:
         """Raise :class:`DataError` naming the first key absent from the file."""
@@ -181,11 +236,22 @@ class ReplayPrompts:
     def prompts_for(
         self, row: dict[str, object], strategies: Iterable[str]
     ) -> dict[str, Prompts | PromptError]:
-        """``{strategy: Prompts or PromptError}`` of one object (manifest ``row``)."""
+        """``{strategy: Prompts or PromptError}`` of one object (manifest ``row``); a prompt
+        outside the image (``row``'s ``width`` and ``height``) is a :class:`DataError`."""
         out: dict[str, Prompts | PromptError] = {}
         base = (str(row["dataset"]), str(row["image_id"]), int(row["label_value"]))  # type: ignore[call-overload]
+        width, height = row.get("width"), row.get("height")
         for s in strategies:
             key = (*base, s)
             self.check_covers([key])
-            out[s] = self.records[key]
+            p = self.records[key]
+            if isinstance(p, Prompts) and width is not None and height is not None:
+                problem = _outside(p, int(width), int(height))  # type: ignore[call-overload]
+                if problem is not None:
+                    raise DataError(
+                        self.path,
+                        f"line {self.lines[key]} (image_id {base[1]!r}, {s}): {problem}; the "
+                        "prompts must be pixel coordinates of the prepared image",
+                    )
+            out[s] = p
         return out

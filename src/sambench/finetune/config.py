@@ -7,9 +7,11 @@ one set-up and half with another.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sambench.errors import OptionError
 from sambench.store import saved_config as SC
 from sambench.version import __version__
 
@@ -75,35 +77,45 @@ class FinetuneConfig:
     sambench_version: str = field(default=__version__)
 
     def validate(self) -> None:
-        """Raise ValueError naming the field for any out-of-range or unknown setting."""
+        """Raise :class:`~sambench.errors.OptionError` naming the option (``--lr``, ...) of any
+        out-of-range, non-finite or unknown setting; called before anything is written."""
         if self.epochs < 1:
-            raise ValueError(f"epochs: must be >= 1, got {self.epochs}")
-        if not self.lr > 0:
-            raise ValueError(f"lr: must be > 0, got {self.lr}")
+            raise OptionError("--epochs", f"must be >= 1, got {self.epochs}")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise OptionError("--lr", f"must be a finite number > 0, got {self.lr}")
         if self.batch_size < 1:
-            raise ValueError(f"batch_size: must be >= 1, got {self.batch_size}")
-        if self.weight_decay < 0:
-            raise ValueError(f"weight_decay: must be >= 0, got {self.weight_decay}")
+            raise OptionError("--batch-size", f"must be >= 1, got {self.batch_size}")
+        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
+            raise OptionError(
+                "--weight-decay", f"must be a finite number >= 0, got {self.weight_decay}"
+            )
         if self.loss not in LOSSES:
-            raise ValueError(f"loss: {self.loss!r} is not one of {', '.join(LOSSES)}")
+            raise OptionError("loss", f"{self.loss!r} is not one of {', '.join(LOSSES)}")
         if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer: {self.optimizer!r} is not one of {', '.join(OPTIMIZERS)}")
+            raise OptionError(
+                "optimizer", f"{self.optimizer!r} is not one of {', '.join(OPTIMIZERS)}"
+            )
         if self.box_jitter < 0:
-            raise ValueError(f"box_jitter: must be >= 0 pixels, got {self.box_jitter}")
+            raise OptionError("--box-jitter", f"must be >= 0 pixels, got {self.box_jitter}")
         if self.patience is not None and self.patience < 1:
-            raise ValueError(f"patience: must be >= 1 or None (off), got {self.patience}")
+            raise OptionError("--patience", f"must be >= 1 or None (off), got {self.patience}")
         if self.max_objects is not None and self.max_objects < 1:
-            raise ValueError(f"max_objects: must be >= 1 or None (all), got {self.max_objects}")
+            raise OptionError(
+                "--max-objects", f"must be >= 1 or None (all), got {self.max_objects}"
+            )
+        for option, value in (("--seed", self.seed), ("--split-seed", self.split_seed)):
+            if value < 0:
+                raise OptionError(option, f"must be >= 0, got {value}")
         fr = (self.train_fraction, self.val_fraction, self.test_fraction)
-        if any(f < 0 for f in fr) or self.train_fraction <= 0 or self.val_fraction <= 0:
-            raise ValueError(
-                "train_fraction, val_fraction: must be > 0 and test_fraction >= 0, got "
-                f"{fr[0]}, {fr[1]}, {fr[2]}"
+        names = "--train-fraction, --val-fraction, --test-fraction"
+        if not all(math.isfinite(f) and 0 <= f <= 1 for f in fr) or min(fr[:2]) <= 0:
+            raise OptionError(
+                names,
+                "train and val must be > 0, test >= 0, each at most 1, got "
+                f"{fr[0]}, {fr[1]}, {fr[2]}",
             )
         if abs(sum(fr) - 1.0) > 1e-6:
-            raise ValueError(
-                f"train_fraction + val_fraction + test_fraction: must sum to 1, got {sum(fr)}"
-            )
+            raise OptionError(names, f"must sum to 1, got {sum(fr)}")
 
     def to_json_dict(self) -> dict[str, object]:
         return SC.to_json_dict(self, _TUPLE_FIELDS)

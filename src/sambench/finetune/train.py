@@ -28,6 +28,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import math
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -41,6 +42,7 @@ from tqdm.auto import tqdm
 from sambench.data.manifest import load_manifest
 from sambench.engine.cache import EmbeddingCache
 from sambench.engine.plan import embedding_signature
+from sambench.errors import OptionError
 from sambench.finetune.config import FinetuneConfig, check_compatible
 from sambench.finetune.data import (
     Batch,
@@ -126,6 +128,7 @@ def train_step(
 
 
 def _prepare_split(config: FinetuneConfig, out: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The manifest and the case split, checked against a saved split (nothing is written)."""
     manifest = load_manifest(Path(config.prepared), datasets=config.datasets)
     fractions = (config.train_fraction, config.val_fraction, config.test_fraction)
     split = split_cases(manifest, fractions, config.split_seed)
@@ -137,8 +140,43 @@ def _prepare_split(config: FinetuneConfig, out: Path) -> tuple[pd.DataFrame, pd.
                 f"{path}: the saved split differs from the one computed now (the prepared data "
                 "changed?); refusing to resume. Use a new output folder"
             )
-    write_split(path, split)
     return manifest, split
+
+
+class FinetuneDivergedError(OptionError):
+    """Training produced a non-finite loss or decoder weights (a learning rate too large)."""
+
+
+def _check_finite(
+    config: FinetuneConfig,
+    epoch: int,
+    what: str,
+    value: float | None,
+    model: SamFamilyAdapter | Sam2Adapter | None = None,
+    best_epoch: int = 0,
+) -> None:
+    """Stop the run, saving nothing of ``epoch``, when ``value`` (a loss) or, given ``model``,
+    a weight of its decoder is not finite."""
+    bad = value is not None and not math.isfinite(value)
+    if not bad and model is not None:
+        bad = any(
+            v.is_floating_point() and not bool(torch.isfinite(v).all())
+            for v in model.decoder_state_dict().values()
+        )
+    if not bad:
+        return
+    kept = (
+        f"{DECODER_NAME} keeps epoch {best_epoch}'s decoder"
+        if best_epoch > 0
+        else "no decoder was saved"
+    )
+    shown = "" if value is None else f" ({value})"
+    raise FinetuneDivergedError(
+        "--lr",
+        f"training diverged in epoch {epoch}: {what} is not finite{shown} at learning rate "
+        f"{config.lr:g}; nothing of epoch {epoch} was saved ({kept}); start again with a "
+        "smaller --lr in a new --out folder",
+    )
 
 
 def _evaluate(
@@ -240,8 +278,14 @@ def finetune(
     """
     config.validate()
     out = ensure_run_folder(out, "finetune")
-    with RunLock(out, "finetune", wait=wait_lock):
-        return _finetune_locked(config, out, on_epoch_end)
+    created = not out.exists()
+    try:
+        with RunLock(out, "finetune", wait=wait_lock):
+            return _finetune_locked(config, out, on_epoch_end)
+    except Exception:
+        if created and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()  # a refused run leaves nothing behind
+        raise
 
 
 def _finetune_locked(
@@ -251,18 +295,20 @@ def _finetune_locked(
     out.mkdir(parents=True, exist_ok=True)
     if (out / "finetune.json").exists():
         check_compatible(FinetuneConfig.load(out), config, out)
-    config.save(out)
     prepared = Path(config.prepared)
     manifest, split = _prepare_split(config, out)
-
     model = build_model(
         config.model, config.checkpoint, device=config.device, model_config=config.model_config
     )
     if not isinstance(model, SamFamilyAdapter | Sam2Adapter):
-        raise ValueError(
-            f"model: decoder fine-tuning supports the SAM family (litemedsam, sam_vit_*, "
-            f"medsam_vit_b) and SAM 2 (sam2*, medsam2), not yet {config.model!r}"
+        raise OptionError(
+            "--model",
+            f"decoder fine-tuning supports the SAM family (litemedsam, sam_vit_*, "
+            f"medsam_vit_b) and SAM 2 (sam2*, medsam2), not yet {config.model!r}",
         )
+    # every setting is checked (data, split, model): only now is anything written
+    config.save(out)
+    write_split(out / SPLIT_NAME, split)
     params = freeze_all_but_decoder(model)
     cache_root = Path(config.cache_dir) if config.cache_dir else out / "embeddings"
     cache = EmbeddingCache(cache_root, embedding_signature(model))
@@ -328,7 +374,10 @@ def _finetune_locked(
                 rng=rng,
             )
             losses.append(train_step(model, optimizer, loss_fn, batch))
+            _check_finite(config, epoch, "the training loss", losses[-1], best_epoch=best_epoch)
+        _check_finite(config, epoch, "a decoder weight", None, model, best_epoch)
         val_loss, val_dice = _evaluate(model, cache, prepared, val, loss_fn)
+        _check_finite(config, epoch, "the validation loss", val_loss, best_epoch=best_epoch)
         is_best = val_dice > best_dice
         if is_best:
             best_epoch, best_dice, bad_epochs = epoch, val_dice, 0

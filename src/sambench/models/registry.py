@@ -30,8 +30,9 @@ from typing import Any
 
 import torch
 
-from sambench.errors import OptionError
+from sambench.errors import DataError, OptionError
 from sambench.models.base import PromptableModel
+from sambench.models.checkpoints import CheckpointError
 from sambench.models.hf_sam import HF_KINDS, HfSamAdapter, build_hf_adapter
 from sambench.models.litemedsam import build_litemedsam_adapter
 from sambench.models.medsam2 import build_medsam2_adapter
@@ -253,9 +254,19 @@ def build_any(
             f"unknown model {name!r}; expected one of {', '.join(known)}, "
             "or package.module:builder for your own adapter",
         )
-    adapter = builder(
-        None if checkpoint is None else str(checkpoint), device=device or default_device()
-    )
+    try:
+        adapter = builder(
+            None if checkpoint is None else str(checkpoint), device=device or default_device()
+        )
+    except (OptionError, DataError, CheckpointError):
+        raise  # the builder's own user errors, already naming what to fix
+    except Exception as e:  # a bug or a bad builder: one line naming --model and the builder
+        message = " ".join(str(e).split())[:300] or "(no message)"
+        raise OptionError(
+            "--model",
+            f"{name!r}: the builder raised {type(e).__name__}: {message} (a builder is called "
+            "as builder(checkpoint, device=...) and returns an adapter; see docs/models.md)",
+        ) from e
     missing = [a for a in ("name", "embed", "predict") if not hasattr(adapter, a)]
     if missing:
         raise OptionError(

@@ -32,39 +32,23 @@ from sambench.report.aliases import AliasTable
 from sambench.report.annotation import annotation_tables
 from sambench.report.context import REPORT_NAME, SECTION_FAILED, ReportContext
 from sambench.report.environment import environment_notes
+from sambench.report.validate import (
+    REQUIRED_COLUMNS,
+    check_compared_run,
+    has_tables,
+    load_checked,
+)
 from sambench.store.atomic import write_text_atomic
-from sambench.store.run_files import RESULTS_NAME, TABLE_NAMES, load_all
 from sambench.store.runfolder import REPORT_MARKER, ensure_run_folder
 
 log = logging.getLogger(__name__)
 
 
 def load_results(run_dir: Path) -> pd.DataFrame:
-    """Every row of the run (its per-protocol tables, :func:`sambench.store.run_files.load_all`),
-    or the run's parts when the run did not finish."""
-    run_dir = Path(run_dir)
-    results = load_all(run_dir)  # FileNotFoundError naming results.parquet when nothing is there
-    if not any((run_dir / n).is_file() for n in TABLE_NAMES):
-        log.warning("%s: no results tables: reporting on the unfinished run's parts", run_dir)
-    return results
-
-
-REQUIRED_COLUMNS = ("image_id", "model", "strategy", "selection", "status", "dice")
-
-
-def check_results_columns(results: pd.DataFrame, path: Path) -> None:
-    """Refuse a results table without the columns every report section reads (a DataError
-    naming the file, the missing columns and what it has), instead of a ``KeyError`` later."""
-    from sambench.errors import DataError
-
-    missing = [c for c in REQUIRED_COLUMNS if c not in results.columns]
-    if missing:
-        has = ", ".join(map(str, results.columns[:8])) if len(results.columns) else "no columns"
-        raise DataError(
-            path,
-            f"not a sambench results table: lacks the columns {', '.join(missing)} "
-            f"(it has {has}); expected a file written by `sambench evaluate`",
-        )
+    """Every row of the finished run (its per-protocol tables, or its parts when it finished
+    with ``--no-single-file``), checked (:mod:`sambench.report.validate`): an unfinished run, a
+    missing column, a column of the wrong type or a repeated row is a DataError naming the file."""
+    return load_checked(Path(run_dir))
 
 
 def _join_runs(run_dir: Path, results: pd.DataFrame, others: Sequence[Path]) -> pd.DataFrame:
@@ -73,8 +57,7 @@ def _join_runs(run_dir: Path, results: pd.DataFrame, others: Sequence[Path]) -> 
     frames = [results]
     for other in others:
         other = Path(other)
-        if not other.is_dir():
-            raise FileNotFoundError(f"{other}: run folder to compare with does not exist")
+        check_compared_run(other)
         df = load_results(other)
         for m in map(str, df["model"].unique()):
             if m in seen:
@@ -159,21 +142,19 @@ def build_report(
             "missing: this evaluate-3d run has not finished; run the same `sambench evaluate-3d "
             f"... --out {run_dir}` again to resume it, then report",
         )
-    if results3d is not None and not any((run_dir / n).is_file() for n in TABLE_NAMES):
+    if results3d is not None and not has_tables(run_dir):
         # an evaluate-3d run only (its parts/ hold 3D rows, not an unfinished 2D run)
         results = pd.DataFrame(columns=list(REQUIRED_COLUMNS))
     else:
-        results = load_results(run_dir)
+        results = load_results(run_dir)  # checked: nothing is written for a bad run
     only_3d = results3d is not None and results.empty
-    out = ensure_run_folder(run_dir / "report" if out is None else Path(out), "report")
-    out.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(out / REPORT_MARKER, "sambench report folder\n")
-    if not only_3d:
-        check_results_columns(results, run_dir / RESULTS_NAME)
     main_model = str(results["model"].iloc[0]) if len(results) else None
     if compare_with and only_3d:
         raise ValueError("--compare-with: comparing runs is for `sambench evaluate` runs only")
     results = _join_runs(run_dir, results, compare_with)
+    out = ensure_run_folder(run_dir / "report" if out is None else Path(out), "report")
+    out.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(out / REPORT_MARKER, "sambench report folder\n")
     config: RunConfig | None = None
     try:
         config = RunConfig.load(run_dir)

@@ -20,6 +20,7 @@ from sambench.analysis import lazy
 from sambench.report import figures as F
 from sambench.report import html as H
 from sambench.report.context import REPORT_NAME, ReportContext
+from sambench.report.validate import check_finished
 from sambench.store.atomic import write_text_atomic
 from sambench.store.results_dataset import ResultsDataset, scan_results
 from sambench.store.runfolder import REPORT_MARKER, ensure_run_folder
@@ -112,6 +113,7 @@ def build_report_lazy(
     ``run_dir / "report"``); ``dataset_options``: :class:`ResultsDataset` options such as
     ``memory_limit``. Returns the HTML file's path."""
     run_dir = Path(run_dir)
+    check_finished(run_dir)
     out = ensure_run_folder(run_dir / "report" if out is None else Path(out), "report")
     out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out / REPORT_MARKER, "sambench report folder\n")

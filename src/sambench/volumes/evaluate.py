@@ -99,6 +99,51 @@ def validate(cfg: Run3DConfig) -> None:
             raise OptionError("--shift", f"expected LO,HI px with 0 <= LO <= HI, got {lo:g},{hi:g}")
     if cfg.protocol.steps < 0:
         raise OptionError("--steps", f"expected >= 0, got {cfg.protocol.steps}")
+    if cfg.seed < 0:
+        raise OptionError("--seed", f"expected an integer >= 0, got {cfg.seed}")
+    if cfg.assume_spacing is not None:
+        sp = tuple(cfg.assume_spacing)
+        if len(sp) != 3 or not all(math.isfinite(float(v)) and float(v) > 0 for v in sp):
+            raise OptionError("--assume-spacing", f"expected Z,Y,X mm, each > 0, got {sp}")
+    _check_protocol_options(cfg)
+
+
+def _agree_dsc(v: Any) -> str | None:
+    ok = v is None or (not isinstance(v, bool) and isinstance(v, int | float) and 0 < v <= 1)
+    return None if ok else "expected a number in (0, 1] or null"
+
+
+#: the --protocol-option keys each built-in protocol reads, with a check of the value (None:
+#: fine, else what was expected). A protocol registered elsewhere is not listed: its options
+#: are not checked here.
+BUILTIN_PROTOCOL_OPTIONS: dict[str, dict[str, Any]] = {
+    "propagate": {},
+    "slicewise-gt": {},
+    "sam2-video": {},
+    "interactive-3d": {
+        "initial_box": lambda v: None if isinstance(v, bool) else "expected true or false",
+        "agree_dsc": _agree_dsc,
+    },
+}
+
+
+def _check_protocol_options(cfg: Run3DConfig) -> None:
+    """Each ``--protocol-option`` must be read by one of the protocols run (an unknown key
+    would be ignored silently), with a valid value."""
+    if any(name not in BUILTIN_PROTOCOL_OPTIONS for name in cfg.protocols):
+        return  # a protocol registered elsewhere may read any key
+    known = {k: f for name in cfg.protocols for k, f in BUILTIN_PROTOCOL_OPTIONS[name].items()}
+    for key, value in dict(cfg.protocol.options).items():
+        if key not in known:
+            names = sorted(known) or ["none"]
+            raise OptionError(
+                "--protocol-option",
+                f"{key!r} is not an option of {', '.join(cfg.protocols)} (known: "
+                f"{', '.join(names)}; interactive-3d reads initial_box, agree_dsc)",
+            )
+        problem = known[key](value)
+        if problem is not None:
+            raise OptionError("--protocol-option", f"{key}: {problem}, got {value!r}")
 
 
 def _rng(seed: int, volume_id: str, label_value: int, protocol: str) -> np.random.Generator:
@@ -194,6 +239,24 @@ def evaluate_3d(
     validate(cfg)
     table = _select(load_volume_table(cfg.prepared), cfg)
     out = ensure_run_folder(out, "evaluate-3d")
+    created = not out.exists()
+    try:
+        return _evaluate_3d_locked(cfg, out, table, model, flush_every, wait_lock, progress)
+    except Exception:
+        if created and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()  # refused before anything was written (e.g. the model): leave nothing
+        raise
+
+
+def _evaluate_3d_locked(
+    cfg: Run3DConfig,
+    out: Path,
+    table: pd.DataFrame,
+    model: PromptableModel | None,
+    flush_every: int,
+    wait_lock: bool,
+    progress: bool,
+) -> pd.DataFrame:
     with RunLock(out, "evaluate-3d", wait=wait_lock):
         cfg_path = out / CONFIG_NAME
         saved = json.loads(cfg_path.read_text()) if cfg_path.is_file() else None
