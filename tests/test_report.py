@@ -459,7 +459,10 @@ def test_report_compare_with_a_baseline_run(run: dict[str, object], tmp_path: Pa
     assert "run by one model only): not tested" in html
     s5 = wil.iloc[0]
     n_objects = pd.read_parquet(base_dir / "results.parquet")[["image_id", "label_value"]]
-    assert s5["n"] == len(n_objects.drop_duplicates())
+    # n counts cases (3 toy volumes), n_objects the matched objects; 3 cases: no test
+    assert s5["n_objects"] == len(n_objects.drop_duplicates()) and s5["n"] == 3
+    assert np.isnan(s5["p_value"]) and s5["test_note"] == "n = 3 cases: too few"
+    assert "n = 3 cases: too few" in html and "paired on case means" in html
     assert {s5["a"], s5["b"]} == {"fake", "grabcut"}
     assert "re-decoded with fake" in html  # the overlays' model is the main run's
     with pytest.raises(ValueError, match="already reported"):
