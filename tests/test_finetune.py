@@ -423,3 +423,20 @@ def test_cli_finetune_and_compare(heart: Path, shared_cache: Path, tmp_path: Pat
     res = runner.invoke(app, ["finetune", str(heart), "--out", str(out), "--epochs", "1",
                               "--lr", "0.001", "--max-objects", "2", "--no-compare"])  # fmt: skip
     assert res.exit_code != 0 and "lr" in str(res.exception)
+
+
+def test_cli_finetune_compare_prints_too_few_for_one_case(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    import sambench.finetune.compare as fc
+    from sambench.cli import app
+
+    before, after = _results([60.0], ["LV"]), _results([56.318], ["LV"])
+    table = before_after_table(before, after, n_boot=100, rng=np.random.default_rng(0))
+    monkeypatch.setattr(fc, "compare_before_after", lambda *a, **k: table)
+    res = CliRunner().invoke(app, ["finetune-compare", str(tmp_path), "--no-progress"])
+    assert res.exit_code == 0, res.output
+    assert "n = 1 case: too few" in res.output and "-3.7" in res.output
+    assert "-3.682 to -3.682" not in res.output and "nan" not in res.output.lower()

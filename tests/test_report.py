@@ -492,3 +492,30 @@ def test_cli_evaluate_then_report(tmp_path: Path) -> None:
     bad = runner.invoke(app, ["evaluate", str(prepared), "--out", str(tmp_path / "x"),
                               "--strategies", "S9", "--model", "grabcut"])  # fmt: skip
     assert bad.exit_code != 0 and "S9" in str(bad.exception)
+
+
+def test_report_ci_unit_case_by_default_object_on_request(
+    run: dict[str, object], tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from sambench.cli import app
+
+    root = Path(str(run["root"]))
+    by_case = pd.read_csv(Path(str(run["html_path"])).parent / "tables" / "mean_ci_dice.csv")
+    # 3 toy volumes: by case no CI, each row says why; the caption names the unit
+    assert (by_case["n_cases"] == 3).all() and by_case["ci_lo"].isna().all()
+    assert (by_case["ci_note"] == "n = 3 cases: too few").all()
+    html = str(run["html"])
+    assert "Mean DICE (%), 95 % CI by case (cluster bootstrap" in html
+    assert "n = 3 cases: too few" in html
+    # by object (for comparison): the former object-level bootstrap, CIs wherever >= 5 objects
+    page = build_report(root / "run", tmp_path / "obj", overlays=False, ci_unit="object")
+    by_obj = pd.read_csv(tmp_path / "obj" / "tables" / "mean_ci_dice.csv")
+    assert "Mean DICE (%), 95 % CI by object (objects treated as independent" in page.read_text()
+    shown = by_obj["n"] >= 5
+    assert shown.any() and by_obj.loc[shown, "ci_lo"].notna().all()
+    assert (by_obj.loc[shown, "ci_lo"] <= by_obj.loc[shown, "mean"]).all()
+    pd.testing.assert_series_equal(by_obj["mean"], by_case["mean"])
+    res = CliRunner().invoke(app, ["report", str(root / "run"), "--ci-unit", "slice"])
+    assert res.exit_code != 0 and "--ci-unit" in res.output + str(res.exception)
