@@ -580,3 +580,26 @@ def test_volume_dice_keeps_shift_rows_apart_and_checks_columns():
     assert sorted(out["volume_dice"].round(6)) == [50.0, 100.0]
     with pytest.raises(ValueError, match="missing columns"):
         volume_dice(pd.DataFrame(rows).drop(columns="tp"))
+
+
+def test_case_bootstrap_percentile_above_bca_max_cases(monkeypatch: pytest.MonkeyPatch):
+    import sambench.analysis.stats as st
+
+    gen = np.random.default_rng(8)
+    v = gen.exponential(20, 30)  # skewed: BCa moves the interval
+    cases, strata = [f"c{i // 3:02d}" for i in range(30)], ["A"] * 15 + ["B"] * 15
+    bca = case_bootstrap(v, cases, strata, rng=np.random.default_rng(6))
+    pct = case_bootstrap(v, cases, strata, rng=np.random.default_rng(6), method="percentile")
+    np.testing.assert_array_equal(bca.distribution, pct.distribution)
+    assert (bca.low, bca.high) != (pct.low, pct.high)
+    monkeypatch.setattr(st, "BCA_MAX_CASES", 9)  # 10 resampled cases: above it
+    big = case_bootstrap(v, cases, strata, rng=np.random.default_rng(6))
+    assert (big.low, big.high) == (pct.low, pct.high)
+    # in batches (bounded memory) scipy draws the strata in another order: other resamples of
+    # the same bootstrap, an interval within Monte-Carlo error
+    small = case_bootstrap(
+        v, cases, strata, rng=np.random.default_rng(6), max_elements=100, n_boot=8000
+    )
+    assert small.distribution.size == 8000
+    width = pct.high - pct.low
+    assert abs(small.low - pct.low) < 0.2 * width and abs(small.high - pct.high) < 0.2 * width

@@ -41,6 +41,9 @@ OBJECT_KEYS = ("dataset", "image_id", "label_value")
 CASE_KEYS = ("dataset", "case")
 #: Fewer independent units (cases; objects under ``unit="object"``) than this: no CI, no test.
 MIN_CASES = 5
+#: Above this many resampled cases the CI is the percentile interval: BCa's jackknife costs
+#: cases^2 and its correction vanishes as the number of cases grows.
+BCA_MAX_CASES = 2000
 #: The units of a CI or paired test: ``case`` (default) or ``object`` (for comparison only).
 UNITS = ("case", "object")
 
@@ -247,6 +250,7 @@ def case_bootstrap(
     rng: np.random.Generator,
     method: str = "BCa",
     min_cases: int = MIN_CASES,
+    max_elements: int = 2**24,
 ) -> CaseCI:
     """Mean of ``values`` (one per object) with a cluster bootstrap CI over ``cases``, resampled
     within each of ``strata`` (datasets; one stratum when None).
@@ -259,10 +263,12 @@ def case_bootstrap(
     variance. It runs through ``scipy.stats.bootstrap``: one sample per stratum with at least two
     cases (the indices of its cases; samples are resampled independently), a stratum of one case
     is the same in every resample. ``method``: ``"BCa"`` (default; when BCa is undefined, e.g. a
-    degenerate distribution, the percentile interval of the same resamples) or ``"percentile"``.
+    degenerate distribution, or above :data:`BCA_MAX_CASES` cases, the percentile interval of the
+    same resamples) or ``"percentile"``.
 
     With fewer than ``min_cases`` cases, or fewer than that in strata of two or more cases, no CI:
     ``low``/``high`` NaN and ``note`` says why. A distribution with one value gives that value.
+    Above ``max_elements`` drawn indices scipy works in batches (bounded memory).
     """
     v = np.asarray(values, dtype=np.float64)
     c = np.asarray(cases, dtype=object)
@@ -309,7 +315,10 @@ def case_bootstrap(
         n = fixed_n + sum(counts[i].sum(axis=axis) for i in idx)
         return np.asarray(total / n)
 
-    kw = dict(confidence_level=ci, vectorized=True, paired=False)
+    # resamples (and BCa's jackknife) in batches of at most about max_elements drawn indices
+    widest = max(i.size for i in moving)
+    batch = None if n_boot * n_cases <= max_elements else max(1, max_elements // widest)
+    kw = dict(confidence_level=ci, vectorized=True, paired=False, batch=batch)
     res = sps.bootstrap(
         tuple(moving), mean_of, n_resamples=n_boot, method="percentile", rng=rng, **kw
     )  # type: ignore[arg-type]
@@ -318,7 +327,7 @@ def case_bootstrap(
         lo = hi = float(dist[0])
     else:
         lo, hi = float(res.confidence_interval.low), float(res.confidence_interval.high)
-        if method == "BCa":
+        if method == "BCa" and n_moving <= BCA_MAX_CASES:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", sps.DegenerateDataWarning)
                 bca = sps.bootstrap(
