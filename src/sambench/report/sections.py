@@ -80,7 +80,7 @@ def mean_ci(ctx: ReportContext, sec: H.Section) -> None:
         sec,
         "fig6_mean_ci",
         F.mean_ci_figure(dice, hd),
-        f"Fig. 6 style: means with 95 % CI by {unit} (no bar: too few {unit}s)",
+        f"Fig. 6 style: means with 95 % CI by {unit} (no error bar: too few {unit}s)",
     )
 
 
