@@ -146,3 +146,22 @@ def test_sphere_attributes_known_answers() -> None:
 def test_missing_columns_are_named() -> None:
     with pytest.raises(ValueError, match="missing columns"):
         av.final_rows(pd.DataFrame({"model": ["m"]}))
+
+
+def test_one_volume_gives_too_few_not_a_ci_or_test() -> None:
+    # one volume: no CI (not a zero-width one) and no Wilcoxon row with a p-value
+    df = _rows()
+    one = df[df["case"] == "c0"]
+    t = av.protocol_table(one, rng=np.random.default_rng(0), n_boot=200)
+    assert t["ci_lo"].isna().all() and t["ci_hi"].isna().all()
+    assert (t["ci_note"] == "n = 1 case: too few").all() and (t["n_cases"] == 1).all()
+    tests = av.protocol_tests(one)
+    assert tests["p_value"].isna().all() and tests["p_holm"].isna().all()
+    assert (tests["test_note"] == "n = 1 case: too few").all()
+    curve = av.click_curve(one, rng=np.random.default_rng(0), n_boot=200)
+    assert curve["ci_lo"].isna().all() and (curve["ci_note"] != "").all()
+    # six volumes of one object each: by case and by object are the same statistic
+    by_case = av.protocol_table(df, rng=np.random.default_rng(1), n_boot=300)
+    by_obj = av.protocol_table(df, rng=np.random.default_rng(1), n_boot=300, unit="object")
+    assert (by_case["ci_note"] == "").all() and (by_obj["ci_note"] == "").all()
+    pd.testing.assert_series_equal(by_case["mean"], by_obj["mean"])

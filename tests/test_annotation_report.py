@@ -46,6 +46,7 @@ def _obj(ann: str, mode: str, image: str, value: int, active: float, hce: float,
         "dataset": "d",
         "image_id": image,
         "label_value": value,
+        "case": image,  # one image per case: case means are the objects' values
         "object_name": f"o{value}",
         "accepted_utc": t,
         "active_s": active,
@@ -152,7 +153,32 @@ def test_paired_tests_undefined_without_differences() -> None:
     assert list(tests["annotator"]) == ["a", "a", "b", "b", "all", "all"]
     assert tests["p_value"].isna().all() and (tests["median_diff"] == 0).all()
     assert tests["p_holm"].isna().all()
-    assert list(tests.loc[tests["annotator"] == "all", "n"]) == [2, 2]
+    # both annotators' pairs are of one case: pooled by case that is one unit, too few
+    assert list(tests.loc[tests["annotator"] == "all", "n"]) == [1, 1]
+    assert list(tests.loc[tests["annotator"] == "all", "n_objects"]) == [2, 2]
+    assert (tests["test_note"] == "n = 1 case: too few").all()
+    by_obj = A.paired_tests(A.paired_objects(pd.DataFrame(rows)), unit="object")
+    assert list(by_obj.loc[by_obj["annotator"] == "all", "n"]) == [2, 2]
+    assert (by_obj["test_note"].str.endswith("too few")).all()
+
+
+def test_paired_tests_by_case_average_the_objects_of_a_case() -> None:
+    rng = np.random.default_rng(4)
+    rows = []
+    for i in range(12):  # 6 cases of two images each
+        for mode, scale in (("manual", 1.0), ("model", 0.7)):
+            r = _obj("a", mode, f"i{i}", 1, scale * rng.uniform(20, 80), float(rng.integers(0, 9)))
+            rows.append({**r, "case": f"c{i // 2}"})
+    pairs = A.paired_objects(pd.DataFrame(rows))
+    tests = A.paired_tests(pairs).set_index("metric")
+    for metric in ("active_s", "hce"):
+        cm = pairs.groupby("case")[[f"{metric}_manual", f"{metric}_model"]].mean()
+        ref = sps.wilcoxon(cm[f"{metric}_model"], cm[f"{metric}_manual"])
+        assert (tests.loc[metric, "n"], tests.loc[metric, "n_objects"]) == (6, 12)
+        assert tests.loc[metric, "p_value"] == pytest.approx(ref.pvalue)
+        assert tests.loc[metric, "test_note"] == ""
+    with pytest.raises(ValueError, match="no 'case' column"):
+        A.paired_tests(pairs.drop(columns="case"))
 
 
 def test_check_session_objects_refuses_a_bad_mode() -> None:
@@ -289,10 +315,17 @@ def test_annotation_report_end_to_end(sessions, tmp_path: Path) -> None:
     tests = pd.read_csv(out / "tables" / "annotation_paired_tests.csv").set_index("metric")
     m, e = exp["manual"], exp["model"]
     pair = m.merge(e, on=["image_id", "label_value"], suffixes=("_a", "_b"))
+    # the 12 pairs are slices of the seed's 4 heart cases: by case that is too few for a test
+    # (by object it was scipy's Wilcoxon over the 12 pairs, which treats slices as independent)
+    n_cases = pair["image_id"].str.rsplit("_", n=1).str[0].nunique()
+    assert n_cases == 4
     for metric in ("active_s", "hce"):
-        ref = sps.wilcoxon(pair[f"{metric}_b"], pair[f"{metric}_a"])
-        assert tests.loc[metric, "n"] == len(pair)
-        assert tests.loc[metric, "p_value"] == pytest.approx(ref.pvalue)
+        assert tests.loc[metric, "n"] == n_cases
+        assert tests.loc[metric, "n_objects"] == len(pair)
+        assert np.isnan(tests.loc[metric, "p_value"])
+        assert tests.loc[metric, "test_note"] == "n = 4 cases: too few"
+    html = (out / "report.html").read_text()
+    assert "n = 4 cases: too few" in html and "case means" in html
     sbs = pd.read_csv(out / "tables" / "table7_side_by_side.csv").set_index("quantity")
     assert sbs.loc["HCE with model", "paper"] == pytest.approx(4.80)
     assert len(pd.read_csv(out / "tables" / "annotation_objects.csv")) == len(m) + len(e)
@@ -442,7 +475,7 @@ def test_sessions_from_the_annotation_app_state(prepared, tmp_path: Path) -> Non
     assert np.isfinite(summ.loc["model", "mean_latency_ms"])
     assert np.isnan(summ.loc["manual", "mean_latency_ms"])
     tests = pd.read_csv(out / "tables" / "annotation_paired_tests.csv")
-    assert list(tests["n"]) == [len(rects), len(rects)]
+    assert list(tests["n_objects"]) == [len(rects), len(rects)]  # n counts cases
 
 
 def _simulated_report(prepared: Path, tmp_path: Path, models: tuple[str, ...]):
@@ -481,4 +514,4 @@ def test_simulated_sessions_with_litemedsam_and_manual(prepared, tmp_path: Path)
         assert len(got) == len(sims[model]) > 0
         assert (got["hce_x"] == got["hce_y"]).all()
     tests = pd.read_csv(out / "tables" / "annotation_paired_tests.csv")
-    assert list(tests["n"]) == [len(sims["none"])] * 2
+    assert list(tests["n_objects"]) == [len(sims["none"])] * 2  # n counts cases

@@ -32,7 +32,7 @@ def test_interactive_summary_known_values() -> None:
         for k, iou in enumerate(ious, start=1):
             rows.append(
                 dict(model=model, strategy="interactive", status="ok", selection="score",
-                     dataset="d", image_id="i", label_value=1, object_name="o", modality="MRI",
+                     dataset="d", case="c", image_id="i", label_value=1, object_name="o", modality="MRI",
                      click_index=k, jaccard=float(iou), dice=float(2 * iou / (100 + iou) * 100))
             )  # fmt: skip
     table = interactive_summary(pd.DataFrame(rows)).set_index("model")

@@ -14,9 +14,10 @@ import torch
 from safetensors.torch import load_file, save_file
 from scipy import stats as sps
 
+from sambench.analysis.summary import to_markdown
 from sambench.data.manifest import load_manifest
 from sambench.data.prepare import prepare_dataset
-from sambench.finetune.compare import before_after_table
+from sambench.finetune.compare import before_after_table, readable
 from sambench.finetune.config import FinetuneConfig, FinetuneConfigMismatchError
 from sambench.finetune.data import (
     cache_embeddings,
@@ -270,6 +271,7 @@ def _results(dice: Sequence[float], targets: Sequence[str]) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "dataset": "D",
+            "case": [f"c{k:02d}" for k in range(n)],  # one object per case
             "image_id": [f"i{k}" for k in range(n)],
             "label_value": 1,
             "strategy": "S5",
@@ -302,6 +304,29 @@ def test_before_after_table_known_values() -> None:
     # all-zero differences: Wilcoxon undefined -> NaN
     same = before_after_table(before, before, n_boot=50, rng=np.random.default_rng(0))
     assert same["p_value"].isna().all() and (same["change"] == 0).all()
+    assert (same["note"] == "every difference is 0: no test").all()
+    # one object per case: by object, the same change, CI from the object bootstrap's draws
+    obj = before_after_table(before, after, n_boot=500, rng=np.random.default_rng(0), unit="object")
+    assert obj["change"].tolist() == t["change"].tolist() and (obj["note"] == "").all()
+    assert obj["p_value"].tolist() == pytest.approx(t["p_value"].tolist())
+
+
+def test_before_after_one_case_is_too_few_not_a_zero_width_ci() -> None:
+    # n = 1 used to print "95 % CI -3.682 to -3.682, p = 1"
+    before, after = _results([60.0], ["LV"]), _results([56.318], ["LV"])
+    t = before_after_table(before, after, n_boot=200, rng=np.random.default_rng(0))
+    assert t["change_ci_lo"].isna().all() and t["change_ci_hi"].isna().all()
+    assert t["p_value"].isna().all() and (t["note"] == "n = 1 case: too few").all()
+    assert t["change"].iloc[0] == pytest.approx(-3.682)
+    # three slices of one case are still one case
+    three = pd.concat([before] * 3, ignore_index=True).assign(image_id=["a", "b", "c"])
+    t3 = before_after_table(
+        three, three.assign(dice=[50.0, 55.0, 58.0]), n_boot=200, rng=np.random.default_rng(0)
+    )
+    assert (t3["n"] == 3).all() and (t3["n_cases"] == 1).all() and t3["p_value"].isna().all()
+    text = to_markdown(readable(t))
+    assert "n = 1 case: too few" in text and "-3.682 to" not in text and "nan" not in text
+    assert "95 % CI (by case)" in text and "-3.7" in text
 
 
 # ---------------------------------------------------------------- real training (LiteMedSAM)
@@ -467,3 +492,20 @@ def test_cli_finetune_and_compare(heart: Path, shared_cache: Path, tmp_path: Pat
     res = runner.invoke(app, ["finetune", str(heart), "--out", str(out), "--epochs", "1",
                               "--lr", "0.001", "--max-objects", "2", "--no-compare"])  # fmt: skip
     assert res.exit_code != 0 and "lr" in str(res.exception)
+
+
+def test_cli_finetune_compare_prints_too_few_for_one_case(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    import sambench.finetune.compare as fc
+    from sambench.cli import app
+
+    before, after = _results([60.0], ["LV"]), _results([56.318], ["LV"])
+    table = before_after_table(before, after, n_boot=100, rng=np.random.default_rng(0))
+    monkeypatch.setattr(fc, "compare_before_after", lambda *a, **k: table)
+    res = CliRunner().invoke(app, ["finetune-compare", str(tmp_path), "--no-progress"])
+    assert res.exit_code == 0, res.output
+    assert "n = 1 case: too few" in res.output and "-3.7" in res.output
+    assert "-3.682 to -3.682" not in res.output and "nan" not in res.output.lower()

@@ -153,7 +153,10 @@ def test_perfect_model_reaches_100_at_click_one(prepared: Path, tmp_path: Path) 
     table = noc_table(res, (85, 90))
     assert list(table["target_modality"]) == ["Box-CT", "Disc-CT"]
     assert (table["NoC@90"] == 1.0).all() and (table["NoF@90"] == 0).all()
-    assert (table["NoC@90_ci_low"] == 1.0).all() and (table["NoC@90_ci_high"] == 1.0).all()
+    # N_IMAGES slices of one case per target: too few cases for a CI (it was the zero-width
+    # [1, 1] over the slices' objects)
+    assert table["NoC@90_ci_low"].isna().all() and table["NoC@90_ci_high"].isna().all()
+    assert table["ci_note"].str.endswith("too few").all()
 
 
 def test_model_ignoring_clicks_never_reaches_the_threshold(prepared: Path, tmp_path: Path) -> None:
@@ -271,17 +274,23 @@ def _table(ious: dict[tuple[str, int], list[float]]) -> pd.DataFrame:
 
 def test_noc_table_and_click_curve_known_answers() -> None:
     df = _table({("A", 1): [70, 86, 91], ("A", 2): [50, 60, 70], ("B", 1): [95, 96, 97]})
-    table = noc_table(df, (80, 85, 90), rng=np.random.default_rng(3))
+    table = noc_table(df, (80, 85, 90), rng=np.random.default_rng(3), unit="object")
     a = table[table["model"] == "A"].iloc[0]
     assert a["target_modality"] == "Liver-CT" and a["n_objects"] == 2
     assert a["NoC@85"] == 2.5 and a["NoF@85"] == 1
     assert a["NoC@90"] == 3.0 and a["NoF@90"] == 1
-    # resampled means of {2, 3} lie in [2, 3]; 2000 resamples of two values hit both ends
-    assert a["NoC@85_ci_low"] == 2.0 and a["NoC@85_ci_high"] == 3.0
+    # two objects are too few for a CI (it was [2, 3]: the two values): NaN and the reason
+    assert np.isnan(a["NoC@85_ci_low"]) and np.isnan(a["NoC@85_ci_high"])
+    assert a["ci_note"] == "n = 2 objects: too few"
+    with pytest.raises(ValueError, match="no 'case' column"):
+        noc_table(df, (85,))  # by case (the default) needs the manifest's case column
+    # by case: the objects of one image's case are one unit
+    by_case = noc_table(df.assign(case="c0"), (85,), rng=np.random.default_rng(3))
+    assert (by_case["n_cases"] == 1).all() and (by_case["ci_note"] == "n = 1 case: too few").all()
     b = table[table["model"] == "B"].iloc[0]
     assert b["NoC@90"] == 1.0 and b["NoF@90"] == 0
     # grouped without the model, the objects of both models still count separately
-    pooled = noc_table(df, (85,), by=("target_modality",)).iloc[0]
+    pooled = noc_table(df, (85,), by=("target_modality",), unit="object").iloc[0]
     assert pooled["n_objects"] == 3 and pooled["NoC@85"] == pytest.approx(2.0)
     assert pooled["NoF@85"] == 1
     curve = click_curve(df)

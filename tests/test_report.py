@@ -463,7 +463,10 @@ def test_report_compare_with_a_baseline_run(run: dict[str, object], tmp_path: Pa
     assert "run by one model only): not tested" in html
     s5 = wil.iloc[0]
     n_objects = pd.read_parquet(base_dir / "results.parquet")[["image_id", "label_value"]]
-    assert s5["n"] == len(n_objects.drop_duplicates())
+    # n counts cases (3 toy volumes), n_objects the matched objects; 3 cases: no test
+    assert s5["n_objects"] == len(n_objects.drop_duplicates()) and s5["n"] == 3
+    assert np.isnan(s5["p_value"]) and s5["test_note"] == "n = 3 cases: too few"
+    assert "n = 3 cases: too few" in html and "paired on case means" in html
     assert {s5["a"], s5["b"]} == {"fake", "grabcut"}
     assert "re-decoded with fake" in html  # the overlays' model is the main run's
     with pytest.raises(ValueError, match="already reported"):
@@ -570,3 +573,30 @@ def test_report_refuses_a_3d_run_to_compare_with(run: dict[str, object], tmp_pat
     with pytest.raises(DataError, match=r"run3d: an `evaluate-3d` run folder: --compare-with"):
         build_report(Path(str(run["root"])) / "run", tmp_path / "rep", compare_with=(three_d,))
     assert not (tmp_path / "rep").exists()
+
+
+def test_report_ci_unit_case_by_default_object_on_request(
+    run: dict[str, object], tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from sambench.cli import app
+
+    root = Path(str(run["root"]))
+    by_case = pd.read_csv(Path(str(run["html_path"])).parent / "tables" / "mean_ci_dice.csv")
+    # 3 toy volumes: by case no CI, each row says why; the caption names the unit
+    assert (by_case["n_cases"] == 3).all() and by_case["ci_lo"].isna().all()
+    assert (by_case["ci_note"] == "n = 3 cases: too few").all()
+    html = str(run["html"])
+    assert "Mean DICE (%), 95 % CI by case (cluster bootstrap" in html
+    assert "n = 3 cases: too few" in html
+    # by object (for comparison): the former object-level bootstrap, CIs wherever >= 5 objects
+    page = build_report(root / "run", tmp_path / "obj", overlays=False, ci_unit="object")
+    by_obj = pd.read_csv(tmp_path / "obj" / "tables" / "mean_ci_dice.csv")
+    assert "Mean DICE (%), 95 % CI by object (objects treated as independent" in page.read_text()
+    shown = by_obj["n"] >= 5
+    assert shown.any() and by_obj.loc[shown, "ci_lo"].notna().all()
+    assert (by_obj.loc[shown, "ci_lo"] <= by_obj.loc[shown, "mean"]).all()
+    pd.testing.assert_series_equal(by_obj["mean"], by_case["mean"])
+    res = CliRunner().invoke(app, ["report", str(root / "run"), "--ci-unit", "slice"])
+    assert res.exit_code != 0 and "--ci-unit" in res.output + str(res.exception)

@@ -79,6 +79,16 @@ def test_report_of_an_evaluate_3d_run_has_the_3d_section(tmp_path: Path) -> None
     inter = pd.read_csv(run / "report" / "tables" / "3d_interactive.csv")
     last = df[(df["protocol"] == "interactive-3d") & (df["step"] == df["step"].max())]
     assert inter["DSC_Final"].iloc[0] == pytest.approx(last["dsc"].mean() / 100, abs=1e-6)
+    # one volume: no zero-width CI and no Wilcoxon p-value, the page says why instead
+    assert df["case"].nunique() == 1
+    per = pd.read_csv(run / "report" / "tables" / "3d_dsc_per_protocol.csv")
+    assert per["ci_lo"].isna().all() and per["ci_hi"].isna().all()
+    assert (per["ci_note"] == "n = 1 case: too few").all()
+    tests = pd.read_csv(run / "report" / "tables" / "3d_tests_protocols.csv")
+    assert tests["p_value"].isna().all() and (tests["test_note"] == "n = 1 case: too few").all()
+    assert html.count("n = 1 case: too few") >= len(per) + len(tests)
+    assert "95 % CI by case (cluster bootstrap over cases within dataset" in html
+    assert "paired on case means" in html
 
 
 def test_report_without_any_results_is_still_an_error(tmp_path: Path) -> None:

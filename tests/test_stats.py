@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pandas as pd
 import pingouin
@@ -11,6 +13,7 @@ from scipy import stats as sps
 from sambench.analysis.stats import (
     attribute_correlations,
     bootstrap_ci,
+    case_bootstrap,
     mean_with_ci,
     paired_wilcoxon,
     partial_spearman,
@@ -196,10 +199,12 @@ def test_bootstrap_ci_bad_input():
         bootstrap_ci([1.0], rng=0)  # type: ignore[arg-type]
 
 
-def test_mean_with_ci_groups():
+def test_mean_with_ci_groups_object_unit():
+    # unit="object": the former object-level bootstrap (no case column needed), groups of at
+    # least MIN_CASES objects; a smaller group has no CI and says why.
     rows = [
         {"model": "m", "strategy": s, "selection": sel, "status": st, "dice": d}
-        for s, vals in (("S2", [10.0, 20.0, 30.0]), ("S5", [80.0, 90.0]))
+        for s, vals in (("S2", [10.0, 20.0, 30.0, 40.0, 50.0]), ("S5", [80.0, 90.0]))
         for d in vals
         for sel in ("oracle", "score")
         for st in ("ok",)
@@ -207,16 +212,188 @@ def test_mean_with_ci_groups():
     rows.append(
         {"model": "m", "strategy": "S5", "selection": "oracle", "status": "skipped", "dice": np.nan}
     )
-    out = mean_with_ci(pd.DataFrame(rows), rng=np.random.default_rng(0))
+    out = mean_with_ci(pd.DataFrame(rows), rng=np.random.default_rng(0), unit="object")
     assert list(out["strategy"]) == ["S2", "S5"]
-    assert list(out["n"]) == [3, 2]
-    assert list(out["mean"]) == [20.0, 85.0]
-    assert (out["ci_lo"] <= out["mean"]).all() and (out["mean"] <= out["ci_hi"]).all()
-    assert out["ci_lo"].iloc[0] >= 10 and out["ci_hi"].iloc[0] <= 30
-    again = mean_with_ci(pd.DataFrame(rows), rng=np.random.default_rng(0))
+    assert list(out["n"]) == [5, 2]
+    assert list(out["mean"]) == [30.0, 85.0]
+    s2 = out.iloc[0]
+    # the same draws as bootstrap_ci on the group's values with the same generator
+    assert (s2["ci_lo"], s2["ci_hi"]) == bootstrap_ci(
+        [10.0, 20.0, 30.0, 40.0, 50.0], rng=np.random.default_rng(0)
+    )
+    assert 10 <= s2["ci_lo"] < 30 < s2["ci_hi"] <= 50 and s2["ci_note"] == ""
+    s5 = out.iloc[1]
+    assert np.isnan(s5["ci_lo"]) and np.isnan(s5["ci_hi"])
+    assert s5["ci_note"] == "n = 2 objects: too few"
+    again = mean_with_ci(pd.DataFrame(rows), rng=np.random.default_rng(0), unit="object")
     pd.testing.assert_frame_equal(out, again)
     with pytest.raises(ValueError, match="selection"):
-        mean_with_ci(pd.DataFrame(rows), selection="best", rng=np.random.default_rng(0))
+        mean_with_ci(
+            pd.DataFrame(rows), selection="best", rng=np.random.default_rng(0), unit="object"
+        )
+    with pytest.raises(ValueError, match="no 'case' column"):
+        mean_with_ci(pd.DataFrame(rows), rng=np.random.default_rng(0))
+    with pytest.raises(ValueError, match="unit"):
+        mean_with_ci(pd.DataFrame(rows), rng=np.random.default_rng(0), unit="slice")
+
+
+# ------------------------------------------------------------------ case (cluster) bootstrap
+
+
+def tiny_cases() -> pd.DataFrame:
+    """3 datasets: A with cases a1 (objects 10, 20: mean 15), a2 (30), a3 (40, 50, 60: mean 50);
+    B with b1 (70), b2 (80, 90: mean 85); C with c1 (5) alone."""
+    spec = {
+        ("A", "a1"): [10.0, 20.0],
+        ("A", "a2"): [30.0],
+        ("A", "a3"): [40.0, 50.0, 60.0],
+        ("B", "b1"): [70.0],
+        ("B", "b2"): [80.0, 90.0],
+        ("C", "c1"): [5.0],
+    }
+    rows = [{"dataset": d, "case": c, "dice": v} for (d, c), vals in spec.items() for v in vals]
+    return pd.DataFrame(rows)
+
+
+def hand_resample_means() -> dict[float, float]:
+    """Every resample of tiny_cases by hand: 3 draws of A's cases x 2 draws of B's, C fixed;
+    mean = (sum of drawn case sums) / (their object counts). Returns {mean: probability}."""
+    a = [(30.0, 2), (30.0, 1), (150.0, 3)]  # (sum, count) per case
+    b = [(70.0, 1), (170.0, 2)]
+    c = (5.0, 1)
+    out: dict[float, float] = {}
+    for ia in itertools.product(range(3), repeat=3):
+        for ib in itertools.product(range(2), repeat=2):
+            s = c[0] + sum(a[i][0] for i in ia) + sum(b[i][0] for i in ib)
+            n = c[1] + sum(a[i][1] for i in ia) + sum(b[i][1] for i in ib)
+            key = round(s / n, 9)
+            out[key] = out.get(key, 0.0) + 1.0 / (27 * 4)
+    return out
+
+
+def test_case_bootstrap_against_hand_computation():
+    t = tiny_cases()
+    r = case_bootstrap(
+        t["dice"], t["case"], t["dataset"], n_boot=4000, rng=np.random.default_rng(0)
+    )
+    # point estimate: the mean over the 10 objects = 455 / 10
+    assert r.estimate == pytest.approx(45.5)
+    assert (r.n_objects, r.n_cases, r.note) == (10, 6, "")
+    exact = hand_resample_means()
+    got = np.round(r.distribution, 9)
+    assert set(got) <= set(exact)  # every resampled mean is one a case resample can give
+    # C's single case never moves; A and B are resampled separately: the frequencies follow
+    # the hand enumeration (4000 draws: within 4 binomial standard errors)
+    for value, prob in exact.items():
+        freq = float(np.mean(got == value))
+        assert abs(freq - prob) <= 4 * np.sqrt(prob * (1 - prob) / got.size) + 1e-12
+    mean_exact = sum(k * p for k, p in exact.items())
+    assert float(r.distribution.mean()) == pytest.approx(mean_exact, abs=1.0)
+    assert r.low < r.estimate < r.high
+    assert min(exact) <= r.low and r.high <= max(exact)
+
+
+def test_case_bootstrap_equals_scipy_called_directly():
+    t = tiny_cases()
+    r = case_bootstrap(t["dice"], t["case"], t["dataset"], rng=np.random.default_rng(5))
+    # the same bootstrap written out: one sample of case indices per dataset with >= 2 cases
+    sums = np.array([30.0, 30.0, 150.0, 70.0, 170.0, 5.0])
+    counts = np.array([2.0, 1.0, 3.0, 1.0, 2.0, 1.0])
+
+    def stat(ia, ib, axis=-1):
+        s = sums[5] + sums[ia].sum(axis=axis) + sums[ib].sum(axis=axis)
+        n = counts[5] + counts[ia].sum(axis=axis) + counts[ib].sum(axis=axis)
+        return s / n
+
+    ref = sps.bootstrap(
+        (np.arange(3), np.arange(3, 5)),
+        stat,
+        n_resamples=2000,
+        method="BCa",
+        rng=np.random.default_rng(5),
+    )
+    np.testing.assert_allclose(r.distribution, ref.bootstrap_distribution)
+    assert r.low == pytest.approx(ref.confidence_interval.low)
+    assert r.high == pytest.approx(ref.confidence_interval.high)
+    pct = case_bootstrap(
+        t["dice"], t["case"], t["dataset"], rng=np.random.default_rng(5), method="percentile"
+    )
+    assert (pct.low, pct.high) == pytest.approx(
+        tuple(np.quantile(ref.bootstrap_distribution, [0.025, 0.975]))
+    )
+
+
+def test_case_bootstrap_one_object_per_case_equals_scipy_mean_bootstrap():
+    # one object per case, one dataset: the case bootstrap is the ordinary bootstrap of the mean
+    v = np.random.default_rng(2).exponential(10, 40)
+    r = case_bootstrap(v, [f"c{i:02d}" for i in range(40)], rng=np.random.default_rng(3))
+    ref = sps.bootstrap((v,), np.mean, n_resamples=2000, rng=np.random.default_rng(3))
+    assert r.low == pytest.approx(ref.confidence_interval.low)
+    assert r.high == pytest.approx(ref.confidence_interval.high)
+
+
+def test_case_bootstrap_too_few_and_degenerate():
+    rng = np.random.default_rng(0)
+    # 24 objects of one case (the demo's one template volume): no CI, whatever the object count
+    r = case_bootstrap(np.arange(24.0), np.zeros(24), rng=rng)
+    assert np.isnan(r.low) and np.isnan(r.high) and r.note == "n = 1 case: too few"
+    assert r.estimate == pytest.approx(11.5) and r.distribution.size == 0
+    r = case_bootstrap([1.0, 2.0, 3.0, 4.0], ["a", "b", "c", "d"], rng=rng)
+    assert r.note == "n = 4 cases: too few"
+    # five datasets of one case each: nothing to resample within a dataset
+    r = case_bootstrap([1.0, 2, 3, 4, 5], list("abcde"), list("VWXYZ"), rng=rng)
+    assert np.isnan(r.low) and r.note == "n = 5 cases, 0 in datasets of 2 or more: too few"
+    # equal case means: every resample gives the same mean, the CI is that value
+    r = case_bootstrap(np.full(10, 3.0), np.repeat(np.arange(5), 2), rng=rng)
+    assert (r.low, r.high) == (3.0, 3.0)
+    assert case_bootstrap([], [], rng=rng).note == "n = 0 cases: too few"
+    with pytest.raises(ValueError, match="NaN"):
+        case_bootstrap([1.0, np.nan], ["a", "b"], rng=rng)
+    with pytest.raises(ValueError, match="one length"):
+        case_bootstrap([1.0, 2.0], ["a"], rng=rng)
+
+
+def test_mean_with_ci_by_case_is_the_case_bootstrap_per_group():
+    t = tiny_cases()
+    rows = pd.concat(
+        [t.assign(model="m", strategy=s, selection="oracle", status="ok") for s in ("S2", "S5")]
+    )
+    rows.loc[rows["strategy"] == "S5", "dice"] += 1.0
+    out = mean_with_ci(rows, rng=np.random.default_rng(4))
+    assert list(out.columns) == [
+        "model", "strategy", "n", "n_cases", "mean", "ci_lo", "ci_hi", "ci_note"
+    ]  # fmt: skip
+    rng = np.random.default_rng(4)
+    for rec in out.to_dict("records"):
+        g = rows[rows["strategy"] == rec["strategy"]]
+        r = case_bootstrap(g["dice"], g["case"], g["dataset"], rng=rng)
+        assert (rec["n"], rec["n_cases"]) == (10, 6)
+        assert rec["mean"] == pytest.approx(r.estimate)
+        assert (rec["ci_lo"], rec["ci_hi"]) == (r.low, r.high)
+    # 6 cases of 8 near-identical slices each: objects as independent units give an interval
+    # far narrower than the cases support (pseudo-replication); by case it is about the
+    # bootstrap of the 6 case means
+    gen = np.random.default_rng(9)
+    case_means = gen.normal(60, 10, 6)
+    clustered = pd.DataFrame(
+        {
+            "dataset": "d",
+            "case": np.repeat([f"c{i}" for i in range(6)], 8),
+            "dice": np.repeat(case_means, 8) + gen.normal(0, 0.5, 48),
+            "model": "m",
+            "strategy": "S5",
+            "selection": "oracle",
+            "status": "ok",
+        }
+    )
+    by_case = mean_with_ci(clustered, rng=np.random.default_rng(1)).iloc[0]
+    by_obj = mean_with_ci(clustered, rng=np.random.default_rng(1), unit="object").iloc[0]
+    assert by_obj["ci_hi"] - by_obj["ci_lo"] < 0.6 * (by_case["ci_hi"] - by_case["ci_lo"])
+    assert (by_case["n"], by_case["n_cases"], by_obj["n_cases"]) == (48, 6, 6)
+    one = rows[rows["case"] == "a3"]
+    few = mean_with_ci(one, rng=np.random.default_rng(4))
+    assert few["ci_lo"].isna().all() and (few["ci_note"] == "n = 1 case: too few").all()
+    assert list(few["n"]) == [3, 3]
 
 
 # ------------------------------------------------------------------ paired Wilcoxon
@@ -231,6 +408,7 @@ def paired_table(rng: np.random.Generator, n: int = 40) -> pd.DataFrame:
                 rows.append(
                     dict(
                         dataset="d",
+                        case=f"case{i // 8}",
                         image_id=f"img{i // 2}",
                         label_value=1 + i % 2,
                         model="m",
@@ -249,7 +427,8 @@ def test_paired_wilcoxon_equals_scipy_on_matched_objects():
     df = df.sample(frac=1.0, random_state=1).reset_index(drop=True)
     drop = (df.strategy == "S3") & (df.image_id == "img0") & (df.label_value == 1)
     df = df[~drop]
-    out = paired_wilcoxon(df, "dice", between="strategy")
+    # unit="object": the object-level option (objects as if independent), for comparison
+    out = paired_wilcoxon(df, "dice", between="strategy", unit="object")
     assert list(out[["a", "b"]].itertuples(index=False, name=None)) == [
         ("S2", "S3"),
         ("S2", "S5"),
@@ -277,16 +456,45 @@ def test_paired_wilcoxon_between_models_and_choices():
     other["model"] = "m2"
     other["dice"] = other["dice"] - 1.0
     both = pd.concat([df, other], ignore_index=True)
-    out = paired_wilcoxon(both, between="model", pairs=[("m", "m2")])
+    out = paired_wilcoxon(both, between="model", pairs=[("m", "m2")], unit="object")
     assert list(out["strategy"]) == ["S2", "S3", "S5"]
     np.testing.assert_allclose(out["median_diff"], 1.0)
     assert (out["statistic"] == 0).all()  # every difference positive: W- = 0
-    same = paired_wilcoxon(pd.concat([df, df.assign(model="m3")]), between="model")
+    same = paired_wilcoxon(pd.concat([df, df.assign(model="m3")]), between="model", unit="object")
     assert same["p_value"].isna().all() and (same["n"] == 12).all()
+    assert (same["test_note"] == "every difference is 0: no test").all()
     with pytest.raises(ValueError, match="strategy, model"):
         paired_wilcoxon(df, between="dataset")
     with pytest.raises(ValueError, match="not in the results"):
         paired_wilcoxon(df, pairs=[("S2", "S6")])
+
+
+def test_paired_wilcoxon_by_case_tests_case_means():
+    df = paired_table(np.random.default_rng(3), n=48)  # 6 cases of 8 objects
+    df = df[~((df.strategy == "S3") & (df.image_id == "img0") & (df.label_value == 1))]
+    out = paired_wilcoxon(df, "dice", between="strategy")
+    o = df[df.selection == "oracle"]
+    for _, row in out.iterrows():
+        keys = ["case", "image_id", "label_value"]
+        a = o[o.strategy == row["a"]].set_index(keys)["dice"]
+        b = o[o.strategy == row["b"]].set_index(keys)["dice"]
+        common = a.index.intersection(b.index)
+        ca = a.loc[common].groupby(level="case").mean()
+        cb = b.loc[common].groupby(level="case").mean()
+        ref = sps.wilcoxon(ca.to_numpy(), cb.to_numpy())
+        assert (row["n"], row["n_objects"]) == (6, len(common))
+        assert row["statistic"] == pytest.approx(ref.statistic)
+        assert row["p_value"] == pytest.approx(ref.pvalue)
+        assert row["mean_a"] == pytest.approx(ca.mean())
+        assert row["median_diff"] == pytest.approx(np.median(ca - cb))
+        assert row["test_note"] == ""
+    assert list(out["n_objects"]) == [47, 48, 47]
+    # four cases: no test, the note says why, and Holm skips the row
+    few = paired_wilcoxon(df[df.case.isin(["case0", "case1", "case2", "case3"])], "dice")
+    assert few["p_value"].isna().all() and few["p_holm"].isna().all()
+    assert (few["test_note"] == "n = 4 cases: too few").all()
+    with pytest.raises(ValueError, match="no 'case' column"):
+        paired_wilcoxon(df.drop(columns="case"))
 
 
 # ------------------------------------------------------------------ volume DICE
@@ -372,3 +580,26 @@ def test_volume_dice_keeps_shift_rows_apart_and_checks_columns():
     assert sorted(out["volume_dice"].round(6)) == [50.0, 100.0]
     with pytest.raises(ValueError, match="missing columns"):
         volume_dice(pd.DataFrame(rows).drop(columns="tp"))
+
+
+def test_case_bootstrap_percentile_above_bca_max_cases(monkeypatch: pytest.MonkeyPatch):
+    import sambench.analysis.stats as st
+
+    gen = np.random.default_rng(8)
+    v = gen.exponential(20, 30)  # skewed: BCa moves the interval
+    cases, strata = [f"c{i // 3:02d}" for i in range(30)], ["A"] * 15 + ["B"] * 15
+    bca = case_bootstrap(v, cases, strata, rng=np.random.default_rng(6))
+    pct = case_bootstrap(v, cases, strata, rng=np.random.default_rng(6), method="percentile")
+    np.testing.assert_array_equal(bca.distribution, pct.distribution)
+    assert (bca.low, bca.high) != (pct.low, pct.high)
+    monkeypatch.setattr(st, "BCA_MAX_CASES", 9)  # 10 resampled cases: above it
+    big = case_bootstrap(v, cases, strata, rng=np.random.default_rng(6))
+    assert (big.low, big.high) == (pct.low, pct.high)
+    # in batches (bounded memory) scipy draws the strata in another order: other resamples of
+    # the same bootstrap, an interval within Monte-Carlo error
+    small = case_bootstrap(
+        v, cases, strata, rng=np.random.default_rng(6), max_elements=100, n_boot=8000
+    )
+    assert small.distribution.size == 8000
+    width = pct.high - pct.low
+    assert abs(small.low - pct.low) < 0.2 * width and abs(small.high - pct.high) < 0.2 * width

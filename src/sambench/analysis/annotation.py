@@ -19,7 +19,10 @@ Definitions (``docs/annotation-report.md``):
 - *HCE*: :func:`sambench.metrics.hce.human_correction_effort` of the accepted mask against the
   ground truth (DIS defaults), with its FP and FN parts; lower is better;
 - the *paired test*: two-sided Wilcoxon signed-rank (``scipy.stats.wilcoxon``, defaults) over
-  the objects one annotator accepted in both modes, on ``active_s`` and on ``hce``.
+  the objects one annotator accepted in both modes, on ``active_s`` and on ``hce``, on case means
+  (the objects of one case, i.e. patient or volume, averaged per mode; the manifest's ``case``)
+  and only with at least :data:`sambench.analysis.stats.MIN_CASES` cases (``unit="object"``
+  tests the objects as if independent, for comparison).
 
 Modes are ``"manual"`` (the annotator alone; the paper's "Human") and ``"model"`` (with the model
 in the loop; the paper's "Human with SAM").
@@ -34,7 +37,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from sambench.analysis.stats import wilcoxon_row, with_holm
+from sambench.analysis.stats import CASE_KEYS, check_unit, wilcoxon_row, with_holm
 from sambench.errors import DataError
 from sambench.metrics.hce import human_correction_effort
 from sambench.metrics.overlap import dice
@@ -129,7 +132,8 @@ def with_hce(
     objects: pd.DataFrame, manifest: pd.DataFrame, prepared_root: str | Path
 ) -> pd.DataFrame:
     """``objects`` plus ``hce``, ``hce_fp``, ``hce_fn`` (floats) and ``dice`` (%) of each
-    accepted mask against its ground truth.
+    accepted mask against its ground truth, and the manifest's ``case`` of each object (the unit
+    of the paired tests).
 
     The accepted mask is the PNG at ``mask_path`` (uint8, 0/255 or 0/1; foreground = > 0), the
     ground truth ``label == label_value`` of the manifest's label PNG (paths relative to
@@ -139,7 +143,9 @@ def with_hce(
     """
     root = Path(prepared_root)
     keys = list(OBJECT_KEYS)
-    man = manifest[[*keys, "label_path", "roi_path"]].drop_duplicates(keys)
+    man = manifest[[*keys, "case", "label_path", "roi_path"]].drop_duplicates(keys)
+    man = man.astype({"case": str})
+    objects = objects.drop(columns=["case"], errors="ignore")
     man = man.astype({"label_value": int})
     df = objects.astype({"label_value": int}).merge(man, on=keys, how="left", validate="m:1")
     lost = df[df["label_path"].isna()]
@@ -288,25 +294,37 @@ def table7(summary: pd.DataFrame) -> pd.DataFrame:
 def paired_objects(objects: pd.DataFrame) -> pd.DataFrame:
     """The objects each annotator accepted in both modes: one row per (annotator, object) with
     ``active_s_manual``, ``active_s_model``, ``hce_manual``, ``hce_model`` (from
-    :func:`latest_objects`)."""
+    :func:`latest_objects`), and ``case`` when the objects have it."""
     df = latest_objects(objects)
     keys = ["annotator", *OBJECT_KEYS]
     vals = ["active_s", "hce"]
-    a = df.loc[df["mode"] == "manual", [*keys, "object_name", *vals]]
+    case = ["case"] if "case" in df.columns else []
+    a = df.loc[df["mode"] == "manual", [*keys, *case, "object_name", *vals]]
     b = df.loc[df["mode"] == "model", [*keys, *vals]]
     return a.merge(b, on=keys, suffixes=("_manual", "_model"), validate="one_to_one")
 
 
-def paired_tests(pairs: pd.DataFrame) -> pd.DataFrame:
+def paired_tests(pairs: pd.DataFrame, unit: str = "case") -> pd.DataFrame:
     """Two-sided Wilcoxon signed-rank tests (``scipy.stats.wilcoxon``, defaults) of with-model
     vs without-model over :func:`paired_objects`, on ``active_s`` and ``hce``, per annotator and
     (when there are several) over every annotator's pairs (annotator ``all``).
 
-    Columns: annotator, metric, n (pairs), mean_manual, mean_model, median_diff (median of
-    model - manual; negative = the model saved time / effort), statistic, p_value, p_holm
-    (Holm-adjusted over every tested row: both metrics, every annotator and the pooled row). When
-    every difference is zero (or there is no pair) the test is undefined: statistic and p are NaN.
+    ``unit="case"`` (default): per annotator, the pairs of one case (dataset, case) are averaged
+    per mode and the test pairs the case means; the pooled row averages each case over every
+    annotator (annotators of one case are not independent either). ``unit="object"``: the pairs
+    themselves. Columns: annotator, metric, n (units: cases, or pairs), n_objects (pairs),
+    mean_manual, mean_model, median_diff (median over the units of model - manual; negative =
+    the model saved time / effort), statistic, p_value, test_note, p_holm (Holm-adjusted over
+    every tested row: both metrics, every annotator and the pooled row). With fewer than
+    ``MIN_CASES`` units, or when every difference is zero, there is no test: statistic and p are
+    NaN and ``test_note`` says why.
     """
+    check_unit(unit)
+    if unit == "case" and "case" not in pairs.columns:
+        raise ValueError(
+            "pairs: no 'case' column (add it with with_hce), so no test by case; "
+            "use unit='object' (objects as if independent)"
+        )
     groups: list[tuple[str, pd.DataFrame]] = [
         (str(a), g) for a, g in pairs.groupby("annotator", sort=True)
     ]
@@ -315,30 +333,39 @@ def paired_tests(pairs: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for ann, g in groups:
         for metric in ("active_s", "hce"):
-            va = g[f"{metric}_manual"].to_numpy(float)
-            vb = g[f"{metric}_model"].to_numpy(float)
-            row = wilcoxon_row("annotator", ann, "model", "manual", vb, va)  # model - manual
+            cols = [f"{metric}_manual", f"{metric}_model"]
+            units = g.groupby(list(CASE_KEYS), sort=True)[cols].mean() if unit == "case" else g
+            va = units[cols[0]].to_numpy(float)
+            vb = units[cols[1]].to_numpy(float)
+            # model - manual
+            row = wilcoxon_row(
+                "annotator", ann, "model", "manual", vb, va, unit=unit, n_objects=len(g)
+            )
             rows.append(
                 {
                     "annotator": ann,
                     "metric": metric,
                     "n": row["n"],
+                    "n_objects": row["n_objects"],
                     "mean_manual": row["mean_b"],
                     "mean_model": row["mean_a"],
                     "median_diff": row["median_diff"],
                     "statistic": row["statistic"],
                     "p_value": row["p_value"],
+                    "test_note": row["test_note"],
                 }
             )
     cols = [
         "annotator",
         "metric",
         "n",
+        "n_objects",
         "mean_manual",
         "mean_model",
         "median_diff",
         "statistic",
         "p_value",
+        "test_note",
     ]
     return with_holm(pd.DataFrame(rows, columns=cols))
 

@@ -5,9 +5,11 @@
 
 Input is the results table of :class:`sambench.engine.interactive.InteractiveTask` (rows with
 ``strategy == "interactive"``, one per object and ``click_index``); IoU is the ``jaccard`` column,
-in %. Confidence intervals are 95 % percentile-bootstrap intervals of the mean NoC over the objects
-of a group (:func:`sambench.analysis.stats.bootstrap_ci`, an explicit
-:class:`numpy.random.Generator`).
+in %. Confidence intervals are 95 % intervals of the mean NoC of a group: by default a cluster
+bootstrap over cases within dataset (:func:`sambench.analysis.stats.case_bootstrap`, BCa), or with
+``unit="object"`` the percentile bootstrap over objects (:func:`sambench.analysis.stats.bootstrap_ci`),
+both from an explicit :class:`numpy.random.Generator`; none below
+:data:`sambench.analysis.stats.MIN_CASES` units (``ci_note`` says why).
 """
 
 from __future__ import annotations
@@ -87,32 +89,61 @@ def noc_table(
     rng: np.random.Generator | None = None,
     n_boot: int = 2000,
     level: float = 0.95,
+    unit: str = "case",
 ) -> pd.DataFrame:
     """Mean NoC@t, its bootstrap CI and NoF@t per group.
 
-    Columns: ``by``..., ``n_objects``, ``max_clicks``, then per threshold t (in %, e.g. 85):
-    ``NoC@t`` (mean over objects), ``NoC@t_ci_low``, ``NoC@t_ci_high`` (percentile bootstrap,
-    ``level``), ``NoF@t`` (objects never reaching t). ``rng`` defaults to
-    ``np.random.default_rng(0)``, so a table is reproducible; ``metric`` is the IoU column.
+    Columns: ``by``..., ``n_objects``, ``n_cases``, ``max_clicks``, then per threshold t (in %,
+    e.g. 85): ``NoC@t`` (mean over objects), ``NoC@t_ci_low``, ``NoC@t_ci_high`` (``level``; by
+    ``unit``: cluster bootstrap over cases within dataset, or objects), ``NoF@t`` (objects never
+    reaching t); last ``ci_note`` (why a group has no CI: fewer than ``MIN_CASES`` units).
+    ``rng`` defaults to ``np.random.default_rng(0)``, so a table is reproducible; ``metric`` is
+    the IoU column.
     """
-    from sambench.analysis.stats import bootstrap_ci  # lazy: pulls in pingouin
+    from sambench.analysis.stats import (  # lazy: pulls in pingouin
+        MIN_CASES,
+        bootstrap_ci,
+        case_bootstrap,
+        check_unit,
+        too_few,
+    )
 
+    check_unit(unit)
     rng = np.random.default_rng(0) if rng is None else rng
     per_obj = noc_per_object(results, thresholds, by=by, metric=metric, max_clicks=max_clicks)
+    if "case" in results.columns:
+        cases = results[["dataset", "image_id", "case"]].drop_duplicates(["dataset", "image_id"])
+        per_obj = per_obj.merge(cases, on=["dataset", "image_id"], how="left", validate="m:1")
+    elif unit == "case":
+        raise ValueError(
+            "results: no 'case' column, so statistics by case are not possible; "
+            "use unit='object' (objects as if independent)"
+        )
     records = []
     for key, g in per_obj.groupby(list(by), sort=True, dropna=False):
         key_t = key if isinstance(key, tuple) else (key,)
         rec: dict[str, object] = dict(zip(by, key_t, strict=True))
         rec["n_objects"] = len(g)
+        rec["n_cases"] = (
+            int(g[["dataset", "case"]].drop_duplicates().shape[0]) if "case" in g else np.nan
+        )
         rec["max_clicks"] = int(g["max_clicks"].iloc[0])
+        note = ""
         for t in thresholds:
             name = _threshold_name(t)
             vals = g[f"NoC@{name}"].to_numpy(dtype=np.float64)
-            lo, hi = bootstrap_ci(vals, np.mean, n_boot, level, rng=rng)
+            if unit == "case":
+                r = case_bootstrap(vals, g["case"], g["dataset"], n_boot=n_boot, ci=level, rng=rng)
+                lo, hi, note = r.low, r.high, r.note
+            elif vals.size < MIN_CASES:
+                lo, hi, note = np.nan, np.nan, too_few(vals.size, "object")
+            else:
+                lo, hi = bootstrap_ci(vals, np.mean, n_boot, level, rng=rng)
             rec[f"NoC@{name}"] = float(vals.mean())
             rec[f"NoC@{name}_ci_low"] = lo
             rec[f"NoC@{name}_ci_high"] = hi
             rec[f"NoF@{name}"] = int((~g[f"reached@{name}"].astype(bool)).sum())
+        rec["ci_note"] = note
         records.append(rec)
     return pd.DataFrame(records)
 

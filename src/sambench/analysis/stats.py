@@ -1,6 +1,14 @@
 """Statistics on a results table: partial correlations with object attributes (paper Table 6),
 bootstrap confidence intervals, paired Wilcoxon comparisons and volume-level (3D) DICE.
 
+The unit of independence is the case (patient, volume; the manifest's ``case`` column within its
+``dataset``), not the object or slice (SPEC 5b): by default (``unit="case"``) a CI is a cluster
+bootstrap that resamples whole cases within each dataset (:func:`case_bootstrap`, BCa through
+``scipy.stats.bootstrap``) and a paired test compares case-level means. With fewer than
+:data:`MIN_CASES` units a group gets no CI and no test: the numbers are NaN and a note column says
+why (``"n = 2 cases: too few"``). ``unit="object"`` keeps the former object-level statistics
+(objects as if independent) for comparison. See docs/analysis.md.
+
 Every function takes the tidy results DataFrame (one row per image, object, model, strategy,
 selection; see :mod:`sambench.engine.evaluate`) and returns a DataFrame. Only rows with
 ``status == "ok"`` enter a statistic. Rows of the prompt-shift experiment (``shift_range`` other
@@ -11,9 +19,12 @@ by its keys; use :mod:`sambench.analysis.robustness` for them.
 from __future__ import annotations
 
 import itertools
+import warnings
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 from pingouin import multicomp
 from scipy import stats as sps
@@ -26,6 +37,46 @@ from sambench.analysis.summary import STRATEGY_ORDER, strategy_sorted
 SIGNIFICANCE = 0.001
 BETWEEN_CHOICES = ("strategy", "model")
 OBJECT_KEYS = ("dataset", "image_id", "label_value")
+#: A case (patient, volume) is (dataset, case); cases are resampled within their dataset.
+CASE_KEYS = ("dataset", "case")
+#: Fewer independent units (cases; objects under ``unit="object"``) than this: no CI, no test.
+MIN_CASES = 5
+#: Above this many resampled cases the CI is the percentile interval: BCa's jackknife costs
+#: cases^2 and its correction vanishes as the number of cases grows.
+BCA_MAX_CASES = 2000
+#: The units of a CI or paired test: ``case`` (default) or ``object`` (for comparison only).
+UNITS = ("case", "object")
+
+
+def check_unit(unit: str) -> str:
+    """``unit`` if it is one of :data:`UNITS`, else a ValueError naming them."""
+    if unit not in UNITS:
+        raise ValueError(f"unit: {unit!r} is not one of {', '.join(UNITS)}")
+    return unit
+
+
+def too_few(n: int, unit: str = "case") -> str:
+    """The note of a CI or test left out: ``"n = 2 cases: too few"``."""
+    return f"n = {n} {unit}{'' if n == 1 else 's'}: too few"
+
+
+def ci_label(unit: str) -> str:
+    """How a 95 % CI was made, for table captions."""
+    if check_unit(unit) == "case":
+        return (
+            "95 % CI by case (cluster bootstrap over cases within dataset, BCa; "
+            f"none below {MIN_CASES} cases)"
+        )
+    return (
+        "95 % CI by object (objects treated as independent, percentile bootstrap; comparison only)"
+    )
+
+
+def test_label(unit: str) -> str:
+    """What a paired test compares, for table captions."""
+    if check_unit(unit) == "case":
+        return f"paired on case means (n = cases; none below {MIN_CASES} cases)"
+    return "paired on objects (treated as independent; comparison only)"
 
 
 def _require(df: pd.DataFrame, cols: Sequence[str], what: str = "results") -> None:
@@ -173,6 +224,133 @@ def bootstrap_ci(
     return float(lo), float(hi)
 
 
+@dataclass(frozen=True)
+class CaseCI:
+    """A mean with its case-level CI (:func:`case_bootstrap`).
+
+    ``estimate``: the mean over objects; ``low``/``high``: the CI, NaN when ``note`` says why
+    not; ``n_objects``, ``n_cases``; ``distribution``: the bootstrap means (empty when none)."""
+
+    estimate: float
+    low: float
+    high: float
+    n_objects: int
+    n_cases: int
+    note: str
+    distribution: np.ndarray
+
+
+def case_bootstrap(
+    values: npt.ArrayLike,
+    cases: npt.ArrayLike,
+    strata: npt.ArrayLike | None = None,
+    *,
+    n_boot: int = 2000,
+    ci: float = 0.95,
+    rng: np.random.Generator,
+    method: str = "BCa",
+    min_cases: int = MIN_CASES,
+    max_elements: int = 2**24,
+) -> CaseCI:
+    """Mean of ``values`` (one per object) with a cluster bootstrap CI over ``cases``, resampled
+    within each of ``strata`` (datasets; one stratum when None).
+
+    The estimate is the plain mean over objects (the number every table shows). A resample draws,
+    independently in each stratum, as many cases as it has, with replacement, and keeps all the
+    objects of each drawn case; its mean is sum(values) / count over the drawn cases. This is the
+    cluster (first-stage) bootstrap of Davison & Hinkley (1997, section 3.8) and Field & Welsh
+    (2007), which is consistent for clustered data where resampling objects understates the
+    variance. It runs through ``scipy.stats.bootstrap``: one sample per stratum with at least two
+    cases (the indices of its cases; samples are resampled independently), a stratum of one case
+    is the same in every resample. ``method``: ``"BCa"`` (default; when BCa is undefined, e.g. a
+    degenerate distribution, or above :data:`BCA_MAX_CASES` cases, the percentile interval of the
+    same resamples) or ``"percentile"``.
+
+    With fewer than ``min_cases`` cases, or fewer than that in strata of two or more cases, no CI:
+    ``low``/``high`` NaN and ``note`` says why. A distribution with one value gives that value.
+    Above ``max_elements`` drawn indices scipy works in batches (bounded memory).
+    """
+    v = np.asarray(values, dtype=np.float64)
+    c = np.asarray(cases, dtype=object)
+    h = np.zeros(v.shape, dtype=object) if strata is None else np.asarray(strata, dtype=object)
+    if v.ndim != 1 or c.shape != v.shape or h.shape != v.shape:
+        raise ValueError(
+            f"values, cases, strata: expected 1-D arrays of one length, got {v.shape}, "
+            f"{c.shape}, {h.shape}"
+        )
+    if np.isnan(v).any():
+        raise ValueError("values: contains NaN; drop them before bootstrapping")
+    if not 0 < ci < 1:
+        raise ValueError(f"ci: expected 0 < ci < 1, got {ci}")
+    if not isinstance(rng, np.random.Generator):
+        raise ValueError(f"rng: expected a numpy.random.Generator, got {type(rng).__name__}")
+    if method not in ("BCa", "percentile"):
+        raise ValueError(f"method: expected 'BCa' or 'percentile', got {method!r}")
+    if v.size == 0:
+        return CaseCI(np.nan, np.nan, np.nan, 0, 0, too_few(0), np.empty(0))
+    per = (
+        pd.DataFrame({"h": h.astype(str), "c": c.astype(str), "v": v})
+        .groupby(["h", "c"], sort=True)["v"]
+        .agg(["sum", "size"])
+    )
+    sums = per["sum"].to_numpy(np.float64)
+    counts = per["size"].to_numpy(np.float64)
+    estimate = float(v.mean())
+    n_cases = len(per)
+    strata_idx = [np.asarray(i, dtype=np.int64) for i in per.groupby(level="h").indices.values()]
+    moving = [i for i in strata_idx if i.size >= 2]
+    n_moving = int(sum(i.size for i in moving))
+    note = ""
+    if n_cases < min_cases:
+        note = too_few(n_cases)
+    elif n_moving < min_cases:
+        note = f"n = {n_cases} cases, {n_moving} in datasets of 2 or more: too few"
+    if note:
+        return CaseCI(estimate, np.nan, np.nan, v.size, n_cases, note, np.empty(0))
+    fixed = np.concatenate([i for i in strata_idx if i.size < 2] + [np.empty(0, np.int64)])
+    fixed_sum, fixed_n = float(sums[fixed].sum()), float(counts[fixed].sum())
+
+    def mean_of(*idx: np.ndarray, axis: int = -1) -> np.ndarray:
+        total = fixed_sum + sum(sums[i].sum(axis=axis) for i in idx)
+        n = fixed_n + sum(counts[i].sum(axis=axis) for i in idx)
+        return np.asarray(total / n)
+
+    # resamples (and BCa's jackknife) in batches of at most about max_elements drawn indices
+    widest = max(i.size for i in moving)
+    batch = None if n_boot * n_cases <= max_elements else max(1, max_elements // widest)
+    kw = dict(confidence_level=ci, vectorized=True, paired=False, batch=batch)
+    res = sps.bootstrap(
+        tuple(moving), mean_of, n_resamples=n_boot, method="percentile", rng=rng, **kw
+    )  # type: ignore[arg-type]
+    dist = np.asarray(res.bootstrap_distribution, dtype=np.float64)
+    if np.ptp(dist) == 0:
+        lo = hi = float(dist[0])
+    else:
+        lo, hi = float(res.confidence_interval.low), float(res.confidence_interval.high)
+        if method == "BCa" and n_moving <= BCA_MAX_CASES:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", sps.DegenerateDataWarning)
+                bca = sps.bootstrap(
+                    tuple(moving),
+                    mean_of,
+                    n_resamples=0,
+                    method="BCa",
+                    bootstrap_result=res,
+                    **kw,  # type: ignore[arg-type]
+                ).confidence_interval
+            if np.isfinite(bca.low) and np.isfinite(bca.high):
+                lo, hi = float(bca.low), float(bca.high)
+    return CaseCI(estimate, lo, hi, int(v.size), n_cases, "", dist)
+
+
+def _case_column(df: pd.DataFrame, what: str = "results") -> None:
+    if "case" not in df.columns:
+        raise ValueError(
+            f"{what}: no 'case' column, so statistics by case are not possible; "
+            "use unit='object' (objects as if independent) or add the manifest's case column"
+        )
+
+
 def mean_with_ci(
     results: pd.DataFrame,
     by: Sequence[str] = ("model", "strategy"),
@@ -182,32 +360,55 @@ def mean_with_ci(
     n_boot: int = 2000,
     ci: float = 0.95,
     rng: np.random.Generator,
+    unit: str = "case",
 ) -> pd.DataFrame:
-    """Mean of ``metric`` with a percentile bootstrap CI per group of ``by``.
+    """Mean of ``metric`` with a bootstrap CI per group of ``by``.
 
-    Groups are visited in sorted order and draw from the one ``rng`` in turn (seeded = repeatable).
-    NaN metric values (e.g. distances of empty predictions under ``empty="nan"``) are left out.
-    Columns: ``*by, n, mean, ci_lo, ci_hi``.
+    ``unit="case"`` (default): :func:`case_bootstrap` over the (dataset, case) of the rows (BCa);
+    ``unit="object"``: the percentile bootstrap over objects (:func:`bootstrap_ci`, objects as if
+    independent; the former numbers, for comparison). Either way a group with fewer than
+    :data:`MIN_CASES` units gets NaN bounds and ``ci_note`` says why (e.g. ``"n = 2 cases: too
+    few"``; empty when the CI is shown). Groups are visited in sorted order and draw from the one
+    ``rng`` in turn (seeded = repeatable). NaN metric values (e.g. distances of empty predictions
+    under ``empty="nan"``) are left out. Columns: ``*by, n`` (objects), ``n_cases`` (NaN without a
+    case column under ``unit="object"``), ``mean, ci_lo, ci_hi, ci_note``.
     """
     by = list(by)
+    check_unit(unit)
     _require(results, [*by, metric])
+    if unit == "case":
+        _case_column(results)
     df = _ok(results, selection)
     rows = []
+    cols = [*by, "n", "n_cases", "mean", "ci_lo", "ci_hi", "ci_note"]
     for key, g in df.groupby(by, sort=True):
-        v = g[metric].dropna().to_numpy(dtype=np.float64)
+        g = g[g[metric].notna()]
+        v = g[metric].to_numpy(dtype=np.float64)
         keys = key if isinstance(key, tuple) else (key,)
-        lo, hi = bootstrap_ci(v, n_boot=n_boot, ci=ci, rng=rng) if v.size else (np.nan, np.nan)
+        n_cases = (
+            int(g[list(CASE_KEYS)].drop_duplicates().shape[0]) if "case" in g.columns else np.nan
+        )
+        if unit == "case":
+            r = case_bootstrap(v, g["case"], g["dataset"], n_boot=n_boot, ci=ci, rng=rng)
+            lo, hi, note = r.low, r.high, r.note
+        elif v.size < MIN_CASES:
+            lo, hi, note = np.nan, np.nan, too_few(int(v.size), "object")
+        else:
+            lo, hi = bootstrap_ci(v, n_boot=n_boot, ci=ci, rng=rng)
+            note = ""
         mean = float(v.mean()) if v.size else float("nan")
         rows.append(
             {
                 **dict(zip(by, keys, strict=True)),
                 "n": int(v.size),
+                "n_cases": n_cases,
                 "mean": mean,
                 "ci_lo": lo,
                 "ci_hi": hi,
+                "ci_note": note,
             }
         )
-    return pd.DataFrame(rows, columns=[*by, "n", "mean", "ci_lo", "ci_hi"])
+    return pd.DataFrame(rows, columns=cols)
 
 
 # ---------------------------------------------------------------- paired Wilcoxon
@@ -220,34 +421,46 @@ def paired_wilcoxon(
     pairs: Sequence[tuple[str, str]] | None = None,
     *,
     selection: str = "oracle",
+    unit: str = "case",
 ) -> pd.DataFrame:
     """Two-sided Wilcoxon signed-rank tests (``scipy.stats.wilcoxon``, defaults) between levels
     of ``between`` ("strategy" or "model") on the same objects.
 
     Within each level of the other factor (each model when comparing strategies, each strategy
     when comparing models), level ``a`` and level ``b`` are matched on (dataset, image_id,
-    label_value) for the given selection; only objects with an ok row in both enter. ``pairs``
-    default to all pairs of levels present (strategies in S1..S6 order, models sorted).
-    Columns: the other factor, ``a, b, n, mean_a, mean_b, median_diff`` (median of a - b),
-    ``statistic, p_value`` and ``p_holm`` (Holm-adjusted over all rows of the table). When every
-    difference is zero the test is undefined: statistic and p are NaN.
+    label_value) for the given selection; only objects with an ok row in both enter. With
+    ``unit="case"`` (default) the matched objects are averaged per case (dataset, case) on each
+    side and the test pairs the case means (the unit of independence); ``unit="object"`` tests
+    the objects themselves (as if independent; for comparison). ``pairs`` default to all pairs of
+    levels present (strategies in S1..S6 order, models sorted).
+    Columns: the other factor, ``a, b, n`` (units tested: cases, or objects), ``n_objects``,
+    ``mean_a, mean_b, median_diff`` (over the units; median of a - b), ``statistic, p_value``,
+    ``test_note`` (why there is no test: fewer than :data:`MIN_CASES` units, or no difference)
+    and ``p_holm`` (Holm-adjusted over all tested rows of the table).
     """
     if between not in BETWEEN_CHOICES:
         raise ValueError(f"between: {between!r} is not one of {', '.join(BETWEEN_CHOICES)}")
+    check_unit(unit)
     other = "model" if between == "strategy" else "strategy"
     _require(results, [*OBJECT_KEYS, between, other, metric])
+    if unit == "case":
+        _case_column(results)
     df = _ok(results, selection)
     present = list(dict.fromkeys(df[between]))
     pairs = pair_levels(present, between, pairs)
     keys = list(OBJECT_KEYS)
+    extra = ["case"] if unit == "case" else []
     rows = []
     for ctx, g in df.groupby(other, sort=True):
         for a, b in pairs:
-            ga = g.loc[g[between] == a, [*keys, metric]]
+            ga = g.loc[g[between] == a, [*keys, *extra, metric]]
             gb = g.loc[g[between] == b, [*keys, metric]]
             m = ga.merge(gb, on=keys, suffixes=("_a", "_b"), validate="one_to_one").dropna()
+            n_objects = len(m)
+            if unit == "case":
+                m = m.groupby(list(CASE_KEYS), sort=True)[[f"{metric}_a", f"{metric}_b"]].mean()
             va, vb = m[f"{metric}_a"].to_numpy(float), m[f"{metric}_b"].to_numpy(float)
-            rows.append(wilcoxon_row(other, ctx, a, b, va, vb))
+            rows.append(wilcoxon_row(other, ctx, a, b, va, vb, unit=unit, n_objects=n_objects))
     return with_holm(pd.DataFrame(rows, columns=wilcoxon_columns(other)))
 
 
@@ -274,28 +487,57 @@ def sort_by_model_strategy(out: pd.DataFrame) -> pd.DataFrame:
 
 
 def wilcoxon_columns(other: str) -> list[str]:
-    return [other, "a", "b", "n", "mean_a", "mean_b", "median_diff", "statistic", "p_value"]
+    return [
+        other,
+        "a",
+        "b",
+        "n",
+        "n_objects",
+        "mean_a",
+        "mean_b",
+        "median_diff",
+        "statistic",
+        "p_value",
+        "test_note",
+    ]
 
 
 def wilcoxon_row(
-    other: str, ctx: object, a: str, b: str, va: np.ndarray, vb: np.ndarray
+    other: str,
+    ctx: object,
+    a: str,
+    b: str,
+    va: np.ndarray,
+    vb: np.ndarray,
+    *,
+    unit: str = "object",
+    n_objects: int | None = None,
 ) -> dict[str, object]:
-    """One row of :func:`paired_wilcoxon`: matched float64 values of levels ``a`` and ``b``."""
+    """One row of :func:`paired_wilcoxon`: matched float64 values of levels ``a`` and ``b``, one
+    per ``unit`` (``case`` means, or ``object`` values); ``n_objects`` behind them (default: one
+    per value). Fewer than :data:`MIN_CASES` values: no test, ``test_note`` says why."""
     d = va - vb
     stat = p = float("nan")
-    if np.any(d != 0):
+    note = ""
+    if len(d) < MIN_CASES:
+        note = too_few(len(d), unit)
+    elif np.any(d != 0):
         res = sps.wilcoxon(va, vb)
         stat, p = float(res.statistic), float(res.pvalue)
+    else:
+        note = "every difference is 0: no test"
     return {
         other: ctx,
         "a": a,
         "b": b,
         "n": len(d),
+        "n_objects": len(d) if n_objects is None else int(n_objects),
         "mean_a": float(va.mean()) if len(d) else float("nan"),
         "mean_b": float(vb.mean()) if len(d) else float("nan"),
         "median_diff": float(np.median(d)) if len(d) else float("nan"),
         "statistic": stat,
         "p_value": p,
+        "test_note": note,
     }
 
 

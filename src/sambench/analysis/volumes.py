@@ -9,11 +9,12 @@ analysis.
 
 - :func:`final_rows`: each (volume, object, model, protocol)'s last step (the result of a
   protocol; step 0 for one-step protocols, the 5th click for interactive-3d).
-- :func:`protocol_table`: mean with a percentile bootstrap CI per (model, protocol), through
-  :func:`sambench.analysis.stats.mean_with_ci`.
+- :func:`protocol_table`: mean with a bootstrap CI per (model, protocol), through
+  :func:`sambench.analysis.stats.mean_with_ci`: by case (cluster bootstrap over cases within
+  dataset) unless ``unit="object"``; no CI below :data:`~sambench.analysis.stats.MIN_CASES` cases.
 - :func:`protocol_tests`: paired two-sided Wilcoxon tests between protocols (per model) or
-  between models (per protocol) on the same objects, Holm-adjusted, through
-  :func:`sambench.analysis.stats.paired_wilcoxon`.
+  between models (per protocol) on the same objects, on case means unless ``unit="object"``,
+  Holm-adjusted, through :func:`sambench.analysis.stats.paired_wilcoxon`.
 - :func:`interactive_table`: per object, the challenge's DSC_AUC / NSD_AUC (trapezoid over the
   last 5 click steps, unit spacing: 0..4) and DSC_Final / NSD_Final, plus mean seconds per step.
 - :func:`click_curve`: mean (with CI) of a metric per click step, per model.
@@ -73,13 +74,22 @@ def protocol_table(
     rng: np.random.Generator,
     n_boot: int = 2000,
     ci: float = 0.95,
+    unit: str = "case",
 ) -> pd.DataFrame:
-    """Mean of ``metric`` over the final rows with a bootstrap CI per (model, protocol).
+    """Mean of ``metric`` over the final rows with a bootstrap CI per (model, protocol), by
+    ``unit`` (:func:`~sambench.analysis.stats.mean_with_ci`).
 
-    Columns: ``model, protocol, n, mean, ci_lo, ci_hi``."""
+    Columns: ``model, protocol, n, n_cases, mean, ci_lo, ci_hi, ci_note``."""
     df = _as_2d_layout(final_rows(results))
     out = mean_with_ci(
-        df, ("model", "strategy"), metric, selection="final", n_boot=n_boot, ci=ci, rng=rng
+        df,
+        ("model", "strategy"),
+        metric,
+        selection="final",
+        n_boot=n_boot,
+        ci=ci,
+        rng=rng,
+        unit=unit,
     )
     return out.rename(columns={"strategy": "protocol"})
 
@@ -89,11 +99,13 @@ def protocol_tests(
     metric: str = "dsc",
     between: str = "protocol",
     pairs: Sequence[tuple[str, str]] | None = None,
+    *,
+    unit: str = "case",
 ) -> pd.DataFrame:
     """Paired Wilcoxon tests on the final rows between protocols (``between="protocol"``, within
     each model) or between models (``between="model"``, within each protocol), matched on
-    (dataset, volume_id, label_value). Columns as :func:`~sambench.analysis.stats.paired_wilcoxon`
-    with ``strategy`` named ``protocol``."""
+    (dataset, volume_id, label_value), on case means (``unit="case"``) or objects. Columns as
+    :func:`~sambench.analysis.stats.paired_wilcoxon` with ``strategy`` named ``protocol``."""
     if between not in ("protocol", "model"):
         raise ValueError(f"between: expected 'protocol' or 'model', got {between!r}")
     df = _as_2d_layout(final_rows(results))
@@ -103,6 +115,7 @@ def protocol_tests(
         "strategy" if between == "protocol" else "model",
         pairs,
         selection="final",
+        unit=unit,
     )
     return out.rename(columns={"strategy": "protocol"})
 
@@ -151,20 +164,21 @@ def click_curve(
     *,
     rng: np.random.Generator,
     n_boot: int = 1000,
+    unit: str = "case",
 ) -> pd.DataFrame:
-    """Mean ``metric`` with a bootstrap CI per (model, step) of ``protocol``.
+    """Mean ``metric`` with a bootstrap CI (by ``unit``) per (model, step) of ``protocol``.
 
-    Columns: ``model, step, n, mean, ci_lo, ci_hi``."""
+    Columns: ``model, step, n, n_cases, mean, ci_lo, ci_hi, ci_note``."""
     df = _ok(results)
     df = df[df["protocol"] == protocol]
     _require(df, [metric])
     lay = df.assign(strategy=df["step"].astype(int).astype(str).str.zfill(2), selection="final")
     out = mean_with_ci(
-        lay, ("model", "strategy"), metric, selection="final", n_boot=n_boot, rng=rng
+        lay, ("model", "strategy"), metric, selection="final", n_boot=n_boot, rng=rng, unit=unit
     )
     out["step"] = out.pop("strategy").astype(int)
     out = out.sort_values(["model", "step"], kind="stable").reset_index(drop=True)
-    return out[["model", "step", "n", "mean", "ci_lo", "ci_hi"]]
+    return out[["model", "step", "n", "n_cases", "mean", "ci_lo", "ci_hi", "ci_note"]]
 
 
 def slicewise_vs_propagate(

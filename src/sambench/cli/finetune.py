@@ -63,7 +63,7 @@ def finetune(
     """Fine-tune the mask decoder with box prompts (SPEC 8); resumable; then compare on test cases."""
     from sambench.analysis.summary import to_markdown
     from sambench.engine.config import check_device
-    from sambench.finetune.compare import compare_before_after
+    from sambench.finetune.compare import compare_before_after, readable
     from sambench.finetune.config import FinetuneConfig
     from sambench.finetune.train import finetune as run_finetune
 
@@ -75,7 +75,7 @@ def finetune(
     typer.echo(f"decoder -> {out / 'decoder.safetensors'}")
     if compare:
         table = compare_before_after(out, device=device, progress=progress)
-        typer.echo(to_markdown(table))
+        typer.echo(to_markdown(readable(table)))
 
 
 def finetune_compare(
@@ -91,7 +91,7 @@ def finetune_compare(
     """Compare base and fine-tuned decoder on the held-out test cases (paper Fig. 18)."""
     from sambench.analysis.summary import to_markdown
     from sambench.engine.config import check_device
-    from sambench.finetune.compare import compare_before_after
+    from sambench.finetune.compare import compare_before_after, readable
 
     check_device(device)
 
@@ -103,4 +103,4 @@ def finetune_compare(
         device=device,
         progress=progress,
     )
-    typer.echo(to_markdown(table))
+    typer.echo(to_markdown(readable(table)))

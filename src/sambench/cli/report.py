@@ -11,6 +11,7 @@ import typer
 
 from sambench.cli import executor as X
 from sambench.cli import options as O
+from sambench.errors import OptionError
 
 
 def report(
@@ -45,6 +46,14 @@ def report(
     out_of_core: Annotated[
         bool, typer.Option("--out-of-core", help="Tables only, from the parts (docs/scale.md).")
     ] = False,
+    ci_unit: Annotated[
+        str,
+        typer.Option(
+            "--ci-unit",
+            metavar="UNIT",
+            help="Unit of CIs and paired tests: case (default) or object (for comparison).",
+        ),
+    ] = "case",
 ) -> None:
     """Build the HTML report (tables, figures, statistics) of an evaluation run."""
     from sambench.report.build import build_report
@@ -52,6 +61,8 @@ def report(
     from sambench.report.validate import check_finished
 
     check_finished(run_dir)  # an unfinished run is refused, never reported as final
+    if ci_unit not in ("case", "object"):
+        raise OptionError("--ci-unit", f"expected case or object, got {ci_unit!r}")
     if X.report_out_of_core(run_dir, out_of_core):
         typer.echo(f"report -> {build_report_lazy(run_dir, out, rng_seed=seed)}")
         return
@@ -66,5 +77,6 @@ def report(
         annotation_sessions=[
             Path(s) for v in annotation_sessions or () for s in O.comma_list(v) or ()
         ],
+        ci_unit=ci_unit,
     )
     typer.echo(f"report -> {html}")

@@ -7,11 +7,14 @@ embedding cache, then writes, in ``out`` (default: the run folder):
 
 - ``eval_before/``, ``eval_after/``: the two engine runs (resumable);
 - ``compare.csv`` / ``compare.md``: per strategy and target (``<object>-<modality>``, plus an
-  ``ALL`` row): ``n, dice_before, dice_after, change, change_ci_lo, change_ci_hi, p_value``;
-  ``change`` is the mean paired difference (after - before, DICE %) over the same objects, its CI a
-  95 % percentile bootstrap (:func:`sambench.analysis.stats.bootstrap_ci`) and ``p_value`` the
-  two-sided Wilcoxon signed-rank test (:func:`sambench.analysis.stats.paired_wilcoxon`; NaN when
-  every difference is 0);
+  ``ALL`` row): ``n, n_cases, dice_before, dice_after, change, change_ci_lo, change_ci_hi,
+  p_value, note``; ``change`` is the mean paired difference (after - before, DICE %) over the same
+  objects, its CI a 95 % cluster bootstrap over the test cases within dataset
+  (:func:`sambench.analysis.stats.case_bootstrap`, BCa) and ``p_value`` the two-sided Wilcoxon
+  signed-rank test on case means (:func:`sambench.analysis.stats.paired_wilcoxon`). With fewer
+  than :data:`~sambench.analysis.stats.MIN_CASES` cases both are NaN and ``note`` says why
+  (``n = 1 case: too few``), as when every difference is 0. ``compare.md`` (and what
+  ``finetune-compare`` prints) is :func:`readable`: the note in place of a CI;
 - ``compare.png``: bar chart of the DICE change per target with the CI as error bars;
 - ``training.png``: train / validation loss and validation DICE per epoch (from ``epochs.csv``).
 """
@@ -25,7 +28,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sambench.analysis.stats import bootstrap_ci, paired_wilcoxon
+from sambench.analysis.stats import (
+    MIN_CASES,
+    bootstrap_ci,
+    case_bootstrap,
+    check_unit,
+    paired_wilcoxon,
+    too_few,
+)
 from sambench.analysis.summary import to_markdown
 from sambench.engine.config import RunConfig
 from sambench.finetune.config import FinetuneConfig
@@ -37,19 +47,21 @@ COMPARE_COLUMNS = (
     "strategy",
     "target",
     "n",
+    "n_cases",
     "dice_before",
     "dice_after",
     "change",
     "change_ci_lo",
     "change_ci_hi",
     "p_value",
+    "note",
 )
 ALL_TARGETS = "ALL"
 _KEYS = ("dataset", "image_id", "label_value", "strategy")
 
 
 def _usable(results: pd.DataFrame, what: str) -> pd.DataFrame:
-    need = [*_KEYS, "object_name", "modality", "selection", "status", "dice"]
+    need = [*_KEYS, "case", "object_name", "modality", "selection", "status", "dice"]
     missing = [c for c in need if c not in results.columns]
     if missing:
         raise ValueError(f"{what} results: missing columns {missing}")
@@ -66,14 +78,19 @@ def before_after_table(
     n_boot: int = 2000,
     ci: float = 0.95,
     rng: np.random.Generator,
+    unit: str = "case",
 ) -> pd.DataFrame:
     """Paired DICE change per (strategy, target) from two engine results tables.
 
     Objects are matched on (dataset, image_id, label_value, strategy), ``oracle`` selection, ok
     rows only (an object missing from either side is left out). Targets are
-    ``<object_name>-<modality>``; an ``ALL`` row per strategy pools every object. Groups are
-    visited in sorted order and draw from ``rng`` in turn. Columns: :data:`COMPARE_COLUMNS`.
+    ``<object_name>-<modality>``; an ``ALL`` row per strategy pools every object. The CI and the
+    test are by ``unit``: ``"case"`` (cluster bootstrap over cases, Wilcoxon on case means) or
+    ``"object"`` (objects as if independent; for comparison); below ``MIN_CASES`` units both
+    are NaN and ``note`` says why. Groups are visited in sorted order and draw from ``rng`` in
+    turn. Columns: :data:`COMPARE_COLUMNS`.
     """
+    check_unit(unit)
     b, a = _usable(before, "before"), _usable(after, "after")
     m = b.merge(
         a[[*_KEYS, "dice"]], on=list(_KEYS), suffixes=("_before", "_after"), validate="one_to_one"
@@ -86,28 +103,64 @@ def before_after_table(
         groups = [(t, gt) for t, gt in g.groupby("target", sort=True)] + [(ALL_TARGETS, g)]
         for target, gt in groups:
             d = (gt["dice_after"] - gt["dice_before"]).to_numpy(np.float64)
-            lo, hi = bootstrap_ci(d, n_boot=n_boot, ci=ci, rng=rng)
+            if unit == "case":
+                r = case_bootstrap(d, gt["case"], gt["dataset"], n_boot=n_boot, ci=ci, rng=rng)
+                lo, hi, note = r.low, r.high, r.note
+            elif d.size < MIN_CASES:
+                lo, hi, note = np.nan, np.nan, too_few(d.size, "object")
+            else:
+                lo, hi = bootstrap_ci(d, n_boot=n_boot, ci=ci, rng=rng)
+                note = ""
             long = pd.concat(
                 [
                     gt.assign(model="after", dice=gt["dice_after"]),
                     gt.assign(model="before", dice=gt["dice_before"]),
                 ]
             )
-            w = paired_wilcoxon(long, between="model", pairs=[("after", "before")])
+            w = paired_wilcoxon(long, between="model", pairs=[("after", "before")], unit=unit)
             rows.append(
                 {
                     "strategy": strategy,
                     "target": target,
                     "n": int(d.size),
+                    "n_cases": int(gt[["dataset", "case"]].drop_duplicates().shape[0]),
                     "dice_before": float(gt["dice_before"].mean()),
                     "dice_after": float(gt["dice_after"].mean()),
                     "change": float(d.mean()),
                     "change_ci_lo": lo,
                     "change_ci_hi": hi,
                     "p_value": float(w["p_value"].iloc[0]),
+                    "note": note or str(w["test_note"].iloc[0]),
                 }
             )
     return pd.DataFrame(rows, columns=list(COMPARE_COLUMNS))
+
+
+def readable(table: pd.DataFrame, unit: str = "case") -> pd.DataFrame:
+    """:func:`before_after_table` for people: DICE to one decimal, the CI as ``lo to hi`` and
+    the p-value as text, or in their place the ``note`` (e.g. ``n = 1 case: too few``)."""
+    ci_col = f"95 % CI ({'by case' if unit == 'case' else 'by object'})"
+    p_col = f"p (Wilcoxon, {'case means' if unit == 'case' else 'objects'})"
+    rows = []
+    for rec in table.to_dict("records"):
+        shown = np.isfinite(rec["change_ci_lo"]) and np.isfinite(rec["change_ci_hi"])
+        p = float(rec["p_value"])
+        rows.append(
+            {
+                "strategy": rec["strategy"],
+                "target": rec["target"],
+                "objects": int(rec["n"]),
+                "cases": int(rec["n_cases"]),
+                "DICE before": f"{rec['dice_before']:.1f}",
+                "DICE after": f"{rec['dice_after']:.1f}",
+                "change": f"{rec['change']:+.1f}",
+                ci_col: f"{rec['change_ci_lo']:+.1f} to {rec['change_ci_hi']:+.1f}"
+                if shown
+                else rec["note"],
+                p_col: (f"{p:.2g}" if p < 0.001 else f"{p:.3f}") if np.isfinite(p) else rec["note"],
+            }
+        )
+    return pd.DataFrame(rows)
 
 
 def _save_figure(fig: object, path: Path) -> None:
@@ -139,11 +192,12 @@ def plot_change(table: pd.DataFrame, path: Path | str) -> Path:
         err = np.vstack(
             [change - t["change_ci_lo"].to_numpy(float), t["change_ci_hi"].to_numpy(float) - change]
         )
+        err = np.nan_to_num(err, nan=0.0)  # no CI (too few cases): no error bar
         ax.bar(x, change, yerr=err, capsize=3, color=np.where(change >= 0, "tab:green", "tab:red"))
         ax.axhline(0, color="black", lw=0.8)
         ax.set_xticks(x, list(t["target"]), rotation=45, ha="right")
         ax.set_ylabel("DICE change (after - before, %)")
-        ax.set_title(f"{s}: fine-tuned decoder vs base, test cases (95% bootstrap CI)")
+        ax.set_title(f"{s}: fine-tuned decoder vs base, test cases (95 % CI by case)")
     _save_figure(fig, Path(path))
     return Path(path)
 
@@ -223,7 +277,7 @@ def compare_before_after(
     after = evaluate(replace(base, decoder=str(decoder)), out_dir / "eval_after")
     table = before_after_table(before, after, n_boot=n_boot, rng=np.random.default_rng(seed))
     write_atomic(out_dir / "compare.csv", lambda p: table.to_csv(p, index=False), suffix=".csv")
-    write_text_atomic(out_dir / "compare.md", to_markdown(table, ".4g") + "\n")
+    write_text_atomic(out_dir / "compare.md", to_markdown(readable(table)) + "\n")
     plot_change(table, out_dir / "compare.png")
     epochs_path = run / EPOCHS_NAME
     if epochs_path.exists():

@@ -18,6 +18,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from sambench.analysis import annotation as A
+from sambench.analysis.stats import test_label
 from sambench.data.manifest import load_manifest
 from sambench.report import html as H
 from sambench.report.context import AnnotationTables, ReportContext
@@ -140,11 +141,12 @@ def _findings(t: AnnotationTables) -> list[str]:
         ptxt = (
             f"p = {p:.3g} (Holm-adjusted over all the tests: {ph:.3g})"
             if np.isfinite(p)
-            else "test undefined (no pair or no difference)"
+            else f"no test ({rec.get('test_note') or 'no pair or no difference'})"
         )
         out.append(
-            f"Paired over {int(rec['n'])} objects annotated in both modes, {what}: median "
-            f"difference (with - without) {rec['median_diff']:.2f}, Wilcoxon {ptxt}."
+            f"Paired over {int(rec['n_objects'])} objects annotated in both modes in "
+            f"{int(rec['n'])} case(s), {what}: median difference of the case means (with - "
+            f"without) {rec['median_diff']:.2f}, Wilcoxon on case means {ptxt}."
         )
     return out
 
@@ -195,7 +197,8 @@ def write_annotation(host: TableWriter, sec: H.Section, t: AnnotationTables) -> 
         sec,
         "annotation_paired_tests",
         t.tests,
-        "Paired Wilcoxon signed-rank tests, with vs without model (active_s: seconds per object)",
+        "Paired Wilcoxon signed-rank tests, with vs without model (active_s: seconds per "
+        f"object), {test_label('case')}",
     )
     latest = A.latest_objects(t.objects)
     host.figure(

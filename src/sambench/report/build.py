@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from sambench.analysis.stats import check_unit
 from sambench.engine.config import RunConfig
 from sambench.models.base import PromptableModel
 from sambench.report import html as H
@@ -104,6 +105,7 @@ def build_report(
     compare_with: Sequence[Path] = (),
     aliases: Path | None = None,
     annotation_sessions: Sequence[Path] = (),
+    ci_unit: str = "case",
 ) -> Path:
     """Build the report of the run in ``run_dir``; return the path of the HTML file.
 
@@ -111,6 +113,9 @@ def build_report(
     - ``prepared``: the prepared data folder (default: ``prepared`` of the run's config.json);
       needed for object attributes and overlays, which are skipped with a note when it is missing.
     - ``rng_seed``: seeds the one :class:`numpy.random.Generator` of the bootstrap CIs.
+    - ``ci_unit``: the unit of CIs and paired tests, ``"case"`` (a cluster bootstrap over cases
+      within dataset, tests on case means; none below ``MIN_CASES`` cases) or ``"object"``
+      (objects as if independent, for comparison); every caption names it.
     - ``overlays``: draw the best/worst cases (Fig. 9); this re-decodes at most
       ``max_overlay_images`` images with ``model`` (default: built from config.json; when that
       fails, e.g. a missing checkpoint, overlays are skipped with a note).
@@ -126,6 +131,7 @@ def build_report(
     from sambench.report.sections import ALL_SECTIONS, DETAIL_SECTIONS
     from sambench.report.volumes import CONFIG_3D_NAME, RESULTS3D_NAME, VOLUME_SECTIONS
 
+    check_unit(ci_unit)
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise FileNotFoundError(f"{run_dir}: run folder does not exist")
@@ -177,6 +183,7 @@ def build_report(
         aliases=alias_table,
         annotation=annot,
         results3d=results3d,
+        ci_unit=ci_unit,
     )
     if only_3d:
         plan = VOLUME_SECTIONS

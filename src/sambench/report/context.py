@@ -47,6 +47,18 @@ class AnnotationTables:
     side_by_side: pd.DataFrame
 
 
+#: Columns that say why a CI or test is not shown (empty when it is).
+NOTE_COLUMNS = ("ci_note", "test_note", "note")
+
+
+def _shown_notes(df: pd.DataFrame) -> pd.DataFrame:
+    """For the page: an empty note cell reads "-" (no remark), not the table's blank reason."""
+    cols = [c for c in NOTE_COLUMNS if c in df.columns]
+    if not cols:
+        return df
+    return df.assign(**{c: df[c].where(df[c].astype(str) != "", "-") for c in cols})
+
+
 def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "item"
 
@@ -68,6 +80,8 @@ class ReportContext:
     aliases: AliasTable = field(default_factory=AliasTable.default)
     annotation: AnnotationTables | None = None
     results3d: pd.DataFrame | None = None
+    #: the unit of CIs and paired tests: "case" (cluster bootstrap, case means) or "object"
+    ci_unit: str = "case"
     written: list[Path] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -92,7 +106,7 @@ class ReportContext:
             caption, folded = "", f"{caption or name} ({len(df)} rows)"
         parts = [f"<h3>{H.esc(caption)}</h3>"] if caption else []
         unit = table_unit(name) if unit is None else unit
-        parts.append(H.table_html(df, floatfmt, blank=blank, unit=unit))
+        parts.append(H.table_html(_shown_notes(df), floatfmt, blank=blank, unit=unit))
         parts.append(f'<p class="note">CSV: {H.link_html(f"tables/{name}.csv")}</p>')
         if folded is not None:
             section.add(H.details_html(folded, "".join(parts)))

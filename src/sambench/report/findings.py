@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -160,6 +160,10 @@ def problems(results: pd.DataFrame, aliases: AliasTable) -> list[str]:
 
 
 def _ci_text(rec: Mapping[Any, Any], unit: str = " %") -> str:
+    """`` (95 % CI lo to hi %)`` of a :func:`~sambench.analysis.stats.mean_with_ci` row, or
+    `` (no CI: n = 2 cases: too few)`` when it has none."""
+    if rec.get("ci_note"):
+        return f" (no CI: {rec['ci_note']})"
     lo, hi = rec.get("ci_lo"), rec.get("ci_hi")
     if isinstance(lo, float) and isinstance(hi, float) and not (math.isnan(lo) or math.isnan(hi)):
         return f" (95 % CI {lo:.1f} to {hi:.1f}{unit.strip() and unit})"
@@ -220,6 +224,19 @@ def volume_sentences(results3d: pd.DataFrame | None, rng: np.random.Generator) -
     return out
 
 
+def ci_text(rec: Mapping[Hashable, Any]) -> str:
+    """``lo to hi`` of a :func:`~sambench.analysis.stats.mean_with_ci` row (one decimal), or its
+    note when it has no CI (``n = 2 cases: too few``)."""
+    if rec.get("ci_note"):
+        return str(rec["ci_note"])
+    return f"{float(rec['ci_lo']):.1f} to {float(rec['ci_hi']):.1f}"
+
+
+def _cases(rec: Mapping[Hashable, Any]) -> object:
+    n = rec.get("n_cases")
+    return int(n) if isinstance(n, int | float) and math.isfinite(n) else "n/a"
+
+
 def findings(ctx: ReportContext, sec: H.Section) -> None:
     sec.css_class = "findings"
     main = main_rows(ctx.results)
@@ -237,12 +254,17 @@ def findings(ctx: ReportContext, sec: H.Section) -> None:
         H.para_html(
             f"{n_objects(main)} objects in {n_img} images, {len(names)} target-modalities; "
             f"models: {', '.join(sorted(map(str, main['model'].unique())))}; DICE in %, oracle "
-            "selection, 95 % bootstrap CI. Paper: SAM ViT-B / ViT-H on COSMOS 1050K "
-            "(Tables 2 and 3) at the same strategy."
+            f"selection, {stats.ci_label(ctx.ci_unit)}. Paper: SAM ViT-B / ViT-H on COSMOS "
+            "1050K (Tables 2 and 3) at the same strategy."
         )
     )
-    pooled = _best(stats.mean_with_ci(main, ("model", "strategy"), "dice", rng=ctx.rng), ["model"])
-    per_tm = stats.mean_with_ci(tm, ("target_modality", "model", "strategy"), "dice", rng=ctx.rng)
+    unit = ctx.ci_unit
+    pooled = _best(
+        stats.mean_with_ci(main, ("model", "strategy"), "dice", rng=ctx.rng, unit=unit), ["model"]
+    )
+    per_tm = stats.mean_with_ci(
+        tm, ("target_modality", "model", "strategy"), "dice", rng=ctx.rng, unit=unit
+    )
     best_tm = _best(per_tm, ["target_modality", "model"])
     bullets, rows = [], []
     for rec in pooled.to_dict("records"):
@@ -266,16 +288,19 @@ def findings(ctx: ReportContext, sec: H.Section) -> None:
             "model": model,
             "best strategy": s,
             "objects": int(rec["n"]),
+            "cases": _cases(rec),
             "mean DICE": rec["mean"],
-            "95 % CI": f"{rec['ci_lo']:.1f} to {rec['ci_hi']:.1f}",
+            f"95 % CI by {unit}": ci_text(rec),
             "paper targets": f"{matched} of {len(sub)} matched",
             "ours, matched targets": ours_matched,
             **{PAPER_LABEL[m]: vals[m] for m in PAPER_MODELS},
         }
         rows.append(row)
+        ci = ci_text(rec)
+        ci = f"95 % CI by {unit} {ci}" if not rec["ci_note"] else f"no CI: {ci}"
         text = (
-            f"{model}: best strategy {s}, mean DICE {rec['mean']:.1f} % (95 % CI "
-            f"{rec['ci_lo']:.1f} to {rec['ci_hi']:.1f}), {int(rec['n'])} objects"
+            f"{model}: best strategy {s}, mean DICE {rec['mean']:.1f} % ({ci}), "
+            f"{int(rec['n'])} objects in {_cases(rec)} cases"
         )
         if matched:
             text += (
@@ -297,7 +322,7 @@ def findings(ctx: ReportContext, sec: H.Section) -> None:
         sec,
         "summary_best_strategy",
         pd.DataFrame(rows),
-        "Best strategy per model (all objects)",
+        f"Best strategy per model (all objects), {stats.ci_label(unit)}",
         floatfmt=".2f",
         blank="no paper row for these targets",
     )
@@ -312,8 +337,9 @@ def findings(ctx: ReportContext, sec: H.Section) -> None:
                 "model": rec["model"],
                 "best strategy": rec["strategy"],
                 "n": int(rec["n"]),
+                "cases": _cases(rec),
                 "mean DICE": rec["mean"],
-                "95 % CI": f"{rec['ci_lo']:.1f} to {rec['ci_hi']:.1f}",
+                f"95 % CI by {unit}": ci_text(rec),
                 **{PAPER_LABEL[k]: cells[k] for k in PAPER_MODELS},
             }
         )
@@ -321,7 +347,8 @@ def findings(ctx: ReportContext, sec: H.Section) -> None:
         sec,
         "summary_best_by_target",
         pd.DataFrame(trows),
-        "Best strategy per target-modality and model, the paper's number at that strategy",
+        "Best strategy per target-modality and model, the paper's number at that strategy, "
+        f"{stats.ci_label(unit)}",
         floatfmt=".2f",
     )
 

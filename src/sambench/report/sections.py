@@ -55,15 +55,16 @@ def mean_ci(ctx: ReportContext, sec: H.Section) -> None:
     if _ok(df).empty:
         sec.add(H.note_html("No ok single-round rows: nothing to summarize."))
         return
-    dice = stats.mean_with_ci(df, ("model", "strategy"), "dice", rng=ctx.rng)
-    hd = stats.mean_with_ci(df, ("model", "strategy"), "hd", rng=ctx.rng)
+    unit = ctx.ci_unit
+    dice = stats.mean_with_ci(df, ("model", "strategy"), "dice", rng=ctx.rng, unit=unit)
+    hd = stats.mean_with_ci(df, ("model", "strategy"), "hd", rng=ctx.rng, unit=unit)
     ctx.table(
         sec,
         "mean_ci_dice",
         dice,
-        "Mean DICE (%) with 95 % bootstrap CI (oracle)",
+        f"Mean DICE (%), {stats.ci_label(unit)} (oracle)",
         floatfmt=".2f",
-        blank="n = 0",
+        blank="no CI",
     )
     dist = distance_summary(df)[["model", "strategy", "hd median", "empty", "empty %"]]
     hd_table = hd.merge(dist.rename(columns={"hd median": "median"}), on=["model", "strategy"])
@@ -71,11 +72,16 @@ def mean_ci(ctx: ReportContext, sec: H.Section) -> None:
         sec,
         "mean_ci_hd",
         hd_table,
-        "Mean HD (pixels) with 95 % bootstrap CI, median and empty predictions (oracle)",
+        f"Mean HD (pixels), {stats.ci_label(unit)}, median and empty predictions (oracle)",
         floatfmt=".2f",
-        blank="n = 0",
+        blank="no CI",
     )
-    ctx.figure(sec, "fig6_mean_ci", F.mean_ci_figure(dice, hd), "Fig. 6 style: means with 95 % CI")
+    ctx.figure(
+        sec,
+        "fig6_mean_ci",
+        F.mean_ci_figure(dice, hd),
+        f"Fig. 6 style: means with 95 % CI by {unit} (no error bar: too few {unit}s)",
+    )
 
 
 # ---------------------------------------------------------------- Tables 2 and 3
@@ -179,10 +185,17 @@ def per_modality(ctx: ReportContext, sec: H.Section) -> None:
 def wilcoxon(ctx: ReportContext, sec: H.Section) -> None:
     df = main_rows(ctx.results)
     ok = _ok(df)
+    unit = ctx.ci_unit
+    how = (
+        "objects matched on both sides are averaged per case and the test pairs the case means "
+        f"(n = cases; no test below {stats.MIN_CASES} cases)"
+        if unit == "case"
+        else "the test pairs the objects as if independent (for comparison only)"
+    )
     sec.add(
         H.para_html(
-            "Two-sided Wilcoxon signed-rank tests on the same objects (oracle selection); "
-            "p_holm is Holm-adjusted over all rows of a table."
+            f"Two-sided Wilcoxon signed-rank tests on the same objects (oracle selection): {how}; "
+            "p_holm is Holm-adjusted over all tested rows of a table."
         )
     )
     if ok["strategy"].nunique() > 1:
@@ -190,19 +203,19 @@ def wilcoxon(ctx: ReportContext, sec: H.Section) -> None:
             ctx.table(
                 sec,
                 f"wilcoxon_strategies_{metric}",
-                stats.paired_wilcoxon(df, metric, between="strategy"),
-                f"Between strategies, {metric.upper()}",
+                stats.paired_wilcoxon(df, metric, between="strategy", unit=unit),
+                f"Between strategies, {metric.upper()}, {stats.test_label(unit)}",
             )
     else:
         sec.add(H.note_html("One strategy only: no test between strategies."))
     if ok["model"].nunique() > 1:
-        between = stats.paired_wilcoxon(df, "dice", between="model")
+        between = stats.paired_wilcoxon(df, "dice", between="model", unit=unit)
         alone = sorted(map(str, between.loc[between["n"] == 0, "strategy"].unique()))
         ctx.table(
             sec,
             "wilcoxon_models_dice",
             between[between["n"] > 0],
-            "Between models, DICE",
+            f"Between models, DICE, {stats.test_label(unit)}",
         )
         if alone:
             sec.add(
@@ -353,9 +366,18 @@ def interactive(ctx: ReportContext, sec: H.Section) -> None:
             H.note_html("No interactive rows in this run (evaluate with --strategies interactive).")
         )
         return
-    ctx.table(sec, "noc_by_model", noc_table(r, by=("model",), rng=ctx.rng), "NoC / NoF per model")
+    unit, label = ctx.ci_unit, stats.ci_label(ctx.ci_unit)
     ctx.table(
-        sec, "noc_by_target", noc_table(r, rng=ctx.rng), "NoC / NoF per model and target-modality"
+        sec,
+        "noc_by_model",
+        noc_table(r, by=("model",), rng=ctx.rng, unit=unit),
+        f"NoC / NoF per model, {label}",
+    )
+    ctx.table(
+        sec,
+        "noc_by_target",
+        noc_table(r, rng=ctx.rng, unit=unit),
+        f"NoC / NoF per model and target-modality, {label}",
     )
     curve = click_curve(r, by=("model",))
     ctx.table(

@@ -4,7 +4,8 @@
 :mod:`sambench.analysis.volumes`) and two PNGs:
 
 - ``dsc_per_click.png`` (:func:`click_step_figure`): mean 3D DSC (%) after the box (step 0) and
-  each click of ``interactive-3d``, one line per model with its bootstrap 95 % CI band;
+  each click of ``interactive-3d``, one line per model with its 95 % CI band (by case: none
+  below ``MIN_CASES`` volumes' cases);
 - ``slicewise_vs_propagate.png`` (:func:`slicewise_vs_propagate_figure`): per object, the 3D DSC
   of ``slicewise-gt`` (every slice prompted from its own ground truth: the paper's protocol)
   against ``propagate`` (one prompt, then the model alone), one point per object and model, with
@@ -32,6 +33,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from sambench.analysis import volumes as av
+from sambench.analysis.stats import ci_label, test_label
 from sambench.analysis.summary import to_markdown
 from sambench.report import html as H
 from sambench.report.figures import empty_figure, legend_outside, new_figure, save_png, series_style
@@ -105,21 +107,26 @@ def volume_parts(
     rng: np.random.Generator,
     volume_dice_2d: pd.DataFrame | None = None,
     n_boot: int = 2000,
+    unit: str = "case",
 ) -> Iterator[Part]:
-    """The 3D section's pieces in page order (shared by the Markdown and the HTML report)."""
+    """The 3D section's pieces in page order (shared by the Markdown and the HTML report);
+    CIs and tests by ``unit`` (``case`` or ``object``), named in every heading."""
     protocols = set(results3d["protocol"])
-    yield Part("heading", "Mean per protocol (final step, 95 % bootstrap CI)")
+    yield Part("heading", f"Mean per protocol (final step, {ci_label(unit)})")
     for metric, label in (("dsc", "3D DSC (%)"), ("nsd", "NSD at the run's tolerance (%)"),
                           ("hd95", "HD95 (mm)"), ("seconds", "seconds per step")):  # fmt: skip
         if metric in results3d.columns:
-            t = av.protocol_table(results3d, metric, rng=rng, n_boot=n_boot)
-            yield Part("table", label, f"3d_{metric}_per_protocol", df=t)
+            t = av.protocol_table(results3d, metric, rng=rng, n_boot=n_boot, unit=unit)
+            yield Part("table", f"{label}, 95 % CI by {unit}", f"3d_{metric}_per_protocol", df=t)
     if len(protocols) > 1:
-        yield Part("heading", "Paired tests between protocols (Wilcoxon, Holm)")
-        yield Part("table", "", "3d_tests_protocols", df=av.protocol_tests(results3d, "dsc"))
+        yield Part(
+            "heading", f"Paired tests between protocols (Wilcoxon, Holm; {test_label(unit)})"
+        )
+        t = av.protocol_tests(results3d, "dsc", unit=unit)
+        yield Part("table", "", "3d_tests_protocols", df=t)
     if results3d["model"].nunique() > 1:
-        yield Part("heading", "Paired tests between models (Wilcoxon, Holm)")
-        t = av.protocol_tests(results3d, "dsc", between="model")
+        yield Part("heading", f"Paired tests between models (Wilcoxon, Holm; {test_label(unit)})")
+        t = av.protocol_tests(results3d, "dsc", between="model", unit=unit)
         yield Part("table", "", "3d_tests_models", df=t)
     if "interactive-3d" in protocols:
         inter = av.interactive_table(results3d)
@@ -128,8 +135,9 @@ def volume_parts(
         ].mean()
         yield Part("heading", "CVPR 2025 interactive 3D (mean per model)")
         yield Part("table", "", "3d_interactive", df=summary.reset_index())
-        curve = av.click_curve(results3d, rng=rng, n_boot=min(n_boot, 1000))
-        yield Part("figure", "3D DSC per click step", "dsc_per_click", fig=click_step_figure(curve))
+        curve = av.click_curve(results3d, rng=rng, n_boot=min(n_boot, 1000), unit=unit)
+        text = f"3D DSC per click step (band: 95 % CI by {unit}; none: too few {unit}s)"
+        yield Part("figure", text, "dsc_per_click", fig=click_step_figure(curve))
     if {"slicewise-gt", "propagate"} <= protocols:
         side = av.slicewise_vs_propagate(results3d)
         yield Part("heading", "slicewise-gt vs propagate (what the slice protocol hides)")
@@ -152,12 +160,16 @@ def write_volume_section(
     rng: np.random.Generator,
     volume_dice_2d: pd.DataFrame | None = None,
     n_boot: int = 2000,
+    unit: str = "case",
 ) -> Path:
     """Write ``volumes3d.md`` and its figures into ``folder``; return the Markdown path."""
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
     parts = ["# Volumetric (3D) evaluation", ""]
-    for p in volume_parts(results3d, rng=rng, volume_dice_2d=volume_dice_2d, n_boot=n_boot):
+    parts_ = volume_parts(
+        results3d, rng=rng, volume_dice_2d=volume_dice_2d, n_boot=n_boot, unit=unit
+    )
+    for p in parts_:
         if p.kind == "heading":
             parts += [f"## {p.text}", ""]
         elif p.kind == "text":
@@ -198,7 +210,7 @@ def volume_section(ctx: ReportContext, sec: H.Section) -> None:
         )
     if ok.empty:
         return
-    for p in volume_parts(ok, rng=ctx.rng):
+    for p in volume_parts(ok, rng=ctx.rng, unit=ctx.ci_unit):
         if p.kind == "heading":
             sec.add(f"<h3>{H.esc(p.text)}</h3>")
         elif p.kind == "text":
