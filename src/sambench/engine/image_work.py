@@ -268,7 +268,9 @@ class ImageWork:
         if self.cache is not None:
             t0 = time.perf_counter()
             item.cache_key = image_hash(image)
-            item.embedding = self.cache.load(item.cache_key, getattr(self.model, "device", "cpu"))
+            item.embedding = self.cache.load(
+                item.cache_key, getattr(self.model, "device", "cpu"), image.shape
+            )
             item.load_seconds = time.perf_counter() - t0
         return item
 
