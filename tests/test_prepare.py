@@ -432,3 +432,21 @@ def test_full_demo_prepare(tmp_path: Path) -> None:
     assert set(m["object_name"]) == {"GreyMatter", "WhiteMatter", "WholeBrain"}
     again = prepare_demo(tmp_path / "prepared", progress=False)
     assert [r.cases_resumed for r in again] == [1, 1]
+
+
+def test_cli_prepare_refuses_a_dicom_gap_unless_allow_slice_gaps(tmp_path: Path, capsys) -> None:
+    """A series with a missing slice: two lines naming the series folder and the gap, exit 2;
+    ``--allow-slice-gaps`` prepares it (issue 28 item 5)."""
+    from sambench.cli import main
+    from test_readers import _dicom_series, _label, _sitk_write, _vol
+
+    src = tmp_path / "src"
+    series = _dicom_series(src / "images" / "c1", _vol((6, 5, 6)), (0.7, 0.8, 2.0), "1.2.3.4.9999")
+    (series / "9999_003.dcm").unlink()
+    (src / "labels").mkdir()
+    _sitk_write(src / "labels" / "c1.nii.gz", _label((6, 5, 5)), (0.7, 0.8, 2.5))
+    args = ["prepare", str(src), "--out", str(tmp_path / "out"), "--modality", "CT"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert str(series) in err and "not evenly spaced" in err and "--allow-slice-gaps" in err
+    assert main([*args, "--allow-slice-gaps"]) == 0

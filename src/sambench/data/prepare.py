@@ -153,6 +153,7 @@ class _CaseTask:
     max_image_pixels: int | None = DEFAULT_MAX_IMAGE_PIXELS
     volume_format: str = "auto"
     zarr_above_mb: float = DEFAULT_ZARR_ABOVE_MB
+    allow_slice_gaps: bool = False
 
 
 def _names(
@@ -195,6 +196,7 @@ def _process_case(task: _CaseTask) -> tuple[str, dict[str, int], int]:
             channel=pair.read_channel,
             resample_labels=task.resample_labels,
             max_image_pixels=task.max_image_pixels,
+            allow_slice_gaps=task.allow_slice_gaps,
         )
         roi: np.ndarray | None = None
         for s in slices:
@@ -375,6 +377,7 @@ def prepare_dataset(
     max_image_pixels: int | None = DEFAULT_MAX_IMAGE_PIXELS,
     volume_format: str = "auto",
     zarr_above_mb: float = DEFAULT_ZARR_ABOVE_MB,
+    allow_slice_gaps: bool = False,
 ) -> PrepareReport:
     """Standardize the dataset at ``source`` into ``out/<dataset>/`` (SPEC section 2).
 
@@ -393,6 +396,8 @@ def prepare_dataset(
     ``volume_format``: the 3D form's storage, ``nifti``, ``zarr`` or ``auto`` (zarr for a volume
     whose uint8 size exceeds ``zarr_above_mb`` MB, 1 MB = 1e6 bytes); cases already prepared keep
     the format they were written in (see :mod:`sambench.data.zarr_volumes`).
+    ``allow_slice_gaps``: read a DICOM series with a missing slice (uneven positions) or a file
+    left out (truncated) with a warning instead of refusing it (DataError naming the series).
     """
     t0 = time.perf_counter()
     if workers < 1:
@@ -438,6 +443,7 @@ def prepare_dataset(
                     max_image_pixels,
                     volume_format,
                     zarr_above_mb,
+                    allow_slice_gaps,
                 )
             )
     bar = tqdm(total=len(todo), desc=f"prepare {desc.name}", unit="case", disable=not progress)
