@@ -450,3 +450,22 @@ def test_cli_prepare_refuses_a_dicom_gap_unless_allow_slice_gaps(tmp_path: Path,
     err = capsys.readouterr().err
     assert str(series) in err and "not evenly spaced" in err and "--allow-slice-gaps" in err
     assert main([*args, "--allow-slice-gaps"]) == 0
+
+
+@pytest.mark.parametrize("value", [300, -2])
+def test_label_value_outside_1_255_is_one_short_line_with_the_fix(
+    tmp_path: Path, value: int
+) -> None:
+    """Before: the message listed all 255 allowed values (1,400 characters)."""
+    src = tmp_path / "src"
+    _synthetic_case(src, "a")
+    _img, lab = _synthetic_case(src, "b", seed=1)
+    lab = lab.astype(np.int16)
+    lab[20:30, 30:40, 5] = value
+    _nifti(src / "labels" / "b.nii.gz", lab, (0.8, 0.8, 3.0))
+    with pytest.raises(DataError) as e:
+        prepare_dataset(src, tmp_path / "out", progress=False, modality="CT")
+    msg = str(e.value)
+    assert len(msg.splitlines()) == 1 and len(msg) < 400, msg
+    assert f"label value(s) {value} outside 1..255" in msg
+    assert "'classes'" in msg and "--config" in msg
