@@ -469,3 +469,28 @@ def test_label_value_outside_1_255_is_one_short_line_with_the_fix(
     assert len(msg.splitlines()) == 1 and len(msg) < 400, msg
     assert f"label value(s) {value} outside 1..255" in msg
     assert "'classes'" in msg and "--config" in msg
+
+
+def test_orphan_labels_and_symlink_loops_are_counted_and_named(tmp_path: Path) -> None:
+    """Before: skipped without a word (issue 28 item 14)."""
+    import os
+
+    src = tmp_path / "src"
+    _synthetic_case(src, "a")
+    _img, lab = _synthetic_case(src, "b", seed=1)
+    _nifti(src / "labels" / "c.nii.gz", lab, (0.8, 0.8, 3.0))  # no image c
+    os.symlink("loop.nii.gz", src / "images" / "loop.nii.gz")  # points to itself
+    os.symlink("gone.nii.gz", src / "labels" / "d.nii.gz")  # broken
+    report = prepare_dataset(src, tmp_path / "out", config=_config(tmp_path / "d.yaml"),
+                             progress=False)  # fmt: skip
+    assert report.cases_done == 2
+    got = {Path(f["path"]).name: f["reason"] for f in report.skipped_files}
+    assert got["c.nii.gz"].startswith("orphan label: no image")
+    assert got["loop.nii.gz"] == "symlink loop"
+    assert got["d.nii.gz"].startswith("broken symlink")
+    assert len(got) == 3
+    text = report.to_text()
+    assert "skipped files: 3" in text and "c.nii.gz: orphan label" in text
+    assert "loop.nii.gz: symlink loop" in text
+    saved = json.loads((tmp_path / "out" / "Synth" / REPORT_NAME).read_text())
+    assert len(saved["skipped_files"]) == 3

@@ -84,7 +84,8 @@ class PrepareReport:
 
     ``slices_dropped``/``objects_dropped``: reason -> count (``slice<=50px``, ``no object kept``,
     ``object<=50px``, ``filter:<name>``). ``bad_cases``: skipped cases (``--skip-bad``), each
-    ``{"case", "path", "reason"}``.
+    ``{"case", "path", "reason"}``. ``skipped_files``: files of the source left out without
+    being a case (orphan labels, symlink loops, broken symlinks), each ``{"path", "reason"}``.
     """
 
     dataset: str
@@ -101,6 +102,7 @@ class PrepareReport:
     objects_kept: int = 0
     objects_dropped: dict[str, int] = field(default_factory=dict)
     bad_cases: list[dict[str, str]] = field(default_factory=list)
+    skipped_files: list[dict[str, str]] = field(default_factory=list)
     temp_files_removed: int = 0
     window: list[float] | None = None
     seconds: float = 0.0
@@ -140,6 +142,11 @@ class PrepareReport:
         if self.temp_files_removed:
             lines.append(f"removed {self.temp_files_removed} temporary file(s) of a killed run")
         lines += [f"  bad case {b['case']}: {b['reason']}" for b in self.bad_cases]
+        if self.skipped_files:
+            lines.append(f"skipped files: {len(self.skipped_files)} (not cases)")
+            lines += [f"  {f['path']}: {f['reason']}" for f in self.skipped_files[:20]]
+            if len(self.skipped_files) > 20:
+                lines.append(f"  ... and {len(self.skipped_files) - 20} more (see {REPORT_NAME})")
         lines.append(f"time: {self.seconds:.1f} s")
         return "\n".join(lines)
 
@@ -410,11 +417,13 @@ def prepare_dataset(
     )
     root = Path(out)
     ds_dir = root / desc.name
-    pairs, missing = find_pairs(desc)
+    skipped: list[tuple[Path, str]] = []
+    pairs, missing = find_pairs(desc, skipped)
     report = PrepareReport(
         desc.name, str(desc.source), str(root.resolve()), desc.modality, desc.filters.active()
     )
     report.cases_seen = len(pairs) + len(missing)
+    report.skipped_files = [{"path": str(p), "reason": r} for p, r in skipped]
     for path, reason in missing:
         if not skip_bad:
             raise DataError(path, reason)
