@@ -434,7 +434,9 @@ def test_full_demo_prepare(tmp_path: Path) -> None:
     assert [r.cases_resumed for r in again] == [1, 1]
 
 
-def test_cli_prepare_refuses_a_dicom_gap_unless_allow_slice_gaps(tmp_path: Path, capsys) -> None:
+def test_cli_prepare_refuses_a_dicom_gap_unless_allow_slice_gaps(
+    tmp_path: Path, capsys, caplog
+) -> None:
     """A series with a missing slice: two lines naming the series folder and the gap, exit 2;
     ``--allow-slice-gaps`` prepares it (issue 28 item 5)."""
     from sambench.cli import main
@@ -449,7 +451,9 @@ def test_cli_prepare_refuses_a_dicom_gap_unless_allow_slice_gaps(tmp_path: Path,
     assert main(args) == 2
     err = capsys.readouterr().err
     assert str(series) in err and "not evenly spaced" in err and "--allow-slice-gaps" in err
-    assert main([*args, "--allow-slice-gaps"]) == 0
+    with caplog.at_level("WARNING", logger="sambench.data.readers"):
+        assert main([*args, "--allow-slice-gaps"]) == 0
+    assert "not evenly spaced" in caplog.text and str(series) in caplog.text  # a warning
 
 
 @pytest.mark.parametrize("value", [300, -2])
