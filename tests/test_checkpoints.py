@@ -208,3 +208,22 @@ def test_build_model_loads_decoder(tmp_path: Path) -> None:
     assert tuned.signature()["checkpoint_sha256"] == lite.signature()["checkpoint_sha256"]
     with pytest.raises(CheckpointError, match=r"missing\.safetensors.*not found"):
         build_model("litemedsam", device="cpu", decoder=tmp_path / "missing.safetensors")
+
+
+def test_refused_plain_pickle_prints_only_the_message(tmp_path: Path, capfd, recwarn) -> None:
+    """Before: torch's UserWarning ('Detected pickle protocol 4 ...') came first (issue 28
+    item 22)."""
+    import pickle
+    import warnings
+
+    marker = tmp_path / "pwned"
+    p = tmp_path / "plain.pth"
+    with open(p, "wb") as f:
+        pickle.dump({"x": Payload(marker)}, f, protocol=4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        with pytest.raises(CheckpointError, match=r"plain\.pth.*refused"):
+            load_state_dict(p)
+    assert not marker.exists()
+    assert not [w for w in recwarn if "torch" in w.filename or "pickle" in str(w.message)]
+    assert capfd.readouterr().err == ""

@@ -232,3 +232,29 @@ def test_save_masks_writes_the_selected_masks_as_png(prepared: Path, tmp_path: P
     # off by default
     run(prepared, tmp_path / "run2", strategies=("S5",))
     assert not (tmp_path / "run2" / "masks").exists()
+
+
+def test_resume_refuses_a_changed_prepared_image(prepared: Path, tmp_path: Path) -> None:
+    """Before: a prepared image changed between runs kept its old rows silently (issue 28
+    item 12). Every row records the SHA-256 of its image and label files; resume checks them."""
+    out = tmp_path / "run"
+    res = run(prepared, out, strategies=("S5",))
+    img = prepared / "toy" / "images" / "toy_c0_0.png"
+    from sambench.engine.image_work import file_sha256
+
+    assert (res.loc[res["image_id"] == "toy_c0_0", "image_sha256"] == file_sha256(img)).all()
+    assert res["label_sha256"].str.len().eq(64).all()
+    run(prepared, out, strategies=("S5",))  # unchanged: resumes (nothing to do)
+    arr = np.array(Image.open(img))
+    arr[0, 0] ^= 1
+    Image.fromarray(arr).save(img)
+    with pytest.raises(DataError) as err:
+        run(prepared, out, strategies=("S5",))
+    assert err.value.path == img
+    assert "changed (SHA-256" in err.value.problem and "toy_c0_0" in err.value.problem
+    assert "new --out" in err.value.problem
+    label = prepared / "toy" / "labels" / "toy_c0_0.png"
+    run(prepared, tmp_path / "new", strategies=("S5",))  # a new --out is fine
+    label.unlink()
+    with pytest.raises(DataError, match=r"toy_c0_0\.png: is gone"):
+        run(prepared, tmp_path / "new", strategies=("S5",))

@@ -414,3 +414,28 @@ def test_cli_prepare_new_options(tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     assert "window: level 40, width 80" in res.output
     assert load_manifest(tmp_path / "o")["channel"].nunique() == 3
+
+
+@pytest.mark.parametrize(
+    ("labels", "got"),
+    [
+        (["background", "edema"], 'labels: a list (["background", "edema"])'),
+        ("edema", 'labels: a str ("edema")'),
+        (None, "labels: missing"),
+    ],
+)
+def test_malformed_msd_labels_name_dataset_json_and_the_field(
+    tmp_path: Path, labels: object, got: str
+) -> None:
+    """Before: ignored silently (names lost, or a modality error not naming dataset.json)."""
+    src, _ = _msd(tmp_path, cases=1)
+    meta = json.loads((src / "dataset.json").read_text())
+    if labels is None:
+        del meta["labels"]
+    else:
+        meta["labels"] = labels
+    (src / "dataset.json").write_text(json.dumps(meta))
+    with pytest.raises(DataError) as e:
+        prepare_dataset(src, tmp_path / "out", progress=False)
+    assert str(e.value).startswith(f"{src / 'dataset.json'}: {got}; expected a mapping")
+    assert len(str(e.value).splitlines()) == 1

@@ -466,3 +466,69 @@ def test_full_demo_prepare(tmp_path: Path) -> None:
     assert set(m["object_name"]) == {"GreyMatter", "WhiteMatter", "WholeBrain"}
     again = prepare_demo(tmp_path / "prepared", progress=False)
     assert [r.cases_resumed for r in again] == [1, 1]
+
+
+def test_cli_prepare_refuses_a_dicom_gap_unless_allow_slice_gaps(
+    tmp_path: Path, capsys, caplog
+) -> None:
+    """A series with a missing slice: two lines naming the series folder and the gap, exit 2;
+    ``--allow-slice-gaps`` prepares it (issue 28 item 5)."""
+    from sambench.cli import main
+    from test_readers import _dicom_series, _label, _sitk_write, _vol
+
+    src = tmp_path / "src"
+    series = _dicom_series(src / "images" / "c1", _vol((6, 5, 6)), (0.7, 0.8, 2.0), "1.2.3.4.9999")
+    (series / "9999_003.dcm").unlink()
+    (src / "labels").mkdir()
+    _sitk_write(src / "labels" / "c1.nii.gz", _label((6, 5, 5)), (0.7, 0.8, 2.5))
+    args = ["prepare", str(src), "--out", str(tmp_path / "out"), "--modality", "CT"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert str(series) in err and "not evenly spaced" in err and "--allow-slice-gaps" in err
+    with caplog.at_level("WARNING", logger="sambench.data.readers"):
+        assert main([*args, "--allow-slice-gaps"]) == 0
+    assert "not evenly spaced" in caplog.text and str(series) in caplog.text  # a warning
+
+
+@pytest.mark.parametrize("value", [300, -2])
+def test_label_value_outside_1_255_is_one_short_line_with_the_fix(
+    tmp_path: Path, value: int
+) -> None:
+    """Before: the message listed all 255 allowed values (1,400 characters)."""
+    src = tmp_path / "src"
+    _synthetic_case(src, "a")
+    _img, lab = _synthetic_case(src, "b", seed=1)
+    lab = lab.astype(np.int16)
+    lab[20:30, 30:40, 5] = value
+    _nifti(src / "labels" / "b.nii.gz", lab, (0.8, 0.8, 3.0))
+    with pytest.raises(DataError) as e:
+        prepare_dataset(src, tmp_path / "out", progress=False, modality="CT")
+    msg = str(e.value)
+    assert len(msg.splitlines()) == 1 and len(msg) < 400, msg
+    assert f"label value(s) {value} outside 1..255" in msg
+    assert "'classes'" in msg and "--config" in msg
+
+
+def test_orphan_labels_and_symlink_loops_are_counted_and_named(tmp_path: Path) -> None:
+    """Before: skipped without a word (issue 28 item 14)."""
+    import os
+
+    src = tmp_path / "src"
+    _synthetic_case(src, "a")
+    _img, lab = _synthetic_case(src, "b", seed=1)
+    _nifti(src / "labels" / "c.nii.gz", lab, (0.8, 0.8, 3.0))  # no image c
+    os.symlink("loop.nii.gz", src / "images" / "loop.nii.gz")  # points to itself
+    os.symlink("gone.nii.gz", src / "labels" / "d.nii.gz")  # broken
+    report = prepare_dataset(src, tmp_path / "out", config=_config(tmp_path / "d.yaml"),
+                             progress=False)  # fmt: skip
+    assert report.cases_done == 2
+    got = {Path(f["path"]).name: f["reason"] for f in report.skipped_files}
+    assert got["c.nii.gz"].startswith("orphan label: no image")
+    assert got["loop.nii.gz"] == "symlink loop"
+    assert got["d.nii.gz"].startswith("broken symlink")
+    assert len(got) == 3
+    text = report.to_text()
+    assert "skipped files: 3" in text and "c.nii.gz: orphan label" in text
+    assert "loop.nii.gz: symlink loop" in text
+    saved = json.loads((tmp_path / "out" / "Synth" / REPORT_NAME).read_text())
+    assert len(saved["skipped_files"]) == 3

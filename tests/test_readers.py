@@ -59,7 +59,20 @@ def _sitk_write(path: Path, arr_xyz: np.ndarray, spacing: tuple[float, float, fl
 
 
 def _dicom_series(folder: Path, arr_xyz: np.ndarray, spacing, series_uid: str) -> Path:
-    """Write a (x, y, z) int16 volume as a DICOM series (one file per z slice), SimpleITK way."""
+    """Write a (x, y, z) int16 volume as a DICOM series (one file per z slice), SimpleITK way.
+
+    GDCM's writer sets the process locale to "C" (Python's default encoding becomes ASCII for the
+    rest of the test session): the locale is put back afterwards."""
+    import locale
+
+    saved = locale.setlocale(locale.LC_ALL)
+    try:
+        return _write_dicom_series(folder, arr_xyz, spacing, series_uid)
+    finally:
+        locale.setlocale(locale.LC_ALL, saved)
+
+
+def _write_dicom_series(folder: Path, arr_xyz: np.ndarray, spacing, series_uid: str) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     vol = sitk.GetImageFromArray(np.ascontiguousarray(arr_xyz.transpose(2, 1, 0)))
     vol.SetSpacing(spacing)
@@ -528,3 +541,63 @@ def test_folder_without_dicom_files(tmp_path, nii_pair):
     (folder / "readme.txt").write_text("hello")
     with pytest.raises(DataError, match=r"notdicom: folder holds no DICOM files"):
         _all(folder, lab_p)
+
+
+# ---------------------------------------------------------------------------------------------
+# DICOM series with a missing or unreadable slice (issue 28 item 5)
+
+
+def _gap_case(tmp_path):
+    data = _vol((6, 5, 6))
+    folder = _dicom_series(tmp_path / "ct", data, (0.7, 0.8, 2.0), "1.2.3.4.7777")
+    lab = _sitk_write(tmp_path / "lab.nii.gz", _label((6, 5, 5)), (0.7, 0.8, 2.0))
+    return folder, lab
+
+
+def _avg_label(tmp_path):
+    """A label on the grid ITK reads a 6-slice series with one slice gone: 5 slices, 2.5 mm."""
+    return _sitk_write(tmp_path / "lab25.nii.gz", _label((6, 5, 5)), (0.7, 0.8, 2.5))
+
+
+def test_dicom_series_with_a_missing_slice_is_refused_naming_the_gap(tmp_path, capfd, caplog):
+    """Before: accepted with ITK's raw 'non uniform sampling' warning, 5 slices at 2.4 mm."""
+    folder, lab = _gap_case(tmp_path)
+    (folder / "7777_003.dcm").unlink()
+    with pytest.raises(DataError) as err:
+        _all(folder, lab)
+    msg = str(err.value)
+    assert msg.startswith(f"{folder}: slice positions are not evenly spaced: 4 mm between ")
+    assert "7777_002.dcm (4 mm) and 7777_004.dcm (8 mm), expected 2 mm" in msg
+    assert "--allow-slice-gaps" in msg and len(msg.splitlines()) == 1
+    assert "non uniform" not in capfd.readouterr().err.lower()
+    # accepted on request, with one warning naming the series
+    with caplog.at_level("WARNING", logger="sambench.data.readers"):
+        slices = _all(folder, _avg_label(tmp_path), allow_slice_gaps=True)
+    assert len(slices) == 5
+    assert str(folder) in caplog.text and "not evenly spaced" in caplog.text
+
+
+def test_dicom_truncated_file_is_named_never_dropped_silently(tmp_path, caplog):
+    """Before: GDCM left the truncated file out of the series without a word."""
+    folder, lab = _gap_case(tmp_path)
+    bad = folder / "7777_004.dcm"
+    bad.write_bytes(bad.read_bytes()[:300])
+    (folder / "notes.txt").write_text("scanner notes")
+    with caplog.at_level("WARNING", logger="sambench.data.readers"):
+        with pytest.raises(DataError) as err:
+            _all(folder, lab)
+    assert str(err.value).startswith(f"{folder}: 1 DICOM file(s) could not be read")
+    assert "7777_004.dcm" in str(err.value) and "--allow-slice-gaps" in str(err.value)
+    assert "notes.txt" in caplog.text  # a non-DICOM file: named, ignored
+    with caplog.at_level("WARNING", logger="sambench.data.readers"):
+        caplog.clear()
+        assert len(_all(folder, _avg_label(tmp_path), allow_slice_gaps=True)) == 5
+    assert "7777_004.dcm" in caplog.text and "not evenly spaced" in caplog.text
+
+
+def test_whole_dicom_series_reads_without_a_warning(tmp_path, caplog):
+    folder = _dicom_series(tmp_path / "ct", _vol((6, 5, 4)), (0.7, 0.8, 3.0), "1.2.3.4.8888")
+    lab = _sitk_write(tmp_path / "lab.nii.gz", _label((6, 5, 4)), (0.7, 0.8, 3.0))
+    with caplog.at_level("WARNING", logger="sambench.data.readers"):
+        assert len(_all(folder, lab)) == 4
+    assert not caplog.records

@@ -299,3 +299,48 @@ def test_cli_prepare_volume_format_zarr(tmp_path: Path) -> None:
     args2 = ["prepare", str(tmp_path / "src"), "--out", str(out2), "--config"]
     assert main([*args2, str(tmp_path / "src" / "d.yaml"), "--zarr-above-mb", "0.001"]) == 0
     assert _table(out2)["label_path"].str.endswith(".zarr").all()  # auto, above 1000 bytes
+
+
+def test_flipped_truncated_or_missing_chunk_is_an_error_naming_store_and_chunk(
+    tmp_path: Path,
+) -> None:
+    """Before: stores had no checksum (a flipped byte changed DSC silently), a deleted chunk
+    read as zeros and a truncated one gave a long zstd traceback naming no file."""
+    import json
+
+    from sambench.errors import DataError
+
+    zr = _prepare(tmp_path, "zarr", "zarr")
+    row = _table(zr).iloc[0].to_dict()
+    store = zr / row["image_path"]
+    codecs = json.loads((store / "zarr.json").read_text())["codecs"]
+    assert "crc32c" in [c["name"] for c in codecs]
+    depth = read_volume(row, zr).image.shape[0]
+    assert all((store / "c" / str(k) / "0" / "0").is_file() for k in range(depth))
+    whole = np.asarray(read_volume(row, zr).image)
+
+    chunk = store / "c" / "1" / "0" / "0"
+    good = chunk.read_bytes()
+    raw = bytearray(good)
+    raw[len(raw) // 2] ^= 0x01  # one flipped bit
+    chunk.write_bytes(bytes(raw))
+    vol = read_volume(row, zr)
+    assert np.array_equal(vol.image[0], whole[0])  # other slices still read
+    for read in (
+        lambda: vol.image[1],
+        lambda: vol.image[0:3, 0:2, 0:2],
+        lambda: np.asarray(vol.image),
+    ):
+        with pytest.raises(
+            DataError, match=r"Synth_c1\.zarr: chunk c/1/0/0 \(slice 1\) is damaged"
+        ):
+            read()
+    chunk.write_bytes(good[: len(good) // 2])  # truncated
+    with pytest.raises(DataError, match=r"chunk c/1/0/0 \(slice 1\) is damaged") as e:
+        read_volume(row, zr).image[1]
+    assert len(str(e.value).splitlines()) == 1
+    chunk.unlink()  # missing: not zeros
+    with pytest.raises(DataError, match=r"chunk c/1/0/0 \(slice 1\) is missing"):
+        read_volume(row, zr).image[1]
+    chunk.write_bytes(good)
+    assert np.array_equal(np.asarray(read_volume(row, zr).image), whole)

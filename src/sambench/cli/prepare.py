@@ -87,6 +87,14 @@ def prepare(
             "(1 MB = 1e6 bytes).",
         ),
     ] = 256.0,
+    allow_slice_gaps: Annotated[
+        bool,
+        typer.Option(
+            "--allow-slice-gaps",
+            help="Accept a DICOM series with a missing or unreadable slice (uneven slice "
+            "positions; read at the average spacing) with a warning instead of refusing it.",
+        ),
+    ] = False,
 ) -> None:
     """Standardize a dataset into 2D PNG image/label pairs plus a manifest (SPEC section 2)."""
     from sambench.data.prepare import prepare_dataset
@@ -105,5 +113,6 @@ def prepare(
         max_image_pixels=max_image_pixels,
         volume_format=volume_format,
         zarr_above_mb=zarr_above_mb,
+        allow_slice_gaps=allow_slice_gaps,
     )
     typer.echo(report.to_text())

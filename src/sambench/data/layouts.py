@@ -112,11 +112,28 @@ class SourceJson:
     channels: tuple[str, ...]
 
 
+_MSD_KEYS = (
+    "modality",
+    "channel_names",
+    "numTraining",
+    "training",
+    "tensorImageSize",
+    "file_ending",
+)
+"""Keys that make a ``dataset.json`` an MSD / nnU-Net v2 description (besides ``labels``)."""
+
+
+def _short(value: object, limit: int = 60) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def read_source_json(source: Path) -> SourceJson | None:
     """The MSD / nnU-Net v2 ``dataset.json`` of ``source``; None when absent or not of that kind.
 
-    A file without a ``labels`` mapping (e.g. a sambench description of a prepared dataset under
-    the old name) is not one. Malformed labels/channels raise ``DataError`` naming the file.
+    A sambench description of a prepared dataset under the old name (``settings``) or a JSON file
+    with none of the MSD / nnU-Net keys is not one. Malformed labels/channels (``labels``
+    missing, a list, a string, ...) raise ``DataError`` naming the file and the field.
     nnU-Net region-based labels (a list of values for one name) are not supported.
     """
     path = source / SOURCE_JSON
@@ -126,9 +143,18 @@ def read_source_json(source: Path) -> SourceJson | None:
         data = json.loads(path.read_text())
     except (OSError, ValueError) as e:
         raise DataError(path, f"cannot be parsed as JSON ({e})") from None
-    if not isinstance(data, dict) or not isinstance(data.get("labels"), dict) or "settings" in data:
+    if not isinstance(data, dict) or "settings" in data:  # settings: sambench's own file
         return None
-    raw = data["labels"]
+    raw = data.get("labels")
+    if not isinstance(raw, dict):
+        if "labels" not in data and not any(k in data for k in _MSD_KEYS):
+            return None  # some other JSON file
+        got = "missing" if "labels" not in data else f"a {type(raw).__name__} ({_short(raw)})"
+        raise DataError(
+            path,
+            f'labels: {got}; expected a mapping {{"0": "background", "1": name, ...}} (MSD) or '
+            '{"background": 0, name: 1, ...} (nnU-Net v2)',
+        )
     classes: dict[str, int] = {}
     kind = "nnunetv2" if "channel_names" in data else "msd"
     try:

@@ -8,6 +8,8 @@ regions of interest matched to 2D images (``layouts.find_roi``).
 
 from __future__ import annotations
 
+import errno
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,13 +47,30 @@ class CasePair:
         return self.case if not self.tag else f"{self.case}.{self.tag}"
 
 
-def _entries(source: Path, spec: str) -> list[Path]:
-    """Image/label entries of a folder or glob: supported files and DICOM series folders."""
+def _link_problem(p: Path) -> str | None:
+    """Why a symlink cannot be followed ("symlink loop", "broken symlink"), or None."""
+    if not p.is_symlink():
+        return None
+    try:
+        os.stat(p)
+    except OSError as e:
+        return "symlink loop" if e.errno == errno.ELOOP else f"broken symlink ({e.strerror})"
+    return None
+
+
+def _entries(source: Path, spec: str, skipped: list[tuple[Path, str]] | None = None) -> list[Path]:
+    """Image/label entries of a folder or glob: supported files and DICOM series folders.
+    Symlinks that cannot be followed (loops, broken) are added to ``skipped`` with the reason."""
     base = source / spec
     candidates = sorted(base.iterdir()) if base.is_dir() else sorted(source.glob(spec))
     out = []
     for p in candidates:
         if p.name.startswith("."):
+            continue
+        problem = _link_problem(p)
+        if problem is not None:
+            if skipped is not None:
+                skipped.append((p, problem))
             continue
         if p.is_file() and (p.suffix.lower() in IMAGE_2D_SUFFIXES or is_volume_path(p)):
             out.append(p)
@@ -134,7 +153,9 @@ def _channel_pairs(
     return units, []
 
 
-def find_pairs(desc: DatasetDescription) -> tuple[list[CasePair], list[tuple[Path, str]]]:
+def find_pairs(
+    desc: DatasetDescription, skipped: list[tuple[Path, str]] | None = None
+) -> tuple[list[CasePair], list[tuple[Path, str]]]:
     """(units sorted by case then channel, unpaired images with the reason), from the description.
 
     Case id: the sanitized label stem (for the paper layout: the whole image stem, which is also
@@ -143,15 +164,20 @@ def find_pairs(desc: DatasetDescription) -> tuple[list[CasePair], list[tuple[Pat
     same case. Two sources that sanitize to one case id raise ``DataError``; so does a source
     with no images at all. With ``desc.roi``, every 2D image needs its ROI file
     (``layouts.find_roi``), else it is reported as unpaired.
+
+    ``skipped`` (when given) receives the files left out without being a case: labels no image
+    pairs with (``orphan label: no image ...``) and symlinks that cannot be followed (loops,
+    broken), each with the reason.
     """
-    images = _entries(desc.source, desc.images)
+    images = _entries(desc.source, desc.images, skipped)
     if not images:
         raise DataError(
             desc.source / desc.images,
             f"no images found; expected files ({', '.join((*IMAGE_2D_SUFFIXES, *VOLUME_SUFFIXES))}) "
             "or DICOM series folders",
         )
-    labels = {file_stem(p): p for p in _entries(desc.source, desc.labels)}
+    labels = {file_stem(p): p for p in _entries(desc.source, desc.labels, skipped)}
+    used: set[str] = set()
     rois = {file_stem(p): p for p in _entries(desc.source, desc.roi)} if desc.roi else None
     cases: dict[str, tuple[Path, dict[int | None, Path], str]] = {}
     missing: list[tuple[Path, str]] = []
@@ -162,6 +188,8 @@ def find_pairs(desc: DatasetDescription) -> tuple[list[CasePair], list[tuple[Pat
         m = CHANNEL_SUFFIX.match(stem)
         if lab is None and m is not None and m.group(1) in labels:
             lstem, lab = m.group(1), labels[m.group(1)]
+        if lab is not None:
+            used.add(lstem)
         if lab is None:
             missing.append((img, f"no label named {lstem!r} in {desc.source / desc.labels}"))
             continue
@@ -198,4 +226,8 @@ def find_pairs(desc: DatasetDescription) -> tuple[list[CasePair], list[tuple[Pat
                     u.case, u.image, u.label, u.channel, u.read_channel, u.tag, u.modality, roi
                 )
             pairs.append(u)
+    if skipped is not None:
+        for lstem, lab in sorted(labels.items()):
+            if lstem not in used:
+                skipped.append((lab, f"orphan label: no image pairs with it in {desc.images}"))
     return pairs, missing

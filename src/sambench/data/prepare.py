@@ -85,7 +85,8 @@ class PrepareReport:
 
     ``slices_dropped``/``objects_dropped``: reason -> count (``slice<=50px``, ``no object kept``,
     ``object<=50px``, ``filter:<name>``). ``bad_cases``: skipped cases (``--skip-bad``), each
-    ``{"case", "path", "reason"}``.
+    ``{"case", "path", "reason"}``. ``skipped_files``: files of the source left out without
+    being a case (orphan labels, symlink loops, broken symlinks), each ``{"path", "reason"}``.
     """
 
     dataset: str
@@ -102,6 +103,7 @@ class PrepareReport:
     objects_kept: int = 0
     objects_dropped: dict[str, int] = field(default_factory=dict)
     bad_cases: list[dict[str, str]] = field(default_factory=list)
+    skipped_files: list[dict[str, str]] = field(default_factory=list)
     temp_files_removed: int = 0
     window: list[float] | None = None
     seconds: float = 0.0
@@ -141,6 +143,11 @@ class PrepareReport:
         if self.temp_files_removed:
             lines.append(f"removed {self.temp_files_removed} temporary file(s) of a killed run")
         lines += [f"  bad case {b['case']}: {b['reason']}" for b in self.bad_cases]
+        if self.skipped_files:
+            lines.append(f"skipped files: {len(self.skipped_files)} (not cases)")
+            lines += [f"  {f['path']}: {f['reason']}" for f in self.skipped_files[:20]]
+            if len(self.skipped_files) > 20:
+                lines.append(f"  ... and {len(self.skipped_files) - 20} more (see {REPORT_NAME})")
         lines.append(f"time: {self.seconds:.1f} s")
         return "\n".join(lines)
 
@@ -154,6 +161,7 @@ class _CaseTask:
     max_image_pixels: int | None = DEFAULT_MAX_IMAGE_PIXELS
     volume_format: str = "auto"
     zarr_above_mb: float = DEFAULT_ZARR_ABOVE_MB
+    allow_slice_gaps: bool = False
 
 
 def _names(
@@ -196,6 +204,7 @@ def _process_case(task: _CaseTask) -> tuple[str, dict[str, int], int]:
             channel=pair.read_channel,
             resample_labels=task.resample_labels,
             max_image_pixels=task.max_image_pixels,
+            allow_slice_gaps=task.allow_slice_gaps,
         )
         roi: np.ndarray | None = None
         for s in slices:
@@ -387,6 +396,7 @@ def prepare_dataset(
     max_image_pixels: int | None = DEFAULT_MAX_IMAGE_PIXELS,
     volume_format: str = "auto",
     zarr_above_mb: float = DEFAULT_ZARR_ABOVE_MB,
+    allow_slice_gaps: bool = False,
 ) -> PrepareReport:
     """Standardize the dataset at ``source`` into ``out/<dataset>/`` (SPEC section 2).
 
@@ -405,6 +415,8 @@ def prepare_dataset(
     ``volume_format``: the 3D form's storage, ``nifti``, ``zarr`` or ``auto`` (zarr for a volume
     whose uint8 size exceeds ``zarr_above_mb`` MB, 1 MB = 1e6 bytes); cases already prepared keep
     the format they were written in (see :mod:`sambench.data.zarr_volumes`).
+    ``allow_slice_gaps``: read a DICOM series with a missing slice (uneven positions) or a file
+    left out (truncated) with a warning instead of refusing it (DataError naming the series).
     """
     t0 = time.perf_counter()
     if workers < 1:
@@ -417,11 +429,13 @@ def prepare_dataset(
     )
     root = Path(out)
     ds_dir = root / desc.name
-    pairs, missing = find_pairs(desc)
+    skipped: list[tuple[Path, str]] = []
+    pairs, missing = find_pairs(desc, skipped)
     report = PrepareReport(
         desc.name, str(desc.source), str(root.resolve()), desc.modality, desc.filters.active()
     )
     report.cases_seen = len(pairs) + len(missing)
+    report.skipped_files = [{"path": str(p), "reason": r} for p, r in skipped]
     for path, reason in missing:
         if not skip_bad:
             raise DataError(path, reason)
@@ -454,6 +468,7 @@ def prepare_dataset(
                         max_image_pixels,
                         volume_format,
                         zarr_above_mb,
+                        allow_slice_gaps,
                     )
                 )
         bar = tqdm(total=len(todo), desc=f"prepare {desc.name}", unit="case", disable=not progress)

@@ -19,10 +19,18 @@ Conventions
   spacing here: DPI tags are print metadata, not acquisition spacing, so they are ignored and the
   spacing is (1.0, 1.0, nan). A 2D MetaImage/NIfTI (dimension 2) keeps its header spacing (sx, sy, nan).
 * Images keep their source dtype and values; labels become integer arrays of source label values.
+* A DICOM series must be whole: slice positions (ImagePositionPatient along the slice normal)
+  evenly spaced, and every DICOM file of the folder part of the series. A gap (a missing slice:
+  ITK would spread the slices over the average spacing, so every mm metric is wrong), a file GDCM
+  left out of the series (truncated, damaged) is a :class:`DataError` naming the series folder and
+  the gap or the files, unless ``allow_slice_gaps`` (``prepare --allow-slice-gaps``), which turns
+  it into a warning. Other (non-DICOM) files in the folder are named in a warning, never dropped
+  silently.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import zlib
 from collections.abc import Iterator
@@ -36,6 +44,8 @@ from sambench.data.geometry import SPACING_RTOL  # also the main-plane tie toler
 from sambench.data.geometry import check_pair as _check_pair
 from sambench.data.geometry import resample_label as _resample_label
 from sambench.errors import DataError
+
+log = logging.getLogger(__name__)
 
 IMAGE_2D_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif")
 VOLUME_SUFFIXES = (".nii", ".nii.gz", ".mha", ".mhd", ".nrrd", ".nhdr")
@@ -318,14 +328,18 @@ class _Volume:
 
     ``size``: (X, Y, Z) voxels; ``spacing``: (sx, sy, sz) mm (sz NaN for a 2D file);
     ``frames``: T for a 4D volume, else None; ``ndim``: the file's dimension (2, 3 or 4).
+
+    ``slice_gaps`` (DICOM series): ``"refuse"`` a series with a gap or a file left out
+    (DataError), ``"warn"`` (log it and go on), ``"accept"`` (no check: a series checked already).
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, slice_gaps: str = "refuse") -> None:
         self.path = path
+        self.slice_gaps = slice_gaps
         self._dicom: sitk.Image | None = None
         try:
             if path.is_dir():
-                self._dicom = self._read_dicom(path)  # kept until read_frame: read once
+                self._dicom = self._read_dicom(path, slice_gaps)  # kept until read_frame: read once
                 header: sitk.Image | sitk.ImageFileReader = self._dicom
             else:
                 header = sitk.ImageFileReader()
@@ -350,7 +364,7 @@ class _Volume:
         self.direction = d3
 
     @staticmethod
-    def _read_dicom(path: Path) -> sitk.Image:
+    def _read_dicom(path: Path, slice_gaps: str = "refuse") -> sitk.Image:
         ids = sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(path))
         if not ids:
             raise DataError(path, "no DICOM series found in this folder")
@@ -360,9 +374,21 @@ class _Volume:
                 f"{len(ids)} DICOM series in one folder ({', '.join(ids)}); expected exactly one "
                 "(put each series in its own folder)",
             )
+        names = list(sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(path), ids[0]))
+        if slice_gaps != "accept":
+            _check_left_out(path, names, slice_gaps)
         reader = sitk.ImageSeriesReader()
-        reader.SetFileNames(sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(path), ids[0]))
-        return reader.Execute()
+        reader.SetFileNames(names)
+        reader.MetaDataDictionaryArrayUpdateOn()
+        shown = sitk.ProcessObject.GetGlobalWarningDisplay()
+        sitk.ProcessObject.SetGlobalWarningDisplay(False)  # ITK's raw "non uniform sampling"
+        try:
+            img = reader.Execute()
+        finally:
+            sitk.ProcessObject.SetGlobalWarningDisplay(shown)
+        if slice_gaps != "accept":
+            _check_slice_gaps(path, names, reader, img, slice_gaps)
+        return img
 
     def read_frame(self, t: int | None) -> np.ndarray:
         """The (z, y, x[, c]) array of the volume (or of frame ``t`` of a 4D volume)."""
@@ -374,7 +400,7 @@ class _Volume:
             if self._dicom is not None:
                 img, self._dicom = self._dicom, None
             elif self.path.is_dir():
-                img = self._read_dicom(self.path)
+                img = self._read_dicom(self.path, "accept")  # checked by __init__
             else:
                 reader = sitk.ImageFileReader()
                 reader.SetFileName(str(self.path))
@@ -386,6 +412,94 @@ class _Volume:
             raise DataError(self.path, f"cannot be read as a volume ({_itk_message(e)})") from None
         arr = sitk.GetArrayFromImage(img)
         return arr if self.ndim != 2 else arr[np.newaxis]
+
+
+_GAP_HINT = "pass --allow-slice-gaps to prepare it anyway"
+
+
+def _looks_dicom(f: Path) -> bool:
+    if f.suffix.lower() == ".dcm":
+        return True
+    try:
+        with f.open("rb") as fh:
+            return fh.read(132)[128:132] == b"DICM"
+    except OSError:
+        return False
+
+
+def _listing(files: list[Path], limit: int = 5) -> str:
+    shown = ", ".join(f.name for f in files[:limit])
+    return shown + (f" and {len(files) - limit} more" if len(files) > limit else "")
+
+
+def _check_left_out(folder: Path, names: list[str], slice_gaps: str) -> None:
+    """Name every file of a DICOM series folder that is not part of the series: DICOM files
+    (truncated or damaged, left out by GDCM) refuse the series unless ``slice_gaps == "warn"``;
+    other files are named in a warning."""
+    used = {Path(n).name for n in names}
+    rest = [
+        p
+        for p in sorted(folder.iterdir())
+        if p.name not in used and p.is_file() and not p.name.startswith(".")
+    ]
+    dicom = [p for p in rest if p.name.upper() != "DICOMDIR" and _looks_dicom(p)]
+    other = [p for p in rest if p not in dicom]
+    if other:
+        log.warning(
+            "%s: ignoring %d file(s) that are not DICOM: %s", folder, len(other), _listing(other)
+        )
+    if not dicom:
+        return
+    problem = (
+        f"{len(dicom)} DICOM file(s) could not be read as part of the series (truncated or "
+        f"damaged?): {_listing(dicom)}; the series would have a missing slice"
+    )
+    if slice_gaps != "warn":
+        raise DataError(folder, f"{problem}; replace or remove them, or {_GAP_HINT}")
+    log.warning("%s: %s; left out (--allow-slice-gaps)", folder, problem)
+
+
+def _check_slice_gaps(
+    folder: Path, names: list[str], reader: sitk.ImageSeriesReader, img: sitk.Image, mode: str
+) -> None:
+    """Refuse (or warn about) a series whose slice positions are not evenly spaced."""
+    if len(names) < 3:
+        return
+    try:
+        pos = np.array(
+            [
+                [float(v) for v in reader.GetMetaData(i, "0020|0032").split("\\")[:3]]
+                for i in range(len(names))
+            ]
+        )
+    except (RuntimeError, ValueError):
+        return  # no ImagePositionPatient: nothing to check against
+    if pos.shape != (len(names), 3) or not np.isfinite(pos).all():
+        return
+    normal = np.asarray(img.GetDirection(), dtype=float).reshape(3, 3)[:, 2]
+    z = pos @ normal
+    order = np.argsort(z, kind="stable")
+    z = z[order]
+    d = np.diff(z)
+    step = float(np.median(d))
+    tol = max(0.01 * abs(step), 1e-3)
+    bad = np.flatnonzero(np.abs(d - step) > tol)
+    if step <= tol:
+        problem = f"slices share one position ({z[0]:g} mm along the slice normal)"
+    elif bad.size:
+        i = int(bad[0])
+        a, b = (Path(names[int(order[j])]).name for j in (i, i + 1))
+        problem = (
+            f"slice positions are not evenly spaced: {d[i]:g} mm between {a} ({z[i]:g} mm) and "
+            f"{b} ({z[i + 1]:g} mm), expected {step:g} mm (a missing slice?"
+            + (f" {bad.size} gaps in all" if bad.size > 1 else "")
+            + f"); the series would be read with {img.GetSpacing()[2]:g} mm between every slice"
+        )
+    else:
+        return
+    if mode != "warn":
+        raise DataError(folder, f"{problem}; {_GAP_HINT}")
+    log.warning("%s: %s (--allow-slice-gaps)", folder, problem)
 
 
 def _volume_slices(
@@ -481,6 +595,7 @@ def read_pair_slices(
     channel: int | None = None,
     resample_labels: bool = False,
     max_image_pixels: int | None = DEFAULT_MAX_IMAGE_PIXELS,
+    allow_slice_gaps: bool = False,
 ) -> Iterator[Slice2D]:
     """Yield every 2D slice of one case (image + label), streaming.
 
@@ -498,6 +613,8 @@ def read_pair_slices(
     share their 3D grid (size, spacing, origin, direction, see :func:`geometry_difference`);
     ``resample_labels`` resamples a 3D label lying on another grid onto the image's instead
     (nearest neighbour). ``max_image_pixels`` caps 2D files (None: no cap).
+    ``allow_slice_gaps``: a DICOM series with a gap or a file left out is read with a warning
+    instead of refused (see the module docstring).
     """
     image_path, label_path = Path(image_path), Path(label_path)
     kind = _kind(image_path)
@@ -505,9 +622,10 @@ def read_pair_slices(
         expected = "a 2D image file" if kind == "2d" else "a volume"
         raise DataError(label_path, f"label must be {expected}, like its image {image_path}")
     if kind == "volume":
+        gaps = "warn" if allow_slice_gaps else "refuse"
         yield from _volume_slices(
-            _Volume(image_path),
-            _Volume(label_path),
+            _Volume(image_path, gaps),
+            _Volume(label_path, gaps),
             axis,
             replace_nonfinite,
             channel=channel,

@@ -17,19 +17,50 @@ from sambench.data.describe import Filters
 MIN_PIXELS = 50
 """A slice needs more than this many foreground pixels; an object needs an area above it."""
 MAX_LABELS = 255
+MIN_LABEL = 1
+
+
+def _ranges(values: list[int], limit: int = 12) -> str:
+    """``[1, 2, 3, 7, 9, 10]`` -> ``"1..3, 7, 9, 10"`` (runs of 3 or more collapsed; at most
+    ``limit`` items, then "...")."""
+    items: list[str] = []
+    vals = sorted(set(values))
+    i = 0
+    while i < len(vals):
+        j = i
+        while j + 1 < len(vals) and vals[j + 1] == vals[j] + 1:
+            j += 1
+        if j - i >= 2:
+            items.append(f"{vals[i]}..{vals[j]}")
+        else:
+            items += [str(v) for v in vals[i : j + 1]]
+        i = j + 1
+    return ", ".join(items[:limit]) + (" ..." if len(items) > limit else "")
 
 
 class LabelValueError(ValueError):
-    """Label values that the dataset description does not list (``values``: the offending ones)."""
+    """Label values that the dataset description does not list (``values``: the offending ones).
 
-    def __init__(self, values: list[int], allowed: list[int]) -> None:
+    One line: the offending values and the allowed ones as ranges (``1..255``), then the fix.
+    ``out_of_range``: the values do not fit a prepared 8-bit label (no 'classes' given).
+    """
+
+    def __init__(self, values: list[int], allowed: list[int], out_of_range: bool = False) -> None:
         self.values = values
         self.allowed = allowed
-        shown = ", ".join(map(str, values[:20])) + (" ..." if len(values) > 20 else "")
-        super().__init__(
-            f"label value(s) {shown} not in the dataset description; allowed: "
-            f"{', '.join(map(str, allowed))} (add them to 'classes')"
-        )
+        shown = _ranges(values)
+        if out_of_range:
+            msg = (
+                f"label value(s) {shown} outside {MIN_LABEL}..{MAX_LABELS}: a prepared label is "
+                "8-bit; give a dataset description (--config) whose 'classes' map each source "
+                f"value to a pixel value in {MIN_LABEL}..{MAX_LABELS}"
+            )
+        else:
+            msg = (
+                f"label value(s) {shown} not in the dataset description; allowed: "
+                f"{_ranges(allowed)} (add them to 'classes')"
+            )
+        super().__init__(msg)
 
 
 def normalize_minmax(image: np.ndarray) -> np.ndarray:
@@ -122,7 +153,7 @@ def auto_mapping(values: np.ndarray) -> LabelMapping:
     vals = [int(v) for v in values if v != 0]
     bad = [v for v in vals if not 1 <= v <= MAX_LABELS]
     if bad:
-        raise LabelValueError(bad, list(range(1, MAX_LABELS + 1)))
+        raise LabelValueError(bad, list(range(MIN_LABEL, MAX_LABELS + 1)), out_of_range=True)
     return LabelMapping({v: v for v in vals}, {v: f"label_{v}" for v in vals})
 
 

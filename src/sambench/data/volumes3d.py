@@ -196,7 +196,8 @@ class VolumeCollector:
     def _start_zarr(self, s: Slice2D, shape_hw: tuple[int, int]) -> None:
         """Open the two stores of the frame starting with slice ``s`` when it goes to zarr."""
         if self._grid is None:
-            self._grid = _Volume(self.image_path)  # header only: size, origin and direction
+            # header only: size, origin and direction (a DICOM series checked by the slice reader)
+            self._grid = _Volume(self.image_path, "accept")
         g = self._grid
         depth = int(g.size[s.slice_axis])
         if (
@@ -256,7 +257,7 @@ class VolumeCollector:
         s = self._slice
         assert s is not None
         if self._grid is None:
-            self._grid = _Volume(self.image_path)  # header only: origin and direction
+            self._grid = _Volume(self.image_path, "accept")  # header only: origin and direction
         case, vid = self._vid(self._frame)
         if self._zarr is not None:
             img_w, lab_w = self._zarr

@@ -8,8 +8,11 @@ uint8 size, voxels x 1 byte, exceeds ``--zarr-above-mb``, default 256 MB = 256e6
                                       slice k (not the file's (z, y, x) order NIfTI keeps)
     volumes/labels/<volume_id>.zarr   uint8 (S, H, W) label map, same layout
 
-Each is chunked one slice per chunk (``chunks = (1, H, W)``, zstd), so a reader decodes only the
-slices it touches. The attributes (``zarr.json``) hold the geometry: ``spacing`` and ``origin``
+Each is chunked one slice per chunk (``chunks = (1, H, W)``, zstd then a CRC-32C checksum per
+chunk), so a reader decodes only the slices it touches. Every chunk is written, all-zero slices
+too (attribute ``every_chunk = true``), so a missing chunk file is damage, not an empty slice: a
+flipped byte, a truncated or a missing chunk is a :class:`~sambench.errors.DataError` naming the
+store and the chunk (``c/<k>/0/0``, slice k), never zeros or a decoder traceback. The attributes (``zarr.json``) hold the geometry: ``spacing`` and ``origin``
 (the source file's x, y, z, mm), ``direction`` (3x3 ITK cosines, row-major), ``slice_axis``
 (ITK 0/1/2 = x/y/z: the file axis that axis 0 is), ``size`` (the file's x, y, z voxels) and
 ``layout = "SHW"``. Each store is written into a temporary folder beside it and renamed when
@@ -92,16 +95,18 @@ def geometry_attrs(
 class ZarrSliceWriter:
     """Write an (S, H, W) uint8 volume slice by slice into a new store, atomically.
 
-    ``write(k, arr)`` stores slice ``k``; ``commit()`` renames the finished store onto ``path``
-    (replacing an old one); ``abort()`` removes the temporary folder. Slices never written read
-    as 0 (zarr's fill value; all-zero slices take no space).
+    ``write(k, arr)`` stores slice ``k``; ``commit()`` writes zeros into the slices never
+    written (every chunk exists, with its checksum) and renames the finished store onto ``path``
+    (replacing an old one); ``abort()`` removes the temporary folder.
     """
 
     def __init__(self, path: Path, shape: tuple[int, int, int], attrs: dict[str, Any]) -> None:
         import zarr
+        from zarr.codecs import Crc32cCodec, ZstdCodec
 
         self.path = Path(path)
         self.shape = shape
+        self._written: set[int] = set()
         self._tmp: Path | None = temp_dir_beside(self.path, ZARR_SUFFIX)
         try:
             self._arr = zarr.create_array(
@@ -110,8 +115,10 @@ class ZarrSliceWriter:
                 chunks=(1, shape[1], shape[2]),
                 dtype="uint8",
                 fill_value=0,
-                attributes=attrs,
+                compressors=(ZstdCodec(), Crc32cCodec()),
+                attributes={**attrs, "every_chunk": True},
                 zarr_format=3,
+                config={"write_empty_chunks": True},
             )
         except BaseException:
             self.abort()
@@ -121,9 +128,14 @@ class ZarrSliceWriter:
         if arr.shape != self.shape[1:]:
             raise ValueError(f"{self.path}: slice {k} shape {arr.shape}, expected {self.shape[1:]}")
         self._arr[k] = np.asarray(arr, dtype=np.uint8)
+        self._written.add(int(k))
 
     def commit(self) -> Path:
         assert self._tmp is not None, "committed or aborted already"
+        zero = np.zeros(self.shape[1:], np.uint8)
+        for k in range(self.shape[0]):
+            if k not in self._written:
+                self.write(k, zero)
         tmp, self._tmp = self._tmp, None
         try:
             commit_dir(tmp, self.path)
@@ -143,14 +155,57 @@ class SliceArray:
 
     Indexing returns numpy (``arr[k]`` HxW, ``arr[a:b, y0:y1, x0:x1]`` a crop reading only slices
     a..b-1); ``np.asarray(arr)`` reads the whole volume (what a full-volume step needs).
+
+    A damaged chunk (checksum mismatch, truncated, undecodable) or, in a store written with
+    every chunk (``every_chunk``), a missing one raises :class:`~sambench.errors.DataError`
+    naming the store and the chunk.
     """
 
-    def __init__(self, arr: Any, path: Path) -> None:
+    def __init__(self, arr: Any, path: Path, every_chunk: bool = False) -> None:
         self._arr = arr
         self.path = path
         self.shape: tuple[int, int, int] = tuple(int(v) for v in arr.shape)  # type: ignore[assignment]
         self.dtype = np.dtype(arr.dtype)
         self.ndim = 3
+        self.every_chunk = every_chunk
+
+    def _slices(self, key: Any) -> range:
+        """The slice indices (axis 0) that ``key`` reads."""
+        first = key[0] if isinstance(key, tuple) and key else key
+        if isinstance(first, int | np.integer):
+            return range(int(first) % self.shape[0], int(first) % self.shape[0] + 1)
+        if isinstance(first, slice):
+            return range(*first.indices(self.shape[0]))
+        return range(self.shape[0])  # Ellipsis, arrays: every slice
+
+    def _chunk(self, k: int) -> Path:
+        return self.path / "c" / str(k) / "0" / "0"
+
+    def _read(self, key: Any) -> np.ndarray:
+        ks = self._slices(key)
+        if self.every_chunk:
+            for k in ks:
+                if not self._chunk(k).is_file():
+                    raise DataError(
+                        self.path,
+                        f"chunk {self._chunk(k).relative_to(self.path)} (slice {k}) is missing; "
+                        "run prepare again into a new --out",
+                    )
+        try:
+            return np.asarray(self._arr[key])
+        except Exception:
+            pass
+        for k in ks:  # find the damaged chunk
+            try:
+                self._arr[k]
+            except Exception as e:
+                msg = str(e).splitlines()[0][:120] if str(e) else ""
+                raise DataError(
+                    self.path,
+                    f"chunk c/{k}/0/0 (slice {k}) is damaged ({type(e).__name__}: {msg}); "
+                    "run prepare again into a new --out",
+                ) from None
+        raise DataError(self.path, f"cannot read {key!r} from the store")
 
     def __len__(self) -> int:
         return self.shape[0]
@@ -160,10 +215,10 @@ class SliceArray:
             k = int(key)
             if not -self.shape[0] <= k < self.shape[0]:
                 raise IndexError(f"slice {k} outside 0..{self.shape[0] - 1} of {self.path}")
-        return np.asarray(self._arr[key])
+        return self._read(key)
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        a = np.asarray(self._arr[...])
+        a = self._read(...)
         return a if dtype is None else a.astype(dtype)
 
     def __repr__(self) -> str:
@@ -203,10 +258,11 @@ def open_volume_store(path: Path) -> tuple[ZarrGrid, SliceArray]:
             slice_axis=int(a["slice_axis"]),
         )
         layout = a.get("layout")
+        every_chunk = a.get("every_chunk") is True
     except (KeyError, TypeError, ValueError, IndexError) as e:
         raise DataError(path, f"is not a sambench prepared volume store ({e})") from None
     except Exception as e:  # zarr's own errors: a damaged store
         raise DataError(path, f"cannot be read as a zarr array ({type(e).__name__}: {e})") from None
     if layout != LAYOUT or arr.ndim != 3:
         raise DataError(path, f"expected an (S, H, W) {LAYOUT} store, got layout {layout!r}")
-    return grid, SliceArray(arr, path)
+    return grid, SliceArray(arr, path, every_chunk)

@@ -10,6 +10,11 @@ Two halves, so that reading overlaps the model (:func:`prefetch`):
   encoder batches of ``encoder_batch`` images when the model offers ``embed_batch`` and runs on
   a GPU (one image at a time otherwise: the CPU path is unchanged), then run every task.
 
+Every row carries ``image_sha256`` and ``label_sha256``: the SHA-256 of the prepared image and
+label PNG files it was computed from. On resume, :func:`check_unchanged_inputs` hashes the
+files of the images already in the parts again and refuses the run (a DataError naming the
+file) when one changed, so old rows never stand beside new inputs.
+
 Out of GPU memory (:func:`is_out_of_memory`): an encoder batch is split in halves and retried
 down to one image; a task's decoding is retried with the adapter's ``decode_chunk`` halved down
 to 1. When one image still does not fit, it is reported: :class:`GpuMemoryError` naming the
@@ -18,6 +23,7 @@ image, or skipped rows (``skip_reason`` ``out_of_memory: ...``) with ``--skip-ba
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import queue
 import threading
@@ -79,6 +85,61 @@ def read_png(path: Path) -> np.ndarray:
     return arr
 
 
+def file_sha256(path: Path) -> str:
+    """SHA-256 (hex) of a file's bytes, read in 1 MiB blocks; "" when it cannot be read."""
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+    except OSError:
+        return ""
+    return h.hexdigest()
+
+
+INPUT_HASH_COLUMNS = ("image_sha256", "label_sha256")
+
+
+def check_unchanged_inputs(
+    prepared: Path, parts_dir: Path, by_image: dict[str, pd.DataFrame], done: set[str]
+) -> None:
+    """Refuse a resume whose prepared inputs changed: for every image already in the parts
+    (``done``) whose rows recorded the hashes of its image and label files, hash the files again;
+    a difference (or a file gone) is a :class:`DataError` naming the file. Rows written by an
+    older sambench (no hash columns) are not checked."""
+    import pyarrow.parquet as pq
+
+    recorded: dict[str, tuple[str, str]] = {}
+    for part in sorted(parts_dir.glob("part-*.parquet")):
+        names = set(pq.read_schema(part).names)
+        cols = ["image_id", *INPUT_HASH_COLUMNS]
+        if not set(cols) <= names:
+            continue
+        t = pq.read_table(part, columns=cols).to_pandas().drop_duplicates("image_id")
+        for r in t.itertuples(index=False):
+            if r.image_sha256:
+                recorded[str(r.image_id)] = (str(r.image_sha256), str(r.label_sha256))
+    for image_id in sorted(done & recorded.keys()):
+        rows = by_image.get(image_id)
+        if rows is None:
+            continue
+        first = rows.iloc[0]
+        rels = (str(first["image_path"]), str(first["label_path"]))
+        for rel, old in zip(rels, recorded[image_id], strict=True):
+            now = file_sha256(prepared / rel)
+            if old and now != old:
+                what = (
+                    f"is gone (SHA-256 {old[:12]}...)"
+                    if not now
+                    else (f"changed (SHA-256 {old[:12]}... then, {now[:12]}... now)")
+                )
+                raise DataError(
+                    prepared / rel,
+                    f"{what} since the rows of {image_id} were written to {parts_dir.parent}; "
+                    "evaluate into a new --out, or put the original file back to resume",
+                )
+
+
 def records(df: pd.DataFrame) -> list[dict[str, Any]]:
     """The rows of a manifest slice as dicts with string keys."""
     return [{str(k): v for k, v in r.items()} for r in df.to_dict("records")]
@@ -109,6 +170,8 @@ class LoadedImage:
     absent: list[tuple[dict[str, object], str]] = field(default_factory=list)
     error: DataError | None = None
     cache_key: str = ""
+    image_sha256: str = ""  # of the prepared image file ("" when unreadable)
+    label_sha256: str = ""
     embedding: Embedding | None = None  # from the cache
     load_seconds: float = 0.0  # cache read time (counted as the embedding time of a hit)
 
@@ -265,10 +328,14 @@ class ImageWork:
             item.error = e
             return item
         item.image, item.label_shape = image, (int(label.shape[0]), int(label.shape[1]))
+        item.image_sha256 = file_sha256(prepared / str(first["image_path"]))
+        item.label_sha256 = file_sha256(prepared / str(first["label_path"]))
         if self.cache is not None:
             t0 = time.perf_counter()
             item.cache_key = image_hash(image)
-            item.embedding = self.cache.load(item.cache_key, getattr(self.model, "device", "cpu"))
+            item.embedding = self.cache.load(
+                item.cache_key, getattr(self.model, "device", "cpu"), image.shape
+            )
             item.load_seconds = time.perf_counter() - t0
         return item
 
@@ -286,6 +353,18 @@ class ImageWork:
                 raise bad.error
         good = [it for it in items if it.error is None]
         embeddings, seconds = self._embed_all([it for it in good if it.embedding is None])
+        out = self._run(items, embeddings, seconds)
+        for it, rows in zip(items, out, strict=True):
+            for r in rows:
+                r["image_sha256"], r["label_sha256"] = it.image_sha256, it.label_sha256
+        return out
+
+    def _run(
+        self,
+        items: Sequence[LoadedImage],
+        embeddings: dict[str, Embedding],
+        seconds: dict[str, float],
+    ) -> list[list[dict[str, object]]]:
         out: list[list[dict[str, object]]] = []
         for it in items:
             if it.error is not None:

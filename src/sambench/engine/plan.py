@@ -21,8 +21,8 @@ from sambench.data.manifest import load_manifest
 from sambench.engine.cache import EmbeddingCache
 from sambench.engine.config import RunConfig, check_compatible
 from sambench.engine.context import ImageTask
-from sambench.engine.image_work import records
-from sambench.engine.results import ResultsStore
+from sambench.engine.image_work import check_unchanged_inputs, records
+from sambench.engine.results import PARTS_DIR, ResultsStore
 from sambench.errors import OptionError
 from sambench.models.base import PromptableModel
 from sambench.store.provenance import environment, environment_differences
@@ -129,6 +129,8 @@ def plan_run(
     done = ResultsStore(out).done_image_ids()
     image_ids = select_images(manifest, config.max_images)
     by_image = {str(k): g for k, g in manifest.groupby("image_id", sort=False)}
+    if done:
+        check_unchanged_inputs(prepared, out / PARTS_DIR, by_image, done)
     _check_replay_covers(tasks, image_ids, by_image)
     todo = [i for i in image_ids if i not in done]
     log.info("%d images (%d already done)", len(image_ids), len(image_ids) - len(todo))

@@ -20,15 +20,19 @@ Known hashes:
 from __future__ import annotations
 
 import hashlib
+import logging
 import pickle
 import re
 import threading
+import warnings
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 
 import torch
 from torch import nn
+
+log = logging.getLogger(__name__)
 
 KNOWN_SHA256: dict[str, str] = {
     "sam_vit_b_01ec64.pth": "01ec64",
@@ -236,7 +240,15 @@ def load_state_dict(
             )
             raise _error(p, f"{what}; expected a .pth/.pt state dict", option)
         try:
-            obj = torch.load(p, map_location="cpu", weights_only=True)
+            # torch's own warnings (e.g. "Detected pickle protocol 4") are logged at debug
+            # level, never printed before sambench's message
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                try:
+                    obj = torch.load(p, map_location="cpu", weights_only=True)
+                finally:
+                    for w in caught:
+                        log.debug("%s: torch.load: %s", p, w.message)
         except pickle.UnpicklingError as exc:
             if "weights_only" in str(exc) or "Weights only" in str(exc):
                 raise _error(
