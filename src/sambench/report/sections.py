@@ -75,7 +75,15 @@ def mean_ci(ctx: ReportContext, sec: H.Section) -> None:
         floatfmt=".2f",
         blank="n = 0",
     )
-    ctx.figure(sec, "fig6_mean_ci", F.mean_ci_figure(dice, hd), "Fig. 6 style: means with 95 % CI")
+    ctx.figure(
+        sec,
+        "fig6_mean_ci",
+        F.mean_ci_figure(dice, hd_table),
+        "Fig. 6 style: means with 95 % CI. 'not run': no rows for that model and strategy; "
+        "'0': measured, every prediction empty or disjoint; 'x% E': x % of that bar's objects "
+        "had an empty prediction, whose distance is the run's empty-mask convention, not a "
+        "measurement.",
+    )
 
 
 # ---------------------------------------------------------------- Tables 2 and 3
