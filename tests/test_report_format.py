@@ -112,3 +112,25 @@ def test_table2_compact_matrix_as_the_paper_prints_it() -> None:
     ]
     assert c["S5"].tolist() == ["30.0", "90.0", "not run"]
     assert c["paper row"].tolist() == ["Liver-CT", "", "no paper row"]
+
+
+def test_fig6_tells_not_run_from_zero_and_marks_convention_distances() -> None:
+    """A missing bar says "not run", a measured zero "0"; an HD bar that holds empty predictions
+    (their distance is the run's empty-mask convention) says which share: "50% E"."""
+    from sambench.report.figures import mean_ci_figure
+
+    dice = pd.DataFrame(
+        {
+            "model": ["a", "a", "b"],
+            "strategy": ["S1", "S5", "S5"],
+            "mean": [0.0, 70.0, 60.0],
+            "ci_lo": [0.0, 60.0, 50.0],
+            "ci_hi": [0.0, 80.0, 70.0],
+        }
+    )
+    hd = dice.assign(mean=[300.0, 20.0, 30.0], ci_lo=[300.0, 10, 20], ci_hi=[300.0, 30, 40])
+    hd["empty %"] = [50.0, 0.0, 0.0]
+    fig = mean_ci_figure(dice, hd)
+    left, right = (sorted(t.get_text() for t in ax.texts) for ax in fig.axes[:2])
+    assert left == ["0", "not run"]  # b has no S1 row; a's S1 is a measured 0
+    assert right == ["50% E", "not run"]

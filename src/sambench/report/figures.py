@@ -141,8 +141,14 @@ def _grouped_bars(
     lo: str | None = None,
     hi: str | None = None,
     groups: Sequence[str] | None = None,
+    empty: str | None = None,
 ) -> None:
-    """Bars of ``value`` per ``group`` (x) and ``hue`` (side by side), optional [lo, hi] errors."""
+    """Bars of ``value`` per ``group`` (x) and ``hue`` (side by side), optional [lo, hi] errors.
+
+    A group a hue has no row for is labelled "not run" (no bar), a measured zero "0"; with
+    ``empty`` (a column of the share of empty predictions, %), a bar that includes empty
+    predictions is labelled ``"<share>% E"``: part of its value is the run's empty-mask
+    convention, not a measured distance."""
     groups = list(groups) if groups is not None else list(dict.fromkeys(df[group]))
     hues = sorted(dict.fromkeys(df[hue]), key=str)
     width = 0.8 / max(1, len(hues))
@@ -155,8 +161,9 @@ def _grouped_bars(
             yerr = np.vstack([y - sub[lo].to_numpy(dtype=float), sub[hi].to_numpy(dtype=float) - y])
             yerr = np.where(np.isnan(yerr), 0.0, np.maximum(yerr, 0.0))
         st = series_style(j)
+        xs = x + (j - (len(hues) - 1) / 2) * width
         ax.bar(
-            x + (j - (len(hues) - 1) / 2) * width,
+            xs,
             y,
             width,
             yerr=yerr,
@@ -167,6 +174,26 @@ def _grouped_bars(
             edgecolor="black",
             linewidth=0.5,
         )
+        # a missing bar says why: not run (no rows) differs from a measured zero
+        for xi, yi in zip(xs, y, strict=True):
+            if np.isnan(yi):
+                ax.text(xi, 0, "not run", rotation=90, ha="center", va="bottom", fontsize=7)
+            elif yi == 0:
+                ax.text(xi, 0, "0", ha="center", va="bottom", fontsize=7)
+        if empty is not None and empty in sub.columns:
+            share = sub[empty].to_numpy(dtype=float)
+            for xi, yi, e in zip(xs, y, share, strict=True):
+                if not np.isnan(e) and e > 0 and not np.isnan(yi) and yi > 0:
+                    ax.text(
+                        xi,
+                        yi / 2,
+                        f"{e:.0f}% E",
+                        rotation=90,
+                        ha="center",
+                        va="center",
+                        fontsize=7,
+                        bbox={"facecolor": "white", "edgecolor": "none", "pad": 1},
+                    )
     ax.set_xticks(x, [str(g) for g in groups])
     if len(hues) > 1:
         legend_outside(ax)
@@ -185,13 +212,14 @@ def mean_ci_figure(dice_ci: pd.DataFrame, hd_ci: pd.DataFrame) -> Figure:
             ax.text(0.5, 0.5, "no data", ha="center", va="center")
             continue
         strategies = strategy_sorted(list(df["strategy"]))
-        _grouped_bars(ax, df, "strategy", "model", "mean", "ci_lo", "ci_hi", strategies)
+        empty = "empty %" if label.startswith("HD") else None
+        _grouped_bars(ax, df, "strategy", "model", "mean", "ci_lo", "ci_hi", strategies, empty)
         ax.set_ylabel(f"mean {label}")
         ax.set_xlabel("strategy")
     models = sorted({str(m) for df in (dice_ci, hd_ci) if not df.empty for m in df["model"]})
     who = f"{models[0]}: " if len(models) == 1 else ""
-    axes[0].set_title(f"{who}mean DICE, 95 % bootstrap CI")
-    axes[1].set_title(f"{who}mean HD, 95 % bootstrap CI")
+    axes[0].set_title(f"{who}mean DICE, 95 % CI (see caption)")
+    axes[1].set_title(f"{who}mean HD, 95 % CI (see caption)")
     return fig
 
 

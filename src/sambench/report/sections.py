@@ -79,8 +79,11 @@ def mean_ci(ctx: ReportContext, sec: H.Section) -> None:
     ctx.figure(
         sec,
         "fig6_mean_ci",
-        F.mean_ci_figure(dice, hd),
-        f"Fig. 6 style: means with 95 % CI by {unit} (no error bar: too few {unit}s)",
+        F.mean_ci_figure(dice, hd_table),
+        f"Fig. 6 style: means with 95 % CI by {unit} (no error bar: too few {unit}s). "
+        "'not run': no rows for that model and strategy; '0': measured, every prediction empty "
+        "or disjoint; 'x% E': x % of that bar's objects had an empty prediction, whose distance "
+        "is the run's empty-mask convention, not a measurement.",
     )
 
 
