@@ -100,13 +100,7 @@ def noc_table(
     ``rng`` defaults to ``np.random.default_rng(0)``, so a table is reproducible; ``metric`` is
     the IoU column.
     """
-    from sambench.analysis.stats import (  # lazy: pulls in pingouin
-        MIN_CASES,
-        bootstrap_ci,
-        case_bootstrap,
-        check_unit,
-        too_few,
-    )
+    from sambench.analysis.stats import check_unit, interval  # lazy: pulls in pingouin
 
     check_unit(unit)
     rng = np.random.default_rng(0) if rng is None else rng
@@ -132,13 +126,7 @@ def noc_table(
         for t in thresholds:
             name = _threshold_name(t)
             vals = g[f"NoC@{name}"].to_numpy(dtype=np.float64)
-            if unit == "case":
-                r = case_bootstrap(vals, g["case"], g["dataset"], n_boot=n_boot, ci=level, rng=rng)
-                lo, hi, note = r.low, r.high, r.note
-            elif vals.size < MIN_CASES:
-                lo, hi, note = np.nan, np.nan, too_few(vals.size, "object")
-            else:
-                lo, hi = bootstrap_ci(vals, np.mean, n_boot, level, rng=rng)
+            lo, hi, note = interval(vals, g, unit, n_boot=n_boot, ci=level, rng=rng)
             rec[f"NoC@{name}"] = float(vals.mean())
             rec[f"NoC@{name}_ci_low"] = lo
             rec[f"NoC@{name}_ci_high"] = hi

@@ -351,6 +351,28 @@ def _case_column(df: pd.DataFrame, what: str = "results") -> None:
         )
 
 
+def interval(
+    values: np.ndarray,
+    rows: pd.DataFrame,
+    unit: str,
+    *,
+    n_boot: int = 2000,
+    ci: float = 0.95,
+    rng: np.random.Generator,
+) -> tuple[float, float, str]:
+    """``(low, high, note)`` of the mean of ``values`` (one per row of ``rows``, which holds
+    their ``case`` and ``dataset``): by case, :func:`case_bootstrap`; by object (for comparison),
+    :func:`bootstrap_ci`. Below :data:`MIN_CASES` units the bounds are NaN and ``note`` says
+    why (:func:`too_few`); otherwise ``note`` is empty."""
+    if unit == "case":
+        r = case_bootstrap(values, rows["case"], rows["dataset"], n_boot=n_boot, ci=ci, rng=rng)
+        return r.low, r.high, r.note
+    if values.size < MIN_CASES:
+        return np.nan, np.nan, too_few(int(values.size), "object")
+    lo, hi = bootstrap_ci(values, n_boot=n_boot, ci=ci, rng=rng)
+    return lo, hi, ""
+
+
 def mean_with_ci(
     results: pd.DataFrame,
     by: Sequence[str] = ("model", "strategy"),
@@ -388,14 +410,7 @@ def mean_with_ci(
         n_cases = (
             int(g[list(CASE_KEYS)].drop_duplicates().shape[0]) if "case" in g.columns else np.nan
         )
-        if unit == "case":
-            r = case_bootstrap(v, g["case"], g["dataset"], n_boot=n_boot, ci=ci, rng=rng)
-            lo, hi, note = r.low, r.high, r.note
-        elif v.size < MIN_CASES:
-            lo, hi, note = np.nan, np.nan, too_few(int(v.size), "object")
-        else:
-            lo, hi = bootstrap_ci(v, n_boot=n_boot, ci=ci, rng=rng)
-            note = ""
+        lo, hi, note = interval(v, g, unit, n_boot=n_boot, ci=ci, rng=rng)
         mean = float(v.mean()) if v.size else float("nan")
         rows.append(
             {

@@ -28,14 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sambench.analysis.stats import (
-    MIN_CASES,
-    bootstrap_ci,
-    case_bootstrap,
-    check_unit,
-    paired_wilcoxon,
-    too_few,
-)
+from sambench.analysis.stats import check_unit, interval, paired_wilcoxon
 from sambench.analysis.summary import to_markdown
 from sambench.engine.config import RunConfig
 from sambench.finetune.config import FinetuneConfig
@@ -103,14 +96,7 @@ def before_after_table(
         groups = [(t, gt) for t, gt in g.groupby("target", sort=True)] + [(ALL_TARGETS, g)]
         for target, gt in groups:
             d = (gt["dice_after"] - gt["dice_before"]).to_numpy(np.float64)
-            if unit == "case":
-                r = case_bootstrap(d, gt["case"], gt["dataset"], n_boot=n_boot, ci=ci, rng=rng)
-                lo, hi, note = r.low, r.high, r.note
-            elif d.size < MIN_CASES:
-                lo, hi, note = np.nan, np.nan, too_few(d.size, "object")
-            else:
-                lo, hi = bootstrap_ci(d, n_boot=n_boot, ci=ci, rng=rng)
-                note = ""
+            lo, hi, note = interval(d, gt, unit, n_boot=n_boot, ci=ci, rng=rng)
             long = pd.concat(
                 [
                     gt.assign(model="after", dice=gt["dice_after"]),

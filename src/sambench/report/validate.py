@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from sambench.engine.results import SORT_KEYS
 from sambench.errors import DataError
 from sambench.report.volumes import CONFIG_3D_NAME, RESULTS3D_NAME
 from sambench.store.results_dataset import read_manifest
@@ -52,19 +53,7 @@ NUMERIC_COLUMNS = (
     "shift_repeat",
 )
 #: one row per value of these columns (those present): the key of a result row
-ROW_KEYS = (
-    "model",
-    "dataset",
-    "image_id",
-    "label_value",
-    "strategy",
-    "grid",
-    "shift_range",
-    "shift_repeat",
-    "click_index",
-    "start_with",
-    "selection",
-)
+ROW_KEYS = ("model", *SORT_KEYS, "start_with")
 RUN_CONFIG_NAME = "config.json"
 
 
