@@ -254,7 +254,7 @@ def test_annotation_report_in_chromium(prepared: Path, tmp_path: Path) -> None:
             page.goto(html.as_uri())
             table = page.locator("table", has=page.locator("td", has_text="browser")).first
             assert table.is_visible()
-            assert "human_with_model_hce" in table.inner_text()
+            assert "human with model HCE" in table.inner_text()  # the column's reader label
             imgs = page.locator("img")
             assert imgs.count() >= 2  # time per object and HCE by mode
             assert page.evaluate(

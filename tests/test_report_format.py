@@ -89,6 +89,9 @@ def test_wide_tables_are_stacked_with_their_keys_repeated() -> None:
     assert all(f"<td>{50.0 + i:.1f}</td>" in html for i in range(40))  # every value once
     narrow = pd.DataFrame({"target": ["Liver-CT"], "S5": [1.0]})
     assert H.table_html(narrow).count("<table>") == 1
+    # a wide table of text only (the run configuration) is one table, never none
+    text = pd.DataFrame({"field": ["environment"], "value": ["x" * 400]})
+    assert H.table_html(text).count("<table>") == 1 and "x" * 400 in H.table_html(text)
 
 
 def test_table2_compact_matrix_as_the_paper_prints_it() -> None:

@@ -22,7 +22,7 @@ color:#222;line-height:1.45;padding:0 1em}
 h1{border-bottom:2px solid #444}h2{border-bottom:1px solid #aaa;margin-top:2em}
 .scroll{max-width:100%;overflow-x:auto;margin:.6em 0}
 table{border-collapse:collapse;font-size:.85em}
-th,td{border:1px solid #ccc;padding:.2em .5em;text-align:right}td{white-space:nowrap}
+th,td{border:1px solid #ccc;padding:.2em .5em;text-align:right}td{white-space:nowrap}td.wrap{white-space:normal;overflow-wrap:anywhere;text-align:left;min-width:20em}
 th{max-width:9em;vertical-align:bottom}
 td.blank{color:#777;font-style:italic}th.paper,td.paper{background:#f6f1e4}
 .findings{background:#f4f8fb;border:1px solid #c9dbe8;padding:.2em 1em .6em;margin-top:1.5em}.findings h2{margin-top:.5em}
@@ -57,9 +57,14 @@ def _cell(v: object, floatfmt: str, blank: str, unit: str = "plain") -> str:
     ):
         text = format(v, floatfmt) if unit == "plain" else format_value(v, unit)
         return f"<td>{esc(text)}</td>"
-    return f"<td>{esc(v)}</td>"
+    text = str(v)
+    if len(text) > WRAP_CHARS:  # long text (a JSON value, a message) wraps instead of widening
+        return f'<td class="wrap">{esc(text)}</td>'
+    return f"<td>{esc(text)}</td>"
 
 
+#: Text cells longer than this wrap (class ``wrap``) instead of widening their table.
+WRAP_CHARS = 40
 #: Tables wider than this many characters (cells at the report's font: about 1150 px) are shown
 #: as several stacked tables with their key columns repeated, so no table is wider than the page
 #: at 1280 px; the CSV keeps them in one.
@@ -70,7 +75,7 @@ def _column_groups(widths: list[int], keys: int) -> list[list[int]]:
     """Column positions of each stacked part: the ``keys`` leading columns repeated, then as many
     further columns as fit in :data:`MAX_CHARS` (at least one a part)."""
     n = len(widths)
-    if sum(widths) <= MAX_CHARS:
+    if sum(widths) <= MAX_CHARS or keys >= n:  # fits, or nothing but key columns
         return [list(range(n))]
     base = list(range(keys))
     budget = MAX_CHARS - sum(widths[:keys])
@@ -168,7 +173,13 @@ def table_html(
         for rec in records
     ]
     widths = [
-        2 + max([min(len(heads[i]), 14), *(len(re.sub("<[^>]+>", "", r[i])) for r in cells)])
+        2
+        + max(
+            [
+                min(len(heads[i]), 14),
+                *(min(len(re.sub("<[^>]+>", "", r[i])), WRAP_CHARS) for r in cells),
+            ]
+        )
         for i in range(len(df.columns))
     ]
     parts = []
