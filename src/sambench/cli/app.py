@@ -199,6 +199,14 @@ def evaluate(
         Path | None,
         typer.Option("--decoder", metavar="FILE", help="Fine-tuned mask decoder (.safetensors)."),
     ] = None,
+    all_cases: Annotated[
+        bool,
+        typer.Option(
+            "--all-cases",
+            help="With --decoder: score every case, its training cases too (default: only the "
+            "test cases of the split.csv beside the decoder).",
+        ),
+    ] = False,
     model_config: Annotated[
         Path | None,
         typer.Option("--model-config", metavar="FILE", help="sam2 Hydra YAML (sam2*, medsam2)."),
@@ -381,6 +389,7 @@ def evaluate(
         checkpoint=None if checkpoint is None else str(checkpoint),
         model_config=None if model_config is None else str(model_config),
         decoder=None if decoder is None else str(decoder),
+        all_cases=all_cases,
         strategies=_split(strategies) or (),
         prompt_rules=prompt_rules,
         multimask=multimask,
