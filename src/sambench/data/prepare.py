@@ -84,7 +84,8 @@ class PrepareReport:
 
     ``slices_dropped``/``objects_dropped``: reason -> count (``slice<=50px``, ``no object kept``,
     ``object<=50px``, ``filter:<name>``). ``bad_cases``: skipped cases (``--skip-bad``), each
-    ``{"case", "path", "reason"}``.
+    ``{"case", "path", "reason"}``. ``planes``: the slicing plane and why -> number of cases
+    (volumes only, e.g. ``"axial (isotropic 1 mm: default for MRI)": 1``).
     """
 
     dataset: str
@@ -100,6 +101,7 @@ class PrepareReport:
     slices_dropped: dict[str, int] = field(default_factory=dict)
     objects_kept: int = 0
     objects_dropped: dict[str, int] = field(default_factory=dict)
+    planes: dict[str, int] = field(default_factory=dict)
     bad_cases: list[dict[str, str]] = field(default_factory=list)
     temp_files_removed: int = 0
     window: list[float] | None = None
@@ -113,7 +115,11 @@ class PrepareReport:
         self.objects_kept += stats.get("objects_kept", 0)
         for k, v in stats.items():
             kind, _, reason = k.partition(":")
-            target = {"slice": self.slices_dropped, "object": self.objects_dropped}.get(kind)
+            target = {
+                "slice": self.slices_dropped,
+                "object": self.objects_dropped,
+                "plane": self.planes,
+            }.get(kind)
             if target is not None:
                 target[reason] = target.get(reason, 0) + v
 
@@ -135,6 +141,12 @@ class PrepareReport:
             f"objects: {self.objects_kept} kept; dropped: {reasons(self.objects_dropped)}",
             f"filters: {', '.join(f'{k}={v}' for k, v in self.filters.items()) or 'off'}",
         ]
+        if self.planes:
+            if len(self.planes) == 1:
+                lines.append(f"plane: {next(iter(self.planes))}")
+            else:
+                each = (f"{k} for {v} case{'s' if v > 1 else ''}" for k, v in self.planes.items())
+                lines.append(f"plane: {'; '.join(each)}")
         if self.window is not None:
             lines.append(f"window: level {self.window[0]:g}, width {self.window[1]:g}")
         if self.temp_files_removed:
@@ -201,6 +213,8 @@ def _process_case(task: _CaseTask) -> tuple[str, dict[str, int], int]:
             if pair.roi is not None and roi is None:
                 roi = _read_roi_source(pair, s, task.max_image_pixels)
             stats["slices_read"] += 1
+            if s.plane is not None and stats["slices_read"] == 1:
+                stats[f"plane:{s.plane.describe(modality)}"] = 1  # once per case
             lo, hi = min(lo, float(s.image.min())), max(hi, float(s.image.max()))
             any_fg = any_fg or bool(s.label.any())
             try:
@@ -290,6 +304,7 @@ def _process_case(task: _CaseTask) -> tuple[str, dict[str, int], int]:
                             source_image=str(pair.image),
                             roi_path=rel_roi,
                             channel=channel,
+                            plane=s.plane.plane if s.plane is not None else "",
                         ).to_row()
                     )
         if stats["slices_read"] and not any_fg:

@@ -84,8 +84,9 @@ def claim_dataset(ds_dir: Path, desc: DatasetDescription) -> None:
         if meta.get("settings") != desc.fingerprint():
             raise DataError(
                 ds_dir,
-                "was prepared from this source with different settings (classes, filters, axis, "
-                "modality...); delete the folder to re-prepare, or use another --out",
+                "was prepared from this source with different settings (classes, filters, plane, "
+                "modality, or by a version before the canonical orientation); delete the folder "
+                "to re-prepare, or use another --out",
             )
         return
     if ds_dir.exists() and any(ds_dir.iterdir()):
@@ -136,6 +137,7 @@ def dataset_json(
         med = manifest[["spacing_x", "spacing_y", "spacing_z"]].median()
         meta["spacing_median_mm"] = [None if math.isnan(v) else float(v) for v in med]
         meta["slice_axes"] = sorted(int(a) for a in manifest["slice_axis"].unique())
+        meta["planes"] = sorted(str(p) for p in manifest["plane"].unique() if p)
         meta["images"] = int(manifest["image_id"].nunique())
         meta["objects"] = len(manifest)
     meta["status"] = status

@@ -11,8 +11,9 @@ uint8 size, voxels x 1 byte, exceeds ``--zarr-above-mb``, default 256 MB = 256e6
 Each is chunked one slice per chunk (``chunks = (1, H, W)``, zstd), so a reader decodes only the
 slices it touches. The attributes (``zarr.json``) hold the geometry: ``spacing`` and ``origin``
 (the source file's x, y, z, mm), ``direction`` (3x3 ITK cosines, row-major), ``slice_axis``
-(ITK 0/1/2 = x/y/z: the file axis that axis 0 is), ``size`` (the file's x, y, z voxels) and
-``layout = "SHW"``. Each store is written into a temporary folder beside it and renamed when
+(0/1/2 = the canonical RAS x/y/z axis that axis 0 is, :mod:`sambench.data.orientation`),
+``plane`` (its name), ``orientation`` (the source file's axis codes), ``size`` (the file's x, y, z
+voxels) and ``layout = "SHW"``. Each store is written into a temporary folder beside it and renamed when
 complete (:func:`sambench.store.atomic.temp_dir_beside`, :func:`~sambench.store.atomic.commit_dir`): a killed prepare leaves no half store.
 
 This module has no knowledge of :mod:`sambench.volumes`; :class:`SliceArray` is the lazy array the
