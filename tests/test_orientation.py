@@ -194,29 +194,37 @@ def test_readers_slice_canonically_for_every_reader(tmp_path: Path) -> None:
         assert np.array_equal(a.image, b.image) and np.array_equal(a.label, b.label)
 
 
-def test_folders_prepared_before_the_canonical_orientation_are_refused(tmp_path: Path) -> None:
-    # Their non-RAS volumes were cut along the file's own axes: resuming would mix two slicings.
-    import dataclasses
-    import json
+def test_volume_cases_prepared_before_the_canonical_orientation_are_redone(
+    tmp_path: Path,
+) -> None:
+    # A folder prepared before issue 27 keeps its settings hash (2D cases resume), but its volume
+    # cases were cut along the file's own axes and recorded no plane: they are redone, and the
+    # slices the old plane named are removed.
+    import pyarrow.parquet as pq
 
     src, out = tmp_path / "src", tmp_path / "out"
     _psr_case(src)
     prepare_dataset(src, out, config=src / "d.yaml", progress=False)
-    desc = describe_source(src, src / "d.yaml")
-    old = dataclasses.asdict(desc)
-    old.pop("source")
-    old.pop("orientation")  # the settings hash as computed before issue 27
-    for key, default in {"window": None, "channel": None, "channel_names": [],
-                         "channel_modality": False, "roi": None, "source_json": None}.items():  # fmt: skip
-        if old.get(key) == default:
-            old.pop(key)
-    import hashlib
+    ds = out / "Cord"
+    part = ds / ".parts" / "c.parquet"
+    table = pq.read_table(part)
+    old = table.to_pandas().drop(columns=["plane"])
+    stale = old.iloc[[0]].assign(slice_index=99, image_id="Cord_c_99",
+                                 image_path="Cord/images/Cord_c_99.png",
+                                 label_path="Cord/labels/Cord_c_99.png")  # fmt: skip
+    for rel in ("images", "labels"):
+        (ds / rel / "Cord_c_99.png").write_bytes((ds / rel / "Cord_c_5.png").read_bytes())
+    import pyarrow as pa
 
-    before = hashlib.sha256(json.dumps(old, sort_keys=True, default=str).encode()).hexdigest()[:16]
-    assert before != desc.fingerprint()
-    meta_path = out / "Cord" / "sambench-dataset.json"
-    meta = json.loads(meta_path.read_text())
-    meta["settings"] = before
-    meta_path.write_text(json.dumps(meta))
-    with pytest.raises(DataError, match="before the canonical orientation"):
-        prepare_dataset(src, out, config=src / "d.yaml", progress=False)
+    old_table = pa.Table.from_pandas(pd.concat([old, stale]), preserve_index=False)
+    pq.write_table(old_table.replace_schema_metadata(table.schema.metadata), part)
+    part3d = ds / ".parts3d" / "c.parquet"
+    pd.read_parquet(part3d).drop(columns=["plane", "orientation"]).to_parquet(part3d)
+    report = prepare_dataset(src, out, config=src / "d.yaml", progress=False)
+    assert (report.cases_resumed, report.cases_done) == (0, 1)
+    m = pd.read_parquet(ds / "manifest.parquet")
+    assert set(m["plane"]) == {"axial"} and 99 not in set(m["slice_index"])
+    assert not (ds / "images" / "Cord_c_99.png").exists()
+    assert not (ds / "labels" / "Cord_c_99.png").exists()
+    again = prepare_dataset(src, out, config=src / "d.yaml", progress=False)
+    assert again.cases_resumed == 1

@@ -129,9 +129,9 @@ class DatasetDescription:
     channel_modality: bool = False  # no modality given: each image's modality is its channel
     roi: str | None = None
     source_json: str | None = None  # "msd" / "nnunetv2" when SOURCE/dataset.json was read
-    # Volumes are sliced in this canonical voxel order (sambench.data.orientation). Not a "later
-    # field": folders prepared before it sliced in the file's own order, so they are refused
-    # (different settings) instead of being resumed with slices cut another way.
+    # Volumes are sliced in this canonical voxel order (sambench.data.orientation). A "later
+    # field": folders prepared before it keep their settings hash, so 2D cases resume; a volume
+    # case they hold has no recorded plane and is redone (prepare_state.part_is_complete).
     orientation: str = CANONICAL
 
     def fingerprint(self) -> str:
@@ -160,6 +160,7 @@ _LATER_FIELDS: dict[str, object] = {
     "channel_modality": False,
     "roi": None,
     "source_json": None,
+    "orientation": CANONICAL,
 }
 
 

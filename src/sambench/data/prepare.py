@@ -61,6 +61,7 @@ from sambench.data.standardize import (
     standardize_label,
 )
 from sambench.data.volumes3d import (
+    PARTS3D_DIR,
     VolumeCollector,
     part3d_complete,
     write_part3d,
@@ -323,6 +324,17 @@ def _process_case(task: _CaseTask) -> tuple[str, dict[str, int], int]:
     return pair.unit, dict(stats), len(rows)
 
 
+def _drop_stale_case(root: Path, ds_dir: Path, unit: str, rows: pd.DataFrame) -> None:
+    """Remove the PNGs a case's old part lists, then the part and its 3D part, before the case is
+    redone: a volume cut in another plane names other slices, which would be left behind, and a
+    redo that fails must not leave a part pointing at removed files."""
+    for col in ("image_path", "label_path", "roi_path"):
+        for rel in set(rows[col].astype(str)) - {""}:
+            (root / rel).unlink(missing_ok=True)
+    (ds_dir / PARTS_DIR / f"{unit}.parquet").unlink(missing_ok=True)
+    (ds_dir / PARTS3D_DIR / f"{unit}.parquet").unlink(missing_ok=True)
+
+
 def _channel_label(desc: DatasetDescription, c: int) -> str:
     return desc.channel_names[c] if c < len(desc.channel_names) else f"{c:04d}"
 
@@ -444,6 +456,8 @@ def prepare_dataset(
             report.add_case(part[1])
             report.cases_resumed += 1
         else:
+            if part is not None:  # redone: its old files go first (an old plane names others)
+                _drop_stale_case(root, ds_dir, pair.unit, part[0])
             todo.append(
                 _CaseTask(
                     pair,

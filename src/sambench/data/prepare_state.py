@@ -56,7 +56,11 @@ def read_part(path: Path) -> tuple[pd.DataFrame, dict[str, int]] | None:
 
 
 def part_is_complete(root: Path, df: pd.DataFrame) -> bool:
-    """Every image, label and ROI file the part lists exists under ``root``."""
+    """Every image, label and ROI file the part lists exists under ``root``, and every volume
+    slice has its plane: a volume case prepared before the canonical orientation (no ``plane``)
+    was cut along the file's own axes and is redone."""
+    if ((df["slice_axis"].astype(int) >= 0) & (df["plane"].astype(str) == "")).any():
+        return False
     files = set(df["image_path"]) | set(df["label_path"]) | (set(df["roi_path"]) - {""})
     return all((root / f).is_file() for f in files)
 
@@ -85,8 +89,7 @@ def claim_dataset(ds_dir: Path, desc: DatasetDescription) -> None:
             raise DataError(
                 ds_dir,
                 "was prepared from this source with different settings (classes, filters, plane, "
-                "modality, or by a version before the canonical orientation); delete the folder "
-                "to re-prepare, or use another --out",
+                "modality...); delete the folder to re-prepare, or use another --out",
             )
         return
     if ds_dir.exists() and any(ds_dir.iterdir()):

@@ -332,13 +332,16 @@ def write_part3d(ds_dir: Path, unit: str, rows: list[dict[str, object]]) -> Path
 
 def part3d_complete(root: Path, ds_dir: Path, unit: str) -> bool:
     """True when the case's 3D part is absent (nothing 3D for it) or all its files exist; False
-    when a part lists a missing NIfTI or zarr store or cannot be read (the case is then redone)."""
+    when a part lists a missing NIfTI or zarr store, cannot be read, or was written before the
+    canonical orientation (no ``plane`` column): the case is then redone."""
     path = ds_dir / PARTS3D_DIR / f"{unit}.parquet"
     if not path.is_file():
         return True
     try:
         df = pd.read_parquet(path)
     except (OSError, ValueError):
+        return False
+    if "plane" not in df.columns:  # prepared before the canonical orientation: redo the case
         return False
     files = set(df["image_path"]) | set(df["label_path"])
     return all((root / f).is_file() or store_complete(root / f) for f in files)
