@@ -70,6 +70,13 @@ class Volume3D:
         """HxW bool ground truth of ``obj`` on slice ``k`` (one slice read)."""
         return np.asarray(self.label[k]) == obj.label_value
 
+    @property
+    def plane(self) -> str:
+        """The plane of the slices: ``sagittal``, ``coronal`` or ``axial`` (``slice_axis``)."""
+        from sambench.data.orientation import PLANES
+
+        return PLANES[self.slice_axis]
+
     def to_file_zyx(self, arr: np.ndarray) -> np.ndarray:
         """An SxHxW array in the source file's (z, y, x) voxel order (``GetArrayFromImage``):
         slice-major -> canonical RAS (z, y, x) -> the file's order (``direction`` says how)."""
