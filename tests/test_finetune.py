@@ -509,3 +509,77 @@ def test_cli_finetune_compare_prints_too_few_for_one_case(
     assert res.exit_code == 0, res.output
     assert "n = 1 case: too few" in res.output and "-3.7" in res.output
     assert "-3.682 to -3.682" not in res.output and "nan" not in res.output.lower()
+
+
+# ---------------------------------------------------------------- evaluate --decoder (issue 27)
+
+
+def _decoder_folder(heart: Path, folder: Path) -> tuple[Path, pd.DataFrame]:
+    """A fine-tuning run folder as `sambench finetune` leaves it: split.csv, decoder.json (with
+    the split's hash) beside decoder.safetensors (its bytes are not read by the plan)."""
+    from sambench.finetune.split import split_hash
+
+    split = split_cases(load_manifest(heart), (0.5, 0.25, 0.25), seed=0)  # 4 heart cases: 2/1/1
+    folder.mkdir(parents=True)
+    write_split(folder / "split.csv", split)
+    (folder / "decoder.json").write_text(json.dumps({"split_sha256": split_hash(split)}))
+    (folder / "decoder.safetensors").write_bytes(b"not read by plan_run")
+    return folder / "decoder.safetensors", split
+
+
+def test_evaluate_decoder_skips_training_cases_unless_told(heart: Path, tmp_path: Path) -> None:
+    from sambench.engine.config import RunConfig
+    from sambench.engine.plan import plan_run
+    from sambench.errors import DataError, OptionError
+    from sambench.report.findings import case_scope
+
+    decoder, split = _decoder_folder(heart, tmp_path / "ft")
+    manifest = load_manifest(heart)
+    case_of = dict(zip(manifest["image_id"], manifest["case"], strict=False))
+    test = set(split.loc[split["split"] == "test", "case"])
+    assert len(test) == 1 and manifest["case"].nunique() == 4
+
+    cfg = RunConfig(prepared=str(heart), decoder=str(decoder), strategies=("S5",))
+    plan = plan_run(cfg, tmp_path / "run", {}, ())
+    assert plan.image_ids and {case_of[i] for i in plan.image_ids} == test  # test cases only
+    assert RunConfig.load(tmp_path / "run").all_cases is False
+    assert "only the test cases" in str(case_scope(cfg))
+
+    every = RunConfig(prepared=str(heart), decoder=str(decoder), strategies=("S5",), all_cases=True)
+    plan = plan_run(every, tmp_path / "run-all", {}, ())
+    assert {case_of[i] for i in plan.image_ids} == set(manifest["case"])  # --all-cases: every one
+    assert json.loads((tmp_path / "run-all" / "config.json").read_text())["all_cases"] is True
+    assert "training and validation cases included" in str(case_scope(every))
+    assert case_scope(RunConfig(prepared=str(heart))) is None  # no decoder: nothing to say
+
+    # a --cases value that the decoder trained on is refused, naming the option
+    train_case = split.loc[split["split"] == "train", "case"].iloc[0]
+    asked = RunConfig(prepared=str(heart), decoder=str(decoder), cases=(f"22_Heart/{train_case}",))
+    with pytest.raises(OptionError, match=r"--cases.*training or validation"):
+        plan_run(asked, tmp_path / "run-asked", {}, ())
+    # a split that is not the decoder's, or none at all, is a data error naming split.csv
+    tampered = split.copy()
+    tampered["split"] = tampered["split"].replace({"train": "test", "test": "train"})
+    write_split(tmp_path / "ft" / "split.csv", tampered)
+    with pytest.raises(DataError, match=r"ft/split\.csv.*not the split the decoder"):
+        plan_run(cfg, tmp_path / "run-bad", {}, ())
+    (tmp_path / "ft" / "split.csv").unlink()
+    with pytest.raises(DataError, match=r"ft/split\.csv.*--all-cases"):
+        plan_run(cfg, tmp_path / "run-none", {}, ())
+    assert not (tmp_path / "run-bad").exists() and not (tmp_path / "run-none").exists()
+
+
+def test_cli_evaluate_passes_all_cases(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from sambench.cli import app
+    from sambench.cli import executor as X
+
+    seen = []
+    monkeypatch.setattr(X, "run_and_print", lambda cfg, *a, **k: seen.append(cfg))
+    runner = CliRunner()
+    for extra, expected in (([], False), (["--all-cases"], True)):
+        res = runner.invoke(app, ["evaluate", str(tmp_path), "--out", str(tmp_path / "r"),
+                                  "--device", "cpu", *extra])  # fmt: skip
+        assert res.exit_code == 0, res.output
+        assert seen[-1].all_cases is expected

@@ -314,7 +314,8 @@ def test_misregistered_label_refused_or_resampled(tmp_path: Path) -> None:
     m = load_manifest(out)
     for _, r in m.drop_duplicates("image_id").iterrows():
         got = _png(out / r["label_path"]) > 0
-        np.testing.assert_array_equal(got, shifted[:, :, r["slice_index"]].T > 0)
+        # identity direction = L, P, S: sliced in RAS since issue 27, so x and y are reversed
+        np.testing.assert_array_equal(got, shifted[::-1, ::-1, r["slice_index"]].T > 0)
     # a flipped direction (same size, spacing, origin) is refused too
     src2 = tmp_path / "flip"
     _sitk(src2 / "images" / "c.nii.gz", img)

@@ -51,6 +51,14 @@ def _nii(path: Path, arr: np.ndarray, zooms: tuple[float, ...]) -> Path:
     return path
 
 
+def _lps(arr_xyz: np.ndarray, k: int, *frame: int) -> np.ndarray:
+    """The axial slice ``k`` of an (x, y[, z, t]) array stored with ITK's identity direction, i.e.
+    L, P, S: issue 27 reorients every volume to RAS before slicing (the file's x runs towards L,
+    its y towards P), so the slice is the file's slice flipped in both in-plane axes. Before
+    issue 27 these tests expected the file's own order (``arr[:, :, k].T``)."""
+    return arr_xyz[(slice(None, None, -1), slice(None, None, -1), k, *frame)].T
+
+
 def _sitk_write(path: Path, arr_xyz: np.ndarray, spacing: tuple[float, float, float]) -> Path:
     img = sitk.GetImageFromArray(np.ascontiguousarray(arr_xyz.transpose(2, 1, 0)))
     img.SetSpacing(spacing)
@@ -221,9 +229,10 @@ def test_metaimage_and_nrrd_round_trip(tmp_path, suffix):
     assert len(slices) == 3
     for s in slices:
         assert s.image.dtype == np.float32
-        np.testing.assert_array_equal(s.image, data[:, :, s.slice_index].T)
-        np.testing.assert_array_equal(s.label, lab[:, :, s.slice_index].T)
+        np.testing.assert_array_equal(s.image, _lps(data, s.slice_index))
+        np.testing.assert_array_equal(s.label, _lps(lab, s.slice_index))
         assert s.spacing == pytest.approx((0.5, 0.6, 2.5))
+        assert s.orientation == "LPS" and s.plane is not None and s.plane.plane == "axial"
 
 
 def test_dicom_series_round_trip(tmp_path):
@@ -235,7 +244,7 @@ def test_dicom_series_round_trip(tmp_path):
     slices = _all(folder, lab_p)
     assert len(slices) == 4
     for s in slices:
-        np.testing.assert_array_equal(s.image, data[:, :, s.slice_index].T)
+        np.testing.assert_array_equal(s.image, _lps(data, s.slice_index))
         assert s.spacing == pytest.approx((0.7, 0.8, 3.0))
 
 
@@ -507,8 +516,8 @@ def test_4d_metaimage_uses_streamed_extraction(tmp_path):
         (t, k) for t in range(3) for k in range(2)
     ]
     for s in slices:
-        np.testing.assert_array_equal(s.image, data[:, :, s.slice_index, s.frame].T)
-        np.testing.assert_array_equal(s.label, lab[:, :, s.slice_index].T)
+        np.testing.assert_array_equal(s.image, _lps(data, s.slice_index, s.frame))
+        np.testing.assert_array_equal(s.label, _lps(lab, s.slice_index))
         assert s.spacing == pytest.approx((0.5, 0.6, 3.0))
 
 

@@ -28,14 +28,17 @@ def test_prepare_writes_volumes_and_objects_with_known_answers(tmp_path: Path) -
     liver, tumor = (table.iloc[i].to_dict() for i in range(2))
     assert liver["voxel_count"] == int((lab == 1).sum()) and liver["key_slice"] == 3
     assert liver["key_area"] == 16 * 16 and liver["n_slices"] == 5
-    # y = rows = the file's y, x = columns = the file's x (axial slicing)
+    # Axial slicing in RAS (issue 27; before, the file's own x/y were columns/rows): the file's
+    # x runs A and its y runs L (volume_data.DIRECTION), so rows = A-P = the file's x (voxels
+    # 7..22) and columns = R-L = the file's y reversed (35 - 25 .. 35 - 10)
     assert (liver["bbox_z_min"], liver["bbox_z_max"]) == (1, 5)
-    assert (liver["bbox_y_min"], liver["bbox_y_max"]) == (10, 25)
-    assert (liver["bbox_x_min"], liver["bbox_x_max"]) == (7, 22)
+    assert (liver["bbox_y_min"], liver["bbox_y_max"]) == (7, 22)
+    assert (liver["bbox_x_min"], liver["bbox_x_max"]) == (10, 25)
     assert tumor["n_slices"] == 1 and tumor["voxel_count"] == 12
     assert (liver["spacing_z"], liver["spacing_y"], liver["spacing_x"]) == pytest.approx(
-        (3, 0.7, 0.8)
+        (3, 0.8, 0.7)
     )
+    assert (liver["plane"], liver["orientation"]) == ("axial", "ALS")
     # the NIfTI lies on the source grid
     src_img = sitk.ReadImage(str(tmp_path / "src/images/c1.nii.gz"))
     vol_img = sitk.ReadImage(str(out / liver["image_path"]))
@@ -43,7 +46,7 @@ def test_prepare_writes_volumes_and_objects_with_known_answers(tmp_path: Path) -
     assert vol_img.GetOrigin() == pytest.approx(src_img.GetOrigin())
     assert vol_img.GetDirection() == pytest.approx(src_img.GetDirection())
     vol = read_volume(liver, out)
-    assert vol.shape == (7, 36, 30) and vol.spacing == pytest.approx((3.0, 0.7, 0.8))
+    assert vol.shape == (7, 30, 36) and vol.spacing == pytest.approx((3.0, 0.8, 0.7))
     obj = object_from_row(liver)
     assert int(vol.mask(obj).sum()) == obj.voxel_count
     # the stacked slices are the prepared PNGs (label PNG values = the 3D label's)
@@ -62,15 +65,20 @@ def test_prepare_writes_volumes_and_objects_with_known_answers(tmp_path: Path) -
 
 
 @pytest.mark.parametrize("fmt", ["nifti", "zarr"])
-def test_sagittal_volume_is_slice_major(tmp_path: Path, fmt: str) -> None:
-    out, lab = _prepare(tmp_path, spacing=(4.0, 0.7, 0.8), volume_format=fmt)  # x: largest spacing
+def test_coarse_axis_volume_is_slice_major(tmp_path: Path, fmt: str) -> None:
+    # The file's x has the largest spacing and runs A (volume_data.DIRECTION): cut across A-P,
+    # i.e. coronal, the coarse axis. Before issue 27 this test read "sagittal" (file axis 0) and
+    # expected the file's own order; the plane is now named after the anatomy.
+    out, lab = _prepare(tmp_path, spacing=(4.0, 0.7, 0.8), volume_format=fmt)
     row = load_volume_table(out).iloc[0].to_dict()
-    assert row["slice_axis"] == 0 and (row["depth"], row["height"], row["width"]) == (30, 7, 36)
+    assert row["slice_axis"] == 1 and (row["depth"], row["height"], row["width"]) == (30, 7, 36)
+    assert row["plane"] == "coronal"
     vol = read_volume(row, out)
-    assert vol.spacing == pytest.approx((4.0, 0.8, 0.7))  # (x, z rows, y columns)
+    assert vol.spacing == pytest.approx((4.0, 0.8, 0.7))  # (A-P, S-I rows, R-L columns)
     assert str(row["image_path"]).endswith(".zarr" if fmt == "zarr" else ".nii.gz")
     liver = np.asarray(vol.label) == row["label_value"]  # the prepared value (128 of 2 classes)
-    assert np.array_equal(liver, (lab == 1).transpose(0, 2, 1))  # (x, y, z) -> (x, z, y)
+    # (x=A, y=L, z) -> (A, S rows, R columns): the file's y reversed to run towards R
+    assert np.array_equal(liver, (lab == 1)[:, ::-1, :].transpose(0, 2, 1))
     back = write_mask_nifti(tmp_path / "m.nii.gz", liver, vol)
     arr = sitk.GetArrayFromImage(sitk.ReadImage(str(back))).transpose(2, 1, 0)
     assert np.array_equal(arr, (lab == 1).astype(np.uint8))

@@ -74,21 +74,24 @@ def test_zarr_round_trip_equals_the_nifti_path(tmp_path: Path) -> None:
     row_n, row_z = tn.iloc[0].to_dict(), tz.iloc[0].to_dict()
     vn, vz = read_volume(row_n, nii), read_volume(row_z, zr)
     assert isinstance(vz.image, SliceArray) and isinstance(vz.label, SliceArray)
-    assert vz.shape == vn.shape == (7, 36, 30)
+    # the source's voxel x runs A, y runs L (volume_data.DIRECTION): sliced in RAS since issue 27,
+    # rows = A-P = the file's 30 x voxels, columns = R-L = its 36 y voxels (before: (7, 36, 30))
+    assert vz.shape == vn.shape == (7, 30, 36)
     assert np.array_equal(np.asarray(vz.image), vn.image)
     assert np.array_equal(np.asarray(vz.label), vn.label)
-    assert np.array_equal(vz.image[3], vn.image[3]) and vz.image[3].shape == (36, 30)
+    assert np.array_equal(vz.image[3], vn.image[3]) and vz.image[3].shape == (30, 36)
     assert vz.spacing == vn.spacing and vz.slice_axis == vn.slice_axis == 2
     assert vz.origin == pytest.approx(vn.origin)
     assert np.allclose(vz.direction, vn.direction)
     import zarr
 
     store = zarr.open_array(str(zr / row_z["image_path"]), mode="r")
-    assert store.chunks == (1, 36, 30) and store.dtype == np.uint8
+    assert store.chunks == (1, 30, 36) and store.dtype == np.uint8
     attrs = dict(store.attrs)
     assert attrs["spacing"] == pytest.approx([0.8, 0.7, 3.0]) and attrs["slice_axis"] == 2
     assert attrs["origin"] == pytest.approx([-10.0, 5.0, 2.5])  # ITK (LPS) of the RAS affine
     assert attrs["origin"] == pytest.approx(vn.origin) and attrs["layout"] == "SHW"
+    assert (attrs["plane"], attrs["orientation"]) == ("axial", "ALS")
 
 
 def test_auto_picks_zarr_above_the_threshold_only(tmp_path: Path) -> None:

@@ -68,6 +68,14 @@ def evaluate(
         Path | None,
         typer.Option("--decoder", metavar="FILE", help="Fine-tuned mask decoder (.safetensors)."),
     ] = None,
+    all_cases: Annotated[
+        bool,
+        typer.Option(
+            "--all-cases",
+            help="With --decoder: score every case, its training cases too (default: only the "
+            "test cases of the split.csv beside the decoder).",
+        ),
+    ] = False,
     model_config: O.ModelConfig = None,
     strategies: Annotated[
         str, O.strategies("Comma list of S1 (everything), S2..S6, interactive.")

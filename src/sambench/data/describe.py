@@ -10,7 +10,8 @@ A user writes a small YAML or JSON file (every key but ``images``/``labels`` opt
     classes: {Kidney: 1, Tumor: 2}  # class name -> source label value
     # instance: true                # instead of classes: every non-zero value is one instance
     # instance_name: Cell
-    axis: null                      # slice axis override: 0/1/2 = x/y/z (null: main plane)
+    plane: null                     # axial, sagittal or coronal (null: chosen, see orientation)
+    # axis: null                    # the same as a number: 0/1/2 = sagittal/coronal/axial
     replace_nonfinite: null         # e.g. 0.0 to replace NaN/Inf image voxels
     filters: {min_object_size: 100, max_components: 1, component_min_size: 10, max_dispersion: 3.0}
 
@@ -44,6 +45,7 @@ from sambench.data.layouts import (
     read_source_json,
     resolve_channels,
 )
+from sambench.data.orientation import CANONICAL, PLANE_AXIS, PLANES
 from sambench.data.readers import IMAGE_2D_SUFFIXES, VOLUME_SUFFIXES
 from sambench.errors import DataError
 
@@ -57,6 +59,7 @@ DESCRIPTION_KEYS = (
     "instance",
     "instance_name",
     "axis",
+    "plane",
     "replace_nonfinite",
     "filters",
     "window",
@@ -116,7 +119,7 @@ class DatasetDescription:
     classes: dict[str, int] | None = None
     instance: bool = False
     instance_name: str = "instance"
-    axis: int | None = None
+    axis: int | None = None  # canonical RAS axis of a ``plane:`` override: 0/1/2 = sag/cor/axial
     replace_nonfinite: float | None = None
     filters: Filters = Filters()
     paper_layout: bool = False
@@ -126,6 +129,10 @@ class DatasetDescription:
     channel_modality: bool = False  # no modality given: each image's modality is its channel
     roi: str | None = None
     source_json: str | None = None  # "msd" / "nnunetv2" when SOURCE/dataset.json was read
+    # Volumes are sliced in this canonical voxel order (sambench.data.orientation). A "later
+    # field": folders prepared before it keep their settings hash, so 2D cases resume; a volume
+    # case they hold has no recorded plane and is redone (prepare_state.part_is_complete).
+    orientation: str = CANONICAL
 
     def fingerprint(self) -> str:
         """A hash of everything that changes the prepared output (not the source path).
@@ -153,6 +160,7 @@ _LATER_FIELDS: dict[str, object] = {
     "channel_modality": False,
     "roi": None,
     "source_json": None,
+    "orientation": CANONICAL,
 }
 
 
@@ -367,8 +375,21 @@ def describe_source(
             raise DataError(where, "give either 'classes' or 'instance: true', not both")
         classes = _parse_classes(where, raw["classes"])
     axis = raw.get("axis")
-    if axis is not None and axis not in (0, 1, 2):
-        raise DataError(where, f"axis: expected 0, 1 or 2 (x, y, z) or null, got {axis!r}")
+    if axis is not None and (isinstance(axis, bool) or axis not in (0, 1, 2)):
+        raise DataError(
+            where,
+            f"axis: expected 0, 1 or 2 (canonical x, y, z: sagittal, coronal, axial) or null, "
+            f"got {axis!r}",
+        )
+    plane = raw.get("plane")
+    if plane is not None:
+        if plane not in PLANE_AXIS:
+            raise DataError(
+                where, f"plane: expected one of {', '.join(PLANES)} or null, got {plane!r}"
+            )
+        if axis is not None and axis != PLANE_AXIS[plane]:
+            raise DataError(where, f"plane: {plane} and axis: {axis} disagree; give one of them")
+        axis = PLANE_AXIS[plane]
     rnf = raw.get("replace_nonfinite")
     if rnf is not None and (
         isinstance(rnf, bool) or not isinstance(rnf, int | float) or not math.isfinite(rnf)

@@ -61,6 +61,7 @@ from sambench.data.standardize import (
     standardize_label,
 )
 from sambench.data.volumes3d import (
+    PARTS3D_DIR,
     VolumeCollector,
     part3d_complete,
     write_part3d,
@@ -87,6 +88,8 @@ class PrepareReport:
     ``object<=50px``, ``filter:<name>``). ``bad_cases``: skipped cases (``--skip-bad``), each
     ``{"case", "path", "reason"}``. ``skipped_files``: files of the source left out without
     being a case (orphan labels, symlink loops, broken symlinks), each ``{"path", "reason"}``.
+    ``planes``: the slicing plane and why -> number of cases (volumes only, e.g.
+    ``"axial (isotropic 1 mm: default for MRI)": 1``).
     """
 
     dataset: str
@@ -102,6 +105,7 @@ class PrepareReport:
     slices_dropped: dict[str, int] = field(default_factory=dict)
     objects_kept: int = 0
     objects_dropped: dict[str, int] = field(default_factory=dict)
+    planes: dict[str, int] = field(default_factory=dict)
     bad_cases: list[dict[str, str]] = field(default_factory=list)
     skipped_files: list[dict[str, str]] = field(default_factory=list)
     temp_files_removed: int = 0
@@ -116,7 +120,11 @@ class PrepareReport:
         self.objects_kept += stats.get("objects_kept", 0)
         for k, v in stats.items():
             kind, _, reason = k.partition(":")
-            target = {"slice": self.slices_dropped, "object": self.objects_dropped}.get(kind)
+            target = {
+                "slice": self.slices_dropped,
+                "object": self.objects_dropped,
+                "plane": self.planes,
+            }.get(kind)
             if target is not None:
                 target[reason] = target.get(reason, 0) + v
 
@@ -138,6 +146,12 @@ class PrepareReport:
             f"objects: {self.objects_kept} kept; dropped: {reasons(self.objects_dropped)}",
             f"filters: {', '.join(f'{k}={v}' for k, v in self.filters.items()) or 'off'}",
         ]
+        if self.planes:
+            if len(self.planes) == 1:
+                lines.append(f"plane: {next(iter(self.planes))}")
+            else:
+                each = (f"{k} for {v} case{'s' if v > 1 else ''}" for k, v in self.planes.items())
+                lines.append(f"plane: {'; '.join(each)}")
         if self.window is not None:
             lines.append(f"window: level {self.window[0]:g}, width {self.window[1]:g}")
         if self.temp_files_removed:
@@ -211,6 +225,8 @@ def _process_case(task: _CaseTask) -> tuple[str, dict[str, int], int]:
             if pair.roi is not None and roi is None:
                 roi = _read_roi_source(pair, s, task.max_image_pixels)
             stats["slices_read"] += 1
+            if s.plane is not None and stats["slices_read"] == 1:
+                stats[f"plane:{s.plane.describe(modality)}"] = 1  # once per case
             lo, hi = min(lo, float(s.image.min())), max(hi, float(s.image.max()))
             any_fg = any_fg or bool(s.label.any())
             try:
@@ -300,6 +316,7 @@ def _process_case(task: _CaseTask) -> tuple[str, dict[str, int], int]:
                             source_image=str(pair.image),
                             roi_path=rel_roi,
                             channel=channel,
+                            plane=s.plane.plane if s.plane is not None else "",
                         ).to_row()
                     )
         if stats["slices_read"] and not any_fg:
@@ -316,6 +333,17 @@ def _process_case(task: _CaseTask) -> tuple[str, dict[str, int], int]:
             vol3d.discard()  # NIfTI files and zarr stores, finished or being written
         raise
     return pair.unit, dict(stats), len(rows)
+
+
+def _drop_stale_case(root: Path, ds_dir: Path, unit: str, rows: pd.DataFrame) -> None:
+    """Remove the PNGs a case's old part lists, then the part and its 3D part, before the case is
+    redone: a volume cut in another plane names other slices, which would be left behind, and a
+    redo that fails must not leave a part pointing at removed files."""
+    for col in ("image_path", "label_path", "roi_path"):
+        for rel in set(rows[col].astype(str)) - {""}:
+            (root / rel).unlink(missing_ok=True)
+    (ds_dir / PARTS_DIR / f"{unit}.parquet").unlink(missing_ok=True)
+    (ds_dir / PARTS3D_DIR / f"{unit}.parquet").unlink(missing_ok=True)
 
 
 def _channel_label(desc: DatasetDescription, c: int) -> str:
@@ -459,6 +487,8 @@ def prepare_dataset(
                 report.add_case(part[1])
                 report.cases_resumed += 1
             else:
+                if part is not None:  # redone: its old files go first (an old plane names others)
+                    _drop_stale_case(root, ds_dir, pair.unit, part[0])
                 todo.append(
                     _CaseTask(
                         pair,

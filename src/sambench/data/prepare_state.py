@@ -57,7 +57,11 @@ def read_part(path: Path) -> tuple[pd.DataFrame, dict[str, int]] | None:
 
 
 def part_is_complete(root: Path, df: pd.DataFrame) -> bool:
-    """Every image, label and ROI file the part lists exists under ``root``."""
+    """Every image, label and ROI file the part lists exists under ``root``, and every volume
+    slice has its plane: a volume case prepared before the canonical orientation (no ``plane``)
+    was cut along the file's own axes and is redone."""
+    if ((df["slice_axis"].astype(int) >= 0) & (df["plane"].astype(str) == "")).any():
+        return False
     files = set(df["image_path"]) | set(df["label_path"]) | (set(df["roi_path"]) - {""})
     return all((root / f).is_file() for f in files)
 
@@ -85,7 +89,7 @@ def claim_dataset(ds_dir: Path, desc: DatasetDescription) -> None:
         if meta.get("settings") != desc.fingerprint():
             raise DataError(
                 ds_dir,
-                "was prepared from this source with different settings (classes, filters, axis, "
+                "was prepared from this source with different settings (classes, filters, plane, "
                 "modality...); delete the folder to re-prepare, or use another --out",
             )
         return
@@ -137,6 +141,7 @@ def dataset_json(
         med = manifest[["spacing_x", "spacing_y", "spacing_z"]].median()
         meta["spacing_median_mm"] = [None if math.isnan(v) else float(v) for v in med]
         meta["slice_axes"] = sorted(int(a) for a in manifest["slice_axis"].unique())
+        meta["planes"] = sorted(str(p) for p in manifest["plane"].unique() if p)
         meta["images"] = int(manifest["image_id"].nunique())
         meta["objects"] = len(manifest)
     meta["status"] = status

@@ -7,13 +7,18 @@ Conventions
   silently zeroes NaN/Inf and zero-fills truncated files, so NIfTI voxels come from nibabel in the
   same voxel order). Voxel axes are named in SimpleITK/ITK index order **(x, y, z)**
   (the transpose of ``sitk.GetArrayFromImage``, which is (z, y, x)); ``slice_axis`` 0/1/2 means
-  x/y/z and the volume spacing is ``image.GetSpacing()`` = (sx, sy, sz). No anatomical reorientation
-  is applied: axes are the file's voxel axes.
+  x/y/z and the volume spacing is ``image.GetSpacing()`` = (sx, sy, sz) of the file.
+* Before slicing, every volume is brought to the canonical RAS voxel order from its direction
+  matrix (:mod:`sambench.data.orientation`, nibabel's ``as_closest_canonical``): in a
+  ``Slice2D``, ``slice_axis`` and ``spacing`` are **canonical** axes, x = R-L, y = A-P, z = S-I,
+  whatever the file's voxel order (P, S, R for the bundled spinal cord). ``_Volume``'s header
+  fields (size, spacing, origin, direction) stay the file's: the grid checks and the 3D form work
+  on the source grid, and :meth:`Orientation.from_canonical_zyx` puts canonical arrays back.
 * A slice taken along ``slice_axis`` keeps the two other axes; the returned 2D array has
   **rows = the higher-index remaining axis, columns = the lower-index remaining axis**. An axial
-  slice (axis 2) is therefore ``rows = y, columns = x``, i.e. exactly ``GetArrayFromImage(img)[k]``,
-  the usual radiological display of an RAS/LPS volume; axis 1 gives rows = z, columns = x; axis 0
-  gives rows = z, columns = y. ``Slice2D.spacing = (column spacing, row spacing, slice spacing)``.
+  slice (axis 2) is therefore ``rows = y (P -> A), columns = x (L -> R)`` (for an RAS file exactly
+  ``GetArrayFromImage(img)[k]``); axis 1 (coronal) gives rows = z, columns = x; axis 0
+  (sagittal) gives rows = z, columns = y. ``Slice2D.spacing = (column, row, slice spacing)``.
 * 4D volumes (x, y, z, t) are read one 3D frame at a time (SimpleITK extraction, nibabel proxy).
 * 2D files (PNG, JPEG, BMP, TIFF) keep their stored orientation (rows = y). They carry no physical
   spacing here: DPI tags are print metadata, not acquisition spacing, so they are ignored and the
@@ -43,6 +48,7 @@ import SimpleITK as sitk
 from sambench.data.geometry import SPACING_RTOL  # also the main-plane tie tolerance
 from sambench.data.geometry import check_pair as _check_pair
 from sambench.data.geometry import resample_label as _resample_label
+from sambench.data.orientation import Orientation, PlaneChoice, choose_plane, orientation_of
 from sambench.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -59,9 +65,11 @@ class Slice2D:
 
     ``image``: HxW or HxWx3 (RGB), source dtype and values (not normalized).
     ``label``: HxW integer array of source label values (0 = background).
-    ``slice_index``/``slice_axis``: index and (x, y, z) axis of the slice in the volume; -1 for 2D.
-    ``spacing``: (sx, sy, sz) in mm, sx = column spacing, sy = row spacing, sz = slice spacing
-    (NaN for 2D sources). ``frame``: index t of a 4D volume's frame; None for 3D/2D sources.
+    ``slice_index``/``slice_axis``: index and canonical (RAS x, y, z) axis of the slice in the
+    reoriented volume; -1 for 2D. ``spacing``: (sx, sy, sz) in mm, sx = column spacing, sy = row
+    spacing, sz = slice spacing (NaN for 2D sources). ``frame``: index t of a 4D volume's frame;
+    None for 3D/2D sources. ``plane``: how the plane was chosen (None for 2D sources);
+    ``orientation``: the file's axis codes (e.g. ``"PSR"``; "" for 2D sources).
     """
 
     image: np.ndarray
@@ -71,6 +79,8 @@ class Slice2D:
     spacing: tuple[float, float, float]
     frame: int | None
     channel: int | None = None  # channel index of a multi-channel 4D image (``channel=`` read)
+    plane: PlaneChoice | None = None
+    orientation: str = ""
 
 
 def _suffix(path: Path) -> str:
@@ -100,16 +110,16 @@ def is_volume_path(path: Path) -> bool:
 
 
 def main_plane_axis(spacing_xyz: tuple[float, float, float]) -> int:
-    """The slice axis (0/1/2 = x/y/z) of SPEC 2.1: the axis with the largest spacing.
+    """The slice axis (0/1/2 = canonical x/y/z) of SPEC 2.1: the axis with the largest spacing.
 
     The two remaining (in-plane) axes then have the smallest spacing. Spacings within a relative
-    ``SPACING_RTOL`` of the largest count as ties, and ties go to the last axis (axial for a
-    standard RAS/LPS volume), so an isotropic volume is sliced along z.
+    ``SPACING_RTOL`` of the largest count as ties; ties go to the anatomical default (axial, z)
+    when it is among them, else to the last tied axis, so an isotropic volume is sliced axially
+    (:func:`sambench.data.orientation.choose_plane`, which also says why).
     """
     if len(spacing_xyz) != 3 or not all(math.isfinite(s) and s > 0 for s in spacing_xyz):
         raise ValueError(f"spacing_xyz: expected 3 positive finite spacings, got {spacing_xyz}")
-    largest = max(spacing_xyz)
-    return max(i for i, s in enumerate(spacing_xyz) if s >= largest * (1 - SPACING_RTOL))
+    return choose_plane(spacing_xyz, (2, 2, 2), rtol=SPACING_RTOL).axis
 
 
 # ----------------------------------------------------------------------------------------------
@@ -362,6 +372,7 @@ class _Volume:
         d3 = np.eye(3)
         d3[:k, :k] = np.asarray(rows, dtype=float)
         self.direction = d3
+        self.orientation = orientation_of(d3)  # file axes -> canonical RAS (one place)
 
     @staticmethod
     def _read_dicom(path: Path, slice_gaps: str = "refuse") -> sitk.Image:
@@ -412,6 +423,10 @@ class _Volume:
             raise DataError(self.path, f"cannot be read as a volume ({_itk_message(e)})") from None
         arr = sitk.GetArrayFromImage(img)
         return arr if self.ndim != 2 else arr[np.newaxis]
+
+    def read_canonical(self, t: int | None) -> np.ndarray:
+        """:meth:`read_frame` in the canonical RAS voxel order, (S-I, A-P, R-L[, c]) (a view)."""
+        return self.orientation.to_canonical_zyx(self.read_frame(t))
 
 
 _GAP_HINT = "pass --allow-slice-gaps to prepare it anyway"
@@ -528,16 +543,23 @@ def _volume_slices(
                 label.path, "4D label for a multi-channel image; expected one 3D label per case"
             )
     resample = _check_pair(image, label, resample_labels)
+    orient = image.orientation  # the label lies on the image grid (checked or resampled)
     if image.ndim == 2:
-        axis = 2
-    elif axis is None:
-        singleton = [i for i, n in enumerate(image.size) if n == 1]
-        # A single slice stored as 3D is its own plane whatever the header spacing says.
-        axis = singleton[0] if len(singleton) == 1 else main_plane_axis(image.spacing)
-    elif axis not in (0, 1, 2):
+        orient = Orientation((0, 1, 2), (False, False, False))  # a 2D file keeps its own order
+    size_c = orient.canonical_xyz(image.size)
+    spacing_c = orient.canonical_xyz(tuple(image.spacing))
+    if axis is not None and axis not in (0, 1, 2):
         raise ValueError(f"axis: expected 0, 1 or 2 (x, y, z) or None, got {axis!r}")
+    if image.ndim == 2:
+        choice = PlaneChoice(2, "one-slice", "a 2D file")
+    elif axis is None and not all(math.isfinite(v) and v > 0 for v in spacing_c):
+        # no usable spacing: the plane cannot be measured, so the anatomical default
+        choice = choose_plane((1.0, 1.0, 1.0), size_c)
+    else:
+        choice = choose_plane(spacing_c, size_c, axis, rtol=SPACING_RTOL)
+    axis = choice.axis
     lower, higher = (i for i in range(3) if i != axis)
-    sp = [float(v) for v in image.spacing]
+    sp = [float(v) for v in spacing_c]
     spacing = (sp[lower], sp[higher], sp[axis])
     zyx_axis = 2 - axis
     label_3d: np.ndarray | None = None
@@ -547,6 +569,7 @@ def _volume_slices(
         frames = list(range(image.frames)) if image.frames is not None else [None]
     for t in frames:
         img = _check_finite(image.read_frame(t), image.path, replace_nonfinite)
+        img = orient.to_canonical_zyx(img)
         if label_3d is None or label.frames is not None:
             lab = label.read_frame(t)
             if lab.ndim == 4:
@@ -554,6 +577,7 @@ def _volume_slices(
             lab = _to_int_labels(lab, label.path)
             if resample:
                 lab = _resample_label(lab, label, image)
+            lab = orient.to_canonical_zyx(lab)
             if label.frames is None:
                 label_3d = lab  # a 3D label applies to every frame: read it once
         else:
@@ -569,6 +593,8 @@ def _volume_slices(
                 spacing=spacing,
                 frame=None if channel is not None else t,
                 channel=channel,
+                plane=None if image.ndim == 2 else choice,
+                orientation="" if image.ndim == 2 else orient.codes,
             )
         del img, lab, img_s, lab_s
 
@@ -601,8 +627,10 @@ def read_pair_slices(
 
     At most one 3D volume (one 4D frame) of the image, plus its label, is in memory at a time;
     nothing is read before the first ``next()``. A 2D file yields exactly one ``Slice2D``. A volume
-    yields every slice along ``axis`` (0/1/2 = x/y/z; ``main_plane_axis(spacing)`` when None, or
-    the singleton axis of a one-slice volume); a 4D volume yields each 3D frame in turn
+    is brought to the canonical RAS order, then yields every slice along ``axis`` (0/1/2 =
+    canonical x/y/z = sagittal/coronal/axial; when None, chosen by
+    :func:`sambench.data.orientation.choose_plane`: the coarsest spacing, the anatomical default
+    (axial) for ties, the singleton axis of a one-slice volume); a 4D volume yields each 3D frame in turn
     (``frame=t``), with a label that is either 4D with the same frames or 3D (applied to every
     frame). NaN/Inf image voxels raise ``DataError`` unless ``replace_nonfinite`` is given.
     Raises ``DataError`` (naming the file) for missing, unreadable or mismatched inputs.

@@ -21,7 +21,7 @@ DATASET_JSON_NAME = "sambench-dataset.json"
 """sambench's description of a prepared dataset (not ``dataset.json``: MSD / nnU-Net's name)."""
 LEGACY_DATASET_JSON_NAME = "dataset.json"
 """Its name before; still read in folders prepared with it."""
-OPTIONAL_COLUMNS: dict[str, str] = {"roi_path": "", "channel": ""}
+OPTIONAL_COLUMNS: dict[str, str] = {"roi_path": "", "channel": "", "plane": ""}
 """Columns added later, with the value old manifests are read with."""
 
 
@@ -33,8 +33,9 @@ class ObjectRecord:
     (``x_max`` is the last column that holds the object), XYXY order.
     ``spacing_x``/``spacing_y`` are the in-plane pixel spacing in mm (1.0 for 2D sources
     that carry none); ``spacing_z`` is the slice spacing (NaN for 2D sources).
-    ``slice_index`` is the index along ``slice_axis`` in the source volume (-1 for 2D sources,
-    whose ``slice_axis`` is also -1).
+    ``slice_index`` is the index along ``slice_axis`` in the source volume brought to the
+    canonical RAS order (-1 for 2D sources, whose ``slice_axis`` is also -1); ``slice_axis`` 0/1/2
+    is the canonical R-L/A-P/S-I axis and ``plane`` names it (sagittal/coronal/axial; "" for 2D).
     """
 
     dataset: str
@@ -60,6 +61,7 @@ class ObjectRecord:
     source_image: str  # path of the source file the slice came from, as given by the user
     roi_path: str = ""  # region-of-interest PNG relative to the prepared root; "" when none
     channel: str = ""  # channel name of a multi-channel source (MSD / nnU-Net); "" when none
+    plane: str = ""  # sagittal / coronal / axial for a volume slice; "" for 2D sources
 
     @property
     def target_modality(self) -> str:

@@ -15,9 +15,14 @@ by slice and written slice by slice as prepare reads them (:mod:`sambench.data.z
 ``volume_id`` is ``<dataset>_<case>`` (``-t<t>`` for a 4D frame, ``_<channel>`` for a channel).
 Every slice is stored, also those the 2D form drops (<= 50 foreground pixels), and every label
 value present is an object (no 2D size filter). Axes in the manifest are those of
-:class:`sambench.volumes.types.Volume3D`: z = the slice axis prepare cut along (``slice_axis``),
-y = rows, x = columns of the prepared slices; ``spacing_z/y/x`` in mm. 2D sources and instance
-datasets (objects are per-slice connected components) get no 3D form.
+:class:`sambench.volumes.types.Volume3D`: z = the slice axis prepare cut along (``slice_axis``,
+a canonical RAS axis: 0 sagittal, 1 coronal, 2 axial, see :mod:`sambench.data.orientation`),
+y = rows, x = columns of the prepared slices; ``spacing_z/y/x`` in mm. ``plane`` names the plane
+(``axial``...), ``orientation`` the source file's axis codes (``PSR``...). The NIfTI volumes keep
+the source file's voxel order and header (the canonical slices are put back with
+:meth:`~sambench.data.orientation.Orientation.from_canonical_zyx`); a zarr store is slice-major
+(canonical slices). 2D sources and instance datasets (objects are per-slice connected components)
+get no 3D form.
 """
 
 from __future__ import annotations
@@ -76,6 +81,8 @@ VOLUME_COLUMNS: tuple[str, ...] = (
     "spacing_x",
     "slice_axis",
     "spacing_known",
+    "plane",
+    "orientation",
 )
 
 
@@ -199,13 +206,14 @@ class VolumeCollector:
             # header only: size, origin and direction (a DICOM series checked by the slice reader)
             self._grid = _Volume(self.image_path, "accept")
         g = self._grid
-        depth = int(g.size[s.slice_axis])
+        depth = int(g.orientation.canonical_xyz(g.size)[s.slice_axis])
         if (
             choose_format(self.volume_format, depth * shape_hw[0] * shape_hw[1], self.zarr_above_mb)
             != "zarr"
         ):
             return
         attrs = geometry_attrs(g.size, g.spacing, g.origin, g.direction, s.slice_axis)
+        attrs.update(plane=s.plane.plane if s.plane else "", orientation=s.orientation)
         _, vid = self._vid(s.frame)
         shape = (depth, shape_hw[0], shape_hw[1])
         img = ZarrSliceWriter(self.root / self._rel(vid, "images", ZARR_SUFFIX), shape, attrs)
@@ -274,12 +282,13 @@ class VolumeCollector:
             shape = img_w.shape
         else:
             image, label = np.stack(self._images), np.stack(self._labels)
-            to_file = 2 - s.slice_axis  # slice-major -> the file's (z, y, x)
+            to_canonical = 2 - s.slice_axis  # slice-major -> canonical (z, y, x)
+            back = self._grid.orientation.from_canonical_zyx  # -> the file's (z, y, x)
             rel_img = self._rel(vid, "images", ".nii.gz")
             rel_lab = self._rel(vid, "labels", ".nii.gz")
             for rel, arr in ((rel_img, image), (rel_lab, label)):
                 self.written.append(self.root / rel)
-                write_nifti(self.root / rel, np.moveaxis(arr, 0, to_file), self._grid)
+                write_nifti(self.root / rel, back(np.moveaxis(arr, 0, to_canonical)), self._grid)
             shape = (int(image.shape[0]), int(image.shape[1]), int(image.shape[2]))
             del image, label
         objects = self._stats.rows(self._names)
@@ -301,6 +310,8 @@ class VolumeCollector:
             "spacing_y": float(row_sp),
             "spacing_x": float(col_sp),
             "slice_axis": int(s.slice_axis),
+            "plane": s.plane.plane if s.plane else "",
+            "orientation": s.orientation,
             "spacing_known": spacing_known(self.image_path, self._grid.spacing),
         }
         for obj in objects:
@@ -322,13 +333,16 @@ def write_part3d(ds_dir: Path, unit: str, rows: list[dict[str, object]]) -> Path
 
 def part3d_complete(root: Path, ds_dir: Path, unit: str) -> bool:
     """True when the case's 3D part is absent (nothing 3D for it) or all its files exist; False
-    when a part lists a missing NIfTI or zarr store or cannot be read (the case is then redone)."""
+    when a part lists a missing NIfTI or zarr store, cannot be read, or was written before the
+    canonical orientation (no ``plane`` column): the case is then redone."""
     path = ds_dir / PARTS3D_DIR / f"{unit}.parquet"
     if not path.is_file():
         return True
     try:
         df = pd.read_parquet(path)
     except (OSError, ValueError):
+        return False
+    if "plane" not in df.columns:  # prepared before the canonical orientation: redo the case
         return False
     files = set(df["image_path"]) | set(df["label_path"])
     return all((root / f).is_file() or store_complete(root / f) for f in files)

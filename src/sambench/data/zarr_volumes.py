@@ -14,8 +14,9 @@ too (attribute ``every_chunk = true``), so a missing chunk file is damage, not a
 flipped byte, a truncated or a missing chunk is a :class:`~sambench.errors.DataError` naming the
 store and the chunk (``c/<k>/0/0``, slice k), never zeros or a decoder traceback. The attributes (``zarr.json``) hold the geometry: ``spacing`` and ``origin``
 (the source file's x, y, z, mm), ``direction`` (3x3 ITK cosines, row-major), ``slice_axis``
-(ITK 0/1/2 = x/y/z: the file axis that axis 0 is), ``size`` (the file's x, y, z voxels) and
-``layout = "SHW"``. Each store is written into a temporary folder beside it and renamed when
+(0/1/2 = the canonical RAS x/y/z axis that axis 0 is, :mod:`sambench.data.orientation`),
+``plane`` (its name), ``orientation`` (the source file's axis codes), ``size`` (the file's x, y, z
+voxels) and ``layout = "SHW"``. Each store is written into a temporary folder beside it and renamed when
 complete (:func:`sambench.store.atomic.temp_dir_beside`, :func:`~sambench.store.atomic.commit_dir`): a killed prepare leaves no half store.
 
 This module has no knowledge of :mod:`sambench.volumes`; :class:`SliceArray` is the lazy array the

@@ -113,6 +113,9 @@ class RunConfig:
     empty: str = "worst"
     datasets: tuple[str, ...] | None = None
     cases: tuple[str, ...] | None = None  # "<dataset>/<case>" values; None = all cases
+    # With a decoder: False scores only the test cases of the split.csv beside it (its
+    # fine-tuning split), True every case, training cases included (--all-cases).
+    all_cases: bool = False
     max_images: int | None = None
     # S1 everything mode (official automatic-mask-generator defaults)
     grid: tuple[int, ...] = (32,)

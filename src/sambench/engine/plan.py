@@ -21,6 +21,7 @@ from sambench.data.manifest import load_manifest
 from sambench.engine.cache import EmbeddingCache
 from sambench.engine.config import RunConfig, check_compatible
 from sambench.engine.context import ImageTask
+from sambench.engine.decoder_split import keep_test_cases
 from sambench.engine.image_work import check_unchanged_inputs, records
 from sambench.engine.results import PARTS_DIR, ResultsStore
 from sambench.errors import OptionError
@@ -99,12 +100,16 @@ def plan_run(
     """Check ``config`` against the run folder's, save it, and find the images left to do.
 
     ``identity``: the model's ``checkpoint_sha256`` and ``decoder_sha256`` (None when absent).
-    Resume detection: the image ids already found in ``out/parts`` are skipped.
+    Resume detection: the image ids already found in ``out/parts`` are skipped. With a
+    fine-tuned decoder, only the test cases of its split are scored unless ``config.all_cases``
+    (:func:`sambench.engine.decoder_split.keep_test_cases`).
     """
     prepared = Path(config.prepared)
     manifest = filter_cases(
         load_manifest(prepared, datasets=config.datasets), config.cases, prepared
     )
+    if config.decoder is not None and not config.all_cases:
+        manifest = keep_test_cases(manifest, config.decoder, config.cases)
     from sambench.models.registry import default_device  # lazy: imports torch
 
     config = replace(

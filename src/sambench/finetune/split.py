@@ -19,11 +19,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+# The split's file name, columns, hash and reader are the engine's: `evaluate --decoder` reads
+# the split beside the decoder to score its test cases only (sambench.engine.decoder_split).
+from sambench.engine.decoder_split import SPLIT_COLUMNS as SPLIT_COLUMNS
+from sambench.engine.decoder_split import SPLIT_NAME as SPLIT_NAME
+from sambench.engine.decoder_split import SPLITS as SPLITS
+from sambench.engine.decoder_split import read_split as read_split
+from sambench.engine.decoder_split import split_hash as split_hash
 from sambench.store.atomic import write_atomic
-
-SPLIT_NAME = "split.csv"
-SPLITS = ("train", "val", "test")
-SPLIT_COLUMNS = ("dataset", "case", "split")
 
 
 class SplitError(ValueError):
@@ -91,32 +94,10 @@ def split_cases(
     return df.reset_index(drop=True)
 
 
-def split_hash(split: pd.DataFrame) -> str:
-    """SHA-256 (hex) of the split table's CSV text: identifies the split in ``decoder.json``."""
-    text = split.loc[:, list(SPLIT_COLUMNS)].to_csv(index=False)
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
 def write_split(path: Path | str, split: pd.DataFrame) -> Path:
     """Write the split as CSV (``dataset, case, split``), atomically."""
     df = split.loc[:, list(SPLIT_COLUMNS)]
     return write_atomic(path, lambda p: df.to_csv(p, index=False), suffix=".csv")
-
-
-def read_split(path: Path | str) -> pd.DataFrame:
-    """Read a split CSV; ValueError naming the file for missing columns or unknown split names."""
-    p = Path(path)
-    try:
-        df = pd.read_csv(p, dtype=str, keep_default_na=False)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{p}: no split file (run `sambench finetune` first)") from None
-    missing = [c for c in SPLIT_COLUMNS if c not in df.columns]
-    if missing:
-        raise ValueError(f"{p}: missing columns {missing}; expected {list(SPLIT_COLUMNS)}")
-    bad = sorted(set(df["split"]) - set(SPLITS))
-    if bad:
-        raise ValueError(f"{p}: unknown split values {bad}; expected one of {', '.join(SPLITS)}")
-    return df.loc[:, list(SPLIT_COLUMNS)]
 
 
 def rows_of(manifest: pd.DataFrame, split: pd.DataFrame, which: str) -> pd.DataFrame:

@@ -31,6 +31,7 @@ from sambench.report.effort import hce_sentences
 from sambench.report.reference import PAPER_MODELS, paper_values
 
 if TYPE_CHECKING:
+    from sambench.engine.config import RunConfig
     from sambench.report.aliases import AliasTable
     from sambench.report.context import ReportContext
 
@@ -515,8 +516,26 @@ def paper_tables(ctx: ReportContext, sec: H.Section) -> None:
 # ---------------------------------------------------------------- run details, config (last)
 
 
+def case_scope(config: RunConfig | None) -> str | None:
+    """Which cases a run with a fine-tuned decoder scored (issue 27); None without a decoder."""
+    if config is None or config.decoder is None:
+        return None
+    if config.all_cases:
+        return (
+            "Cases: every case, the fine-tuned decoder's training and validation cases included "
+            "(--all-cases): these results do not measure how the decoder generalizes."
+        )
+    return (
+        "Cases: only the test cases of the decoder's fine-tuning split (split.csv beside the "
+        "decoder); its training and validation cases were not scored (--all-cases scores them)."
+    )
+
+
 def run_details(ctx: ReportContext, sec: H.Section) -> None:
     r = ctx.results
+    scope = case_scope(ctx.config)
+    if scope is not None:
+        sec.add(H.para_html(scope))
     counts = {
         "rows": len(r),
         "images": r["image_id"].nunique(),

@@ -19,6 +19,7 @@ import pandas as pd
 import SimpleITK as sitk
 
 from sambench.data.geometry import geometry_difference
+from sambench.data.orientation import orientation_of
 from sambench.data.readers import _Volume
 from sambench.data.records import MANIFEST_NAME
 from sambench.data.volumes3d import VOLUMES3D_NAME
@@ -133,8 +134,10 @@ def read_volume(
     diff = geometry_difference(grids[0], grids[1])
     if diff is not None:
         raise DataError(lab_path, f"does not lie on the grid of its image {img_path}: {diff}")
-    if not zarr:
-        arrays = [np.ascontiguousarray(np.moveaxis(g.read_frame(None), 2 - axis, 0)) for g in grids]
+    if not zarr:  # the NIfTI keeps the source's voxel order: canonical RAS, then slice-major
+        arrays = [
+            np.ascontiguousarray(np.moveaxis(g.read_canonical(None), 2 - axis, 0)) for g in grids
+        ]
     image, label = arrays
     for arr, p in ((image, img_path), (label, lab_path)):
         if arr.dtype != np.uint8:
@@ -164,17 +167,21 @@ def write_mask_nifti(path: Path | str, mask: Any, volume: Volume3D) -> Path:
     """Write an SxHxW mask (bool or uint8; dense or a
     :class:`~sambench.volumes.sparse.SparseMask`) as uint8 NIfTI on the volume's source grid
     (spacing, origin, direction of the prepared image, itself the source's), atomically, so it
-    overlays the original image in 3D Slicer / ITK-SNAP. NIfTI needs the whole array: a sparse
-    mask is expanded to one full-size uint8 array (plus ITK's copy) while it is written."""
+    overlays the original image in 3D Slicer / ITK-SNAP. The mask is in the canonical RAS order
+    prepare sliced in (:mod:`sambench.data.orientation`); it is written back in the source file's
+    voxel order, so it is voxel-equal to a source label of the same object. NIfTI needs the whole
+    array: a sparse mask is expanded to one full-size uint8 array (plus ITK's copy) while it is
+    written."""
     arr = np.asarray(mask, dtype=np.uint8)  # a sparse mask: built as uint8 directly
     if arr.shape != volume.shape:
         raise ValueError(f"mask: expected shape {volume.shape} (S, H, W), got {arr.shape}")
+    orient = orientation_of(volume.direction)  # the same rule prepare used on the same header
     img = sitk.GetImageFromArray(np.ascontiguousarray(volume.to_file_zyx(arr)))
-    file_sp = [0.0, 0.0, 0.0]  # the file's (x, y, z) spacing from the slice-major one
+    can_sp = [0.0, 0.0, 0.0]  # the canonical (x, y, z) spacing from the slice-major one
     s, r, c = volume.spacing
     lower, higher = (i for i in range(3) if i != volume.slice_axis)
-    file_sp[volume.slice_axis], file_sp[higher], file_sp[lower] = s, r, c
-    img.SetSpacing(file_sp)
+    can_sp[volume.slice_axis], can_sp[higher], can_sp[lower] = s, r, c
+    img.SetSpacing([float(v) for v in orient.file_xyz(tuple(can_sp))])
     img.SetOrigin(volume.origin)
     img.SetDirection([float(v) for v in volume.direction.ravel()])
     return write_atomic(

@@ -34,7 +34,8 @@ class Volume3D:
     - ``label``: SxHxW uint8 label map (0 background, 1..255 the prepared pixel values), the same
       kind of array as ``image``.
     - ``spacing``: (slice, row, column) voxel size, mm, all finite and > 0.
-    - ``slice_axis``: the ITK axis (0/1/2 = x/y/z) of the source file that axis 0 is.
+    - ``slice_axis``: the canonical RAS axis (0/1/2 = R-L/A-P/S-I: sagittal, coronal, axial)
+      that axis 0 is; prepare reoriented the source to RAS first (:mod:`sambench.data.orientation`).
     - ``origin``: (x, y, z) mm of voxel (0, 0, 0), ITK order; ``direction``: 3x3 ITK direction
       cosines (columns = the file's x, y, z axes). Together with ``slice_axis`` they put a mask back
       into the source geometry (:func:`sambench.volumes.io.write_mask_nifti`).
@@ -69,9 +70,20 @@ class Volume3D:
         """HxW bool ground truth of ``obj`` on slice ``k`` (one slice read)."""
         return np.asarray(self.label[k]) == obj.label_value
 
+    @property
+    def plane(self) -> str:
+        """The plane of the slices: ``sagittal``, ``coronal`` or ``axial`` (``slice_axis``)."""
+        from sambench.data.orientation import PLANES
+
+        return PLANES[self.slice_axis]
+
     def to_file_zyx(self, arr: np.ndarray) -> np.ndarray:
-        """An SxHxW array in the source file's (z, y, x) voxel order (``GetArrayFromImage``)."""
-        return np.moveaxis(arr, 0, 2 - self.slice_axis)
+        """An SxHxW array in the source file's (z, y, x) voxel order (``GetArrayFromImage``):
+        slice-major -> canonical RAS (z, y, x) -> the file's order (``direction`` says how)."""
+        from sambench.data.orientation import orientation_of
+
+        canonical = np.moveaxis(arr, 0, 2 - self.slice_axis)
+        return orientation_of(self.direction).from_canonical_zyx(canonical)
 
 
 @dataclass(frozen=True)
