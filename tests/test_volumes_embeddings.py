@@ -128,6 +128,28 @@ def test_prefetch_fills_the_budget_only_and_batches_on_a_gpu_model() -> None:
         assert passes == 0 and torch.equal(emb.features, gpu.embed(vol.image[k]).features)
 
 
+def test_a_gpu_out_of_memory_in_a_batch_encodes_one_slice_at_a_time() -> None:
+    class Oom(CountingModel):
+        def embed_batch(self, images: Sequence[np.ndarray]) -> list[Embedding]:
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    vol = _volume()
+    model = Oom(batch=True)
+    store = SliceEmbeddings(model, vol, budget_bytes=MIB, encoder_batch=4)
+    assert store.prefetch(range(6)) == 6 and model.embeds == 6 and store.encoder_batch == 1
+    for k in range(6):
+        assert torch.equal(store.get(k)[0].features, model.embed(vol.image[k]).features)
+
+    class Broken(CountingModel):
+        def embed_batch(self, images: Sequence[np.ndarray]) -> list[Embedding]:
+            raise RuntimeError("shape mismatch")
+
+    with pytest.raises(RuntimeError, match="shape mismatch"):
+        SliceEmbeddings(Broken(batch=True), vol, budget_bytes=MIB, encoder_batch=4).prefetch(
+            range(6)
+        )
+
+
 def test_disk_cache_makes_a_second_store_encode_nothing(tmp_path: Path) -> None:
     vol = _volume()
     model = CountingModel()

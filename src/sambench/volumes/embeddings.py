@@ -28,6 +28,7 @@ functions of the slice, so sharing changes no number; only ``encoder_passes`` an
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
@@ -38,9 +39,11 @@ import numpy as np
 import torch
 
 from sambench.engine.cache import EmbeddingCache, image_hash
+from sambench.engine.image_work import is_out_of_memory
 from sambench.models.base import Embedding, PromptableModel
 from sambench.volumes.types import Volume3D
 
+log = logging.getLogger(__name__)
 MIB = 2**20
 DEFAULT_BUDGET_MB = 1024.0
 """The default ``--embed-budget-mb`` (MiB): 256 SAM-family slice embeddings."""
@@ -150,7 +153,16 @@ class SliceEmbeddings:
         if len(images) == 1:
             out = [self.model.embed(images[0])]
         else:
-            out = list(self.model.embed_batch(images))  # type: ignore[attr-defined]
+            try:
+                out = list(self.model.embed_batch(images))  # type: ignore[attr-defined]
+            except Exception as e:
+                if not is_out_of_memory(e):
+                    raise
+                self.encoder_batch = 1  # GPU out of memory: one slice at a time from now on
+                log.warning(
+                    "GPU out of memory encoding %d slices; encoding one at a time", len(images)
+                )
+                out = [self.model.embed(im) for im in images]
         self.seconds += time.perf_counter() - t0
         self.encodes += len(images)
         if self.cache is not None:
