@@ -5,7 +5,8 @@ and protocol of the volume.
 
 - **Computed on first use** (:meth:`SliceEmbeddings.get`), or up front for the slices the
   protocols declare they need (:meth:`SliceEmbeddings.prefetch`: the union over the volume's
-  objects, in encoder batches of ``encoder_batch`` where the model has ``embed_batch``).
+  objects, in encoder batches of ``encoder_batch`` where the model has ``embed_batch``; without
+  a disk cache only when the union fits in the budget).
 - **Kept in memory within a budget** (``budget_bytes``, ``--embed-budget-mb``): an LRU by
   slice; an embedding's size is the bytes of its tensors (SAM family: 1x256x64x64 float32 = 4 MiB;
   SAM 2: 16 MiB with its high-resolution maps). A slice evicted and needed again is read from the
@@ -193,25 +194,27 @@ class SliceEmbeddings:
 
     def prefetch(self, slices: Iterable[int]) -> int:
         """Make the embeddings of ``slices`` ready before the protocols run: read from the disk
-        cache or encoded in batches of ``encoder_batch``, in slice order. Without a disk cache
-        only what fits in the budget beside what is held is made (the rest on first use, so no
-        pass is wasted on an embedding evicted before it is used); with one, every slice is
-        encoded and written, and held while it fits. Returns the encoder passes run; nothing
-        without :attr:`shares`."""
+        cache or encoded in batches of ``encoder_batch``, in the order given (the order of first
+        use). With a disk cache every slice is made (encoded and written, or read) and held
+        while it fits. Without one, the slices are made only if all of them fit in the budget
+        beside what is held (the first one made tells the size): a budget smaller than the union
+        would evict embeddings before their use, so they are left to their first use instead.
+        Returns the encoder passes run; nothing without :attr:`shares`."""
         if not self.shares:
             return 0
-        todo = sorted({int(k) for k in slices} - set(self._held))
+        todo = [k for k in dict.fromkeys(int(k) for k in slices) if k not in self._held]
         before = self.encodes
         i = 0
         while i < len(todo):
-            room = len(todo) - i
+            size = self.encoder_batch
             if self._unit == 0:
-                room = 1  # the first embedding tells the size of the others
-            elif self.cache is None:
-                room = min(room, (self.budget_bytes - self._bytes) // self._unit)
-            if room <= 0:
+                size = 1  # the first embedding tells the size of the others
+            elif (
+                self.cache is None
+                and (len(todo) - i) * self._unit > self.budget_bytes - self._bytes
+            ):
                 break
-            group = todo[i : i + min(room, self.encoder_batch)]
+            group = todo[i : i + size]
             i += len(group)
             images, keys, missing = [], [], []
             for k in group:

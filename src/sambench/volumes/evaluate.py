@@ -197,12 +197,12 @@ def _volume_rows(
         for r in rows.sort_values("label_value").to_dict("records")
     ]
     if store.shares:
-        needed: set[int] = set()
+        needed: list[int] = []  # in the order of first use: object by object, protocol by protocol
         for rec in records:
             for name in cfg.protocols:
                 spec = get_protocol(name)
                 if spec.slices is not None:
-                    needed.update(spec.slices(vol, object_from_row(rec), cfg.protocol))
+                    needed += spec.slices(vol, object_from_row(rec), cfg.protocol)
         store.prefetch(needed)
     with sharing(store):
         result = _object_rows(model, vol, records, cfg, out)
