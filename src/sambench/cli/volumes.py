@@ -98,9 +98,18 @@ def evaluate_3d(
         int | None, typer.Option("--max-volumes", metavar="N", help="First N volumes only.")
     ] = None,
     wait_lock: Annotated[bool, O.wait_lock("Wait for a run holding --out.")] = False,
+    embedding_budget_mb: Annotated[
+        float,
+        typer.Option(
+            "--embed-budget-mb",
+            metavar="MB",
+            help="Slice embeddings held per volume, MiB (0: each protocol encodes its own).",
+        ),
+    ] = 1024.0,
+    cache_dir: O.CacheDir = None,
 ) -> None:
     """Evaluate a model on whole volumes: 3D DSC, NSD (mm), HD95 (mm) per object and step."""
-    from sambench.volumes.evaluate import Run3DConfig, evaluate_3d, summary_3d
+    from sambench.volumes.evaluate import Run3DConfig, encoder_summary, evaluate_3d, summary_3d
     from sambench.volumes.types import ProtocolConfig
 
     sr = _floats("--shift", shift, 2)
@@ -126,10 +135,15 @@ def evaluate_3d(
         seed=seed,
         cases=O.comma_list(cases),
         max_volumes=max_volumes,
+        embedding_budget_mb=embedding_budget_mb,
+        cache_dir=None if cache_dir is None else str(cache_dir),
     )
     df = evaluate_3d(cfg, out, wait_lock=wait_lock, progress=True)
     if df.empty:
         typer.echo(f"no rows -> {out}")
         return
     typer.echo(summary_3d(df).to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+    enc = encoder_summary(df)
+    if not enc.empty:
+        typer.echo(enc.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
     typer.echo(f"{len(df)} rows -> {out}/results3d.parquet")

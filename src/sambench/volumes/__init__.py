@@ -37,7 +37,9 @@ runner (:mod:`sambench.volumes.evaluate`) and ``sambench evaluate-3d --protocol`
 other edit. ``requires(model) -> str | None`` refuses models that cannot run it (the reason).
 
 Slices are predicted through :class:`sambench.volumes.slices.SlicePredictor` (encode each slice
-once, decode many; highest-scored candidate kept). Reading and writing the prepared 3D form:
+once, decode many; highest-scored candidate kept); in ``evaluate-3d`` its embeddings come from the
+volume's :class:`sambench.volumes.embeddings.SliceEmbeddings`, one per slice for every object and
+protocol (a memory budget, the on-disk cache). Reading and writing the prepared 3D form:
 :mod:`sambench.volumes.io`; building it during ``sambench prepare``:
 :mod:`sambench.data.volumes3d`. See docs/volumes.md for protocols, columns, units and decisions.
 """

@@ -7,6 +7,13 @@ whole volume by whole volume with :class:`sambench.engine.results.ResultsStore`,
 protocol, step); columns in docs/volumes.md) and, with ``save_masks``, ``masks/<protocol>/
 <volume_id>/label<value>_step<k>.nii.gz`` on the source grid. A killed run redoes at most the
 volumes of its unwritten buffer; finished volumes are skipped, so no row is duplicated.
+
+Encode once per volume: the rows of a volume are made object by object, protocol by protocol,
+from one :class:`~sambench.volumes.embeddings.SliceEmbeddings` (an LRU of ``embedding_budget_mb``
+MiB, and ``cache_dir``'s on-disk cache): the union of the slices the protocols declare for every
+object is encoded first, every other slice on first use, and no slice twice while it is held or
+cached. Each row's ``encoder_passes`` counts the passes run while making it; the ``volume_*``
+columns hold the volume's totals (:data:`VOLUME_ENCODER_COLUMNS`).
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sambench.engine.cache import EmbeddingCache
 from sambench.engine.results import ResultsStore
 from sambench.errors import DataError, OptionError
 from sambench.metrics.volume import VOLUME_METRIC_NAMES
@@ -31,10 +39,17 @@ from sambench.prompts.strategies import PromptError
 from sambench.store.atomic import write_json_atomic, write_parquet_atomic
 from sambench.store.runfolder import ensure_run_folder
 from sambench.store.runlock import RunLock
+from sambench.volumes.embeddings import (
+    DEFAULT_BUDGET_MB,
+    MIB,
+    SliceEmbeddings,
+    encoder_batch_for,
+    sharing,
+)
 from sambench.volumes.io import load_volume_table, object_from_row, read_volume, write_mask_nifti
 from sambench.volumes.masks import score_object
 from sambench.volumes.protocols._prompts import FIRST_PROMPTS
-from sambench.volumes.types import ProtocolConfig, get_protocol, load_protocols
+from sambench.volumes.types import ProtocolConfig, Volume3D, get_protocol, load_protocols
 
 log = logging.getLogger(__name__)
 CONFIG_NAME = "config-3d.json"
@@ -42,6 +57,16 @@ RESULTS3D_NAME = "results3d.parquet"
 MASKS_DIR = "masks"
 _OBJECT_COLUMNS = ("object_name", "label_value", "voxel_count", "n_slices", "key_slice")
 _VOLUME_COLUMNS = ("dataset", "case", "volume_id", "modality", "depth", "height", "width")
+VOLUME_ENCODER_COLUMNS = (
+    "volume_encoder_passes",
+    "volume_slices",
+    "volume_embed_seconds",
+    "volume_embedding_peak_mb",
+)
+"""Per-volume totals written on every row of the volume: encoder passes run for the volume in
+this run (0 when every embedding came from ``--cache-dir``), distinct slices whose embedding was
+used, seconds spent encoding and reading the cache, and the most MiB of embeddings held at once."""
+_RESUME_FREE = ("embedding_budget_mb", "cache_dir")  # change no number: may differ on resume
 
 
 @dataclass(frozen=True)
@@ -52,6 +77,10 @@ class Run3DConfig:
     tolerance (mm). ``assume_spacing``: (slice, row, column) mm for volumes without spacing.
     ``seed``: the base of every (volume, object, protocol) generator. ``cases``: ``"<dataset>/
     <case>"`` to keep (None: all); ``max_volumes``: the first N volume ids (sorted).
+    ``embedding_budget_mb``: MiB (2**20 bytes) of slice embeddings held in memory per volume
+    (0 with no ``cache_dir``: each protocol encodes for itself, the per-object path);
+    ``cache_dir``: the on-disk embedding cache (``sambench evaluate``'s) or None. Neither changes
+    a number: a resume may change them.
     """
 
     prepared: str
@@ -67,6 +96,8 @@ class Run3DConfig:
     seed: int = 0
     cases: tuple[str, ...] | None = None
     max_volumes: int | None = None
+    embedding_budget_mb: float = DEFAULT_BUDGET_MB
+    cache_dir: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -74,6 +105,11 @@ class Run3DConfig:
         d["protocol"]["options"] = dict(self.protocol.options)
         d.pop("device")  # where it runs does not change the results
         return json.loads(json.dumps(d, default=list))
+
+
+def _numbers(d: dict[str, Any]) -> dict[str, Any]:
+    """A saved config without the fields that change no number (a resume may change them)."""
+    return {k: v for k, v in d.items() if k not in _RESUME_FREE}
 
 
 def validate(cfg: Run3DConfig) -> None:
@@ -105,6 +141,15 @@ def validate(cfg: Run3DConfig) -> None:
         sp = tuple(cfg.assume_spacing)
         if len(sp) != 3 or not all(math.isfinite(float(v)) and float(v) > 0 for v in sp):
             raise OptionError("--assume-spacing", f"expected Z,Y,X mm, each > 0, got {sp}")
+    b = cfg.embedding_budget_mb
+    if isinstance(b, bool) or not (isinstance(b, int | float) and math.isfinite(b) and b >= 0):
+        raise OptionError("--embed-budget-mb", f"expected a finite number >= 0 (MiB), got {b!r}")
+    if (
+        cfg.cache_dir is not None
+        and Path(cfg.cache_dir).exists()
+        and not Path(cfg.cache_dir).is_dir()
+    ):
+        raise OptionError("--cache-dir", f"{cfg.cache_dir} exists and is not a folder")
     _check_protocol_options(cfg)
 
 
@@ -175,13 +220,51 @@ def _scalar(v: Any) -> Any:
 
 
 def _volume_rows(
-    model: PromptableModel, rows: pd.DataFrame, cfg: Run3DConfig, out: Path
+    model: PromptableModel,
+    rows: pd.DataFrame,
+    cfg: Run3DConfig,
+    out: Path,
+    cache: EmbeddingCache | None = None,
 ) -> list[dict[str, Any]]:
-    """Every row of one volume: each object, each protocol, each step."""
+    """Every row of one volume: each object, each protocol, each step, from one store of slice
+    embeddings (the union of the slices the protocols declare encoded first)."""
     first = rows.iloc[0].to_dict()
     vol = read_volume(first, Path(first["_root"]), cfg.assume_spacing)
+    store = SliceEmbeddings(
+        model,
+        vol,
+        budget_bytes=int(cfg.embedding_budget_mb * MIB),
+        cache=cache,
+        encoder_batch=encoder_batch_for(model),
+    )
+    records = [
+        {str(k): v for k, v in r.items()}
+        for r in rows.sort_values("label_value").to_dict("records")
+    ]
+    if store.shares:
+        needed: list[int] = []  # in the order of first use: object by object, protocol by protocol
+        for rec in records:
+            for name in cfg.protocols:
+                spec = get_protocol(name)
+                if spec.slices is not None:
+                    needed += spec.slices(vol, object_from_row(rec), cfg.protocol)
+        store.prefetch(needed)
+    with sharing(store):
+        result = _object_rows(model, vol, records, cfg, out)
+    totals = dict(zip(VOLUME_ENCODER_COLUMNS, (store.encodes, len(store.slices), store.seconds,
+                                              store.peak_bytes / MIB), strict=True))  # fmt: skip
+    return [{**row, **totals} for row in result]
+
+
+def _object_rows(
+    model: PromptableModel,
+    vol: Volume3D,
+    records: list[dict[str, Any]],
+    cfg: Run3DConfig,
+    out: Path,
+) -> list[dict[str, Any]]:
     result: list[dict[str, Any]] = []
-    for rec in rows.sort_values("label_value").to_dict("records"):
+    for rec in records:
         obj = object_from_row(rec)
         base = {k: rec[k] for k in (*_VOLUME_COLUMNS, *_OBJECT_COLUMNS)}
         base.update(
@@ -260,8 +343,9 @@ def _evaluate_3d_locked(
     with RunLock(out, "evaluate-3d", wait=wait_lock):
         cfg_path = out / CONFIG_NAME
         saved = json.loads(cfg_path.read_text()) if cfg_path.is_file() else None
-        if saved is not None and saved != cfg.to_json():
-            diff = sorted(k for k in cfg.to_json() if saved.get(k) != cfg.to_json()[k])
+        now = _numbers(cfg.to_json())
+        if saved is not None and _numbers(saved) != now:
+            diff = sorted(k for k in now if saved.get(k) != now[k])
             raise OptionError(
                 "--out",
                 f"{out} holds an evaluate-3d run with other settings ({', '.join(diff)}); "
@@ -277,13 +361,19 @@ def _evaluate_3d_locked(
             if why is not None:
                 raise OptionError("--protocol", f"{name} cannot run with {model.name}: {why}")
         write_json_atomic(cfg_path, cfg.to_json())
+        cache = None
+        if cfg.cache_dir is not None:
+            from sambench.engine.plan import embedding_signature
+
+            cache = EmbeddingCache(cfg.cache_dir, embedding_signature(model))
         store = ResultsStore(out, flush_every=flush_every)
         done = store.done_image_ids()
         todo = [v for v in sorted(table["volume_id"].unique()) if v not in done]
         from tqdm.auto import tqdm
 
         for vid in tqdm(todo, desc="evaluate-3d", unit="volume", disable=not progress):
-            store.add_image(_volume_rows(model, table[table["volume_id"] == vid], cfg, out))
+            rows = table[table["volume_id"] == vid]
+            store.add_image(_volume_rows(model, rows, cfg, out, cache))
         store.flush()
         df = store.read_parts()
         if not df.empty:
@@ -306,3 +396,17 @@ def summary_3d(df: pd.DataFrame, by: Sequence[str] = ("model", "protocol", "step
     ok = df[df["status"] == "ok"]
     cols = ["dsc", "nsd", "hd95", "seconds", "n_slices_predicted"]
     return ok.groupby(list(by))[cols].mean().reset_index()
+
+
+def encoder_summary(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per volume: ``slices`` (distinct slices embedded), ``encoder_passes`` (run in
+    the run that made the volume's rows; 0 when all came from ``--cache-dir``) and
+    ``embed_seconds``; empty for rows written before these columns existed."""
+    want = ("volume_slices", "volume_encoder_passes", "volume_embed_seconds")
+    cols = [c for c in want if c in df.columns]
+    if len(cols) < 3:
+        return pd.DataFrame(columns=["volume_id", "slices", "encoder_passes", "embed_seconds"])
+    per = df.dropna(subset=cols).groupby("volume_id", sort=True)[cols].first().reset_index()
+    names = {"volume_slices": "slices", "volume_encoder_passes": "encoder_passes",
+             "volume_embed_seconds": "embed_seconds"}  # fmt: skip
+    return per.rename(columns=names)

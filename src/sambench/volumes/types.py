@@ -9,7 +9,7 @@ slice ``k``. ``spacing`` is (slice, row, column) in mm in that order; ``bbox`` i
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from typing import Protocol as _Protocol
@@ -76,6 +76,11 @@ class Volume3D:
         from sambench.data.orientation import PLANES
 
         return PLANES[self.slice_axis]
+
+    def object_slices(self, obj: Object3D) -> list[int]:
+        """The slice indices holding ``obj``, ascending (the label slices of its bounding box
+        are read one at a time)."""
+        return [k for k in range(obj.bbox[0], obj.bbox[3] + 1) if self.slice_mask(obj, k).any()]
 
     def to_file_zyx(self, arr: np.ndarray) -> np.ndarray:
         """An SxHxW array in the source file's (z, y, x) voxel order (``GetArrayFromImage``):
@@ -166,18 +171,26 @@ class ProtocolFn(_Protocol):
 
 
 Protocol = ProtocolFn  # the name used in the issue and the docs
+Rng = np.random.Generator  # the short names of a protocol's signature
+Steps = list[StepResult]
+
+SlicesFn = Callable[[Volume3D, Object3D, ProtocolConfig], Iterable[int]]
+"""``slices(volume, obj, config)``: the slice indices a protocol surely encodes for ``obj``."""
 
 
 @dataclass(frozen=True)
 class ProtocolSpec:
-    """A registered protocol: its function, a one-line description, and whether it needs a
+    """A registered protocol: its function, a one-line description, whether it needs a
     particular kind of model (``requires``: a predicate on the model, with the reason shown when it
-    fails, e.g. SAM 2's video predictor)."""
+    fails, e.g. SAM 2's video predictor), and the slices it surely encodes (``slices``, or None:
+    the runner encodes the union over a volume's objects up front, in encoder batches; any other
+    slice is encoded on first use)."""
 
     name: str
     fn: ProtocolFn
     description: str
     requires: Callable[[PromptableModel], str | None] | None = None
+    slices: SlicesFn | None = None
 
 
 _REGISTRY: dict[str, ProtocolSpec] = {}
@@ -188,13 +201,15 @@ def register_protocol(
     description: str,
     *,
     requires: Callable[[PromptableModel], str | None] | None = None,
+    slices: SlicesFn | None = None,
 ) -> Callable[[ProtocolFn], ProtocolFn]:
     """Decorator adding a protocol to the registry under ``name`` (re-registering replaces it).
 
-    ``requires(model)`` returns None when the model can run the protocol, else the reason."""
+    ``requires(model)`` returns None when the model can run the protocol, else the reason.
+    ``slices(volume, obj, config)``: the slices it surely encodes (see :class:`ProtocolSpec`)."""
 
     def deco(fn: ProtocolFn) -> ProtocolFn:
-        _REGISTRY[name] = ProtocolSpec(name, fn, description, requires)
+        _REGISTRY[name] = ProtocolSpec(name, fn, description, requires, slices)
         return fn
 
     return deco

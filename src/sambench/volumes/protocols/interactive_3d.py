@@ -60,7 +60,9 @@ from sambench.volumes.sparse import SparseMask, union_crop
 from sambench.volumes.types import (
     Object3D,
     ProtocolConfig,
+    Rng,
     StepResult,
+    Steps,
     Volume3D,
     register_protocol,
 )
@@ -177,17 +179,22 @@ def _option(config: ProtocolConfig, key: str, default: object) -> object:
     return config.options.get(key, default) if config.options else default
 
 
+def _box_slice(volume: Volume3D, obj: Object3D, config: ProtocolConfig) -> list[int]:
+    """The slice the initial box prompts first (the middle of the object's slices, as
+    :func:`~sambench.volumes.clicks3d.initial_box`), when the box is used."""
+    if _option(config, "initial_box", True) is not True:
+        return []
+    zs = volume.object_slices(obj)
+    return zs[len(zs) // 2 : len(zs) // 2 + 1]
+
+
 @register_protocol(
     "interactive-3d",
     "CVPR 2025 interactive 3D: optional 3D box, then 5 error-centre clicks (2D models propagate)",
+    slices=_box_slice,
 )
-def interactive_3d(
-    model: PromptableModel,
-    volume: Volume3D,
-    obj: Object3D,
-    config: ProtocolConfig,
-    rng: np.random.Generator,
-) -> list[StepResult]:
+def interactive_3d(model: PromptableModel, volume: Volume3D, obj: Object3D,
+                   config: ProtocolConfig, rng: Rng) -> Steps:  # fmt: skip
     """Steps 0 (box, optional) and 1..``config.steps`` (clicks); see the module docstring."""
     from sambench.errors import OptionError
 

@@ -21,13 +21,7 @@ from sambench.prompts.types import Prompts
 from sambench.volumes.protocols._prompts import first_prompt
 from sambench.volumes.slices import SliceOutput, SlicePredictor, mask_box
 from sambench.volumes.sparse import SparseMask
-from sambench.volumes.types import (
-    Object3D,
-    ProtocolConfig,
-    StepResult,
-    Volume3D,
-    register_protocol,
-)
+from sambench.volumes.types import Object3D, ProtocolConfig, Rng, Steps, Volume3D, register_protocol
 
 
 def propagate_from(
@@ -63,14 +57,13 @@ def propagate_from(
     return out
 
 
-@register_protocol("propagate", "one prompt on the key slice, then slice by slice outward")
-def propagate(
-    model: PromptableModel,
-    volume: Volume3D,
-    obj: Object3D,
-    config: ProtocolConfig,
-    rng: np.random.Generator,
-) -> list[StepResult]:
+@register_protocol(
+    "propagate",
+    "one prompt on the key slice, then slice by slice outward",
+    slices=lambda volume, obj, config: [obj.key_slice],
+)
+def propagate(model: PromptableModel, volume: Volume3D, obj: Object3D,
+              config: ProtocolConfig, rng: Rng) -> Steps:  # fmt: skip
     t0 = time.perf_counter()
     key = obj.key_slice
     sp = SlicePredictor(model, volume, multimask=config.multimask, max_cached=1)
@@ -81,9 +74,4 @@ def propagate(
     for k, m in reached.items():
         pred[k] = m
     ks = sorted(k for k in reached if reached[k].any())
-    extras = {
-        "encoder_passes": sp.encodes,
-        "z_first": ks[0] if ks else -1,
-        "z_last": ks[-1] if ks else -1,
-    }
-    return [StepResult(0, pred, time.perf_counter() - t0, sp.decodes, extras)]
+    return sp.one_step(pred, t0, z_first=ks[0] if ks else -1, z_last=ks[-1] if ks else -1)

@@ -45,7 +45,9 @@ from sambench.volumes.sparse import SparseMask
 from sambench.volumes.types import (
     Object3D,
     ProtocolConfig,
+    Rng,
     StepResult,
+    Steps,
     Volume3D,
     register_protocol,
 )
@@ -123,13 +125,8 @@ def run_video(predictor: Any, image: Any, key: int, prompts: Prompts) -> SparseM
     "SAM 2 video predictor: prompt on the key slice, propagate both ways (MedSAM2's protocol)",
     requires=_requires,
 )
-def sam2_video(
-    model: PromptableModel,
-    volume: Volume3D,
-    obj: Object3D,
-    config: ProtocolConfig,
-    rng: np.random.Generator,
-) -> list[StepResult]:
+def sam2_video(model: PromptableModel, volume: Volume3D, obj: Object3D,
+               config: ProtocolConfig, rng: Rng) -> Steps:  # fmt: skip
     """One step: the official video predictor's masks for the whole volume (see the module)."""
     reason = _requires(model)
     if reason is not None:

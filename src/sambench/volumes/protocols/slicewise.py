@@ -14,29 +14,20 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
-
 from sambench.models.base import PromptableModel
 from sambench.volumes.protocols._prompts import first_prompt
 from sambench.volumes.slices import SlicePredictor
 from sambench.volumes.sparse import SparseMask
-from sambench.volumes.types import (
-    Object3D,
-    ProtocolConfig,
-    StepResult,
-    Volume3D,
-    register_protocol,
+from sambench.volumes.types import Object3D, ProtocolConfig, Rng, Steps, Volume3D, register_protocol
+
+
+@register_protocol(
+    "slicewise-gt",
+    "every object slice prompted from its own ground-truth box",
+    slices=lambda volume, obj, config: volume.object_slices(obj),
 )
-
-
-@register_protocol("slicewise-gt", "every object slice prompted from its own ground-truth box")
-def slicewise_gt(
-    model: PromptableModel,
-    volume: Volume3D,
-    obj: Object3D,
-    config: ProtocolConfig,
-    rng: np.random.Generator,
-) -> list[StepResult]:
+def slicewise_gt(model: PromptableModel, volume: Volume3D, obj: Object3D,
+                 config: ProtocolConfig, rng: Rng) -> Steps:  # fmt: skip
     t0 = time.perf_counter()
     sp = SlicePredictor(model, volume, multimask=config.multimask, max_cached=1)
     pred = SparseMask(volume.shape)  # the object's slices only, read one at a time
@@ -44,12 +35,4 @@ def slicewise_gt(
         gt_k = volume.slice_mask(obj, k)
         if gt_k.any():
             pred[k] = sp.predict(k, first_prompt(gt_k, config, rng)).mask
-    return [
-        StepResult(
-            0,
-            pred,
-            time.perf_counter() - t0,
-            sp.decodes,
-            {"encoder_passes": sp.encodes},
-        )
-    ]
+    return sp.one_step(pred, t0)
