@@ -74,6 +74,39 @@ class FakeModel:
         )
 
 
+def object_row(
+    dataset: str, i: int, mask: np.ndarray, object_name: str, label_value: int, modality: str
+) -> dict[str, object]:
+    """The manifest row of one object of slice ``i`` (case ``c<i>``, image id
+    ``<dataset>_c<i>_<i>``, PNGs under ``<dataset>/images|labels/``, 1 mm pixels, no slice
+    spacing): ``mask`` HxW bool gives its size, area and inclusive bounding box."""
+    stem = f"{dataset}_c{i}_{i}"
+    ys, xs = np.nonzero(mask)
+    return ObjectRecord(
+        dataset=dataset,
+        case=f"c{i}",
+        slice_index=i,
+        image_id=stem,
+        image_path=f"{dataset}/images/{stem}.png",
+        label_path=f"{dataset}/labels/{stem}.png",
+        object_name=object_name,
+        label_value=label_value,
+        modality=modality,
+        height=int(mask.shape[0]),
+        width=int(mask.shape[1]),
+        spacing_x=1.0,
+        spacing_y=1.0,
+        spacing_z=float("nan"),
+        slice_axis=-1,
+        area=len(xs),
+        bbox_x_min=int(xs.min()),
+        bbox_y_min=int(ys.min()),
+        bbox_x_max=int(xs.max()),
+        bbox_y_max=int(ys.max()),
+        source_image=f"src/{stem}.png",
+    ).to_row()
+
+
 def make_prepared(root: Path, n_images: int = 4, size: tuple[int, int] = (64, 80)) -> Path:
     """A prepared folder with one dataset 'toy' of ``n_images`` images, two objects each."""
     ds = root / "toy"
@@ -92,32 +125,7 @@ def make_prepared(root: Path, n_images: int = 4, size: tuple[int, int] = (64, 80
         Image.fromarray(img).save(ds / "images" / f"{stem}.png")
         Image.fromarray(lab).save(ds / "labels" / f"{stem}.png")
         for value, name in ((85, "Box"), (170, "Disc")):
-            ys, xs = np.nonzero(lab == value)
-            records.append(
-                ObjectRecord(
-                    dataset="toy",
-                    case=f"c{i}",
-                    slice_index=i,
-                    image_id=stem,
-                    image_path=f"toy/images/{stem}.png",
-                    label_path=f"toy/labels/{stem}.png",
-                    object_name=name,
-                    label_value=value,
-                    modality="CT",
-                    height=h,
-                    width=w,
-                    spacing_x=1.0,
-                    spacing_y=1.0,
-                    spacing_z=float("nan"),
-                    slice_axis=-1,
-                    area=len(xs),
-                    bbox_x_min=int(xs.min()),
-                    bbox_y_min=int(ys.min()),
-                    bbox_x_max=int(xs.max()),
-                    bbox_y_max=int(ys.max()),
-                    source_image=f"src/{stem}.png",
-                ).to_row()
-            )
+            records.append(object_row("toy", i, lab == value, name, value, "CT"))
     pd.DataFrame(records).to_parquet(ds / MANIFEST_NAME, index=False)
     (ds / DATASET_JSON_NAME).write_text(
         '{"info": {"1": "Box", "2": "Disc"}, "color": {"1": 85, "2": 170}, "modality": "CT"}'

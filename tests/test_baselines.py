@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from sambench.analysis.interactive import noc_table
-from sambench.data.records import DATASET_JSON_NAME, MANIFEST_NAME, ObjectRecord
+from sambench.data.records import DATASET_JSON_NAME, MANIFEST_NAME
 from sambench.engine.config import RunConfig
 from sambench.engine.evaluate import evaluate
 from sambench.engine.interactive import InteractiveTask
@@ -23,6 +23,8 @@ from sambench.models.baselines import (
     build_baseline,
 )
 from sambench.prompts.types import Prompts
+
+from fakes import object_row
 
 H, W = 40, 48
 
@@ -118,32 +120,7 @@ def _prepared(root: Path, n: int = 2) -> Path:
         stem = f"syn_c{i}_{i}"
         Image.fromarray(image).save(ds / "images" / f"{stem}.png")
         Image.fromarray(gt.astype(np.uint8) * 255).save(ds / "labels" / f"{stem}.png")
-        ys, xs = np.nonzero(gt)
-        records.append(
-            ObjectRecord(
-                dataset="syn",
-                case=f"c{i}",
-                slice_index=i,
-                image_id=stem,
-                image_path=f"syn/images/{stem}.png",
-                label_path=f"syn/labels/{stem}.png",
-                object_name="Rect",
-                label_value=255,
-                modality="MRI",
-                height=H,
-                width=W,
-                spacing_x=1.0,
-                spacing_y=1.0,
-                spacing_z=float("nan"),
-                slice_axis=-1,
-                area=int(gt.sum()),
-                bbox_x_min=int(xs.min()),
-                bbox_y_min=int(ys.min()),
-                bbox_x_max=int(xs.max()),
-                bbox_y_max=int(ys.max()),
-                source_image=f"src/{stem}.png",
-            ).to_row()
-        )
+        records.append(object_row("syn", i, gt, "Rect", 255, "MRI"))
     pd.DataFrame(records).to_parquet(ds / MANIFEST_NAME, index=False)
     (ds / DATASET_JSON_NAME).write_text('{"info": {"1": "Rect"}, "color": {"1": 255}}')
     return root

@@ -52,6 +52,19 @@ def test_every_evaluated_row_has_hce(tmp_path: Path) -> None:
 
 
 def _results() -> pd.DataFrame:
+    def row(obj: str, strat: str, sel: str, status: str, hce: float, fp: float, fn: float) -> dict:
+        return dict(
+            object_name=obj,
+            modality="CT",
+            model="m",
+            strategy=strat,
+            selection=sel,
+            status=status,
+            hce=hce,
+            hce_fp=fp,
+            hce_fn=fn,
+        )
+
     rows = []
     # two targets, strategies S2 and S1 (listed out of order), oracle + one score row
     for obj, hces in (
@@ -60,45 +73,9 @@ def _results() -> pd.DataFrame:
     ):
         for strat, vals in hces.items():
             for v in vals:
-                rows.append(
-                    dict(
-                        object_name=obj,
-                        modality="CT",
-                        model="m",
-                        strategy=strat,
-                        selection="oracle",
-                        status="ok",
-                        hce=float(v),
-                        hce_fp=1.0,
-                        hce_fn=float(v) - 1,
-                    )
-                )
-    rows.append(
-        dict(
-            object_name="Liver",
-            modality="CT",
-            model="m",
-            strategy="S2",
-            selection="oracle",
-            status="skipped",
-            hce=math.nan,
-            hce_fp=math.nan,
-            hce_fn=math.nan,
-        )
-    )
-    rows.append(
-        dict(
-            object_name="Liver",
-            modality="CT",
-            model="m",
-            strategy="S2",
-            selection="score",
-            status="ok",
-            hce=100.0,
-            hce_fp=50.0,
-            hce_fn=50.0,
-        )
-    )
+                rows.append(row(obj, strat, "oracle", "ok", float(v), 1.0, float(v) - 1))
+    rows.append(row("Liver", "S2", "oracle", "skipped", math.nan, math.nan, math.nan))
+    rows.append(row("Liver", "S2", "score", "ok", 100.0, 50.0, 50.0))
     return pd.DataFrame(rows)
 
 

@@ -29,6 +29,18 @@ from fakes import make_prepared
 S = 256
 
 
+PROMPT_AND_MASK_DECODER: dict[str, Any] = {
+    "prompt_encoder_config": {"hidden_size": 64, "image_size": S},
+    "mask_decoder_config": {
+        "hidden_size": 64,
+        "mlp_dim": 128,
+        "num_attention_heads": 2,
+        "iou_head_hidden_dim": 64,
+    },
+}
+"""The small prompt encoder and mask decoder of both test models (SAM and SAM 2 configs)."""
+
+
 def _save_sam(folder: Path) -> None:
     from transformers import SamConfig, SamImageProcessor, SamModel, SamProcessor
 
@@ -45,13 +57,7 @@ def _save_sam(folder: Path) -> None:
             "num_pos_feats": 32,
             "initializer_range": 0.02,
         },
-        prompt_encoder_config={"hidden_size": 64, "image_size": S},
-        mask_decoder_config={
-            "hidden_size": 64,
-            "mlp_dim": 128,
-            "num_attention_heads": 2,
-            "iou_head_hidden_dim": 64,
-        },
+        **PROMPT_AND_MASK_DECODER,
     )
     torch.manual_seed(0)
     model = SamModel(cfg)
@@ -89,13 +95,7 @@ def _save_sam2(folder: Path) -> None:
             "backbone_feature_sizes": [[S // 4, S // 4], [S // 8, S // 8], [S // 16, S // 16]],
             "fpn_hidden_size": 64,
         },
-        prompt_encoder_config={"hidden_size": 64, "image_size": S},
-        mask_decoder_config={
-            "hidden_size": 64,
-            "mlp_dim": 128,
-            "num_attention_heads": 2,
-            "iou_head_hidden_dim": 64,
-        },
+        **PROMPT_AND_MASK_DECODER,
     )
     torch.manual_seed(0)
     model = Sam2Model(cfg)

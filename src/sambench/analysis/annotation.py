@@ -41,24 +41,17 @@ from sambench.analysis.stats import CASE_KEYS, check_unit, wilcoxon_row, with_ho
 from sambench.errors import DataError
 from sambench.metrics.hce import human_correction_effort
 from sambench.metrics.overlap import dice
+from sambench.store.annotation_sessions import INTERACTION_KINDS, OBJECT_COLUMNS
 
 MODES = ("manual", "model")
 MODE_LABELS = {"manual": "without model", "model": "with model"}
 OBJECT_KEYS = ("dataset", "image_id", "label_value")
-SESSION_COLUMNS = (
-    "session",
-    "prepared",
-    "annotator",
-    "mode",
-    "model",
-    "dataset",
-    "image_id",
-    "label_value",
-    "object_name",
-    "accepted_utc",
-    "active_s",
-    "n_interactions",
-    "mask_path",
+#: The columns of a session's objects (:data:`~sambench.store.annotation_sessions.OBJECT_COLUMNS`)
+#: the report reads, in that order: all but the start time, the per-kind counts and the latency.
+SESSION_COLUMNS = tuple(
+    c
+    for c in OBJECT_COLUMNS
+    if c not in ("started_utc", "mean_latency_ms", *(f"n_{k}" for k in INTERACTION_KINDS))
 )
 #: The columns :func:`with_hce` adds.
 QUALITY_COLUMNS = ("hce", "hce_fp", "hce_fn", "dice")

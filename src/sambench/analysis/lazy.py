@@ -43,10 +43,10 @@ from sambench.analysis.stats import (
 from sambench.analysis.summary import (
     DEFAULT_GRID,
     paper_table_from_long,
+    standard_tables,
     strategy_sorted,
-    to_markdown,
+    write_table_files,
 )
-from sambench.store.atomic import write_text_atomic
 from sambench.store.results_dataset import ResultsDataset
 
 #: rows per group above which the bootstrap runs on a seeded sample (see mean_with_ci_lazy)
@@ -382,21 +382,9 @@ def paired_wilcoxon_lazy(
 
 def write_tables_lazy(ds: ResultsDataset, folder: Path | str) -> dict[str, Path]:
     """:func:`sambench.analysis.summary.write_tables` out of core: the same tables and files."""
-    folder = Path(folder)
-    tables = {
-        "dice_by_target": paper_table_lazy(ds, "dice"),
-        "jaccard_by_target": paper_table_lazy(ds, "jaccard"),
-        "hd_by_target": paper_table_lazy(ds, "hd"),
-        "dice_by_modality": paper_table_lazy(ds, "dice", by="modality"),
-        "dice_by_target_score_selection": paper_table_lazy(ds, "dice", selection="score"),
-        "timing_seconds": timing_table_lazy(ds),
-    }
-    if "hce" in ds.columns:
-        tables["hce_by_target"] = paper_table_lazy(ds, "hce")
-    paths: dict[str, Path] = {}
-    for name, df in tables.items():
-        csv = folder / f"{name}.csv"
-        write_text_atomic(csv, df.to_csv(index=False))
-        write_text_atomic(folder / f"{name}.md", to_markdown(df) + "\n")
-        paths[name] = csv
-    return paths
+    tables = standard_tables(
+        lambda metric, **kw: paper_table_lazy(ds, metric, **kw),
+        lambda: timing_table_lazy(ds),
+        with_hce="hce" in ds.columns,
+    )
+    return write_table_files(tables, folder)

@@ -15,11 +15,15 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats as sps
 
 from sambench.analysis.attributes import ATTRIBUTES
 from sambench.analysis.lazy import _ok_sql, _require, q
-from sambench.analysis.stats import OBJECT_KEYS, SIGNIFICANCE, sort_by_model_strategy
+from sambench.analysis.stats import (
+    OBJECT_KEYS,
+    correlation_columns,
+    correlation_table,
+    partial_from_cov,
+)
 from sambench.store.results_dataset import ResultsDataset
 
 
@@ -29,12 +33,7 @@ def _partial(cov: np.ndarray, i: int, j: int, others: list[int], n: int) -> tupl
     dof = n - 2 - len(others)
     if dof < 1:
         return float("nan"), float("nan")
-    prec = np.linalg.pinv(cov[np.ix_(idx, idx)], hermitian=True)
-    r = float(np.clip(-prec[0, 1] / np.sqrt(prec[0, 0] * prec[1, 1]), -1.0, 1.0))
-    if abs(r) == 1.0:
-        return r, 0.0
-    t = r * np.sqrt(dof / (1.0 - r * r))
-    return r, float(2.0 * sps.t.sf(abs(t), dof))
+    return partial_from_cov(cov[np.ix_(idx, idx)], dof)
 
 
 def attribute_correlations_lazy(
@@ -91,10 +90,6 @@ def attribute_correlations_lazy(
             r = p = float("nan")
             if i in varying and rec[f"d{names[0]}"] > 1:
                 r, p = _partial(cov, 0, i, [c for c in varying if c != i], n)
-            mark = "*" if p < SIGNIFICANCE else ""
-            row.update({a: r, f"{a}_p": p, f"{a}_cell": "" if np.isnan(r) else f"{r:.3f}{mark}"})
+            row.update(correlation_columns(a, r, p))
         rows.append(row)
-    out = pd.DataFrame(rows)
-    if out.empty:
-        return out
-    return sort_by_model_strategy(out)
+    return correlation_table(rows)

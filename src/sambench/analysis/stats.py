@@ -123,7 +123,18 @@ def partial_spearman(
     if dof < 1 or (data.nunique() < 2).any():
         return float("nan"), float("nan")
     ranks = data.rank().to_numpy(dtype=np.float64)
-    prec = np.linalg.pinv(np.cov(ranks, rowvar=False), hermitian=True)
+    return partial_from_cov(np.cov(ranks, rowvar=False), dof)
+
+
+def partial_from_cov(cov: np.ndarray, dof: int) -> tuple[float, float]:
+    """Partial correlation of variables 0 and 1 given the others, from their covariance matrix.
+
+    ``cov``: (2+k)x(2+k) covariance (of ranks, for Spearman), variables 0 and 1 first; ``dof``:
+    ``n - 2 - k`` (>= 1). r is read from the pseudo-inverse (precision matrix), clipped to
+    [-1, 1]; p is two-sided from Student's t with ``dof`` degrees of freedom (0.0 when
+    ``|r| = 1``). Returns ``(r, p)``.
+    """
+    prec = np.linalg.pinv(cov, hermitian=True)
     r = float(np.clip(-prec[0, 1] / np.sqrt(prec[0, 0] * prec[1, 1]), -1.0, 1.0))
     if abs(r) == 1.0:
         return r, 0.0
@@ -159,9 +170,22 @@ def attribute_correlations(
             r = p = float("nan")
             if a in varying:
                 r, p = partial_spearman(g, metric, a, [c for c in varying if c != a])
-            mark = "*" if p < SIGNIFICANCE else ""
-            row.update({a: r, f"{a}_p": p, f"{a}_cell": "" if np.isnan(r) else f"{r:.3f}{mark}"})
+            row.update(correlation_columns(a, r, p))
         rows.append(row)
+    return correlation_table(rows)
+
+
+def correlation_columns(attribute: str, r: float, p: float) -> dict[str, object]:
+    """One attribute's columns in :func:`attribute_correlations`: ``<a>`` (r), ``<a>_p`` and
+    ``<a>_cell`` (r to 3 decimals, ``*`` when p < :data:`SIGNIFICANCE`; empty when r is NaN)."""
+    mark = "*" if p < SIGNIFICANCE else ""
+    cell = "" if np.isnan(r) else f"{r:.3f}{mark}"
+    return {attribute: r, f"{attribute}_p": p, f"{attribute}_cell": cell}
+
+
+def correlation_table(rows: list[dict[str, object]]) -> pd.DataFrame:
+    """The rows of :func:`attribute_correlations` (one per model and strategy) as a table in
+    :func:`sort_by_model_strategy` order; an empty table without columns when there are none."""
     out = pd.DataFrame(rows)
     if out.empty:
         return out

@@ -8,7 +8,7 @@ oracle rows, also works for the single-round tables) and return DataFrames; rows
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -151,18 +151,38 @@ def write_tables(results: pd.DataFrame, folder: Path | str) -> dict[str, Path]:
     The paper tables use :func:`main_rows` (no shifted repeats, no interactive rows);
     ``hce_by_target`` (mean Human Correction Effort) is written when the results have ``hce``.
     """
-    folder = Path(folder)
     main = main_rows(results)
+    tables = standard_tables(
+        lambda metric, **kw: paper_table(main, metric, **kw),
+        lambda: timing_table(results),
+        with_hce="hce" in main.columns,  # results written before HCE was a column have none
+    )
+    return write_table_files(tables, folder)
+
+
+def standard_tables(
+    paper: Callable[..., pd.DataFrame], timing: Callable[[], pd.DataFrame], *, with_hce: bool
+) -> dict[str, pd.DataFrame]:
+    """The tables of :func:`write_tables` by file name, made in order by ``paper(metric,
+    **options)`` (:func:`paper_table` of the main rows, or its out-of-core twin) and ``timing()``;
+    ``hce_by_target`` only ``with_hce``."""
     tables = {
-        "dice_by_target": paper_table(main, "dice"),
-        "jaccard_by_target": paper_table(main, "jaccard"),
-        "hd_by_target": paper_table(main, "hd"),
-        "dice_by_modality": paper_table(main, "dice", by="modality"),
-        "dice_by_target_score_selection": paper_table(main, "dice", selection="score"),
-        "timing_seconds": timing_table(results),
+        "dice_by_target": paper("dice"),
+        "jaccard_by_target": paper("jaccard"),
+        "hd_by_target": paper("hd"),
+        "dice_by_modality": paper("dice", by="modality"),
+        "dice_by_target_score_selection": paper("dice", selection="score"),
+        "timing_seconds": timing(),
     }
-    if "hce" in main.columns:  # results written before HCE was a column have none
-        tables["hce_by_target"] = paper_table(main, "hce")
+    if with_hce:
+        tables["hce_by_target"] = paper("hce")
+    return tables
+
+
+def write_table_files(tables: dict[str, pd.DataFrame], folder: Path | str) -> dict[str, Path]:
+    """Each table as ``<name>.csv`` and ``<name>.md`` (:func:`to_markdown`) in ``folder``
+    (atomic writes); returns name -> CSV path."""
+    folder = Path(folder)
     paths: dict[str, Path] = {}
     for name, df in tables.items():
         csv = folder / f"{name}.csv"

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeGuard
 
 from sambench.engine.amg_settings import AmgSettings, generator_defaults
 from sambench.errors import OptionError
@@ -41,8 +43,19 @@ DEVICE_PATTERN = re.compile(r"(cpu|mps|(cuda|xpu)(:\d+)?)")
 """Device strings accepted by ``--device``: cpu, mps, cuda, cuda:N, xpu, xpu:N."""
 
 
-def _is_int(v: object) -> bool:
+def _is_int(v: object) -> TypeGuard[int]:
     return isinstance(v, int) and not isinstance(v, bool)
+
+
+def check_min_ints(checks: Iterable[tuple[str, object, int]], *, none_ok: bool = False) -> None:
+    """Check ``(option, value, minimum)`` triples in order: raise :class:`OptionError` naming the
+    option of the first value that is not an integer >= its minimum (a bool is not an integer;
+    None passes when ``none_ok``)."""
+    for option, v, lo in checks:
+        if none_ok and v is None:
+            continue
+        if not (_is_int(v) and v >= lo):
+            raise OptionError(option, f"expected an integer >= {lo}, got {v!r}")
 
 
 def _is_number(v: object) -> bool:
@@ -216,9 +229,7 @@ class RunConfig:
             ("--shift-seed", self.shift_seed, 0),
             ("--max-clicks", self.max_clicks, 1),
         )
-        for option, v, lo in ints:
-            if not (_is_int(v) and v >= lo):
-                raise OptionError(option, f"expected an integer >= {lo}, got {v!r}")
+        check_min_ints(ints)
         for option, x in (
             ("--pred-iou-thresh", self.pred_iou_thresh),
             ("--stability-score-thresh", self.stability_score_thresh),

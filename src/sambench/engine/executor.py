@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from sambench.engine.config import check_min_ints
 from sambench.errors import OptionError
 
 EXECUTORS = ("local", "ray")
@@ -63,9 +64,7 @@ class ExecutorOptions:
             ("max_retries", self.max_retries, 0),
             ("prefetch", self.prefetch, 0),
         )
-        for option, v, lo in ints:
-            if v is not None and not (isinstance(v, int) and not isinstance(v, bool) and v >= lo):
-                raise OptionError(option, f"expected an integer >= {lo}, got {v!r}")
+        check_min_ints(ints, none_ok=True)
         for option, x in (
             ("--gpus-per-worker", self.gpus_per_worker),
             ("--cpus-per-worker", self.cpus_per_worker),

@@ -25,9 +25,9 @@ import numpy as np
 
 from sambench.engine.context import ImageContext
 from sambench.engine.prompt_file import ReplayPrompts
-from sambench.engine.single_round import scored_rows, skipped_rows
+from sambench.engine.single_round import object_prompts, prompt_error_rows, scored_rows
 from sambench.prompts.shift import SHIFT_RANGES, range_label, shift_prompts
-from sambench.prompts.strategies import PROMPT_RULES, STRATEGIES, PromptError, make_all_prompts
+from sambench.prompts.strategies import PROMPT_RULES, STRATEGIES, PromptError
 from sambench.prompts.types import Prompts
 
 
@@ -92,12 +92,7 @@ class ShiftTask:
                 raise ValueError(f"ranges: expected (lo, hi) with 0 <= lo <= hi, got {(lo, hi)}")
 
     def __call__(self, ctx: ImageContext) -> list[dict[str, object]]:
-        per_obj = [
-            self.replay.prompts_for(o.row, self.strategies)
-            if self.replay is not None
-            else make_all_prompts(o.mask, self.strategies, rules=self.prompt_rules)
-            for o in ctx.objects
-        ]
+        per_obj = object_prompts(ctx, self.strategies, self.prompt_rules, self.replay)
         rows: list[dict[str, object]] = []
         for strategy in self.strategies:
             ready = [i for i, p in enumerate(per_obj) if isinstance(p[strategy], Prompts)]
@@ -109,11 +104,7 @@ class ShiftTask:
                         rows += self._decode(
                             ctx, per_obj, ready, strategy, shift_range, repeat, extra
                         )
-                    for i, p in enumerate(per_obj):
-                        err = p[strategy]
-                        if isinstance(err, PromptError):
-                            base = ctx.base_row(ctx.objects[i])
-                            rows += skipped_rows(base, strategy, f"prompt: {err.reason}", **extra)
+                    rows += prompt_error_rows(ctx, per_obj, strategy, **extra)
         return rows
 
     def _decode(

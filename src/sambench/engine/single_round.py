@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,6 +86,40 @@ def scored_rows(
     return rows
 
 
+def object_prompts(
+    ctx: ImageContext,
+    strategies: tuple[str, ...],
+    prompt_rules: str,
+    replay: ReplayPrompts | None,
+) -> list[dict[str, Prompts | PromptError]]:
+    """Per object of ``ctx`` (in order): strategy name -> its prompts in original pixels, or the
+    :class:`PromptError` that made it impossible. Read from ``replay`` (a prompt file) when
+    given, else made from the object's mask by the ``prompt_rules``."""
+    return [
+        replay.prompts_for(o.row, strategies)
+        if replay is not None
+        else make_all_prompts(o.mask, strategies, rules=prompt_rules)
+        for o in ctx.objects
+    ]
+
+
+def prompt_error_rows(
+    ctx: ImageContext,
+    per_obj: Sequence[dict[str, Prompts | PromptError]],
+    strategy: str,
+    **extra: object,
+) -> list[dict[str, object]]:
+    """The skipped rows (``skip_reason`` ``"prompt: <reason>"``) of the objects whose
+    ``strategy`` prompts could not be made; ``extra`` columns added to each."""
+    rows: list[dict[str, object]] = []
+    for i, p in enumerate(per_obj):
+        err = p[strategy]
+        if isinstance(err, PromptError):
+            base = ctx.base_row(ctx.objects[i])
+            rows += skipped_rows(base, strategy, f"prompt: {err.reason}", **extra)
+    return rows
+
+
 @dataclass
 class SingleRoundTask:
     """Decode every object under each strategy; objects of one strategy go in one batched call.
@@ -102,12 +137,7 @@ class SingleRoundTask:
     name: str = "single_round"
 
     def __call__(self, ctx: ImageContext) -> list[dict[str, object]]:
-        per_obj = [
-            self.replay.prompts_for(o.row, self.strategies)
-            if self.replay is not None
-            else make_all_prompts(o.mask, self.strategies, rules=self.prompt_rules)
-            for o in ctx.objects
-        ]
+        per_obj = object_prompts(ctx, self.strategies, self.prompt_rules, self.replay)
         rows: list[dict[str, object]] = []
         for strategy in self.strategies:
             ready = [i for i, p in enumerate(per_obj) if isinstance(p[strategy], Prompts)]
@@ -130,10 +160,5 @@ class SingleRoundTask:
                     if self.masks_dir is not None:
                         save_selected_masks(self.masks_dir, obj_rows, pred.masks[j])
                     rows += obj_rows
-            for i, p in enumerate(per_obj):
-                err = p[strategy]
-                if isinstance(err, PromptError):
-                    rows += skipped_rows(
-                        ctx.base_row(ctx.objects[i]), strategy, f"prompt: {err.reason}"
-                    )
+            rows += prompt_error_rows(ctx, per_obj, strategy)
         return rows

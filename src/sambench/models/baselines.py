@@ -82,17 +82,38 @@ def _disc(shape: tuple[int, int], x: int, y: int, radius: int) -> np.ndarray:
     return (xx - x) ** 2 + (yy - y) ** 2 <= radius**2
 
 
-def _prediction(masks: list[np.ndarray]) -> Prediction:
-    b = len(masks)
-    return Prediction(
-        masks=np.stack(masks)[:, None],
-        scores=np.ones((b, 1), np.float32),
-        low_res_logits=np.zeros((b, 1, LOW_RES, LOW_RES), np.float32),
-    )
+class ClickBaseline:
+    """What both baselines share: ``embed`` stores the image, ``predict`` segments each prompt
+    set on a view of it (:meth:`_view`, :meth:`_segment`) and packs one candidate per set."""
+
+    def embed(self, image: np.ndarray) -> Embedding:
+        """Store the HxW or HxWx3 uint8 image (no encoder)."""
+        return _store_image(image)
+
+    def _view(self, image: np.ndarray) -> np.ndarray:
+        """The stored HxWxC uint8 image as :meth:`_segment` reads it."""
+        raise NotImplementedError
+
+    def _segment(self, view: np.ndarray, p: Prompts) -> np.ndarray:
+        """HxW bool mask of one prompt set."""
+        raise NotImplementedError
+
+    def predict(
+        self, embedding: Embedding, prompts: Sequence[Prompts], multimask_output: bool | None = None
+    ) -> Prediction:
+        """Masks Bx1xHxW bool, scores Bx1 (1.0), low_res_logits Bx1x256x256 zeros."""
+        view = self._view(_image_of(embedding))
+        masks = [self._segment(view, p) for p in prompts]
+        b = len(masks)
+        return Prediction(
+            masks=np.stack(masks)[:, None],
+            scores=np.ones((b, 1), np.float32),
+            low_res_logits=np.zeros((b, 1, LOW_RES, LOW_RES), np.float32),
+        )
 
 
 @dataclass
-class RandomWalkerBaseline:
+class RandomWalkerBaseline(ClickBaseline):
     """Random-walker segmentation seeded by clicks (see the module docstring for the seeds).
 
     ``beta``: the walker's edge penalty (skimage's default 130; the image is gray, scaled to [0, 1]);
@@ -123,10 +144,6 @@ class RandomWalkerBaseline:
             "tol": f"{self.tol:g}",
         }
 
-    def embed(self, image: np.ndarray) -> Embedding:
-        """Store the HxW or HxWx3 uint8 image (no encoder)."""
-        return _store_image(image)
-
     def seeds(self, p: Prompts, shape: tuple[int, int]) -> np.ndarray:
         """HxW int32 seed labels: 0 unlabeled, 1 object, 2 background."""
         seeds = np.zeros(shape, np.int32)
@@ -140,6 +157,10 @@ class RandomWalkerBaseline:
             seeds[_disc(shape, x, y, self.radius)] = 1 if pos else 2
         return seeds
 
+    def _view(self, image: np.ndarray) -> np.ndarray:
+        """HxW float64 gray in [0, 1]: the channels' mean / 255."""
+        return image.astype(np.float64).mean(axis=2) / 255.0
+
     def _segment(self, gray: np.ndarray, p: Prompts) -> np.ndarray:
         seeds = self.seeds(p, gray.shape)  # type: ignore[arg-type]
         if not (seeds == 1).any():
@@ -149,19 +170,9 @@ class RandomWalkerBaseline:
         labels = random_walker(gray, seeds, beta=self.beta, mode=self.mode, tol=self.tol)
         return np.asarray(labels == 1)
 
-    def predict(
-        self,
-        embedding: Embedding,
-        prompts: Sequence[Prompts],
-        multimask_output: bool | None = None,
-    ) -> Prediction:
-        """Masks Bx1xHxW bool, scores Bx1 (1.0), low_res_logits Bx1x256x256 zeros."""
-        gray = _image_of(embedding).astype(np.float64).mean(axis=2) / 255.0
-        return _prediction([self._segment(gray, p) for p in prompts])
-
 
 @dataclass
-class GrabCutBaseline:
+class GrabCutBaseline(ClickBaseline):
     """GrabCut (``cv2.grabCut``, ``iterations`` rounds) from a box or the clicks' box.
 
     ``margin``: px added on every side of the positive clicks' bounding box when no box is given;
@@ -183,10 +194,6 @@ class GrabCutBaseline:
             "margin": str(self.margin),
             "radius": str(self.radius),
         }
-
-    def embed(self, image: np.ndarray) -> Embedding:
-        """Store the HxW or HxWx3 uint8 image (no encoder)."""
-        return _store_image(image)
 
     def init_mask(self, p: Prompts, shape: tuple[int, int]) -> np.ndarray | None:
         """HxW uint8 GrabCut labels (GC_BGD / GC_PR_FGD / GC_FGD ...), None without any foreground."""
@@ -215,6 +222,10 @@ class GrabCutBaseline:
             return None
         return m
 
+    def _view(self, image: np.ndarray) -> np.ndarray:
+        """HxWx3 uint8, contiguous (a gray image replicated to 3 channels), as stored (RGB)."""
+        return np.ascontiguousarray(np.repeat(image, 3, axis=2) if image.shape[2] == 1 else image)
+
     def _segment(self, bgr: np.ndarray, p: Prompts) -> np.ndarray:
         shape = (int(bgr.shape[0]), int(bgr.shape[1]))
         m = self.init_mask(p, shape)
@@ -227,17 +238,6 @@ class GrabCutBaseline:
         cv2.setRNGSeed(self.seed)
         cv2.grabCut(bgr, m, (0, 0, 0, 0), bgd, fgd, self.iterations, cv2.GC_INIT_WITH_MASK)
         return np.asarray((m == cv2.GC_FGD) | (m == cv2.GC_PR_FGD))
-
-    def predict(
-        self,
-        embedding: Embedding,
-        prompts: Sequence[Prompts],
-        multimask_output: bool | None = None,
-    ) -> Prediction:
-        """Masks Bx1xHxW bool, scores Bx1 (1.0), low_res_logits Bx1x256x256 zeros."""
-        img = _image_of(embedding)
-        bgr = np.ascontiguousarray(np.repeat(img, 3, axis=2) if img.shape[2] == 1 else img)
-        return _prediction([self._segment(bgr, p) for p in prompts])
 
 
 def build_baseline(name: str, **kwargs: object) -> RandomWalkerBaseline | GrabCutBaseline:

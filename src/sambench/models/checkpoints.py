@@ -26,8 +26,9 @@ import re
 import threading
 import warnings
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TypeVar
 
 import torch
 from torch import nn
@@ -47,6 +48,8 @@ SAFETENSORS_SUFFIXES = (".safetensors",)
 _HASH_CACHE: dict[tuple[str, int, int], str] = {}
 _HASH_LOCK = threading.Lock()
 _MAX_KEYS_SHOWN = 5
+
+M = TypeVar("M", bound=nn.Module)
 
 
 class CheckpointError(ValueError):
@@ -303,6 +306,27 @@ def load_into(
             "It looks like a checkpoint for another architecture."
         )
     module.load_state_dict(dict(state), strict=True)
+
+
+def load_checkpoint(
+    build: Callable[[], M],
+    path: str | Path,
+    *,
+    model_name: str,
+    expected_sha256: str | None = None,
+) -> tuple[M, str]:
+    """An architecture with a checkpoint's weights: what every adapter builder does.
+
+    Reads ``path`` with :func:`load_state_dict` (``expected_sha256`` verified first), then builds
+    the architecture with ``build()`` (random weights) and loads the state into it strictly with
+    :func:`load_into` (``model_name`` names it in errors). Returns the module and the file's
+    SHA-256 (hex), the adapter's ``checkpoint_sha256``. Raises :class:`CheckpointError` as those
+    two functions do; a file that cannot be read fails before anything is built.
+    """
+    state = load_state_dict(path, expected_sha256=expected_sha256)
+    module = build()
+    load_into(module, state, path=path, model_name=model_name)
+    return module, sha256_file(path)
 
 
 def state_hash(module: nn.Module) -> str:

@@ -36,8 +36,18 @@ import numpy as np
 import torch
 
 from sambench.errors import OptionError
-from sambench.models.base import Embedding, Prediction
-from sambench.models.sam_family import as_rgb_uint8, predict_grouped
+from sambench.models.base import Embedding
+from sambench.models.sam_family import (
+    HIGH_RES_KEYS,
+    ChunkDecodeFn,
+    ChunkedDecoding,
+    PointTensors,
+    as_rgb_uint8,
+    decode_chunk_for,
+    high_res_maps,
+    resolve_device,
+    stack_prompts,
+)
 from sambench.prompts.types import Prompts
 from sambench.version import __version__
 
@@ -46,8 +56,6 @@ HF_KINDS: dict[str, tuple[str, str]] = {
     "hf_sam2": ("sam2", "Sam2Model"),
 }
 """``--model`` name -> (``config.json`` ``model_type``, transformers class)."""
-
-HIGH_RES_KEYS = ("high_res_feats_0", "high_res_feats_1")
 
 
 def _folder_sha256(folder: Path) -> str:
@@ -116,7 +124,7 @@ class HfPreprocessing:
         )
 
 
-class HfSamAdapter:
+class HfSamAdapter(ChunkedDecoding):
     """:class:`~sambench.models.base.PromptableModel` for a transformers ``SamModel`` or
     ``Sam2Model`` with its processor (``kind`` = ``"sam"`` or ``"sam2"``).
 
@@ -140,19 +148,15 @@ class HfSamAdapter:
     ) -> None:
         if kind not in ("sam", "sam2"):
             raise ValueError(f"kind: expected 'sam' or 'sam2', got {kind!r}")
-        if device is None:
-            device = "cuda" if torch.cuda.is_available() else "cpu"
         self.name = name
         self.kind = kind
-        self.device = torch.device(device)
+        self.device = resolve_device(device)
         self.model = model.to(self.device).eval()
         self.processor = processor
         self.default_multimask = default_multimask
         self.checkpoint_sha256 = checkpoint_sha256
         self.decoder_sha256: str | None = None
-        if decode_chunk is not None and decode_chunk < 1:
-            raise ValueError(f"decode_chunk: expected an integer >= 1 or None, got {decode_chunk}")
-        self.decode_chunk = decode_chunk or (1 if self.device.type == "cpu" else 64)
+        self.decode_chunk = decode_chunk_for(decode_chunk, self.device, 64)
         self.preprocessing = HfPreprocessing(kind, int(processor.target_size))
         emb = model.config.prompt_encoder_config
         side = 4 * int(emb.image_size // emb.patch_size)
@@ -184,13 +188,7 @@ class HfSamAdapter:
         feats = embedding.features.to(self.device)
         if self.kind == "sam":
             return feats
-        missing = [k for k in HIGH_RES_KEYS if k not in embedding.extras]
-        if missing:
-            raise ValueError(
-                f"{self.name}: embedding lacks the high-resolution features {missing} "
-                "(was it made by another model?)"
-            )
-        return [*(embedding.extras[k].to(self.device) for k in HIGH_RES_KEYS), feats]
+        return [*high_res_maps(self.name, embedding, self.device), feats]
 
     # ------------------------------------------------------------------ coordinates
     def _normalize(self, coords: np.ndarray, size: tuple[int, int], box: bool) -> torch.Tensor:
@@ -219,46 +217,34 @@ class HfSamAdapter:
         return self._normalize(b, original_size, True).double().numpy().reshape(-1, 4)
 
     # ------------------------------------------------------------------ decoder
-    def decode_embedding(
-        self,
-        embedding: Embedding,
-        points: tuple[torch.Tensor, torch.Tensor] | None,
-        boxes: torch.Tensor | None,
-        mask_inputs: torch.Tensor | None,
-        multimask_output: bool,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The model's forward from the embedding, inputs in model coordinates: ``points`` =
-        (BxNx2 (X, Y), BxN labels), ``boxes`` Bx4 XYXY, ``mask_inputs`` Bx1xhxw logits.
-        Returns (BxKxhxw raw low-res logits, BxK predicted IoU), K = 3 or 1."""
+    def _chunk_size(self, mask_inputs: torch.Tensor | None) -> int:
+        """``decode_chunk``, but one prompt set per forward with a mask prompt (transformers
+        adds the dense mask embedding per image, not per prompt)."""
+        return 1 if mask_inputs is not None else self.decode_chunk
+
+    def _chunk_decoder(self, embedding: Embedding, multimask_output: bool) -> ChunkDecodeFn:
+        """The model's forward from the embedding (``pred_masks``, ``iou_scores``), the prompts
+        as 1xCx... tensors (float64 coordinates for SAM, float32 for SAM 2)."""
         image_embeddings = self._image_embeddings(embedding)
-        if points is not None:
-            b = int(points[0].shape[0])
-        elif boxes is not None:
-            b = int(boxes.shape[0])
-        elif mask_inputs is not None:
-            b = int(mask_inputs.shape[0])
-        else:
-            raise ValueError("prompts: need points, a box or a mask")
-        c = 1 if mask_inputs is not None else self.decode_chunk
-        lows, ious = [], []
         dtype = torch.float64 if self.kind == "sam" else torch.float32
-        for i in range(0, b, c):
+
+        def decode(
+            pts: PointTensors, bx: torch.Tensor | None, mk: torch.Tensor | None
+        ) -> tuple[torch.Tensor, torch.Tensor]:
             kw: dict[str, Any] = {}
-            if points is not None:
-                kw["input_points"] = points[0][i : i + c].to(self.device, dtype)[None]
-                kw["input_labels"] = points[1][i : i + c].to(self.device, torch.int64)[None]
-            if boxes is not None:
-                kw["input_boxes"] = boxes[i : i + c].to(self.device, dtype)[None]
-            if mask_inputs is not None:
-                kw["input_masks"] = mask_inputs[i : i + c].to(self.device, torch.float32)
+            if pts is not None:
+                kw["input_points"] = pts[0].to(self.device, dtype)[None]
+                kw["input_labels"] = pts[1].to(self.device, torch.int64)[None]
+            if bx is not None:
+                kw["input_boxes"] = bx.to(self.device, dtype)[None]
+            if mk is not None:
+                kw["input_masks"] = mk.to(self.device, torch.float32)
             out = self.model(
                 image_embeddings=image_embeddings, multimask_output=multimask_output, **kw
             )
-            lows.append(out.pred_masks[0])
-            ious.append(out.iou_scores[0])
-        if len(lows) == 1:
-            return lows[0], ious[0]
-        return torch.cat(lows), torch.cat(ious)
+            return out.pred_masks[0], out.iou_scores[0]
+
+        return decode
 
     def postprocess(self, low_res_logits: torch.Tensor, embedding: Embedding) -> torch.Tensor:
         """BxKxhxw logits -> BxKxHxW logits (``post_process_masks``, ``binarize=False``)."""
@@ -272,58 +258,20 @@ class HfSamAdapter:
 
     def _prompt_tensors(
         self, group: Sequence[Prompts], size: tuple[int, int]
-    ) -> tuple[tuple[torch.Tensor, torch.Tensor] | None, torch.Tensor | None, torch.Tensor | None]:
-        first = group[0]
+    ) -> tuple[PointTensors, torch.Tensor | None, torch.Tensor | None]:
+        """Stack prompt sets of one signature (:func:`stack_prompts`) and normalize them with
+        the processor's arithmetic; CPU tensors (the decoder moves and casts them)."""
+        coords, labels, raw, arr = stack_prompts(group, self.mask_input_size)
         points = boxes = masks = None
-        if first.points is not None:
-            coords = np.stack([np.asarray(p.points, np.float64) for p in group])
-            labels = np.stack([np.asarray(p.labels) for p in group])
-            if not np.isfinite(coords).all():
-                raise ValueError("Prompts.points: coordinates must be finite")
-            if not np.isin(labels, (0, 1)).all():
-                raise ValueError(
-                    f"Prompts.labels: allowed values are 0 and 1, got {np.unique(labels)}"
-                )
+        if coords is not None and labels is not None:
             n = coords.shape[1]
             pts = self._normalize(coords.reshape(-1, 2), size, False).reshape(len(group), n, 2)
             points = (pts, torch.as_tensor(labels.astype(np.int64)))
-        if first.box is not None:
-            raw = np.stack([np.asarray(p.box, np.float64).reshape(4) for p in group])
-            if not np.isfinite(raw).all():
-                raise ValueError("Prompts.box: coordinates must be finite")
+        if raw is not None:
             boxes = self._normalize(raw, size, True)
-        if first.mask_logits is not None:
-            want = (1, *self.mask_input_size)
-            for p in group:
-                got = np.asarray(p.mask_logits).shape
-                if got != want:
-                    raise ValueError(
-                        f"Prompts.mask_logits: expected shape {want} (this adapter's "
-                        f"low_res_logits of one candidate), got {got}"
-                    )
-            masks = torch.as_tensor(
-                np.stack([np.asarray(p.mask_logits, np.float32) for p in group])
-            )
+        if arr is not None:
+            masks = torch.as_tensor(arr)
         return points, boxes, masks
-
-    def predict(
-        self,
-        embedding: Embedding,
-        prompts: Sequence[Prompts],
-        multimask_output: bool | None = None,
-    ) -> Prediction:
-        """Decode B prompt sets against one embedding.
-
-        Returns masks BxKxHxW bool, scores BxK float32, low-res logits BxKxhxw float32 (raw
-        ``pred_masks``), K = 3 or 1.
-        """
-        return predict_grouped(
-            self,
-            embedding,
-            prompts,
-            multimask_output,
-            lambda pts, bxs, mks, mm: self.decode_embedding(embedding, pts, bxs, mks, mm),
-        )
 
     def signature(self) -> dict[str, str]:
         """Cache key: model, folder hash, preprocessing and sambench version."""

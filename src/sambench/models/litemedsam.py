@@ -24,8 +24,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from sambench.models.checkpoints import load_into, load_state_dict, sha256_file
-from sambench.models.sam_family import SamFamilyAdapter
+from sambench.models.checkpoints import load_checkpoint
+from sambench.models.sam_family import HW, SamFamilyAdapter
 
 LITE_SIZE = 256
 
@@ -41,15 +41,13 @@ class LiteMedSamPreprocessing:
             f"{size}x{size}; boxes x{size}/max(H,W) truncated; crop, bilinear to HxW, sigmoid > 0.5"
         )
 
-    def resized_shape(self, original_size: tuple[int, int]) -> tuple[int, int]:
+    def resized_shape(self, original_size: HW) -> HW:
         """(h, w) after scaling the longest side to ``size``: ``int(x * scale + 0.5)``."""
         h, w = original_size
         scale = self.size * 1.0 / max(h, w)
         return max(1, int(h * scale + 0.5)), max(1, int(w * scale + 0.5))
 
-    def prepare_image(
-        self, image: np.ndarray, device: torch.device
-    ) -> tuple[torch.Tensor, tuple[int, int]]:
+    def prepare_image(self, image: np.ndarray, device: torch.device) -> tuple[torch.Tensor, HW]:
         """HxWx3 uint8 -> 1x3x256x256 float32 in [0, 1], padded; (h, w) of the resized image."""
         import cv2
 
@@ -61,20 +59,17 @@ class LiteMedSamPreprocessing:
         x = torch.tensor(padded).float().permute(2, 0, 1).unsqueeze(0).to(device)
         return x, (newh, neww)
 
-    def _ratio(self, original_size: tuple[int, int]) -> float:
+    def _ratio(self, original_size: HW) -> float:
         return self.size / max(original_size)
 
-    def coords_to_model(self, coords: np.ndarray, original_size: tuple[int, int]) -> np.ndarray:
+    def coords_to_model(self, coords: np.ndarray, original_size: HW) -> np.ndarray:
         return np.asarray(coords, np.float64) * self._ratio(original_size)
 
-    def boxes_to_model(self, boxes: np.ndarray, original_size: tuple[int, int]) -> np.ndarray:
+    def boxes_to_model(self, boxes: np.ndarray, original_size: HW) -> np.ndarray:
         return np.trunc(np.asarray(boxes, np.float64) * self._ratio(original_size))
 
     def postprocess(
-        self,
-        low_res_logits: torch.Tensor,
-        input_size: tuple[int, int],
-        original_size: tuple[int, int],
+        self, low_res_logits: torch.Tensor, input_size: HW, original_size: HW
     ) -> torch.Tensor:
         """Probabilities at the original size: crop to (h, w), bilinear to (H, W), sigmoid."""
         cropped = low_res_logits[..., : input_size[0], : input_size[1]]
@@ -98,16 +93,16 @@ def build_litemedsam_adapter(
 
     path = Path(mlt.get_asset_path() if checkpoint is None else checkpoint)
     expected = mlt.CHECKPOINT_SHA256 if path.name == mlt.CHECKPOINT_FILENAME else None
-    state = load_state_dict(path, expected_sha256=expected)
-    net = mlt.build_lite_medsam()
-    load_into(net, state, path=path, model_name=name)
+    net, sha = load_checkpoint(
+        mlt.build_lite_medsam, path, model_name=name, expected_sha256=expected
+    )
     adapter = SamFamilyAdapter(
         name,
         net,
         LiteMedSamPreprocessing(),
         default_multimask=False,
         device=device,
-        checkpoint_sha256=sha256_file(path),
+        checkpoint_sha256=sha,
     )
     # --multimask auto for S2-S6: three candidates, measured better than the official single mask
     # on the seed samples and the demo (docs/evaluate.md "Multimask default"); S1 stays single.

@@ -24,7 +24,7 @@ from PIL import Image
 from torch import nn
 
 from sambench.models.base import Embedding
-from sambench.models.checkpoints import load_into, load_state_dict, sha256_file
+from sambench.models.checkpoints import load_checkpoint, sha256_file
 from sambench.models.sam2 import Sam2Adapter, Sam2Preprocessing, build_sam2_model
 from sambench.models.sam_family import as_rgb_uint8
 
@@ -77,15 +77,13 @@ def build_medsam2_adapter(
             f"medsam2: a checkpoint path is required (no download possible at run time); pass "
             f"MedSAM2's file, e.g. checkpoint='{MEDSAM2_FILE}'"
         )
-    state = load_state_dict(checkpoint)
-    if model_config is None:
-        model = build_sam2_model("sam2.1_hiera_t", MEDSAM2_OVERRIDES)
-    else:
-        model = build_sam2_model("sam2.1_hiera_t", config_file=model_config)
-    load_into(model, state, path=checkpoint, model_name="medsam2 (SAM 2.1 Hiera-T at 512 px)")
-    adapter = MedSam2Adapter(
-        "medsam2", model, device=device, checkpoint_sha256=sha256_file(checkpoint)
+    overrides = MEDSAM2_OVERRIDES if model_config is None else ()  # a user's config: as it is
+    model, sha = load_checkpoint(
+        lambda: build_sam2_model("sam2.1_hiera_t", overrides, config_file=model_config),
+        checkpoint,
+        model_name="medsam2 (SAM 2.1 Hiera-T at 512 px)",
     )
+    adapter = MedSam2Adapter("medsam2", model, device=device, checkpoint_sha256=sha)
     if model_config is not None:
         adapter.model_config_sha256 = sha256_file(model_config)
     return adapter

@@ -25,8 +25,8 @@ import torch.nn.functional as F
 from segment_anything.modeling import Sam
 from segment_anything.utils.transforms import ResizeLongestSide
 
-from sambench.models.checkpoints import load_into, load_state_dict, sha256_file
-from sambench.models.sam_family import SamFamilyAdapter
+from sambench.models.checkpoints import load_checkpoint
+from sambench.models.sam_family import HW, SamFamilyAdapter
 
 SamVariant = Literal["vit_b", "vit_l", "vit_h"]
 SAM_VARIANTS: tuple[str, ...] = ("vit_b", "vit_l", "vit_h")
@@ -48,26 +48,21 @@ class SamPreprocessing:
             f"zero-pad to {size}x{size}; Sam.postprocess_masks, logits > {self.mask_threshold}"
         )
 
-    def prepare_image(
-        self, image: np.ndarray, device: torch.device
-    ) -> tuple[torch.Tensor, tuple[int, int]]:
+    def prepare_image(self, image: np.ndarray, device: torch.device) -> tuple[torch.Tensor, HW]:
         """HxWx3 uint8 RGB -> 1x3x1024x1024 normalized and padded; (h, w) after resizing."""
         resized = self.transform.apply_image(image)
         x = torch.as_tensor(resized, device=device).permute(2, 0, 1).contiguous()[None, :, :, :]
         input_size = (int(x.shape[-2]), int(x.shape[-1]))
         return self.sam.preprocess(x), input_size
 
-    def coords_to_model(self, coords: np.ndarray, original_size: tuple[int, int]) -> np.ndarray:
+    def coords_to_model(self, coords: np.ndarray, original_size: HW) -> np.ndarray:
         return self.transform.apply_coords(coords, original_size)
 
-    def boxes_to_model(self, boxes: np.ndarray, original_size: tuple[int, int]) -> np.ndarray:
+    def boxes_to_model(self, boxes: np.ndarray, original_size: HW) -> np.ndarray:
         return self.transform.apply_boxes(boxes, original_size)
 
     def postprocess(
-        self,
-        low_res_logits: torch.Tensor,
-        input_size: tuple[int, int],
-        original_size: tuple[int, int],
+        self, low_res_logits: torch.Tensor, input_size: HW, original_size: HW
     ) -> torch.Tensor:
         """Logits at the original size (upscale to 1024, crop the padding, resize to (H, W))."""
         return self.sam.postprocess_masks(low_res_logits, input_size, original_size)
@@ -84,9 +79,7 @@ class MedSamPreprocessing:
             f"min-max [0,1]; boxes x{size}/W, x{size}/H; sigmoid, bilinear to HxW, > 0.5"
         )
 
-    def prepare_image(
-        self, image: np.ndarray, device: torch.device
-    ) -> tuple[torch.Tensor, tuple[int, int]]:
+    def prepare_image(self, image: np.ndarray, device: torch.device) -> tuple[torch.Tensor, HW]:
         """HxWx3 uint8 -> 1x3xSxS float32 in [0, 1]; the whole input is the image (no padding)."""
         from skimage import transform
 
@@ -98,19 +91,16 @@ class MedSamPreprocessing:
         x = torch.tensor(img).float().permute(2, 0, 1).unsqueeze(0).to(device)
         return x, (s, s)
 
-    def coords_to_model(self, coords: np.ndarray, original_size: tuple[int, int]) -> np.ndarray:
+    def coords_to_model(self, coords: np.ndarray, original_size: HW) -> np.ndarray:
         h, w = original_size
         return np.asarray(coords, np.float64) / np.array([w, h]) * self.size
 
-    def boxes_to_model(self, boxes: np.ndarray, original_size: tuple[int, int]) -> np.ndarray:
+    def boxes_to_model(self, boxes: np.ndarray, original_size: HW) -> np.ndarray:
         h, w = original_size
         return np.asarray(boxes, np.float64) / np.array([w, h, w, h]) * self.size
 
     def postprocess(
-        self,
-        low_res_logits: torch.Tensor,
-        input_size: tuple[int, int],
-        original_size: tuple[int, int],
+        self, low_res_logits: torch.Tensor, input_size: HW, original_size: HW
     ) -> torch.Tensor:
         """Probabilities at the original size: sigmoid first, then bilinear resize to (H, W)."""
         probs = torch.sigmoid(low_res_logits)
@@ -174,13 +164,7 @@ def build_sam_adapter(
             f"pass the official file, e.g. checkpoint='sam_{variant}_....pth'"
             + (" or 'medsam_vit_b.pth'" if pipeline == "medsam" else "")
         )
-    state = load_state_dict(checkpoint)
-    sam = sam_model_registry[variant](checkpoint=None)
-    load_into(sam, state, path=checkpoint, model_name=name)
-    return adapter_from_sam(
-        sam,
-        name=name,
-        pipeline=pipeline,
-        device=device,
-        checkpoint_sha256=sha256_file(checkpoint),
+    sam, sha = load_checkpoint(
+        lambda: sam_model_registry[variant](checkpoint=None), checkpoint, model_name=name
     )
+    return adapter_from_sam(sam, name=name, pipeline=pipeline, device=device, checkpoint_sha256=sha)

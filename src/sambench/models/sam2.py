@@ -29,15 +29,18 @@ import numpy as np
 import torch
 from torch import nn
 
-from sambench.models.base import Embedding, Prediction
-from sambench.models.checkpoints import load_into, load_state_dict, sha256_file, state_hash
+from sambench.models.base import Embedding
+from sambench.models.checkpoints import load_checkpoint, sha256_file, state_hash
 from sambench.models.sam_family import (
+    HIGH_RES_KEYS,
+    ChunkDecodeFn,
+    ChunkedDecoding,
     DecoderFiles,
     as_rgb_uint8,
-    predict_grouped,
-    prompt_tensors,
+    decode_chunk_for,
+    high_res_maps,
+    resolve_device,
 )
-from sambench.prompts.types import Prompts
 from sambench.version import __version__
 
 _SIZES = {"t": ("T", "tiny"), "s": ("S", "small"), "b+": ("B+", "base_plus"), "l": ("L", "large")}
@@ -51,8 +54,6 @@ SAM2_CONFIGS: dict[str, tuple[str, str, str]] = {
     for k, (arch, word) in _SIZES.items()
 }
 """Model name -> (config inside the ``sam2`` package, architecture in words, official file)."""
-
-HIGH_RES_KEYS = ("high_res_feats_0", "high_res_feats_1")
 
 
 class Sam2Preprocessing:
@@ -68,13 +69,16 @@ class Sam2Preprocessing:
         )
 
 
-class Sam2Adapter(DecoderFiles):
+class Sam2Adapter(ChunkedDecoding, DecoderFiles):
     """:class:`~sambench.models.base.PromptableModel` for a ``sam2`` ``SAM2Base`` model.
 
     Wraps ``sam2.sam2_image_predictor.SAM2ImagePredictor`` (default thresholds, no hole or
     sprinkle filling). ``checkpoint_sha256`` identifies the weights (None for in-memory weights:
-    :meth:`signature` then hashes the state dict).
+    :meth:`signature` then hashes the state dict). ``predict`` returns the low-res logits
+    clamped to [-32, 32] (the predictor's mask-prompt output).
     """
+
+    clamp_low_res = 32.0
 
     def __init__(
         self,
@@ -88,10 +92,8 @@ class Sam2Adapter(DecoderFiles):
     ) -> None:
         from sam2.sam2_image_predictor import SAM2ImagePredictor
 
-        if device is None:
-            device = "cuda" if torch.cuda.is_available() else "cpu"
         self.name = name
-        self.device = torch.device(device)
+        self.device = resolve_device(device)
         self.model = model.to(self.device).eval()
         self.predictor = SAM2ImagePredictor(self.model)
         size = int(model.image_size)  # type: ignore[arg-type]
@@ -108,11 +110,9 @@ class Sam2Adapter(DecoderFiles):
         self.checkpoint_sha256 = checkpoint_sha256
         self.decoder_sha256: str | None = None
         self.model_config_sha256: str | None = None  # a user's --model-config file
-        if decode_chunk is not None and decode_chunk < 1:
-            raise ValueError(f"decode_chunk: expected an integer >= 1 or None, got {decode_chunk}")
         # one prompt set per decoder call on a CPU (what SAM2ImagePredictor.predict does for one
         # prompt, so results equal the predictor's bit for bit); batched on a GPU
-        self.decode_chunk = decode_chunk or (1 if self.device.type == "cpu" else 256)
+        self.decode_chunk = decode_chunk_for(decode_chunk, self.device, 256)
         mask_size = getattr(self.prompt_encoder, "mask_input_size", (256, 256))
         self.mask_input_size: tuple[int, int] = (int(mask_size[0]), int(mask_size[1]))
 
@@ -136,16 +136,11 @@ class Sam2Adapter(DecoderFiles):
 
     def _set(self, embedding: Embedding) -> None:
         """Point the predictor at ``embedding`` (as if ``set_image`` had just computed it)."""
-        missing = [k for k in HIGH_RES_KEYS if k not in embedding.extras]
-        if missing:
-            raise ValueError(
-                f"{self.name}: embedding lacks the high-resolution features {missing} "
-                "(was it made by another model?)"
-            )
+        high_res = high_res_maps(self.name, embedding, self.device)
         p = self.predictor
         p._features = {
             "image_embed": embedding.features.to(self.device),
-            "high_res_feats": [embedding.extras[k].to(self.device) for k in HIGH_RES_KEYS],
+            "high_res_feats": high_res,
         }
         p._orig_hw = [tuple(int(v) for v in embedding.original_size)]
         p._is_image_set = True
@@ -167,46 +162,26 @@ class Sam2Adapter(DecoderFiles):
         return self.to_model_coords(b, original_size).reshape(-1, 4)
 
     # ------------------------------------------------------------------ decoder
-    def decode_embedding(
-        self,
-        embedding: Embedding,
-        points: tuple[torch.Tensor, torch.Tensor] | None,
-        boxes: torch.Tensor | None,
-        mask_inputs: torch.Tensor | None,
-        multimask_output: bool,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """``SAM2ImagePredictor._predict`` in chunks of ``decode_chunk`` prompt sets.
-
-        Inputs in model coordinates: ``points`` = (BxNx2 (X, Y), BxN int labels), ``boxes`` Bx4
-        XYXY, ``mask_inputs`` Bx1x256x256 logits. Returns (BxKx256x256 raw low-res logits,
-        BxK predicted IoU), K = 3 or 1.
-        """
+    def _chunk_decoder(self, embedding: Embedding, multimask_output: bool) -> ChunkDecodeFn:
+        """``SAM2ImagePredictor._predict`` (:meth:`_decode`) against ``embedding``: the
+        predictor is set to it, its features read as ``_predict`` reads them, and reset."""
         self._set(embedding)
         p = self.predictor
-        if points is not None:
-            b = int(points[0].shape[0])
-        elif boxes is not None:
-            b = int(boxes.shape[0])
-        elif mask_inputs is not None:
-            b = int(mask_inputs.shape[0])
-        else:
-            raise ValueError("prompts: need points, a box or a mask")
-        lows, ious = [], []
-        c = self.decode_chunk
-        for i in range(0, b, c):
-            pts = None if points is None else (points[0][i : i + c].float(), points[1][i : i + c])
-            bx = None if boxes is None else boxes[i : i + c].float()
-            mk = None if mask_inputs is None else mask_inputs[i : i + c]
-            assert p._features is not None
-            image_embed = p._features["image_embed"][-1].unsqueeze(0)
-            high_res = [lvl[-1].unsqueeze(0) for lvl in p._features["high_res_feats"]]
-            low, iou = self._decode(pts, bx, mk, multimask_output, image_embed, high_res)
-            lows.append(low)
-            ious.append(iou)
+        assert p._features is not None
+        image_embed = p._features["image_embed"][-1].unsqueeze(0)
+        high_res = [lvl[-1].unsqueeze(0) for lvl in p._features["high_res_feats"]]
         p.reset_predictor()
-        if len(lows) == 1:
-            return lows[0], ious[0]
-        return torch.cat(lows), torch.cat(ious)
+
+        def decode(
+            pts: tuple[torch.Tensor, torch.Tensor] | None,
+            bx: torch.Tensor | None,
+            mk: torch.Tensor | None,
+        ) -> tuple[torch.Tensor, torch.Tensor]:
+            pts = None if pts is None else (pts[0].float(), pts[1])
+            bx = None if bx is None else bx.float()
+            return self._decode(pts, bx, mk, multimask_output, image_embed, high_res)
+
+        return decode
 
     def _decode(
         self,
@@ -278,32 +253,6 @@ class Sam2Adapter(DecoderFiles):
         """BxKx256x256 logits -> BxKxHxW logits (``SAM2Transforms.postprocess_masks``)."""
         hw = tuple(int(v) for v in embedding.original_size)
         return self.predictor._transforms.postprocess_masks(low_res_logits, hw)
-
-    def _prompt_tensors(
-        self, group: Sequence[Prompts], original_size: tuple[int, int]
-    ) -> tuple[tuple[torch.Tensor, torch.Tensor] | None, torch.Tensor | None, torch.Tensor | None]:
-        """Stack prompt sets of one signature into model-coordinate tensors (as SAM's)."""
-        return prompt_tensors(self, group, original_size)
-
-    def predict(
-        self,
-        embedding: Embedding,
-        prompts: Sequence[Prompts],
-        multimask_output: bool | None = None,
-    ) -> Prediction:
-        """Decode B prompt sets against one embedding (as ``SAM2ImagePredictor.predict``).
-
-        Returns masks BxKxHxW bool, scores BxK float32, low-res logits BxKx256x256 float32
-        clamped to [-32, 32] (the predictor's mask-prompt output), K = 3 or 1.
-        """
-        return predict_grouped(
-            self,
-            embedding,
-            prompts,
-            multimask_output,
-            lambda pts, bxs, mks, mm: self.decode_embedding(embedding, pts, bxs, mks, mm),
-            clamp_low_res=32.0,
-        )
 
     # ------------------------------------------------------------------ identity
     def signature(self) -> dict[str, str]:
@@ -403,11 +352,13 @@ def build_sam2_adapter(
             f"{name}: a checkpoint path is required (no download possible at run time); pass the "
             f"official file of {arch}, e.g. checkpoint='{official}'"
         )
-    state = load_state_dict(checkpoint)
-    model = build_sam2_model(name, config_file=model_config)
     where = f"sam2 {config}" if model_config is None else f"config {model_config}"
-    load_into(model, state, path=checkpoint, model_name=f"{name} ({arch}, {where})")
-    adapter = Sam2Adapter(name, model, device=device, checkpoint_sha256=sha256_file(checkpoint))
+    model, sha = load_checkpoint(
+        lambda: build_sam2_model(name, config_file=model_config),
+        checkpoint,
+        model_name=f"{name} ({arch}, {where})",
+    )
+    adapter = Sam2Adapter(name, model, device=device, checkpoint_sha256=sha)
     if model_config is not None:
         adapter.model_config_sha256 = sha256_file(model_config)
     return adapter

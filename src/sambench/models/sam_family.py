@@ -26,8 +26,25 @@ from sambench.models.runtime.export import runtime_label
 from sambench.prompts.types import Prompts
 from sambench.version import __version__
 
+HW = tuple[int, int]
+"""An image size (height, width) in pixels."""
+
 POSTPROCESS_CHUNK = 16
 """Prompt sets up-sampled to the original size at a time (bounds memory, not the decoder batch)."""
+
+HIGH_RES_KEYS = ("high_res_feats_0", "high_res_feats_1")
+"""Names in ``Embedding.extras`` of SAM 2's two high-resolution feature maps (``sam2`` and
+transformers' ``Sam2Model``), finest first."""
+
+PointTensors = tuple[torch.Tensor, torch.Tensor] | None
+"""Clicks in model coordinates: (BxNx2 float (X, Y), BxN int labels), or None."""
+
+ChunkDecodeFn = Callable[
+    [PointTensors, torch.Tensor | None, torch.Tensor | None],
+    tuple[torch.Tensor, torch.Tensor],
+]
+"""``(points, boxes, mask_inputs) -> (low-res logits CxKxhxw, scores CxK)`` of C prompt sets of
+one chunk, in model coordinates (one image, one ``multimask_output``)."""
 
 
 class Preprocessing(Protocol):
@@ -40,25 +57,20 @@ class Preprocessing(Protocol):
     description: str
     mask_threshold: float
 
-    def prepare_image(
-        self, image: np.ndarray, device: torch.device
-    ) -> tuple[torch.Tensor, tuple[int, int]]:
+    def prepare_image(self, image: np.ndarray, device: torch.device) -> tuple[torch.Tensor, HW]:
         """HxWx3 uint8 RGB -> (1x3xSxS float32 encoder input on ``device``, (h, w) resized size)."""
         ...
 
-    def coords_to_model(self, coords: np.ndarray, original_size: tuple[int, int]) -> np.ndarray:
+    def coords_to_model(self, coords: np.ndarray, original_size: HW) -> np.ndarray:
         """...x2 (X, Y) original pixels -> model input pixels (float64)."""
         ...
 
-    def boxes_to_model(self, boxes: np.ndarray, original_size: tuple[int, int]) -> np.ndarray:
+    def boxes_to_model(self, boxes: np.ndarray, original_size: HW) -> np.ndarray:
         """Bx4 XYXY original pixels -> model input pixels (float64)."""
         ...
 
     def postprocess(
-        self,
-        low_res_logits: torch.Tensor,
-        input_size: tuple[int, int],
-        original_size: tuple[int, int],
+        self, low_res_logits: torch.Tensor, input_size: HW, original_size: HW
     ) -> torch.Tensor:
         """BxKx256x256 logits -> BxKxHxW logits or probabilities at the original size."""
         ...
@@ -80,20 +92,32 @@ def as_rgb_uint8(image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(arr)
 
 
-def prompt_tensors(
-    adapter: Any, group: Sequence[Prompts], original_size: tuple[int, int]
-) -> tuple[tuple[torch.Tensor, torch.Tensor] | None, torch.Tensor | None, torch.Tensor | None]:
-    """Stack prompt sets of one signature (``Prompts.signature``) into model-coordinate tensors.
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """``device``, or the first GPU when there is one and the CPU otherwise (None)."""
+    if device is None:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(device)
 
-    ``adapter`` supplies ``device``, ``to_model_coords``, ``to_model_boxes`` and
-    ``mask_input_size`` (the SAM family and SAM 2 adapters). Returns ``(points, labels)`` (BxNx2
-    float32, BxN int32) or None, boxes Bx4 float32 or None, mask logits Bx1xhxw float32 or None,
-    on ``adapter.device``; refuses non-finite coordinates, labels other than 0/1 and mask logits
-    of the wrong shape.
+
+def decode_chunk_for(decode_chunk: int | None, device: torch.device, gpu_default: int) -> int:
+    """Prompt sets per decoder call: ``decode_chunk``, else 1 on a CPU and ``gpu_default``
+    elsewhere. Raises ValueError for a chunk below 1."""
+    if decode_chunk is not None and decode_chunk < 1:
+        raise ValueError(f"decode_chunk: expected an integer >= 1 or None, got {decode_chunk}")
+    return decode_chunk or (1 if device.type == "cpu" else gpu_default)
+
+
+def stack_prompts(
+    group: Sequence[Prompts], mask_input_size: tuple[int, int]
+) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None, np.ndarray | None]:
+    """Stack B prompt sets of one signature (``Prompts.signature``), in original pixels.
+
+    Returns points BxNx2 float64 (X, Y), labels BxN, boxes Bx4 float64 XYXY and mask logits
+    Bx1xhxw float32 (each None when the group has none). Refuses non-finite coordinates, labels
+    other than 0/1 and mask logits of another shape than ``(1, *mask_input_size)``.
     """
-    dev = adapter.device
     first = group[0]
-    points = boxes = masks = None
+    coords = labels = boxes = masks = None
     if first.points is not None:
         coords = np.stack([np.asarray(p.points, np.float64) for p in group])
         labels = np.stack([np.asarray(p.labels) for p in group])
@@ -101,20 +125,12 @@ def prompt_tensors(
             raise ValueError("Prompts.points: coordinates must be finite")
         if not np.isin(labels, (0, 1)).all():
             raise ValueError(f"Prompts.labels: allowed values are 0 and 1, got {np.unique(labels)}")
-        coords = adapter.to_model_coords(coords, original_size)
-        points = (
-            torch.as_tensor(coords, dtype=torch.float, device=dev),
-            torch.as_tensor(labels.astype(np.int64), dtype=torch.int, device=dev),
-        )
     if first.box is not None:
-        raw = np.stack([np.asarray(p.box, np.float64) for p in group])
-        if not np.isfinite(raw).all():
+        boxes = np.stack([np.asarray(p.box, np.float64).reshape(4) for p in group])
+        if not np.isfinite(boxes).all():
             raise ValueError("Prompts.box: coordinates must be finite")
-        boxes = torch.as_tensor(
-            adapter.to_model_boxes(raw, original_size), dtype=torch.float, device=dev
-        )
     if first.mask_logits is not None:
-        want = (1, *adapter.mask_input_size)
+        want = (1, *mask_input_size)
         for p in group:
             got = np.asarray(p.mask_logits).shape
             if got != want:
@@ -122,9 +138,159 @@ def prompt_tensors(
                     f"Prompts.mask_logits: expected shape {want} (this adapter's low_res_logits "
                     f"of one candidate), got {got}"
                 )
-        arr = np.stack([np.asarray(p.mask_logits, np.float32) for p in group])
+        masks = np.stack([np.asarray(p.mask_logits, np.float32) for p in group])
+    return coords, labels, boxes, masks
+
+
+def prompt_tensors(
+    adapter: Any, group: Sequence[Prompts], original_size: tuple[int, int]
+) -> tuple[PointTensors, torch.Tensor | None, torch.Tensor | None]:
+    """Stack prompt sets of one signature (:func:`stack_prompts`) into model-coordinate tensors.
+
+    ``adapter`` supplies ``device``, ``to_model_coords``, ``to_model_boxes`` and
+    ``mask_input_size`` (the SAM family and SAM 2 adapters). Returns ``(points, labels)`` (BxNx2
+    float32, BxN int32) or None, boxes Bx4 float32 or None, mask logits Bx1xhxw float32 or None,
+    on ``adapter.device``.
+    """
+    dev = adapter.device
+    coords, labels, raw, arr = stack_prompts(group, adapter.mask_input_size)
+    points = boxes = masks = None
+    if coords is not None and labels is not None:
+        points = (
+            torch.as_tensor(
+                adapter.to_model_coords(coords, original_size), dtype=torch.float, device=dev
+            ),
+            torch.as_tensor(labels.astype(np.int64), dtype=torch.int, device=dev),
+        )
+    if raw is not None:
+        boxes = torch.as_tensor(
+            adapter.to_model_boxes(raw, original_size), dtype=torch.float, device=dev
+        )
+    if arr is not None:
         masks = torch.as_tensor(arr, dtype=torch.float, device=dev)
     return points, boxes, masks
+
+
+def high_res_maps(name: str, embedding: Embedding, device: torch.device) -> list[torch.Tensor]:
+    """The embedding's :data:`HIGH_RES_KEYS` feature maps on ``device``, finest first.
+
+    Raises ValueError naming the adapter ``name`` when one is missing (an embedding of a model
+    without them, e.g. SAM).
+    """
+    missing = [k for k in HIGH_RES_KEYS if k not in embedding.extras]
+    if missing:
+        raise ValueError(
+            f"{name}: embedding lacks the high-resolution features {missing} "
+            "(was it made by another model?)"
+        )
+    return [embedding.extras[k].to(device) for k in HIGH_RES_KEYS]
+
+
+def decode_in_chunks(
+    points: PointTensors,
+    boxes: torch.Tensor | None,
+    mask_inputs: torch.Tensor | None,
+    chunk: int,
+    decode: ChunkDecodeFn,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """B prompt sets (model coordinates, as :meth:`decode_embedding` takes them) through
+    ``decode``, ``chunk`` prompt sets per call, in order.
+
+    Returns (BxKxhxw low-res logits, BxK scores): one call's tensors as they are, several
+    calls' concatenated. Raises ValueError when there is no prompt at all.
+    """
+    if points is not None:
+        b = int(points[0].shape[0])
+    elif boxes is not None:
+        b = int(boxes.shape[0])
+    elif mask_inputs is not None:
+        b = int(mask_inputs.shape[0])
+    else:
+        raise ValueError("prompts: need points, a box or a mask")
+    lows, ious = [], []
+    for i in range(0, b, chunk):
+        pts = None if points is None else (points[0][i : i + chunk], points[1][i : i + chunk])
+        bx = None if boxes is None else boxes[i : i + chunk]
+        mk = None if mask_inputs is None else mask_inputs[i : i + chunk]
+        low, iou = decode(pts, bx, mk)
+        lows.append(low)
+        ious.append(iou)
+    if len(lows) == 1:
+        return lows[0], ious[0]
+    return torch.cat(lows), torch.cat(ious)
+
+
+class GroupedPrediction:
+    """``predict`` of the SAM-family, SAM 2 and transformers adapters: :func:`predict_grouped`
+    over the adapter's ``decode_embedding``.
+
+    ``clamp_low_res``: the returned low-res logits clamped to +-that value (None: raw; SAM 2:
+    32, as ``SAM2ImagePredictor``'s mask-prompt output).
+    """
+
+    clamp_low_res: float | None = None
+    decode_embedding: Callable[
+        [Embedding, PointTensors, torch.Tensor | None, torch.Tensor | None, bool],
+        tuple[torch.Tensor, torch.Tensor],
+    ]
+
+    def _prompt_tensors(
+        self, group: Sequence[Prompts], original_size: tuple[int, int]
+    ) -> tuple[PointTensors, torch.Tensor | None, torch.Tensor | None]:
+        """Stack prompt sets of one signature into model-coordinate tensors."""
+        return prompt_tensors(self, group, original_size)
+
+    def predict(
+        self, embedding: Embedding, prompts: Sequence[Prompts], multimask_output: bool | None = None
+    ) -> Prediction:
+        """Decode B prompt sets against one embedding.
+
+        Prompt sets with equal ``Prompts.signature`` go through ONE batched decoder call; mixed
+        signatures are decoded per group and reassembled in input order. ``multimask_output=None``
+        uses the adapter's ``default_multimask``. Returns masks BxKxHxW bool, scores BxK float32,
+        low-res logits BxKxhxw float32 (K = 3 or 1; h = w = 256 at the usual sizes), clamped to
+        ``clamp_low_res`` when it is set.
+        """
+        return predict_grouped(
+            self,
+            embedding,
+            prompts,
+            multimask_output,
+            lambda pts, bxs, mks, mm: self.decode_embedding(embedding, pts, bxs, mks, mm),
+            clamp_low_res=self.clamp_low_res,
+        )
+
+
+class ChunkedDecoding(GroupedPrediction):
+    """``decode_embedding`` of the adapters whose decoder takes a chunk of prompt sets per call
+    (SAM 2, transformers): :func:`decode_in_chunks` over :meth:`_chunk_decoder`."""
+
+    decode_chunk: int
+
+    def _chunk_decoder(self, embedding: Embedding, multimask_output: bool) -> ChunkDecodeFn:
+        """The decoder of one chunk of prompt sets against ``embedding``."""
+        raise NotImplementedError
+
+    def _chunk_size(self, mask_inputs: torch.Tensor | None) -> int:
+        """Prompt sets per decoder call (``decode_chunk``)."""
+        return self.decode_chunk
+
+    def decode_embedding(
+        self,
+        embedding: Embedding,
+        points: PointTensors,
+        boxes: torch.Tensor | None,
+        mask_inputs: torch.Tensor | None,
+        multimask_output: bool,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The adapter's decoder against one embedding, :meth:`_chunk_size` prompt sets per call.
+
+        Inputs in model coordinates: ``points`` = (BxNx2 (X, Y), BxN int labels), ``boxes`` Bx4
+        XYXY, ``mask_inputs`` Bx1xhxw logits. Returns (BxKxhxw raw low-res logits, BxK
+        predicted IoU), K = 3 or 1.
+        """
+        decode = self._chunk_decoder(embedding, multimask_output)
+        return decode_in_chunks(points, boxes, mask_inputs, self._chunk_size(mask_inputs), decode)
 
 
 class DecoderFiles:
@@ -146,7 +312,7 @@ class DecoderFiles:
         return save_decoder_of(self, path)
 
 
-class SamFamilyAdapter(DecoderFiles):
+class SamFamilyAdapter(GroupedPrediction, DecoderFiles):
     """:class:`~sambench.models.base.PromptableModel` for any SAM-shaped ``model``.
 
     ``model`` is an ``nn.Module`` with ``image_encoder``, ``prompt_encoder`` and ``mask_decoder``
@@ -179,10 +345,8 @@ class SamFamilyAdapter(DecoderFiles):
         for part in ("image_encoder", "prompt_encoder", "mask_decoder"):
             if not isinstance(getattr(model, part, None), nn.Module):
                 raise ValueError(f"model for {name!r} has no nn.Module attribute {part!r}")
-        if device is None:
-            device = "cuda" if torch.cuda.is_available() else "cpu"
         self.name = name
-        self.device = torch.device(device)
+        self.device = resolve_device(device)
         self.model = model.to(self.device).eval()
         self.image_encoder: nn.Module = model.image_encoder  # type: ignore[assignment]
         self.prompt_encoder: nn.Module = model.prompt_encoder  # type: ignore[assignment]
@@ -190,12 +354,10 @@ class SamFamilyAdapter(DecoderFiles):
         self.preprocessing = preprocessing
         self.default_multimask = default_multimask
         self.checkpoint_sha256 = checkpoint_sha256
-        if decode_chunk is not None and decode_chunk < 1:
-            raise ValueError(f"decode_chunk: expected an integer >= 1 or None, got {decode_chunk}")
         # segment-anything's decoder copies the 64x64x256 image embedding once per prompt set: on
         # a CPU, batches larger than a few prompts leave the cache and run up to 2x slower per
         # prompt (benchmarks/bench_everything.py), so CPU decoding goes one prompt set at a time.
-        self.decode_chunk = decode_chunk or (1 if self.device.type == "cpu" else 256)
+        self.decode_chunk = decode_chunk_for(decode_chunk, self.device, 256)
         self.decoder_sha256: str | None = None
         self._dense_pe: dict[torch.device, torch.Tensor] = {}
         mask_size = getattr(self.prompt_encoder, "mask_input_size", (256, 256))
@@ -378,34 +540,6 @@ class SamFamilyAdapter(DecoderFiles):
         oh, ow = embedding.original_size
         return self.preprocessing.postprocess(
             low_res_logits, (int(ih), int(iw)), (int(oh), int(ow))
-        )
-
-    def _prompt_tensors(
-        self, group: Sequence[Prompts], original_size: tuple[int, int]
-    ) -> tuple[tuple[torch.Tensor, torch.Tensor] | None, torch.Tensor | None, torch.Tensor | None]:
-        """Stack prompt sets of one signature into model-coordinate tensors."""
-        return prompt_tensors(self, group, original_size)
-
-    def predict(
-        self,
-        embedding: Embedding,
-        prompts: Sequence[Prompts],
-        multimask_output: bool | None = None,
-    ) -> Prediction:
-        """Decode B prompt sets against one embedding.
-
-        Prompt sets with equal ``Prompts.signature`` go through ONE batched decoder call; mixed
-        signatures are decoded per group and reassembled in input order. ``multimask_output=None``
-        uses ``self.default_multimask``. Returns masks BxKxHxW bool, scores BxK float32, low-res
-        logits BxKx256x256 float32 (K = 3 or 1).
-        """
-        features = embedding.features.to(self.device)
-        return predict_grouped(
-            self,
-            embedding,
-            prompts,
-            multimask_output,
-            lambda pts, bxs, mks, mm: self.decode_logits(features, pts, bxs, mks, mm),
         )
 
     # ------------------------------------------------------------------ identity, decoder I/O

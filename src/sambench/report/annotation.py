@@ -22,7 +22,7 @@ from sambench.analysis.stats import test_label
 from sambench.data.manifest import load_manifest
 from sambench.report import html as H
 from sambench.report.context import AnnotationTables, ReportContext
-from sambench.report.figures import empty_figure, legend_outside, new_figure, series_style
+from sambench.report.figures import empty_figure, legend_outside, new_figure, series_boxes
 from sambench.report.reference import paper_table
 
 
@@ -91,19 +91,8 @@ def by_mode_boxes(objects: pd.DataFrame, metric: str, ylabel: str, title: str) -
                 pos.append(i + (j - (len(A.MODES) - 1) / 2) * w)
         if not data:
             continue
-        st = series_style(j)
-        bp = ax.boxplot(
-            data,
-            positions=pos,
-            widths=w * 0.85,
-            patch_artist=True,
-            showfliers=False,
-            medianprops={"color": "black"},
-        )
-        for patch in bp["boxes"]:
-            patch.set_facecolor(st["color"])
+        for patch in series_boxes(ax, data, pos, w * 0.85, j, A.MODE_LABELS[mode]):
             patch.set_alpha(0.6)
-        bp["boxes"][0].set_label(A.MODE_LABELS[mode])
         for p, v in zip(pos, data, strict=True):
             ax.scatter(
                 p + rng.uniform(-w / 5, w / 5, len(v)), v, s=10, color="black", zorder=3, lw=0

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 from matplotlib.ticker import NullFormatter
 
 from sambench.analysis.summary import strategy_sorted
@@ -66,6 +67,27 @@ def series_style(i: int) -> dict[str, str]:
         "linestyle": _LINESTYLES[k % len(_LINESTYLES)],
         "hatch": _HATCHES[k % len(_HATCHES)],
     }
+
+
+def series_boxes(
+    ax: Axes, data: list[np.ndarray], positions: list[float], width: float, j: int, label: str
+) -> list[Patch]:
+    """Box plots of series ``j`` (one box per array of ``data`` at its x in ``positions``,
+    ``width`` wide, in data units): filled with :func:`series_style`'s colour, black medians, no
+    fliers, ``label`` on the first box (for the legend). Returns the boxes, to style further."""
+    bp = ax.boxplot(
+        data,
+        positions=positions,
+        widths=width,
+        patch_artist=True,
+        showfliers=False,
+        medianprops={"color": "black"},
+    )
+    boxes: list[Patch] = bp["boxes"]
+    for patch in boxes:
+        patch.set_facecolor(series_style(j)["color"])
+    boxes[0].set_label(label)
+    return boxes
 
 
 def legend_outside(ax: Axes, **kw: object) -> None:
@@ -256,19 +278,8 @@ def box_by_group(
                     pos.append(i + (j - (len(strategies) - 1) / 2) * w)
             if not data:
                 continue
-            bp = ax.boxplot(
-                data,
-                positions=pos,
-                widths=w * 0.9,
-                patch_artist=True,
-                showfliers=False,
-                medianprops={"color": "black"},
-            )
-            st = series_style(j)
-            for patch in bp["boxes"]:
-                patch.set_facecolor(st["color"])
-                patch.set_hatch(st["hatch"] or None)
-            bp["boxes"][0].set_label(s)
+            for patch in series_boxes(ax, data, pos, w * 0.9, j, s):
+                patch.set_hatch(series_style(j)["hatch"] or None)  # type: ignore[arg-type]
         ax.set_xticks(np.arange(len(groups)), groups, rotation=45, ha="right", fontsize="small")
         ax.set_xlim(-0.6, len(groups) - 0.4)
         ax.set_ylabel(metric.upper())

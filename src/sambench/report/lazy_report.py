@@ -20,6 +20,7 @@ from sambench.analysis import lazy
 from sambench.report import figures as F
 from sambench.report import html as H
 from sambench.report.context import REPORT_NAME, ReportContext
+from sambench.report.sections import strategy_tests
 from sambench.report.validate import check_finished
 from sambench.store.atomic import write_text_atomic
 from sambench.store.results_dataset import ResultsDataset, scan_results
@@ -68,14 +69,12 @@ def _sections(ctx: ReportContext, ds: ResultsDataset) -> list[H.Section]:
     out.append(sec)
     sec = H.Section("wilcoxon", "Paired tests")
     ds.restrict(main)
-    for metric in ("dice", "hd"):
-        ctx.table(
-            sec,
-            f"wilcoxon_strategies_{metric}",
-            lazy.paired_wilcoxon_lazy(ds, metric, between="strategy"),
-            f"Between strategies, {metric.upper()} (Wilcoxon signed-rank, Holm-adjusted, "
-            "paired on objects as if independent)",
-        )
+    strategy_tests(
+        ctx,
+        sec,
+        lambda m: lazy.paired_wilcoxon_lazy(ds, m, between="strategy"),
+        " (Wilcoxon signed-rank, Holm-adjusted, paired on objects as if independent)",
+    )
     if len(ds.numpy("SELECT DISTINCT model FROM results")["model"]) > 1:
         ctx.table(
             sec,

@@ -185,6 +185,21 @@ def per_modality(ctx: ReportContext, sec: H.Section) -> None:
 # ---------------------------------------------------------------- tests, volumes
 
 
+def strategy_tests(
+    ctx: ReportContext, sec: H.Section, paired: Callable[[str], pd.DataFrame], detail: str = ""
+) -> None:
+    """The tables ``wilcoxon_strategies_dice`` and ``_hd``: ``paired(metric)``, the paired tests
+    between strategies (:func:`~sambench.analysis.stats.paired_wilcoxon` or its lazy twin),
+    titled "Between strategies, DICE" + ``detail``."""
+    for metric in ("dice", "hd"):
+        ctx.table(
+            sec,
+            f"wilcoxon_strategies_{metric}",
+            paired(metric),
+            f"Between strategies, {metric.upper()}{detail}",
+        )
+
+
 def wilcoxon(ctx: ReportContext, sec: H.Section) -> None:
     df = main_rows(ctx.results)
     ok = _ok(df)
@@ -202,13 +217,12 @@ def wilcoxon(ctx: ReportContext, sec: H.Section) -> None:
         )
     )
     if ok["strategy"].nunique() > 1:
-        for metric in ("dice", "hd"):
-            ctx.table(
-                sec,
-                f"wilcoxon_strategies_{metric}",
-                stats.paired_wilcoxon(df, metric, between="strategy", unit=unit),
-                f"Between strategies, {metric.upper()}, {stats.test_label(unit)}",
-            )
+        strategy_tests(
+            ctx,
+            sec,
+            lambda m: stats.paired_wilcoxon(df, m, between="strategy", unit=unit),
+            f", {stats.test_label(unit)}",
+        )
     else:
         sec.add(H.note_html("One strategy only: no test between strategies."))
     if ok["model"].nunique() > 1:
