@@ -120,10 +120,21 @@ def word_metavars(cmd: Any) -> None:
         if param.param_type_name != "option" or param.metavar is not None:
             continue
         if getattr(param, "is_flag", False) or getattr(param, "is_bool_flag", False):
+            # an on/off switch takes no value: no "<bool>" beside it in --help (typer >= 0.20
+            # shows the type of every option there; an instance attribute hides it for flags)
+            if hasattr(param, "display_type_rich"):
+                param.display_type_rich = lambda ctx: None
             continue
         td = getattr(param, "type_descriptor", None)
         annotation = getattr(td, "annotation", None)
         args = [a for a in getattr(annotation, "__args__", (annotation,)) if a is not type(None)]
         param.metavar = _METAVAR_WORDS.get(args[0] if args else annotation, "VALUE")
+    help_option = getattr(cmd, "get_help_option", None)
+    if help_option is not None:  # --help is a flag too (made on first use, then cached)
+        from typer._click import Context
+
+        opt = help_option(Context(cmd))
+        if opt is not None and hasattr(opt, "display_type_rich"):
+            opt.display_type_rich = lambda ctx: None
     for sub in getattr(cmd, "commands", {}).values():
         word_metavars(sub)
