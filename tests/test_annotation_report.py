@@ -77,6 +77,22 @@ def _toy() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def test_time_per_image_counts_only_images_with_every_object_done() -> None:
+    """Annotator b accepted 1 of image i1's 2 objects: i1 is not a (fast) image of b's, so b
+    has no time per image; a's complete images count as before (issue 27)."""
+    toy = _toy()
+    toy[A.IMAGE_OBJECTS] = toy["image_id"].map({"i1": 2, "i2": 1})
+    s = A.annotation_summary(toy).set_index(["annotator", "mode"])
+    assert s.loc[("a", "manual"), "seconds_per_image"] == pytest.approx(((60 + 30) + 120) / 2)
+    assert s.loc[("b", "manual"), "images"] == 0
+    assert np.isnan(s.loc[("b", "manual"), "seconds_per_image"])
+    assert s.loc[("b", "manual"), "seconds_per_object"] == pytest.approx(240)  # still counted
+    # i2 not finished either: a's manual time per image is i1's alone
+    toy[A.IMAGE_OBJECTS] = toy["image_id"].map({"i1": 2, "i2": 2})
+    s = A.annotation_summary(toy).set_index(["annotator", "mode"])
+    assert s.loc[("a", "manual"), "seconds_per_image"] == pytest.approx(60 + 30)
+
+
 def test_summary_time_per_image_and_object() -> None:
     s = A.annotation_summary(_toy()).set_index(["annotator", "mode"])
     am = s.loc[("a", "manual")]

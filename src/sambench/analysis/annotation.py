@@ -13,8 +13,9 @@ Definitions (``docs/annotation-report.md``):
   same annotator in the same mode counts once, with its last acceptance (:func:`latest_objects`);
 - *time per object*: the mean of ``active_s`` (seconds the object was being worked on, as the
   annotation app logged it) over the accepted objects;
-- *time per image*: per image, the sum of ``active_s`` of its accepted objects, then the mean over
-  the images (the paper gives it in minutes);
+- *time per image*: per image whose every object was accepted, the sum of ``active_s`` of its
+  objects, then the mean over those images (the paper gives it in minutes); an image left with
+  1 of its 3 objects done is not a fast image and does not count;
 - *time saved (%)*: ``100 * (1 - with_model / without_model)`` of the time per image;
 - *HCE*: :func:`sambench.metrics.hce.human_correction_effort` of the accepted mask against the
   ground truth (DIS defaults), with its FP and FN parts; lower is better;
@@ -46,6 +47,8 @@ from sambench.store.annotation_sessions import INTERACTION_KINDS, OBJECT_COLUMNS
 MODES = ("manual", "model")
 MODE_LABELS = {"manual": "without model", "model": "with model"}
 OBJECT_KEYS = ("dataset", "image_id", "label_value")
+#: Column added by :func:`with_hce`: the number of objects the manifest has in the object's image.
+IMAGE_OBJECTS = "image_objects"
 #: The columns of a session's objects (:data:`~sambench.store.annotation_sessions.OBJECT_COLUMNS`)
 #: the report reads, in that order: all but the start time, the per-kind counts and the latency.
 SESSION_COLUMNS = tuple(
@@ -183,7 +186,9 @@ def with_hce(
     out = df.drop(columns=["label_path", "roi_path"])
     for c in QUALITY_COLUMNS:
         out[c] = np.asarray(vals[c], float)
-    return out
+    # how many objects each image has: its time counts only once every one is accepted
+    per_image = man.groupby(["dataset", "image_id"]).size().rename(IMAGE_OBJECTS)
+    return out.merge(per_image.reset_index(), on=["dataset", "image_id"], how="left")
 
 
 # ---------------------------------------------------------------- tables
@@ -197,9 +202,17 @@ def latest_objects(objects: pd.DataFrame) -> pd.DataFrame:
 
 
 def _per_image_seconds(objects: pd.DataFrame) -> pd.DataFrame:
-    """Seconds per (annotator, mode, dataset, image_id): the sum of its objects' ``active_s``."""
+    """Seconds per (annotator, mode, dataset, image_id): the sum of its objects' ``active_s``,
+    for the images whose every object was accepted (``IMAGE_OBJECTS``, from :func:`with_hce`): an
+    image with 1 of its 3 objects done would count as a fast image. Without that column (objects
+    not through :func:`with_hce`) every image counts."""
     keys = ["annotator", "mode", "dataset", "image_id"]
-    return objects.groupby(keys, sort=True)["active_s"].sum().rename("image_s").reset_index()
+    g = objects.groupby(keys, sort=True)
+    out = g["active_s"].sum().rename("image_s").reset_index()
+    if IMAGE_OBJECTS in objects.columns:
+        done = (g.size() == g[IMAGE_OBJECTS].first()).to_numpy()
+        out = out[done].reset_index(drop=True)
+    return out
 
 
 def annotation_summary(objects: pd.DataFrame) -> pd.DataFrame:
