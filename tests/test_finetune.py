@@ -583,3 +583,29 @@ def test_cli_evaluate_passes_all_cases(monkeypatch: pytest.MonkeyPatch, tmp_path
                                   "--device", "cpu", *extra])  # fmt: skip
         assert res.exit_code == 0, res.output
         assert seen[-1].all_cases is expected
+
+
+def test_finetune_compare_errors_name_its_folders_not_evaluate_options(tmp_path: Path) -> None:
+    """finetune-compare has no --out or --wait-lock: its evaluation folders' problems are said
+    in its own terms (issue 27: it told the user to pass --out)."""
+    from sambench.engine.config import RunConfig
+    from sambench.errors import DataError
+    from sambench.finetune.compare import evaluate_into
+    from sambench.store.runlock import RunLock
+
+    from fakes import make_prepared
+
+    cfg = RunConfig(prepared=str(make_prepared(tmp_path / "prep")), model="grabcut", progress=False)
+    stray = tmp_path / "eval_before"
+    stray.mkdir()
+    (stray / "notes.txt").write_text("mine")
+    with pytest.raises(DataError, match=r"eval_before: holds files .*move them away") as e:
+        evaluate_into(cfg, stray)
+    assert "--out" not in str(e.value)
+    busy = tmp_path / "eval_after"
+    with (
+        RunLock(busy, "evaluate"),
+        pytest.raises(DataError, match=r"another sambench command") as e,
+    ):
+        evaluate_into(cfg, busy)
+    assert "--wait-lock" not in str(e.value) and "--out" not in str(e.value)

@@ -31,6 +31,7 @@ import pandas as pd
 from sambench.analysis.stats import check_unit, interval, paired_wilcoxon
 from sambench.analysis.summary import to_markdown
 from sambench.engine.config import RunConfig
+from sambench.errors import DataError
 from sambench.finetune.config import FinetuneConfig
 from sambench.finetune.split import SPLIT_NAME, case_keys, read_split
 from sambench.finetune.train import DECODER_NAME, EPOCHS_NAME
@@ -213,6 +214,32 @@ def plot_training(epochs: pd.DataFrame, path: Path | str) -> Path:
     return Path(path)
 
 
+def evaluate_into(config: RunConfig, folder: Path) -> pd.DataFrame:
+    """:func:`~sambench.engine.evaluate.evaluate` into ``folder`` (``eval_before`` /
+    ``eval_after`` of the fine-tuning run), with errors that name the folder, not options of
+    ``sambench evaluate`` (``--out``, ``--wait-lock``) that ``finetune-compare`` does not have."""
+    from sambench.engine.evaluate import evaluate
+    from sambench.store.runfolder import ensure_run_folder
+    from sambench.store.runlock import RunLockedError
+
+    try:
+        ensure_run_folder(folder, "evaluate")
+    except DataError:
+        raise DataError(
+            folder,
+            "holds files that are not a sambench evaluate run; finetune-compare writes its "
+            "evaluations there: move them away and run it again",
+        ) from None
+    try:
+        return evaluate(config, folder)
+    except RunLockedError as e:
+        raise DataError(
+            folder,
+            "another sambench command is writing this folder; run finetune-compare again when it "
+            f"has finished (or delete {e.path} if that process is gone)",
+        ) from None
+
+
 def compare_before_after(
     run_dir: Path | str,
     out: Path | str | None = None,
@@ -243,7 +270,6 @@ def compare_before_after(
             f"{run / SPLIT_NAME}: no test cases (test_fraction was {cfg.test_fraction}); "
             "fine-tune with a test fraction > 0 to compare on held-out cases"
         )
-    from sambench.engine.evaluate import evaluate
 
     base = RunConfig(
         prepared=cfg.prepared,
@@ -259,8 +285,8 @@ def compare_before_after(
         device=device if device is not None else cfg.device,
         progress=progress,
     )
-    before = evaluate(base, out_dir / "eval_before")
-    after = evaluate(replace(base, decoder=str(decoder)), out_dir / "eval_after")
+    before = evaluate_into(base, out_dir / "eval_before")
+    after = evaluate_into(replace(base, decoder=str(decoder)), out_dir / "eval_after")
     table = before_after_table(before, after, n_boot=n_boot, rng=np.random.default_rng(seed))
     write_atomic(out_dir / "compare.csv", lambda p: table.to_csv(p, index=False), suffix=".csv")
     write_text_atomic(out_dir / "compare.md", to_markdown(readable(table)) + "\n")
