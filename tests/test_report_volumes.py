@@ -89,6 +89,11 @@ def test_report_of_an_evaluate_3d_run_has_the_3d_section(tmp_path: Path) -> None
     assert html.count("n = 1 case: too few") >= len(per) + len(tests)
     assert "95 % CI by case (cluster bootstrap over cases within dataset" in html
     assert "paired on case means" in html
+    # the 3D run's claims lead the section: each protocol's final DSC, "no CI" said with why
+    assert "<h3>Summary</h3>" in html
+    for proto in ("slicewise-gt", "propagate", "interactive-3d"):
+        assert f", 3D {proto}: DSC " in html
+    assert "(no CI: n = 1 case: too few)" in html
 
 
 def test_report_without_any_results_is_still_an_error(tmp_path: Path) -> None:

@@ -217,7 +217,7 @@ def volume_sentences(results3d: pd.DataFrame | None, rng: np.random.Generator) -
         key = (rec["model"], rec["protocol"])
         text = (
             f"{rec['model']}, 3D {rec['protocol']}: DSC {rec['mean']:.1f} %{_ci_text(rec)} over "
-            f"{int(rec['n'])} objects (final step)"
+            f"{int(rec['n'])} object{'s' * (int(rec['n']) != 1)} (final step)"
         )
         if key in nsd.index:
             text += f", NSD {float(nsd.loc[key, 'mean']):.1f} %"

@@ -23,6 +23,7 @@ _COUNT_NAMES = frozenset(
         "n_objects",
         "n_skipped",
         "n_slices",
+        "n_cases",
         "images",
         "objects",
         "cases",
@@ -164,7 +165,7 @@ def column_label(name: object, unit: str | None = None) -> str:
         return f"{kind}@{m.group(2)}" + (f", 95 % CI {m.group(3)}" if m.group(3) else "")
     if low in _LABELS:
         label = _LABELS[low]
-    elif raw != low or "-" in raw or "%" in raw:
+    elif raw != low or "%" in raw or ("-" in raw and "_" not in raw):
         label = raw  # already a reader's name (e.g. "litemedsam S5", "paper ViT-B")
     else:
         words = [_WORDS.get(t, t) for t in _tokens(raw)]
@@ -188,6 +189,6 @@ def table_unit(name: str) -> str:
         return "clicks"
     if "hce" in low:
         return "clicks"
-    if any(k in low for k in ("dice", "iou", "nsd", "table8", "shift", "summary_best")):
+    if any(k in low for k in ("dice", "dsc", "iou", "nsd", "table8", "shift", "summary_best")):
         return "percent"
     return "plain"

@@ -200,6 +200,14 @@ def volume_section(ctx: ReportContext, sec: H.Section) -> None:
             "distances in mm, scored over the whole volume (see docs/volumes.md)."
         )
     )
+    if (
+        ctx.results.empty
+    ):  # a 3D run alone: its claims first (a 2D report states them in its summary)
+        from sambench.report.findings import volume_sentences
+
+        claims = volume_sentences(df, ctx.rng)
+        if claims:
+            sec.add("<h3>Summary</h3>" + H.list_html(claims))
     if len(ok) < len(df):
         skipped = df[df["status"] != "ok"]
         reasons = skipped.get("skip_reason", pd.Series(["?"] * len(skipped)))
