@@ -78,5 +78,7 @@ def test_litemedsam_three_protocols_on_the_cord(tmp_path: Path) -> None:
         dsc = 100 * float(DiceMetric(include_background=True)(t(pred), t(gt))[0, 0])
         hd = float(compute_hausdorff_distance(t(pred), t(gt), spacing=sp)[0, 0])
         nsd = 100 * float(compute_surface_dice(t(pred), t(gt), [2.0], spacing=sp)[0, 0])
-        assert row["dsc"] == pytest.approx(dsc, abs=1e-6), proto
+        # MONAI's DiceMetric sums in float32: 1e-4 DSC points is its precision at 60 % (1e-6
+        # held only while the old sagittal cut gave DSCs near 1 %)
+        assert row["dsc"] == pytest.approx(dsc, abs=1e-4), proto
         assert row["hd"] == pytest.approx(hd) and row["nsd"] == pytest.approx(nsd), proto
