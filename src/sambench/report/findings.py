@@ -160,14 +160,15 @@ def problems(results: pd.DataFrame, aliases: AliasTable) -> list[str]:
     return out
 
 
-def _ci_text(rec: Mapping[Any, Any], unit: str = " %") -> str:
-    """`` (95 % CI lo to hi %)`` of a :func:`~sambench.analysis.stats.mean_with_ci` row, or
-    `` (no CI: n = 2 cases: too few)`` when it has none."""
+def _ci_text(rec: Mapping[Any, Any]) -> str:
+    """`` (95 % CI lo to hi %)`` of a :func:`~sambench.analysis.stats.mean_with_ci` row (its
+    :func:`ci_text`), `` (no CI: n = 2 cases: too few)`` when it has none, ``""`` when its
+    bounds are NaN without a note."""
     if rec.get("ci_note"):
         return f" (no CI: {rec['ci_note']})"
     lo, hi = rec.get("ci_lo"), rec.get("ci_hi")
     if isinstance(lo, float) and isinstance(hi, float) and not (math.isnan(lo) or math.isnan(hi)):
-        return f" (95 % CI {lo:.1f} to {hi:.1f}{unit.strip() and unit})"
+        return f" (95 % CI {ci_text(rec)} %)"
     return ""
 
 

@@ -47,6 +47,12 @@ def _is_blank(v: object) -> bool:
     return v is None or v is pd.NA or (isinstance(v, str) and not v.strip())
 
 
+def _number(v: float, floatfmt: str, unit: str) -> str:
+    """``v`` as text: by its unit (:func:`~sambench.report.format.format_value`), ``floatfmt``
+    for a unitless column."""
+    return format(v, floatfmt) if unit == "plain" else format_value(v, unit)
+
+
 def _cell(v: object, floatfmt: str, blank: str, unit: str = "plain") -> str:
     if _is_blank(v):
         return f'<td class="blank">{esc(blank)}</td>'
@@ -55,8 +61,7 @@ def _cell(v: object, floatfmt: str, blank: str, unit: str = "plain") -> str:
         and not isinstance(v, bool)
         and (unit != "plain" or isinstance(v, float))
     ):
-        text = format(v, floatfmt) if unit == "plain" else format_value(v, unit)
-        return f"<td>{esc(text)}</td>"
+        return f"<td>{esc(_number(v, floatfmt, unit))}</td>"
     text = str(v)
     if len(text) > WRAP_CHARS:  # long text (a JSON value, a message) wraps instead of widening
         return f'<td class="wrap">{esc(text)}</td>'
@@ -127,14 +132,9 @@ def _ci_cell(v: tuple[float, float, float], floatfmt: str, blank: str, unit: str
     est, lo, hi = v
     if _is_blank(est):
         return f'<td class="blank">{esc(blank)}</td>'
-    text = format(est, floatfmt) if unit == "plain" else format_value(est, unit)
+    text = _number(est, floatfmt, unit)
     if not (_is_blank(lo) or _is_blank(hi)):
-        f = (
-            (lambda x: format(x, floatfmt))
-            if unit == "plain"
-            else (lambda x: format_value(x, unit))
-        )
-        text += f" ({f(lo)} to {f(hi)})"
+        text += f" ({_number(lo, floatfmt, unit)} to {_number(hi, floatfmt, unit)})"
     return f"<td>{esc(text)}</td>"
 
 
