@@ -192,7 +192,7 @@ def test_replay_missing_key_names_file_and_key(prepared: Path, tmp_path: Path) -
     with pytest.raises(DataError, match=r"prompts.jsonl: no prompt for .*strategy='S5'"):
         evaluate(cfg(prepared, prompts_file=str(file), strategies=("S2", "S5")), tmp_path / "b",
                  model=FakeModel())  # fmt: skip
-    assert not (tmp_path / "b" / "results.parquet").exists()
+    assert not (tmp_path / "b").exists()  # refused before the run folder is made
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"dataset": "toy"}\n')
     with pytest.raises(DataError, match=r"bad.jsonl: line 1: missing keys"):
@@ -235,7 +235,7 @@ def test_replay_refuses_prompts_outside_the_image_naming_file_line_and_image(
     with pytest.raises(DataError, match=where + f"(?:{match})"):
         evaluate(cfg(prepared, prompts_file=str(bad), strategies=("S2", "S5")), tmp_path / "b",
                  model=FakeModel())  # fmt: skip
-    assert not (tmp_path / "b" / "results.parquet").exists()
+    assert not (tmp_path / "b").exists()  # refused before the run folder is made
 
 
 def test_replay_of_a_file_that_is_not_utf8_names_the_line(prepared: Path, tmp_path: Path) -> None:

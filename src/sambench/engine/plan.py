@@ -119,6 +119,9 @@ def plan_run(
         model_config_sha256=identity.get("model_config_sha256"),
         environment=environment(config.device or default_device()),
     )
+    image_ids = select_images(manifest, config.max_images)
+    by_image = {str(k): g for k, g in manifest.groupby("image_id", sort=False)}
+    _check_replay_covers(tasks, image_ids, by_image)  # before the folder is touched
     out.mkdir(parents=True, exist_ok=True)
     if (out / "config.json").exists():
         saved = RunConfig.load(out)
@@ -132,11 +135,8 @@ def plan_run(
             )
     config.save(out)
     done = ResultsStore(out).done_image_ids()
-    image_ids = select_images(manifest, config.max_images)
-    by_image = {str(k): g for k, g in manifest.groupby("image_id", sort=False)}
     if done:
         check_unchanged_inputs(prepared, out / PARTS_DIR, by_image, done)
-    _check_replay_covers(tasks, image_ids, by_image)
     todo = [i for i in image_ids if i not in done]
     log.info("%d images (%d already done)", len(image_ids), len(image_ids) - len(todo))
     return RunPlan(config=config, image_ids=image_ids, todo=todo, by_image=by_image)
@@ -161,17 +161,15 @@ def make_cache(config: RunConfig, model: PromptableModel) -> EmbeddingCache | No
 def _check_replay_covers(
     tasks: Sequence[ImageTask], image_ids: Sequence[str], by_image: dict[Any, pd.DataFrame]
 ) -> None:
-    """With ``--prompts``: every object x single-round strategy of the run must be in the file
-    (checked before any image is evaluated; the error names the file and the first missing key)."""
+    """With ``--prompts``: every object x single-round strategy of the run must be in the file,
+    inside its image (checked before the run folder is touched: a refused run writes nothing; the
+    error names the file, the line or the first missing key)."""
     for task in tasks:
         replay = getattr(task, "replay", None)
         if replay is None:
             continue
         strategies = getattr(task, "strategies", ())
-        replay.check_covers(
-            (str(r["dataset"]), str(r["image_id"]), int(r["label_value"]), s)
-            for i in image_ids
-            for r in records(by_image[i])
-            for s in strategies
-        )
+        for i in image_ids:
+            for r in records(by_image[i]):
+                replay.prompts_for(r, strategies)
         return
