@@ -172,14 +172,13 @@ def test_tables_from_finalized_single_files(run: tuple[Path, pd.DataFrame], tmp_
 def test_ci_exact_unsampled_and_close_when_sampled(run: tuple[Path, pd.DataFrame]) -> None:
     out, rows = run
     with scan_results(out) as ds:
-        got = lazy.mean_with_ci_lazy(ds, rng=np.random.default_rng(3), n_boot=500)
-        # out of core the CIs are by object (no case bootstrap there): compare with that unit
+        got = lazy.mean_with_ci_lazy(ds, rng=np.random.default_rng(3), n_boot=500, unit="object")
         want = mean_with_ci(rows, rng=np.random.default_rng(3), n_boot=500, unit="object")
         want = want[list(got.columns)]
         eq(got, want)  # no group above max_sample: same values, same draws
         n_min = int(want["n"].min())
         sampled = lazy.mean_with_ci_lazy(
-            ds, rng=np.random.default_rng(4), n_boot=2000, max_sample=n_min // 2
+            ds, rng=np.random.default_rng(4), n_boot=2000, max_sample=n_min // 2, unit="object"
         )
     eq(sampled[["model", "strategy", "n", "mean"]], want[["model", "strategy", "n", "mean"]])
     width = (want["ci_hi"] - want["ci_lo"]).to_numpy()
@@ -187,6 +186,19 @@ def test_ci_exact_unsampled_and_close_when_sampled(run: tuple[Path, pd.DataFrame
         err = np.abs(sampled[col].to_numpy() - want[col].to_numpy())
         assert (err < 0.25 * width).all(), (col, err / width)
     assert (sampled["ci_lo"] < sampled["mean"]).all() and (sampled["mean"] < sampled["ci_hi"]).all()
+
+
+def test_case_ci_out_of_core_equals_in_memory(run: tuple[Path, pd.DataFrame]) -> None:
+    """By case (the default), the out-of-core CI is the in-memory cluster bootstrap exactly:
+    per-case sums from SQL, the same resamples from the same rng (same order of cases)."""
+    out, rows = run
+    with scan_results(out) as ds:
+        for by in (("model", "strategy"), ("model", "strategy", "object_name")):
+            got = lazy.mean_with_ci_lazy(ds, by=by, rng=np.random.default_rng(5), n_boot=400)
+            want = mean_with_ci(rows, by=by, rng=np.random.default_rng(5), n_boot=400)
+            eq(got, want)
+            assert got["ci_lo"].notna().any()  # enough cases for CIs: a real comparison
+            assert (got["n_cases"] < got["n"]).all()  # cases, not objects, were resampled
 
 
 @pytest.mark.parametrize("between", ["strategy", "model"])
@@ -202,10 +214,11 @@ def test_paired_wilcoxon_equal(run: tuple[Path, pd.DataFrame], between: str) -> 
                 "CREATE OR REPLACE VIEW results AS SELECT * FROM m1 UNION ALL "
                 "SELECT * REPLACE ('m2' AS model, dice * 0.9 AS dice) FROM m1"
             )
-        eq(  # out of core the tests are on objects: compare with that unit
-            lazy.paired_wilcoxon_lazy(ds, between=between),
-            paired_wilcoxon(rows, between=between, unit="object"),
-        )
+        for unit in ("case", "object"):
+            eq(
+                lazy.paired_wilcoxon_lazy(ds, between=between, unit=unit),
+                paired_wilcoxon(rows, between=between, unit=unit),
+            )
         with pytest.raises(ValueError, match="not in the results"):
             lazy.paired_wilcoxon_lazy(ds, between=between, pairs=[("S2", "nope")])
 
@@ -217,14 +230,13 @@ def test_lazy_report_tables_equal_in_memory(run: tuple[Path, pd.DataFrame], tmp_
     page = build_report_lazy(out, tmp_path / "report")
     html = page.read_text()
     assert "Table 2: DICE per target-modality" in html and "not built at this scale" in html
+    assert "cluster bootstrap over cases" in html and "paired on case means" in html
     tables = tmp_path / "report" / "tables"
     got = pd.read_csv(tables / "dice_by_target.csv")
     want = pd.read_csv(io.StringIO(paper_table(main_rows(rows), "dice").to_csv(index=False)))
     eq(got, want)
     main = main_rows(rows)
-    want_w = paired_wilcoxon(
-        main[main["strategy"] != "S1"], "hd", between="strategy", unit="object"
-    )
+    want_w = paired_wilcoxon(main[main["strategy"] != "S1"], "hd", between="strategy")
     got_w = pd.read_csv(tables / "wilcoxon_strategies_hd.csv")
     got_w = got_w[(got_w["a"] != "S1") & (got_w["b"] != "S1")]
     eq(got_w[["a", "b", "n", "mean_a", "statistic", "p_value"]],

@@ -35,6 +35,8 @@ from sambench.analysis.robustness import shift_drop_table_from_long
 from sambench.analysis.stats import (
     OBJECT_KEYS,
     bootstrap_ci,
+    case_bootstrap_sums,
+    check_unit,
     pair_levels,
     wilcoxon_columns,
     wilcoxon_row,
@@ -281,8 +283,15 @@ def mean_with_ci_lazy(
     ci: float = 0.95,
     rng: np.random.Generator,
     max_sample: int = MAX_SAMPLE,
+    unit: str = "case",
 ) -> pd.DataFrame:
     """:func:`sambench.analysis.stats.mean_with_ci` with bootstrap work bounded per group.
+
+    ``unit="case"`` (default, SPEC 5b): DuckDB sums the values per (group, dataset, case), and
+    the cluster bootstrap runs on those per-case sums and counts
+    (:func:`~sambench.analysis.stats.case_bootstrap_sums`): the same CI, same draws, as in memory,
+    with one row per case in memory instead of one per object (no sampling needed: cases are
+    few). ``unit="object"``: the objects as if independent, as follows.
 
     ``n`` and ``mean`` are exact (SQL aggregates over every row). A group of at most
     ``max_sample`` values is bootstrapped on all of them, in file order, drawing from ``rng``
@@ -294,7 +303,10 @@ def mean_with_ci_lazy(
     rows, since the mean's bootstrap spread shrinks as 1/sqrt(size).
     """
     by = list(by)
+    check_unit(unit)
     _require(ds, [*by, metric, *OBJECT_KEYS])
+    if unit == "case":
+        return _mean_with_case_ci(ds, by, metric, selection, n_boot=n_boot, ci=ci, rng=rng)
     cond = _ok_sql(ds, selection)
     keys = ", ".join(q(c) for c in by)
     stats = ds.sql(
@@ -334,6 +346,54 @@ def mean_with_ci_lazy(
     return pd.DataFrame(rows, columns=[*by, "n", "mean", "ci_lo", "ci_hi"])
 
 
+def _mean_with_case_ci(
+    ds: ResultsDataset,
+    by: list[str],
+    metric: str,
+    selection: str | None,
+    *,
+    n_boot: int,
+    ci: float,
+    rng: np.random.Generator,
+) -> pd.DataFrame:
+    """:func:`mean_with_ci_lazy` by case: per-case sums from SQL, the cluster bootstrap on them;
+    columns and values as :func:`sambench.analysis.stats.mean_with_ci` (``unit="case"``)."""
+    _require(ds, ["case"])
+    cond = _ok_sql(ds, selection)
+    keys = ", ".join(q(c) for c in by)
+    per = ds.sql(
+        f'SELECT {keys}, CAST(dataset AS VARCHAR) AS h, CAST("case" AS VARCHAR) AS c, '
+        f"sum({q(metric)}) AS s, count({q(metric)}) AS k FROM results WHERE {cond} "
+        f"AND {q(metric)} IS NOT NULL AND {' AND '.join(f'{q(c)} IS NOT NULL' for c in by)} "
+        "GROUP BY ALL"
+    )
+    rows = []
+    for key, g in per.groupby(by, sort=True):
+        g = g.sort_values(["h", "c"])
+        r = case_bootstrap_sums(
+            g["s"].to_numpy(np.float64),
+            g["k"].to_numpy(np.float64),
+            g["h"].to_numpy(),
+            n_boot=n_boot,
+            ci=ci,
+            rng=rng,
+        )
+        keys_t = key if isinstance(key, tuple) else (key,)
+        rows.append(
+            {
+                **dict(zip(by, keys_t, strict=True)),
+                "n": r.n_objects,
+                "n_cases": r.n_cases,
+                "mean": r.estimate,
+                "ci_lo": r.low,
+                "ci_hi": r.high,
+                "ci_note": r.note,
+            }
+        )
+    cols = [*by, "n", "n_cases", "mean", "ci_lo", "ci_hi", "ci_note"]
+    return pd.DataFrame(rows, columns=cols)
+
+
 def paired_wilcoxon_lazy(
     ds: ResultsDataset,
     metric: str = "dice",
@@ -341,17 +401,21 @@ def paired_wilcoxon_lazy(
     pairs: Sequence[tuple[str, str]] | None = None,
     *,
     selection: str = "oracle",
+    unit: str = "case",
 ) -> pd.DataFrame:
     """:func:`sambench.analysis.stats.paired_wilcoxon`: per level of the other factor, DuckDB
     pivots the objects to one column per level (an object with two rows of one level is an
     error, as the in-memory ``one_to_one`` merge); only those columns come back, as float64
-    arrays, and each pair is tested with ``scipy.stats.wilcoxon`` as in memory."""
-    from sambench.analysis.stats import BETWEEN_CHOICES
+    arrays, and each pair is tested with ``scipy.stats.wilcoxon`` as in memory: with
+    ``unit="case"`` (default) on the case means of the matched objects, with ``"object"`` on
+    the objects."""
+    from sambench.analysis.stats import BETWEEN_CHOICES, CASE_KEYS
 
     if between not in BETWEEN_CHOICES:
         raise ValueError(f"between: {between!r} is not one of {', '.join(BETWEEN_CHOICES)}")
+    check_unit(unit)
     other = "model" if between == "strategy" else "strategy"
-    _require(ds, [*OBJECT_KEYS, between, other, metric])
+    _require(ds, [*OBJECT_KEYS, between, other, metric, *(["case"] if unit == "case" else [])])
     cond = _ok_sql(ds, selection)
     present = list(ds.numpy(f"SELECT DISTINCT {q(between)} AS l FROM results WHERE {cond}")["l"])
     pairs = pair_levels(present, between, pairs)
@@ -364,8 +428,10 @@ def paired_wilcoxon_lazy(
     )
     rows = []
     for ctx in ctxs if pairs else ():  # one level (e.g. a run of one strategy): nothing to pair
+        case_col = ', any_value(CAST("case" AS VARCHAR)) AS "case"' if unit == "case" else ""
         wide = ds.numpy(
-            f"SELECT {cols} FROM results WHERE {cond} AND {q(other)} = {lit(ctx)} "
+            f"SELECT {cols}, any_value(CAST(dataset AS VARCHAR)) AS dataset{case_col} "
+            f"FROM results WHERE {cond} AND {q(other)} = {lit(ctx)} "
             f"GROUP BY {', '.join(OBJECT_KEYS)}"
         )
         if any(int(wide[f"c{i}"].max(initial=0)) > 1 for i in range(len(used))):
@@ -376,7 +442,17 @@ def paired_wilcoxon_lazy(
             va = wide[f"v{used.index(a)}"].astype(np.float64)
             vb = wide[f"v{used.index(b)}"].astype(np.float64)
             keep = ~(np.isnan(va) | np.isnan(vb))
-            rows.append(wilcoxon_row(other, ctx, a, b, va[keep], vb[keep]))
+            va, vb, n_objects = va[keep], vb[keep], int(keep.sum())
+            if unit == "case":
+                m = (
+                    pd.DataFrame(
+                        {k: np.asarray(wide[k])[keep] for k in CASE_KEYS} | {"a": va, "b": vb}
+                    )
+                    .groupby(list(CASE_KEYS), sort=True)[["a", "b"]]
+                    .mean()
+                )
+                va, vb = m["a"].to_numpy(np.float64), m["b"].to_numpy(np.float64)
+            rows.append(wilcoxon_row(other, ctx, a, b, va, vb, unit=unit, n_objects=n_objects))
     return with_holm(pd.DataFrame(rows, columns=wilcoxon_columns(other)))
 
 

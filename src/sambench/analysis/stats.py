@@ -18,6 +18,7 @@ by its keys; use :mod:`sambench.analysis.robustness` for them.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import warnings
 from collections.abc import Callable, Sequence
@@ -317,11 +318,54 @@ def case_bootstrap(
         .groupby(["h", "c"], sort=True)["v"]
         .agg(["sum", "size"])
     )
-    sums = per["sum"].to_numpy(np.float64)
-    counts = per["size"].to_numpy(np.float64)
-    estimate = float(v.mean())
-    n_cases = len(per)
-    strata_idx = [np.asarray(i, dtype=np.int64) for i in per.groupby(level="h").indices.values()]
+    res = case_bootstrap_sums(
+        per["sum"].to_numpy(np.float64),
+        per["size"].to_numpy(np.float64),
+        per.index.get_level_values("h").to_numpy(),
+        n_boot=n_boot,
+        ci=ci,
+        rng=rng,
+        method=method,
+        min_cases=min_cases,
+        max_elements=max_elements,
+    )
+    return dataclasses.replace(res, estimate=float(v.mean()))  # the plain mean, as documented
+
+
+def case_bootstrap_sums(
+    sums: np.ndarray,
+    counts: np.ndarray,
+    strata: np.ndarray,
+    *,
+    n_boot: int = 2000,
+    ci: float = 0.95,
+    rng: np.random.Generator,
+    method: str = "BCa",
+    min_cases: int = MIN_CASES,
+    max_elements: int = 2**24,
+) -> CaseCI:
+    """:func:`case_bootstrap` from one (sum of values, number of objects, stratum) per case, in
+    (stratum, case) order as text (the order :func:`case_bootstrap` groups in, so both give the
+    same draws): what the out-of-core report aggregates in SQL (:mod:`sambench.analysis.lazy`),
+    one row per case instead of one per object. ``counts`` must be positive."""
+    sums = np.asarray(sums, dtype=np.float64)
+    counts = np.asarray(counts, dtype=np.float64)
+    strata = np.asarray(strata, dtype=object)
+    if not sums.shape == counts.shape == strata.shape or sums.ndim != 1:
+        raise ValueError("sums, counts, strata: expected 1-D arrays of one length")
+    if sums.size == 0:
+        return CaseCI(np.nan, np.nan, np.nan, 0, 0, too_few(0), np.empty(0))
+    if (counts <= 0).any():
+        raise ValueError("counts: every case needs at least one object")
+    estimate = float(sums.sum() / counts.sum())
+    n_cases = int(sums.size)
+    n_objects = int(counts.sum())
+    strata_idx = [
+        np.asarray(i, dtype=np.int64)
+        for i in pd.Series(strata.astype(str))
+        .groupby(strata.astype(str), sort=True)
+        .indices.values()
+    ]
     moving = [i for i in strata_idx if i.size >= 2]
     n_moving = int(sum(i.size for i in moving))
     note = ""
@@ -330,7 +374,7 @@ def case_bootstrap(
     elif n_moving < min_cases:
         note = f"n = {n_cases} cases, {n_moving} in datasets of 2 or more: too few"
     if note:
-        return CaseCI(estimate, np.nan, np.nan, v.size, n_cases, note, np.empty(0))
+        return CaseCI(estimate, np.nan, np.nan, n_objects, n_cases, note, np.empty(0))
     fixed = np.concatenate([i for i in strata_idx if i.size < 2] + [np.empty(0, np.int64)])
     fixed_sum, fixed_n = float(sums[fixed].sum()), float(counts[fixed].sum())
 
@@ -364,7 +408,7 @@ def case_bootstrap(
                 ).confidence_interval
             if np.isfinite(bca.low) and np.isfinite(bca.high):
                 lo, hi = float(bca.low), float(bca.high)
-    return CaseCI(estimate, lo, hi, int(v.size), n_cases, "", dist)
+    return CaseCI(estimate, lo, hi, n_objects, n_cases, "", dist)
 
 
 def _case_column(df: pd.DataFrame, what: str = "results") -> None:

@@ -39,11 +39,16 @@ def _sections(ctx: ReportContext, ds: ResultsDataset) -> list[H.Section]:
     out = []
     sec = H.Section("mean-ci", "Means with 95 % bootstrap CIs")
     ds.restrict(main)
-    dice = lazy.mean_with_ci_lazy(ds, metric="dice", rng=ctx.rng)
-    hd = lazy.mean_with_ci_lazy(ds, metric="hd", rng=ctx.rng)
+    unit = ctx.ci_unit
+    dice = lazy.mean_with_ci_lazy(ds, metric="dice", rng=ctx.rng, unit=unit)
+    hd = lazy.mean_with_ci_lazy(ds, metric="hd", rng=ctx.rng, unit=unit)
     ds.restrict("true")
-    note = f"groups above {lazy.MAX_SAMPLE:,} rows: CI from a seeded sample (docs/scale.md)"
-    by = "95 % CI by object (objects as if independent; out of core has no case bootstrap)"
+    if unit == "case":
+        by = "95 % CI by a cluster bootstrap over cases within dataset (BCa)"
+        note = "exact: per-case sums aggregated out of core"
+    else:
+        by = "95 % CI by object (objects as if independent, --ci-unit object)"
+        note = f"groups above {lazy.MAX_SAMPLE:,} rows: CI from a seeded sample (docs/scale.md)"
     ctx.table(sec, "mean_ci_dice", dice, f"Mean DICE (%), {by} (oracle; {note})", ".2f")
     ctx.table(sec, "mean_ci_hd", hd, f"Mean HD (pixels), {by} (oracle)", ".2f")
     ctx.figure(sec, "fig6_mean_ci", F.mean_ci_figure(dice, hd), "Fig. 6 style: means with 95 % CI")
@@ -68,19 +73,24 @@ def _sections(ctx: ReportContext, ds: ResultsDataset) -> list[H.Section]:
         )
     out.append(sec)
     sec = H.Section("wilcoxon", "Paired tests")
+    paired = (
+        "paired on case means"
+        if unit == "case"
+        else "paired on objects as if independent, --ci-unit object"
+    )
     ds.restrict(main)
     strategy_tests(
         ctx,
         sec,
-        lambda m: lazy.paired_wilcoxon_lazy(ds, m, between="strategy"),
-        " (Wilcoxon signed-rank, Holm-adjusted, paired on objects as if independent)",
+        lambda m: lazy.paired_wilcoxon_lazy(ds, m, between="strategy", unit=unit),
+        f" (Wilcoxon signed-rank, Holm-adjusted, {paired})",
     )
     if len(ds.numpy("SELECT DISTINCT model FROM results")["model"]) > 1:
         ctx.table(
             sec,
             "wilcoxon_models_dice",
-            lazy.paired_wilcoxon_lazy(ds, "dice", between="model"),
-            "Between models, DICE (paired on objects as if independent)",
+            lazy.paired_wilcoxon_lazy(ds, "dice", between="model", unit=unit),
+            f"Between models, DICE ({paired})",
         )
     ds.restrict("true")
     out.append(sec)
@@ -108,11 +118,17 @@ def _has_shift(ds: ResultsDataset) -> bool:
 
 
 def build_report_lazy(
-    run_dir: Path | str, out: Path | None = None, *, rng_seed: int = 0, **dataset_options: str
+    run_dir: Path | str,
+    out: Path | None = None,
+    *,
+    rng_seed: int = 0,
+    ci_unit: str = "case",
+    **dataset_options: str,
 ) -> Path:
     """Build the out-of-core report of ``run_dir`` (see the module doc) into ``out`` (default
-    ``run_dir / "report"``); ``dataset_options``: :class:`ResultsDataset` options such as
-    ``memory_limit``. Returns the HTML file's path."""
+    ``run_dir / "report"``); ``ci_unit``: of the CIs and paired tests (``"case"``: cluster
+    bootstrap and case means; ``"object"``); ``dataset_options``: :class:`ResultsDataset`
+    options such as ``memory_limit``. Returns the HTML file's path."""
     run_dir = Path(run_dir)
     check_finished(run_dir)
     out = ensure_run_folder(run_dir / "report" if out is None else Path(out), "report")
@@ -128,6 +144,7 @@ def build_report_lazy(
             prepared=None,
             rng=np.random.default_rng(rng_seed),
             overlays=False,
+            ci_unit=ci_unit,
         )
         sections = _sections(ctx, ds)
         n = ds.count()
