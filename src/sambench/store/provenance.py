@@ -37,6 +37,12 @@ NUMERIC_PACKAGES: tuple[str, ...] = (
     "onnxruntime",
     "openvino",
     "pyamg",
+    "nninteractive",  # nnInteractive (native 3D)
+    "nnunetv2",  # nnInteractive's network and preprocessing
+    "dynamic-network-architectures",
+    "medim",  # SAM-Med3D
+    "pydicom",
+    "highdicom",  # DICOM-SEG export
 )
 
 
