@@ -79,6 +79,22 @@ def _entries(source: Path, spec: str, skipped: list[tuple[Path, str]] | None = N
     return out
 
 
+def pairing_key(desc: DatasetDescription, path: Path) -> str | None:
+    """The stem a file pairs by: its file stem, or with ``pairing.key_regex`` the regex's first
+    group searched in its path relative to the source (``'(case_\\d+)/'`` pairs KiTS's
+    ``case_00000/imaging.nii.gz`` with ``case_00000/segmentation.nii.gz``); None when the regex
+    does not match."""
+    regex = desc.pairing.get("key_regex")
+    if regex is None:
+        return file_stem(path)
+    try:
+        rel = path.relative_to(desc.source).as_posix()
+    except ValueError:
+        rel = path.as_posix()
+    m = re.search(regex, rel)
+    return None if m is None else m.group(1)
+
+
 def label_stem_for(desc: DatasetDescription, image_stem: str) -> str:
     """The label stem paired with an image stem (same stem unless ``pairing`` says otherwise)."""
     p = desc.pairing
@@ -176,13 +192,24 @@ def find_pairs(
             f"no images found; expected files ({', '.join((*IMAGE_2D_SUFFIXES, *VOLUME_SUFFIXES))}) "
             "or DICOM series folders",
         )
-    labels = {file_stem(p): p for p in _entries(desc.source, desc.labels, skipped)}
+    labels: dict[str, Path] = {}
+    for p in _entries(desc.source, desc.labels, skipped):
+        key = pairing_key(desc, p)
+        if key is None:
+            if skipped is not None:
+                skipped.append((p, f"label path does not match {desc.pairing['key_regex']!r}"))
+            continue
+        labels[key] = p
     used: set[str] = set()
     rois = {file_stem(p): p for p in _entries(desc.source, desc.roi)} if desc.roi else None
     cases: dict[str, tuple[Path, dict[int | None, Path], str]] = {}
     missing: list[tuple[Path, str]] = []
     for img in images:
-        stem = file_stem(img)
+        key = pairing_key(desc, img)
+        if key is None:
+            missing.append((img, f"image path does not match {desc.pairing['key_regex']!r}"))
+            continue
+        stem = key
         lstem = label_stem_for(desc, stem)
         lab = labels.get(lstem)
         m = CHANNEL_SUFFIX.match(stem)

@@ -53,7 +53,7 @@ from sambench.errors import DataError
 
 log = logging.getLogger(__name__)
 
-IMAGE_2D_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif")
+IMAGE_2D_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".ppm")
 VOLUME_SUFFIXES = (".nii", ".nii.gz", ".mha", ".mhd", ".nrrd", ".nhdr")
 DEFAULT_MAX_IMAGE_PIXELS = 89_478_485  # PIL's default Image.MAX_IMAGE_PIXELS (about 0.25 GiB RGB)
 _SUPPORTED = ", ".join((*IMAGE_2D_SUFFIXES, *VOLUME_SUFFIXES)) + ", or a DICOM series folder"
