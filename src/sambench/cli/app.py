@@ -23,6 +23,7 @@ from sambench.cli.demo import demo
 from sambench.cli.evaluate import evaluate
 from sambench.cli.finetune import finetune, finetune_compare
 from sambench.cli.prepare import prepare
+from sambench.cli.datasets import datasets
 from sambench.cli.report import report
 from sambench.cli.volumes import evaluate_3d
 from sambench.version import __version__
@@ -58,6 +59,7 @@ def _root(
 
 
 app.command("prepare")(prepare)
+app.command("datasets")(datasets)
 app.command("evaluate")(evaluate)
 app.command("demo")(demo)
 app.command("report")(report)

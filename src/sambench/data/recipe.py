@@ -361,3 +361,61 @@ def prepare_recipe(source: Path, out: Path, recipe: Recipe | str, **kwargs: Any)
     report = prepare_dataset(Path(source), Path(out), config=compile_recipe(recipe), **kwargs)
     write_json_atomic(Path(out) / recipe.name / RECIPE_JSON, recipe_record(recipe))
     return report
+
+
+def recipes_table(recipes: dict[str, Recipe] | None = None) -> Any:
+    """One row per recipe (a DataFrame): name, paper_name, modality, targets, plane, exclusions
+    (``name (criterion N)``), terms, homepage, download, expected counts, recipe version."""
+    import pandas as pd
+
+    rows = []
+    for r in (recipes if recipes is not None else builtin_recipes()).values():
+        rows.append(
+            {
+                "name": r.name,
+                "paper_name": r.meta["paper_name"],
+                "modality": r.modality,
+                "targets": ", ".join(r.target_names()),
+                "plane": r.plane,
+                "excluded": ", ".join(f"{e.name} (criterion {e.criterion})" for e in r.exclude),
+                "terms": r.meta["terms"],
+                "homepage": r.meta["homepage"],
+                "download": r.meta["download"],
+                "expected": ", ".join(f"{k} {v['value']:,}" for k, v in r.expected.items()),
+                "version": f"v{r.version} for {r.meta['written_for']}",
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def describe_recipe(recipe: Recipe) -> str:
+    """A recipe in words, for ``sambench datasets NAME``."""
+    lines = [
+        f"{recipe.name} (recipe v{recipe.version}), Table 1: {recipe.meta['paper_name']}",
+        f"release: {recipe.meta['release']} ({recipe.meta['written_for']})",
+        f"home page: {recipe.meta['homepage']}",
+        f"terms: {recipe.meta['terms']}",
+        f"cite: {recipe.meta['citation']}",
+        f"download: {recipe.meta['download']}",
+        f"modality: {recipe.modality}; plane: {recipe.plane}",
+        f"images: {recipe.layout['images']}; labels: {recipe.layout['labels']}",
+        "labels: "
+        + (
+            ", ".join(
+                f"{v} {n}" + (f" -> {recipe.targets[n]}" if recipe.targets[n] != n else "")
+                for v, n in sorted(recipe.labels.items())
+            )
+            or f"instances ({recipe.layout.get('instance_name', 'instance')})"
+        ),
+    ]
+    for e in recipe.exclude:
+        lines.append(
+            f"excluded: {e.value} {e.name}, criterion {e.criterion} ({CRITERIA[e.criterion]})"
+            + (f": {e.note}" if e.note else "")
+        )
+    for k, v in recipe.expected.items():
+        lines.append(f"expected {k}: {v['value']:,} ({v['source']})")
+    lines.append(f"layout checked against: {recipe.meta['layout_source']}")
+    if recipe.meta["notes"]:
+        lines.append(f"notes: {recipe.meta['notes']}")
+    return "\n".join(lines)
