@@ -19,11 +19,11 @@ import typer
 
 from sambench.cli.annotate import annotate
 from sambench.cli.annotation_report import annotation_report
+from sambench.cli.datasets import datasets
 from sambench.cli.demo import demo
 from sambench.cli.evaluate import evaluate
 from sambench.cli.finetune import finetune, finetune_compare
 from sambench.cli.prepare import prepare
-from sambench.cli.datasets import datasets
 from sambench.cli.report import report
 from sambench.cli.volumes import evaluate_3d
 from sambench.version import __version__

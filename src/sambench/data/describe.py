@@ -20,7 +20,7 @@ A user writes a small YAML or JSON file (every key but ``images``/``labels`` opt
     roi: null                       # folder of region-of-interest masks (e.g. DRIVE's mask/)
     exclude: {Ureter: 3}            # source values treated as background, counted by name
     label_threshold: null           # e.g. 127: noisy JPEG masks, value > 127 -> 1, else 0
-    # pairing: {key_regex: '(case_\d+)/'}  pair by a regex group on the path (KiTS's folders)
+    # pairing: {key_regex: '(case_\\d+)/'}  pair by a regex group on the path (KiTS's folders)
 
 Without a description, the first folder pair of ``layouts.FOLDER_PAIRS`` found (``images`` +
 ``labels``, ``imagesTr`` + ``labelsTr``, ``volumes`` + ``segs``, ...) pairs by stem; an MSD /
@@ -380,9 +380,7 @@ def describe_source(
             except re.error as e:
                 raise DataError(where, f"pairing.{key}: invalid regular expression ({e})") from None
             if key == "key_regex" and compiled.groups < 1:
-                raise DataError(
-                    where, "pairing.key_regex: expected one group, e.g. '(case_\\d+)/'"
-                )
+                raise DataError(where, "pairing.key_regex: expected one group, e.g. '(case_\\d+)/'")
     exclude = None
     if raw.get("exclude") is not None:
         exclude = _parse_classes(where, raw["exclude"])

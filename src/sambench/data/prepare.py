@@ -54,8 +54,8 @@ from sambench.data.records import (
 )
 from sambench.data.roi import ROI_DIR, roi_png
 from sambench.data.standardize import (
-    LabelMapping,
     MIN_PIXELS,
+    LabelMapping,
     LabelValueError,
     auto_mapping,
     case_with_frame,
@@ -152,7 +152,9 @@ class PrepareReport:
             f"filters: {', '.join(f'{k}={v}' for k, v in self.filters.items()) or 'off'}",
         ]
         if self.objects_excluded:
-            lines.append(f"excluded structures (slices where > 50 px): {reasons(self.objects_excluded)}")
+            lines.append(
+                f"excluded structures (slices where > 50 px): {reasons(self.objects_excluded)}"
+            )
         if self.planes:
             if len(self.planes) == 1:
                 lines.append(f"plane: {next(iter(self.planes))}")

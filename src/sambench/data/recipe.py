@@ -76,8 +76,10 @@ RECIPE_KEYS = (
     "expected",
     "notes",
 )
-REQUIRED = ("format", "name", "version", "paper_name", "release", "written_for", "homepage")
-REQUIRED += ("terms", "citation", "download", "layout_source", "modality", "plane", "layout")
+REQUIRED: tuple[str, ...] = (
+    *("format", "name", "version", "paper_name", "release", "written_for", "homepage"),
+    *("terms", "citation", "download", "layout_source", "modality", "plane", "layout"),
+)
 CRITERIA = {
     1: "tiny structure (e.g. cochlea, ureter)",
     2: "split into pieces by slicing (e.g. bowel, mandible, thyroid)",
@@ -178,7 +180,9 @@ def parse_recipe(data: Any, where: str) -> Recipe:
             raise _fail(where, f"exclude[{i}].criterion: expected 1, 2 or 3 (paper section 2.1)")
         if e["value"] in labels:
             raise _fail(where, f"exclude[{i}]: value {e['value']} is also in labels")
-        excl.append(Exclusion(int(e["value"]), str(e["name"]), int(e["criterion"]), str(e.get("note", ""))))
+        excl.append(
+            Exclusion(int(e["value"]), str(e["name"]), int(e["criterion"]), str(e.get("note", "")))
+        )
     expected = data.get("expected") or {}
     for k, v in expected.items():
         if not isinstance(v, dict) or "value" not in v or "source" not in v:
