@@ -24,8 +24,7 @@ def cosmos(
         int, O.workers("Parallel worker processes per dataset (>= 1).", "-j", at_least=1)
     ] = 1,
 ) -> None:
-    """Prepare every release found under ROOT with its recipe (resumable) and write a coverage
-    report beside COSMOS 1050K's totals."""
+    """Prepare every release under ROOT with its recipe; write a coverage report (COSMOS 1050K)."""
     from sambench.data.cosmos import prepare_cosmos, totals
     from sambench.report.coverage import write_coverage
 
