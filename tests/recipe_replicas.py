@@ -318,6 +318,39 @@ def _camus(root: Path, values: list[int], axis: int) -> int:
     return n
 
 
+def _totalsegmentator(names: list[str]):
+    """sNNNN/ct.nii.gz and one binary sNNNN/segmentations/<structure>.nii.gz per structure (all
+    104 files in every case, as released), plus meta.csv."""
+
+    def build(root: Path, values: list[int], axis: int) -> int:
+        src = root / "Totalsegmentator_dataset"
+        for case in ("s0000", "s0011"):
+            img, lab = _volume(values, axis)
+            _nifti(src / case / "ct.nii.gz", img, _spacing(axis))
+            for v, name in zip(values, names, strict=True):
+                _nifti(
+                    src / case / "segmentations" / f"{name}.nii.gz",
+                    (lab == v).astype(np.uint8),
+                    _spacing(axis),
+                )
+        (src / "meta.csv").write_text("image_id;age;gender;institute;study_type;split\n")
+        return 2
+
+    return build
+
+
+def _montgomery(root: Path, values: list[int], axis: int) -> int:
+    src = root / "MontgomerySet"
+    for i, stem in enumerate(("MCUCXR_0001_0", "MCUCXR_0104_1")):
+        _save2d(src / "CXR_png" / f"{stem}.png", _rgb((40, 40), i)[..., 0])
+        for side, cols in (("leftMask", slice(22, 36)), ("rightMask", slice(4, 18))):
+            m = np.zeros((40, 40), np.uint8)
+            m[6:34, cols] = 255
+            _save2d(src / "ManualMask" / side / f"{stem}.png", m)
+    (src / "NLM-MontgomeryCXRSet-ReadMe.pdf").write_bytes(b"%PDF-1.4")
+    return 2
+
+
 # --- 2D releases ---------------------------------------------------------------------------
 
 
@@ -465,6 +498,8 @@ BUILDERS: dict[str, Callable[[Path, list[int], int], int]] = {
     "TN-SCUI2020": _pairs2d(
         "TN-SCUI2020", [("image/1.PNG", "mask/1.PNG"), ("image/2.PNG", "mask/2.PNG")], 255
     ),
+    "Montgomery": _montgomery,
+    "TotalSegmentator": _totalsegmentator([]),
     "GlaS": _glas,
     "CRAG": _crag,
     "CellSeg2022": _cellseg,
@@ -480,6 +515,8 @@ SOURCE_FOLDER = {
     "MSD-HepaticVessel": "Task08_HepaticVessel",
     "MSD-Spleen": "Task09_Spleen",
     "MSD-Colon": "Task10_Colon",
+    "TotalSegmentator": "Totalsegmentator_dataset",
+    "Montgomery": "MontgomerySet",
     "ACDC": "ACDC",
     "MnMs": "OpenDataset",
     "BraTS2020": "MICCAI_BraTS2020_TrainingData",
@@ -515,11 +552,16 @@ def build(recipe, root: Path) -> Replica:
         [*recipe.labels, *(e.value for e in recipe.exclude)]
     )
     axis = AXIS["sagittal" if recipe.plane == "acquisition" else recipe.plane]
-    cases = BUILDERS[recipe.name](root, values, axis)
+    if recipe.name == "TotalSegmentator":
+        names = list(recipe.layout["labels"])
+        cases = _totalsegmentator(names)(root, values, axis)
+    else:
+        cases = BUILDERS[recipe.name](root, values, axis)
     volume = recipe.name not in _TWO_D
     plane = ("sagittal" if recipe.plane == "acquisition" else recipe.plane) if volume else ""
     slices = 1 if recipe.name == "CAMUS" or not volume else 3
-    return Replica(root / SOURCE_FOLDER[recipe.name], cases, values, plane, slices)
+    extra: dict[str, object] = {"area": 28 * 14} if recipe.name == "Montgomery" else {}
+    return Replica(root / SOURCE_FOLDER[recipe.name], cases, values, plane, slices, extra)
 
 
 _TWO_D = {
@@ -535,4 +577,5 @@ _TWO_D = {
     "GlaS",
     "CRAG",
     "CellSeg2022",
+    "Montgomery",
 }

@@ -135,6 +135,9 @@ class DatasetDescription:
     roi: str | None = None
     source_json: str | None = None  # "msd" / "nnunetv2" when SOURCE/dataset.json was read
     exclude: dict[str, int] | None = None  # name -> source value set to background (counted)
+    # one binary file per structure: class name -> folder/glob of that structure's files; the
+    # files of a case are merged into one label map (value: classes/exclude; higher value wins)
+    label_parts: dict[str, str] | None = None
     label_threshold: float | None = None  # source label > threshold -> 1, else 0 (before classes)
     # Volumes are sliced in this canonical voxel order (sambench.data.orientation). A "later
     # field": folders prepared before it keep their settings hash, so 2D cases resume; a volume
@@ -170,6 +173,7 @@ _LATER_FIELDS: dict[str, object] = {
     "orientation": CANONICAL,
     "exclude": None,
     "label_threshold": None,
+    "label_parts": None,
 }
 
 
@@ -343,6 +347,14 @@ def describe_source(
                 "say where labels are (labels: ...)",
             )
         labels = found[0]
+    label_parts: dict[str, str] | None = None
+    if isinstance(labels, dict):  # one binary file per structure: {class name: folder or glob}
+        if not labels or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in labels.items()
+        ):
+            raise DataError(where, "labels: expected a folder/glob or {class name: folder/glob}")
+        label_parts = dict(labels)
+        labels = next(iter(labels.values()))
     if not isinstance(images, str) or not isinstance(labels, str):
         raise DataError(where, "images/labels: expected a folder or glob (a string)")
 
@@ -403,6 +415,19 @@ def describe_source(
         if instance:
             raise DataError(where, "give either 'classes' or 'instance: true', not both")
         classes = _parse_classes(where, raw["classes"])
+    if label_parts is not None:
+        if instance:
+            raise DataError(where, "labels: one file per structure cannot be an instance map")
+        if classes is None or "classes" not in raw:
+            names = [n for n in label_parts if n not in (exclude or {})]
+            classes = {n: i + 1 for i, n in enumerate(names)}
+            both = sorted(set(classes.values()) & set((exclude or {}).values()))
+            if both:
+                raise DataError(where, f"exclude: give values other than 1..{len(names)}")
+        known = set(classes) | set(exclude or {})
+        unknown = [n for n in label_parts if n not in known]
+        if unknown:
+            raise DataError(where, f"labels: {unknown} in neither classes nor exclude")
     axis = raw.get("axis")
     if axis is not None and (isinstance(axis, bool) or axis not in (0, 1, 2)):
         raise DataError(
@@ -462,6 +487,7 @@ def describe_source(
         source_json=None if src_json is None else src_json.kind,
         exclude=exclude,
         label_threshold=None if thr is None else float(thr),
+        label_parts=label_parts,
     )
 
 

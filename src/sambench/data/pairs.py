@@ -40,6 +40,7 @@ class CasePair:
     tag: str = ""
     modality: str | None = None
     roi: Path | None = None
+    label_parts: tuple[tuple[int, Path], ...] | None = None  # (value, file) per structure
 
     @property
     def unit(self) -> str:
@@ -185,6 +186,8 @@ def find_pairs(
     pairs with (``orphan label: no image ...``) and symlinks that cannot be followed (loops,
     broken), each with the reason.
     """
+    if desc.label_parts is not None:
+        return _part_pairs(desc, skipped)
     images = _entries(desc.source, desc.images, skipped)
     if not images:
         raise DataError(
@@ -258,3 +261,56 @@ def find_pairs(
             if lstem not in used:
                 skipped.append((lab, f"orphan label: no image pairs with it in {desc.images}"))
     return pairs, missing
+
+
+def part_values(desc: DatasetDescription) -> dict[str, int]:
+    """Class name -> source value of each structure file (``label_parts``): its class value, or
+    its ``exclude`` value (so an excluded structure is read, then counted and dropped)."""
+    return {**(desc.exclude or {}), **(desc.classes or {})}
+
+
+def _part_pairs(
+    desc: DatasetDescription, skipped: list[tuple[Path, str]] | None = None
+) -> tuple[list[CasePair], list[tuple[Path, str]]]:
+    """Cases of a dataset whose labels are one binary file per structure (``label_parts``): an
+    image pairs with the file of every structure that has its pairing key (file stem, or
+    ``pairing.key_regex``); a structure file missing for a case makes it a bad case."""
+    assert desc.label_parts is not None
+    images = _entries(desc.source, desc.images, skipped)
+    if not images:
+        raise DataError(desc.source / desc.images, "no images found")
+    values = part_values(desc)
+    files: dict[str, dict[str, Path]] = {}
+    for name, spec in desc.label_parts.items():
+        files[name] = {}
+        for p in _entries(desc.source, spec, skipped):
+            key = pairing_key(desc, p)
+            if key is not None:
+                files[name][key] = p
+    pairs, missing = [], []
+    seen: dict[str, Path] = {}
+    for img in images:
+        key = pairing_key(desc, img)
+        if key is None:
+            missing.append((img, f"image path does not match {desc.pairing.get('key_regex')!r}"))
+            continue
+        lkey = label_stem_for(desc, key)
+        absent = [n for n in desc.label_parts if lkey not in files[n]]
+        if absent:
+            where = desc.source / desc.label_parts[absent[0]]
+            missing.append(
+                (
+                    img,
+                    f"no {absent[0]!r} file {lkey!r} in {where} ({len(absent)} structure(s) missing)",
+                )
+            )
+            continue
+        case = sanitize_case(lkey)
+        if case in seen:
+            raise DataError(
+                img, f"case id {case!r} is also the case id of {seen[case]}; rename one"
+            )
+        seen[case] = img
+        parts = tuple(sorted((values[n], files[n][lkey]) for n in desc.label_parts))
+        pairs.append(CasePair(case, img, parts[0][1], label_parts=parts))
+    return sorted(pairs, key=lambda p: p.case), missing

@@ -228,6 +228,7 @@ def _process_case(task: _CaseTask) -> tuple[str, dict[str, int], int]:
             resample_labels=task.resample_labels,
             max_image_pixels=task.max_image_pixels,
             allow_slice_gaps=task.allow_slice_gaps,
+            label_parts=pair.label_parts,
         )
         roi: np.ndarray | None = None
         for s in slices:

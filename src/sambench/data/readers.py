@@ -429,6 +429,52 @@ class _Volume:
         return self.orientation.to_canonical_zyx(self.read_frame(t))
 
 
+class _MergedVolume(_Volume):
+    """One label map from one binary volume per structure (e.g. TotalSegmentator's
+    ``segmentations/<structure>.nii.gz``): ``parts`` (value, file), every file on the first one's
+    grid. A voxel non-zero in a file takes that file's value; where files overlap, the higher
+    value wins (``parts`` are merged in ascending value order, later ones overwrite)."""
+
+    def __init__(self, parts: tuple[tuple[int, Path], ...], slice_gaps: str = "refuse") -> None:
+        super().__init__(parts[0][1], slice_gaps)
+        self.parts = parts
+        for _, path in parts[1:]:
+            other = _Volume(path, slice_gaps)
+            if other.size != self.size or other.frames != self.frames:
+                raise DataError(
+                    path,
+                    f"structure file size {other.size} differs from {self.path.name}'s {self.size}",
+                )
+
+    def read_frame(self, t: int | None) -> np.ndarray:
+        merged: np.ndarray | None = None
+        for value, path in self.parts:
+            part = _Volume(path, "accept").read_frame(t)
+            if merged is None:
+                dtype = np.uint8 if max(v for v, _ in self.parts) <= 255 else np.int32
+                merged = np.zeros(part.shape[:3], dtype)
+            merged[part.reshape(merged.shape) != 0] = value
+        assert merged is not None
+        return merged
+
+
+def merge_2d_parts(parts: tuple[tuple[int, Path], ...], max_pixels: int | None) -> np.ndarray:
+    """One HxW label from one binary 2D file per structure (e.g. Montgomery's leftMask/ and
+    rightMask/): non-zero pixels take the file's value; the higher value wins where they overlap."""
+    merged: np.ndarray | None = None
+    for value, path in parts:
+        part = _read_2d(path, True, None, max_pixels)
+        if merged is None:
+            merged = np.zeros(part.shape[:2], np.int32)
+        elif part.shape[:2] != merged.shape:
+            raise DataError(
+                path, f"structure file shape {part.shape[:2]} differs from {merged.shape}"
+            )
+        merged[part != 0] = value
+    assert merged is not None
+    return merged
+
+
 _GAP_HINT = "pass --allow-slice-gaps to prepare it anyway"
 
 
@@ -622,6 +668,7 @@ def read_pair_slices(
     resample_labels: bool = False,
     max_image_pixels: int | None = DEFAULT_MAX_IMAGE_PIXELS,
     allow_slice_gaps: bool = False,
+    label_parts: tuple[tuple[int, Path], ...] | None = None,
 ) -> Iterator[Slice2D]:
     """Yield every 2D slice of one case (image + label), streaming.
 
@@ -642,7 +689,8 @@ def read_pair_slices(
     ``resample_labels`` resamples a 3D label lying on another grid onto the image's instead
     (nearest neighbour). ``max_image_pixels`` caps 2D files (None: no cap).
     ``allow_slice_gaps``: a DICOM series with a gap or a file left out is read with a warning
-    instead of refused (see the module docstring).
+    instead of refused (see the module docstring). ``label_parts``: (value, file) per structure,
+    one binary file each, merged into the label (``label_path`` is then the first of them).
     """
     image_path, label_path = Path(image_path), Path(label_path)
     kind = _kind(image_path)
@@ -653,7 +701,7 @@ def read_pair_slices(
         gaps = "warn" if allow_slice_gaps else "refuse"
         yield from _volume_slices(
             _Volume(image_path, gaps),
-            _Volume(label_path, gaps),
+            _MergedVolume(label_parts, gaps) if label_parts else _Volume(label_path, gaps),
             axis,
             replace_nonfinite,
             channel=channel,
@@ -663,7 +711,10 @@ def read_pair_slices(
     if channel not in (None, 0):
         raise DataError(image_path, f"a 2D file has one channel; channel {channel} was asked for")
     image = _read_2d(image_path, False, replace_nonfinite, max_image_pixels)
-    label = _read_2d(label_path, True, None, max_image_pixels)
+    if label_parts:
+        label = merge_2d_parts(label_parts, max_image_pixels)
+    else:
+        label = _read_2d(label_path, True, None, max_image_pixels)
     if image.shape[:2] != label.shape:
         raise DataError(
             label_path,

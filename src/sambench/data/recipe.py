@@ -304,7 +304,10 @@ def check_layout(recipe: Recipe, source: Path) -> tuple[int, int]:
     source = Path(source)
     found = []
     for what in ("images", "labels"):
-        spec = str(recipe.layout[what])
+        spec = recipe.layout[what]
+        if isinstance(spec, dict):  # one file per structure: the first structure's files
+            spec = next(iter(spec.values()))
+        spec = str(spec)
         hits = _glob(source, spec)
         if not hits:
             raise DataError(
@@ -402,7 +405,12 @@ def describe_recipe(recipe: Recipe) -> str:
         f"cite: {recipe.meta['citation']}",
         f"download: {recipe.meta['download']}",
         f"modality: {recipe.modality}; plane: {recipe.plane}",
-        f"images: {recipe.layout['images']}; labels: {recipe.layout['labels']}",
+        f"images: {recipe.layout['images']}; labels: "
+        + (
+            f"one file per structure, e.g. {next(iter(recipe.layout['labels'].values()))}"
+            if isinstance(recipe.layout["labels"], dict)
+            else str(recipe.layout["labels"])
+        ),
         "labels: "
         + (
             ", ".join(

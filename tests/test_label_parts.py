@@ -1,0 +1,93 @@
+"""Layouts usable without a recipe: one binary file per structure merged into one label map (the
+higher class value wins where files overlap), pairing by a regex group on the path, noisy masks
+binarized by a threshold, and excluded structures counted."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from sambench.data.prepare import prepare_dataset
+from sambench.errors import DataError
+
+
+def _png(path: Path, arr: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(arr).save(path)
+
+
+def _parts_source(root: Path) -> Path:
+    src = root / "xr"
+    for stem in ("a", "b"):
+        _png(
+            src / "img" / f"{stem}.png",
+            np.full((30, 30), 100, np.uint8) + np.eye(30, dtype=np.uint8),
+        )
+        one = np.zeros((30, 30), np.uint8)
+        one[2:20, 2:20] = 255  # 18 x 18
+        two = np.zeros((30, 30), np.uint8)
+        two[10:28, 10:28] = 1  # 18 x 18, overlapping "one" on 10 x 10
+        _png(src / "first" / f"{stem}.png", one)
+        _png(src / "second" / f"{stem}.png", two)
+    return src
+
+
+def test_one_file_per_structure_merged_higher_value_wins(tmp_path: Path):
+    src = _parts_source(tmp_path)
+    cfg = {"modality": "X-ray", "images": "img", "labels": {"First": "first", "Second": "second"}}
+    report = prepare_dataset(src, tmp_path / "out", config=cfg, progress=False)
+    m = pd.read_parquet(tmp_path / "out" / "xr" / "manifest.parquet")
+    assert report.cases_done == 2
+    areas = m[m["case"] == "a"].set_index("object_name")["area"]
+    assert areas["Second"] == 18 * 18  # value 2 wins the overlap
+    assert areas["First"] == 18 * 18 - 10 * 10
+    lab = np.array(Image.open(tmp_path / "out" / m["label_path"].iloc[0]))
+    assert sorted(np.unique(lab)) == [0, 128, 255]  # 2 classes spread to 128, 255
+
+
+def test_missing_structure_file_is_a_bad_case_naming_it(tmp_path: Path):
+    src = _parts_source(tmp_path)
+    (src / "second" / "b.png").unlink()
+    cfg = {"modality": "X-ray", "images": "img", "labels": {"First": "first", "Second": "second"}}
+    with pytest.raises(DataError, match=r"no 'Second' file 'b' in .*second"):
+        prepare_dataset(src, tmp_path / "out", config=cfg, progress=False)
+    report = prepare_dataset(src, tmp_path / "out", config=cfg, progress=False, skip_bad=True)
+    assert report.cases_done == 1 and len(report.bad_cases) == 1
+
+
+def test_key_regex_threshold_and_exclude(tmp_path: Path):
+    src = tmp_path / "k"
+    for c in ("case_1", "case_2"):
+        _png(src / c / "image.png", np.arange(900, dtype=np.uint8).reshape(30, 30))
+        lab = np.zeros((30, 30), np.uint8)
+        lab[2:12, 2:12] = 200  # kept after threshold: value 1
+        lab[15:25, 15:25] = 90  # below the threshold: background
+        _png(src / c / "mask.png", lab)
+    cfg = {
+        "modality": "X-ray",
+        "images": "*/image.png",
+        "labels": "*/mask.png",
+        "pairing": {"key_regex": r"(case_\d+)/"},
+        "label_threshold": 127,
+        "classes": {"Thing": 1},
+    }
+    prepare_dataset(src, tmp_path / "out", config=cfg, progress=False)
+    m = pd.read_parquet(tmp_path / "out" / "k" / "manifest.parquet")
+    assert sorted(m["case"]) == ["case-1", "case-2"] and set(m["area"]) == {100}
+    # exclude: the structure is dropped and counted, per slice where it has > 50 px
+    src2 = tmp_path / "e"
+    lab = np.zeros((30, 30), np.uint8)
+    lab[2:12, 2:12] = 1
+    lab[15:25, 15:25] = 3
+    _png(src2 / "images" / "x.png", np.arange(900, dtype=np.uint8).reshape(30, 30))
+    _png(src2 / "labels" / "x.png", lab)
+    cfg2 = {"modality": "CT", "classes": {"Kidney": 1}, "exclude": {"Ureter": 3}}
+    report = prepare_dataset(src2, tmp_path / "out", config=cfg2, progress=False)
+    assert report.objects_excluded == {"Ureter": 1}
+    assert "excluded structures" in report.to_text()
+    with pytest.raises(DataError, match=r"exclude: label value\(s\) \[1\] are also in classes"):
+        prepare_dataset(src2, tmp_path / "o2", config={**cfg2, "exclude": {"U": 1}}, progress=False)
