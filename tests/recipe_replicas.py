@@ -351,6 +351,24 @@ def _montgomery(root: Path, values: list[int], axis: int) -> int:
     return 2
 
 
+def _tiff_stack(files: list[tuple[str, str]], label_fg: int):
+    """Multi-page TIFF stacks (pages x H x W uint8) with their label stacks (0 / ``label_fg``)."""
+
+    def build(root: Path, values: list[int], axis: int) -> int:
+        import tifffile
+
+        for i, (img, lab) in enumerate(files):
+            stack = np.random.default_rng(i).integers(0, 255, (3, 40, 48), dtype=np.uint8)
+            lab_stack = np.zeros_like(stack)
+            lab_stack[:, 8:24, 10:30] = label_fg
+            (root / img).parent.mkdir(parents=True, exist_ok=True)
+            tifffile.imwrite(root / img, stack, photometric="minisblack")
+            tifffile.imwrite(root / lab, lab_stack, photometric="minisblack")
+        return len(files)
+
+    return build
+
+
 # --- 2D releases ---------------------------------------------------------------------------
 
 
@@ -499,6 +517,16 @@ BUILDERS: dict[str, Callable[[Path, list[int], int], int]] = {
         "TN-SCUI2020", [("image/1.PNG", "mask/1.PNG"), ("image/2.PNG", "mask/2.PNG")], 255
     ),
     "Montgomery": _montgomery,
+    "EPFL-EM": _tiff_stack(
+        [
+            ("EPFL-EM/training.tif", "EPFL-EM/training_groundtruth.tif"),
+            ("EPFL-EM/testing.tif", "EPFL-EM/testing_groundtruth.tif"),
+        ],
+        255,
+    ),
+    "ISBI2012-ssTEM": _tiff_stack(
+        [("ISBI2012/train-volume.tif", "ISBI2012/train-labels.tif")], 255
+    ),
     "TotalSegmentator": _totalsegmentator([]),
     "GlaS": _glas,
     "CRAG": _crag,
@@ -517,6 +545,8 @@ SOURCE_FOLDER = {
     "MSD-Colon": "Task10_Colon",
     "TotalSegmentator": "Totalsegmentator_dataset",
     "Montgomery": "MontgomerySet",
+    "EPFL-EM": "EPFL-EM",
+    "ISBI2012-ssTEM": "ISBI2012",
     "ACDC": "ACDC",
     "MnMs": "OpenDataset",
     "BraTS2020": "MICCAI_BraTS2020_TrainingData",
@@ -561,6 +591,8 @@ def build(recipe, root: Path) -> Replica:
     plane = ("sagittal" if recipe.plane == "acquisition" else recipe.plane) if volume else ""
     slices = 1 if recipe.name == "CAMUS" or not volume else 3
     extra: dict[str, object] = {"area": 28 * 14} if recipe.name == "Montgomery" else {}
+    if recipe.name in ("EPFL-EM", "ISBI2012-ssTEM"):
+        extra = {"area": 16 * 20}
     return Replica(root / SOURCE_FOLDER[recipe.name], cases, values, plane, slices, extra)
 
 

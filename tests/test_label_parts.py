@@ -91,3 +91,29 @@ def test_key_regex_threshold_and_exclude(tmp_path: Path):
     assert "excluded structures" in report.to_text()
     with pytest.raises(DataError, match=r"exclude: label value\(s\) \[1\] are also in classes"):
         prepare_dataset(src2, tmp_path / "o2", config={**cfg2, "exclude": {"U": 1}}, progress=False)
+
+
+def test_multipage_tiff_is_a_volume_sliced_page_by_page_in_stored_order(tmp_path: Path):
+    import tifffile
+
+    src = tmp_path / "em"
+    (src / "images").mkdir(parents=True)
+    (src / "labels").mkdir()
+    rng = np.random.default_rng(0)
+    stack = rng.integers(0, 255, (4, 30, 40), dtype=np.uint8)
+    lab = np.zeros_like(stack)
+    lab[:, 3:13, 5:25] = 1  # 200 px, towards the top left of every page
+    lab[2, 3:13, 5:25] = 0  # page 2 has no object
+    tifffile.imwrite(src / "images" / "v.tif", stack, photometric="minisblack")
+    tifffile.imwrite(src / "labels" / "v.tif", lab, photometric="minisblack")
+    prepare_dataset(
+        src, tmp_path / "out", config={"modality": "EM", "classes": {"M": 1}}, progress=False
+    )
+    m = pd.read_parquet(tmp_path / "out" / "em" / "manifest.parquet").sort_values("slice_index")
+    assert m["slice_index"].tolist() == [0, 1, 3] and set(m["plane"]) == {"axial"}
+    for k, row in zip([0, 1, 3], m.itertuples(), strict=True):
+        img = np.array(Image.open(tmp_path / "out" / row.image_path)).astype(float)
+        page = stack[k].astype(float)
+        expected = np.rint(255 * (page - page.min()) / (page.max() - page.min()))
+        np.testing.assert_array_equal(img, expected)  # the page as stored: no flip, no transpose
+        assert (row.bbox_x_min, row.bbox_y_min, row.bbox_x_max, row.bbox_y_max) == (5, 3, 24, 12)

@@ -208,6 +208,18 @@ def _check_pixels(path: Path, width: int, height: int, limit: int | None) -> Non
         )
 
 
+def tiff_pages(path: Path) -> int:
+    """Pages of a TIFF file (1 for a plain 2D TIFF); 1 when it cannot be parsed (the 2D reader
+    then names the problem)."""
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tif:
+            return len(tif.pages)
+    except (OSError, ValueError, tifffile.TiffFileError):
+        return 1
+
+
 def _read_tiff(path: Path, max_pixels: int | None) -> np.ndarray:
     import tifffile
 
@@ -373,6 +385,9 @@ class _Volume:
         d3[:k, :k] = np.asarray(rows, dtype=float)
         self.direction = d3
         self.orientation = orientation_of(d3)  # file axes -> canonical RAS (one place)
+        if _suffix(path) in (".tif", ".tiff"):
+            # a multi-page TIFF stack (EM) has no patient axes: pages keep their stored order
+            self.orientation = Orientation((0, 1, 2), (False, False, False))
 
     @staticmethod
     def _read_dicom(path: Path, slice_gaps: str = "refuse") -> sitk.Image:
@@ -650,6 +665,8 @@ def _kind(path: Path) -> str:
     if not path.exists():
         raise DataError(path, "file is missing")
     if _suffix(path) in IMAGE_2D_SUFFIXES:
+        if _suffix(path) in (".tif", ".tiff") and tiff_pages(path) > 1:
+            return "volume"  # a stack of pages (EPFL-EM, ssTEM): sliced page by page
         return "2d"
     if is_volume_path(path):
         return "volume"
