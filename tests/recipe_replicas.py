@@ -369,6 +369,71 @@ def _tiff_stack(files: list[tuple[str, str]], label_fg: int):
     return build
 
 
+def write_dicom_series(folder: Path, arr_xyz: np.ndarray, spacing, names: list[str]) -> None:
+    """A (x, y, z) int16 volume as a DICOM series, slice z in the file ``names[z]`` (GDCM's
+    writer changes the process locale: it is put back)."""
+    import locale
+
+    import SimpleITK as sitk
+
+    saved = locale.setlocale(locale.LC_ALL)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        vol = sitk.GetImageFromArray(np.ascontiguousarray(arr_xyz.transpose(2, 1, 0)))
+        vol.SetSpacing(spacing)
+        writer = sitk.ImageFileWriter()
+        writer.KeepOriginalImageUIDOn()
+        uid = f"1.2.826.0.1.3680043.2.1125.{abs(hash(str(folder))) % 10**8}"
+        for z in range(vol.GetDepth()):
+            sl = vol[:, :, z]
+            pos = vol.TransformIndexToPhysicalPoint((0, 0, z))
+            tags = {
+                "0008|0060": "CT",
+                "0020|000d": uid + ".1",
+                "0020|000e": uid,
+                "0020|0037": "1\\0\\0\\0\\1\\0",
+                "0020|0032": "\\".join(map(str, pos)),
+                "0020|0013": str(z + 1),
+                "0008|0018": f"{uid}.{z + 1}",
+                "0018|0050": str(spacing[2]),
+            }
+            for key, value in tags.items():
+                sl.SetMetaData(key, value)
+            writer.SetFileName(str(folder / names[z]))
+            writer.Execute(sl)
+    finally:
+        locale.setlocale(locale.LC_ALL, saved)
+
+
+def _chaos(mod: str):
+    """Train_Sets/<CT|MR>/<n>/[T2SPIR/]DICOM_anon/*.dcm and Ground/*.png, one PNG per DICOM file;
+    file names run against the slice positions (the last slice in the first file) so labels must
+    follow the files, not the array order."""
+
+    def build(root: Path, values: list[int], axis: int) -> int:
+        base = root / "CHAOS_Train_Sets" / "Train_Sets" / mod
+        file_values = [255] if mod == "CT" else values
+        for n in ("1", "2"):
+            case = base / n if mod == "CT" else base / n / "T2SPIR"
+            img, lab = _volume(file_values, axis)
+            img = (img * 10).astype(np.int16)
+            nz = img.shape[2]
+            if mod == "CT":
+                dcm = [f"i{nz - 1 - z:04d},0000b.dcm" for z in range(nz)]
+                png = [f"liver_GT_{nz - 1 - z:03d}.png" for z in range(nz)]
+            else:
+                dcm = [f"IMG-0002-{nz - z:05d}.dcm" for z in range(nz)]
+                png = [f"IMG-0002-{nz - z:05d}.png" for z in range(nz)]
+            write_dicom_series(case / "DICOM_anon", img, _spacing(axis), dcm)
+            for z in range(nz):
+                _save2d(
+                    case / "Ground" / png[z], np.ascontiguousarray(lab[:, :, z].T).astype(np.uint8)
+                )
+        return 2
+
+    return build
+
+
 # --- 2D releases ---------------------------------------------------------------------------
 
 
@@ -517,6 +582,8 @@ BUILDERS: dict[str, Callable[[Path, list[int], int], int]] = {
         "TN-SCUI2020", [("image/1.PNG", "mask/1.PNG"), ("image/2.PNG", "mask/2.PNG")], 255
     ),
     "Montgomery": _montgomery,
+    "CHAOS-CT": _chaos("CT"),
+    "CHAOS-MR-T2": _chaos("MR"),
     "EPFL-EM": _tiff_stack(
         [
             ("EPFL-EM/training.tif", "EPFL-EM/training_groundtruth.tif"),
@@ -545,6 +612,8 @@ SOURCE_FOLDER = {
     "MSD-Colon": "Task10_Colon",
     "TotalSegmentator": "Totalsegmentator_dataset",
     "Montgomery": "MontgomerySet",
+    "CHAOS-CT": "CHAOS_Train_Sets",
+    "CHAOS-MR-T2": "CHAOS_Train_Sets",
     "EPFL-EM": "EPFL-EM",
     "ISBI2012-ssTEM": "ISBI2012",
     "ACDC": "ACDC",

@@ -117,3 +117,40 @@ def test_multipage_tiff_is_a_volume_sliced_page_by_page_in_stored_order(tmp_path
         expected = np.rint(255 * (page - page.min()) / (page.max() - page.min()))
         np.testing.assert_array_equal(img, expected)  # the page as stored: no flip, no transpose
         assert (row.bbox_x_min, row.bbox_y_min, row.bbox_x_max, row.bbox_y_max) == (5, 3, 24, 12)
+
+
+def test_label_slices_follow_their_dicom_files_not_the_array_order(tmp_path: Path):
+    """CHAOS layout: Ground/*.png labels the DICOM files in name order; here the file names run
+    against the slice positions, so only a placement by file puts the label on its slice."""
+    from recipe_replicas import write_dicom_series
+
+    src = tmp_path / "chaos"
+    nx, ny, nz = 24, 20, 4
+    img = np.zeros((nx, ny, nz), np.int16)
+    for z in range(nz):
+        img[:, :, z] = 100 * z + np.arange(nx)[:, None]  # each slice its own intensities
+    names = [f"i{nz - 1 - z:04d},0000b.dcm" for z in range(nz)]  # slice z in file nz-1-z
+    write_dicom_series(src / "CT" / "1" / "DICOM_anon", img, (1.0, 1.0, 3.0), names)
+    for i in range(nz):  # label only the first file in name order: slice z = nz - 1
+        lab = np.zeros((ny, nx), np.uint8)
+        if i == 0:
+            lab[2:12, 3:13] = 255
+        _png(src / "CT" / "1" / "Ground" / f"liver_GT_{i:03d}.png", lab)
+    cfg = {
+        "modality": "CT",
+        "images": "CT/*/DICOM_anon",
+        "labels": "CT/*/Ground",
+        "pairing": {"key_regex": r"CT/(\d+)/"},
+        "label_threshold": 127,
+        "classes": {"Liver": 1},
+        "plane": "axial",
+    }
+    prepare_dataset(src, tmp_path / "out", config=cfg, progress=False)
+    m = pd.read_parquet(tmp_path / "out" / "chaos" / "manifest.parquet")
+    assert len(m) == 1 and m["area"].iloc[0] == 100
+    z = int(m["slice_index"].iloc[0])
+    assert z == nz - 1  # canonical S-I index of the slice in file i0000 (the last position)
+    # wrong count of label slices: named, with both numbers
+    (src / "CT" / "1" / "Ground" / "liver_GT_003.png").unlink()
+    with pytest.raises(DataError, match="3 label slices for 4 DICOM files"):
+        prepare_dataset(src, tmp_path / "out2", config=cfg, progress=False)

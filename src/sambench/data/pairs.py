@@ -16,7 +16,12 @@ from pathlib import Path
 
 from sambench.data.describe import DatasetDescription, file_stem, sanitize_case
 from sambench.data.layouts import CHANNEL_SUFFIX, find_roi, resolve_channels
-from sambench.data.readers import IMAGE_2D_SUFFIXES, VOLUME_SUFFIXES, is_volume_path
+from sambench.data.readers import (
+    IMAGE_2D_SUFFIXES,
+    VOLUME_SUFFIXES,
+    is_slice_folder,
+    is_volume_path,
+)
 from sambench.errors import DataError
 
 
@@ -59,8 +64,14 @@ def _link_problem(p: Path) -> str | None:
     return None
 
 
-def _entries(source: Path, spec: str, skipped: list[tuple[Path, str]] | None = None) -> list[Path]:
-    """Image/label entries of a folder or glob: supported files and DICOM series folders.
+def _entries(
+    source: Path,
+    spec: str,
+    skipped: list[tuple[Path, str]] | None = None,
+    slice_folders: bool = False,
+) -> list[Path]:
+    """Image/label entries of a folder or glob: supported files and DICOM series folders (and,
+    with ``slice_folders``, folders of 2D label slices such as CHAOS's ``Ground/``).
     Symlinks that cannot be followed (loops, broken) are added to ``skipped`` with the reason."""
     base = source / spec
     candidates = sorted(base.iterdir()) if base.is_dir() else sorted(source.glob(spec))
@@ -75,7 +86,7 @@ def _entries(source: Path, spec: str, skipped: list[tuple[Path, str]] | None = N
             continue
         if p.is_file() and (p.suffix.lower() in IMAGE_2D_SUFFIXES or is_volume_path(p)):
             out.append(p)
-        elif p.is_dir() and is_volume_path(p):
+        elif p.is_dir() and (is_volume_path(p) or (slice_folders and is_slice_folder(p))):
             out.append(p)
     return out
 
@@ -196,7 +207,7 @@ def find_pairs(
             "or DICOM series folders",
         )
     labels: dict[str, Path] = {}
-    for p in _entries(desc.source, desc.labels, skipped):
+    for p in _entries(desc.source, desc.labels, skipped, slice_folders=True):
         key = pairing_key(desc, p)
         if key is None:
             if skipped is not None:

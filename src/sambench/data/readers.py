@@ -473,6 +473,69 @@ class _MergedVolume(_Volume):
         return merged
 
 
+def _slice_files(path: Path) -> list[Path]:
+    """The 2D image files of a folder (a label given slice by slice), sorted by name."""
+    return sorted(
+        f
+        for f in path.iterdir()
+        if f.is_file() and not f.name.startswith(".") and f.suffix.lower() in IMAGE_2D_SUFFIXES
+    )
+
+
+def is_slice_folder(path: Path) -> bool:
+    """True for a folder of 2D label files without DICOM files (CHAOS's ``Ground/``)."""
+    return path.is_dir() and not _is_dicom_dir(path) and bool(_slice_files(path))
+
+
+class _SliceStack(_Volume):
+    """A label volume given as one 2D file per slice (CHAOS's ``Ground/*.png``) for a DICOM series
+    image: the i-th label file in name order labels the i-th DICOM file in name order (CHAOS's own
+    convention), and is put at that file's place in the series (ITK's order by slice position).
+    The label has the image's grid (it has no header of its own)."""
+
+    def __init__(self, path: Path, image: _Volume) -> None:
+        self.path, self.slice_gaps, self._dicom = path, "accept", None
+        if not image.path.is_dir() or image.frames is not None:
+            raise DataError(path, "a folder of label slices pairs with a DICOM series folder only")
+        self.ndim, self.size, self.spacing, self.frames = 3, image.size, image.spacing, None
+        self.origin, self.direction, self.orientation = (
+            image.origin,
+            image.direction,
+            image.orientation,
+        )
+        self.files = _slice_files(path)
+        ids = sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(image.path))
+        self.series = list(sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(image.path), ids[0]))
+        if len(self.files) != len(self.series):
+            raise DataError(
+                path,
+                f"{len(self.files)} label slices for {len(self.series)} DICOM files in "
+                f"{image.path}; expected one label file per DICOM file",
+            )
+
+    def read_frame(self, t: int | None) -> np.ndarray:
+        place = {f: i for i, f in enumerate(self.series)}
+        by_name = sorted(self.series, key=lambda f: Path(f).name)
+        out: np.ndarray | None = None
+        for lab_file, dcm in zip(self.files, by_name, strict=True):
+            a = _read_2d(lab_file, True, None, None)
+            if out is None:
+                out = np.zeros((len(self.series), *a.shape[:2]), a.dtype)
+            if a.shape[:2] != out.shape[1:]:
+                raise DataError(
+                    lab_file, f"label slice shape {a.shape[:2]} differs from {out.shape[1:]}"
+                )
+            out[place[dcm]] = a
+        assert out is not None
+        if out.shape[1:] != (self.size[1], self.size[0]):
+            raise DataError(
+                self.path,
+                f"label slices are {out.shape[1]} x {out.shape[2]} (rows x columns); the DICOM "
+                f"series is {self.size[1]} x {self.size[0]}",
+            )
+        return out
+
+
 def merge_2d_parts(parts: tuple[tuple[int, Path], ...], max_pixels: int | None) -> np.ndarray:
     """One HxW label from one binary 2D file per structure (e.g. Montgomery's leftMask/ and
     rightMask/): non-zero pixels take the file's value; the higher value wins where they overlap."""
@@ -711,6 +774,17 @@ def read_pair_slices(
     """
     image_path, label_path = Path(image_path), Path(label_path)
     kind = _kind(image_path)
+    if kind == "volume" and label_parts is None and is_slice_folder(label_path):
+        image_vol = _Volume(image_path, "warn" if allow_slice_gaps else "refuse")
+        yield from _volume_slices(
+            image_vol,
+            _SliceStack(label_path, image_vol),
+            axis,
+            replace_nonfinite,
+            channel=channel,
+            resample_labels=resample_labels,
+        )
+        return
     if _kind(label_path) != kind:
         expected = "a 2D image file" if kind == "2d" else "a volume"
         raise DataError(label_path, f"label must be {expected}, like its image {image_path}")
