@@ -30,6 +30,7 @@ class LedgerEntry:
     datasets: frozenset[str]
     source: str
     cases: dict[str, frozenset[str]] = field(default_factory=dict)
+    note: str = ""
 
 
 def parse_ledger(data: Any, where: str) -> dict[str, LedgerEntry]:
@@ -56,7 +57,12 @@ def parse_ledger(data: Any, where: str) -> dict[str, LedgerEntry]:
                 Path(where), f"models.{model}.datasets: expected a list of dataset names"
             )
         cases = {str(k): frozenset(map(str, v)) for k, v in (e.get("cases") or {}).items()}
-        out[str(model)] = LedgerEntry(str(model), frozenset(ds), e["source"], cases)
+        unknown = set(e) - {"datasets", "source", "cases", "note"}
+        if unknown:
+            raise DataError(Path(where), f"models.{model}: unknown key(s) {sorted(unknown)}")
+        out[str(model)] = LedgerEntry(
+            str(model), frozenset(ds), e["source"], cases, str(e.get("note", ""))
+        )
     return out
 
 
