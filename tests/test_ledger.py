@@ -68,3 +68,27 @@ def test_report_flags_results_on_training_data(tmp_path: Path):
     # without the entry: the model has no ledger entry, nothing flagged, and the report says so
     page2 = build_report(tmp_path / "run", tmp_path / "rep2", overlays=False).read_text()
     assert "FLAGGED" not in page2 and "No ledger entry for fake" in page2
+
+
+def test_out_of_core_report_flags_the_same_results(tmp_path: Path):
+    """The DuckDB (out-of-core) report gives the same overlap counts as the in-memory one."""
+    from sambench.report.lazy_report import build_report_lazy
+
+    prepared = make_prepared(tmp_path / "prep", n_images=3)
+    datasets = sorted(
+        pd.read_parquet(next(prepared.glob("*/manifest.parquet")))["dataset"].unique()
+    )
+    cfg = RunConfig(prepared=str(prepared), model="fake", progress=False, strategies=("S5", "S2"))
+    results = evaluate(cfg, tmp_path / "run", model=FakeModel())
+    user = tmp_path / "ledger.yaml"
+    user.write_text(
+        "format: 1\nmodels:\n  fake:\n    datasets: [" + datasets[0] + "]\n    source: test\n"
+    )
+    page = build_report_lazy(tmp_path / "run", tmp_path / "lazy", ledger=user).read_text()
+    build_report(tmp_path / "run", tmp_path / "mem", overlays=False, ledger=user)
+    lazy_csv = pd.read_csv(tmp_path / "lazy" / "training_overlap.csv")
+    mem_csv = pd.read_csv(tmp_path / "mem" / "training_overlap.csv")
+    pd.testing.assert_frame_equal(lazy_csv, mem_csv)
+    n = int((results["dataset"] == datasets[0]).sum())
+    assert lazy_csv["flagged"].sum() == n > 0
+    assert f"{n:,} of {len(results):,} results are FLAGGED" in page

@@ -73,7 +73,7 @@ def report(
     if ci_unit not in ("case", "object"):
         raise OptionError("--ci-unit", f"expected case or object, got {ci_unit!r}")
     if X.report_out_of_core(run_dir, out_of_core):
-        typer.echo(f"report -> {build_report_lazy(run_dir, out, rng_seed=seed)}")
+        typer.echo(f"report -> {build_report_lazy(run_dir, out, rng_seed=seed, ledger=ledger)}")
         return
     html = build_report(
         run_dir,
