@@ -434,6 +434,21 @@ def _chaos(mod: str):
     return build
 
 
+def _pairs3d(pairs: list[tuple[str, str]], writer: Callable[..., None] = _nifti, extra: str = ""):
+    """Volume releases named file by file: (image, label) relative paths; ``extra`` a file of the
+    release that is no case (written empty)."""
+
+    def build(root: Path, values: list[int], axis: int) -> int:
+        for img, lab in pairs:
+            _vol_pair(root / img, root / lab, values, axis, writer)
+        if extra:
+            (root / extra).parent.mkdir(parents=True, exist_ok=True)
+            (root / extra).write_text("")
+        return len(pairs)
+
+    return build
+
+
 # --- 2D releases ---------------------------------------------------------------------------
 
 
@@ -582,6 +597,54 @@ BUILDERS: dict[str, Callable[[Path, list[int], int], int]] = {
         "TN-SCUI2020", [("image/1.PNG", "mask/1.PNG"), ("image/2.PNG", "mask/2.PNG")], 255
     ),
     "Montgomery": _montgomery,
+    "crossMoDA2021": _pairs3d(
+        [
+            (
+                f"crossmoda/crossmoda_training/source_training/crossmoda_{i}_ceT1.nii.gz",
+                f"crossmoda/crossmoda_training/source_training/crossmoda_{i}_Label.nii.gz",
+            )
+            for i in (1, 2)
+        ],
+        extra="crossmoda/crossmoda_training/target_training/crossmoda_106_hrT2.nii.gz",
+    ),
+    "PROMISE12": _pairs3d(
+        [
+            (
+                "PROMISE12/TrainingData_Part1/Case00.mhd",
+                "PROMISE12/TrainingData_Part1/Case00_segmentation.mhd",
+            ),
+            (
+                "PROMISE12/TrainingData_Part2/Case17.mhd",
+                "PROMISE12/TrainingData_Part2/Case17_segmentation.mhd",
+            ),
+        ],
+        _mhd,
+    ),
+    "SLIVER07": _pairs3d(
+        [
+            (
+                "SLIVER07/training-part1/liver-orig001.mhd",
+                "SLIVER07/training-part1/liver-seg001.mhd",
+            ),
+            (
+                "SLIVER07/training-part2/liver-orig011.mhd",
+                "SLIVER07/training-part2/liver-seg011.mhd",
+            ),
+        ],
+        _mhd,
+    ),
+    "AbdomenCT-1K": _pairs3d(
+        [
+            (
+                "AbdomenCT-1K/AbdomenCT-1K-ImagePart1/Case_00001_0000.nii.gz",
+                "AbdomenCT-1K/Mask/Case_00001.nii.gz",
+            ),
+            (
+                "AbdomenCT-1K/AbdomenCT-1K-ImagePart3/Case_00901_0000.nii.gz",
+                "AbdomenCT-1K/Mask/Case_00901.nii.gz",
+            ),
+        ]
+    ),
     "CHAOS-CT": _chaos("CT"),
     "CHAOS-MR-T2": _chaos("MR"),
     "EPFL-EM": _tiff_stack(
@@ -612,6 +675,10 @@ SOURCE_FOLDER = {
     "MSD-Colon": "Task10_Colon",
     "TotalSegmentator": "Totalsegmentator_dataset",
     "Montgomery": "MontgomerySet",
+    "crossMoDA2021": "crossmoda",
+    "PROMISE12": "PROMISE12",
+    "SLIVER07": "SLIVER07",
+    "AbdomenCT-1K": "AbdomenCT-1K",
     "CHAOS-CT": "CHAOS_Train_Sets",
     "CHAOS-MR-T2": "CHAOS_Train_Sets",
     "EPFL-EM": "EPFL-EM",
