@@ -18,6 +18,8 @@ HELP_DIR = Path(__file__).parent / "data" / "cli-help"
 COMMANDS = (
     "",
     "prepare",
+    "datasets",
+    "cosmos",
     "evaluate",
     "demo",
     "report",

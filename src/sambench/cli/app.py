@@ -19,6 +19,8 @@ import typer
 
 from sambench.cli.annotate import annotate
 from sambench.cli.annotation_report import annotation_report
+from sambench.cli.cosmos import cosmos
+from sambench.cli.datasets import datasets
 from sambench.cli.demo import demo
 from sambench.cli.evaluate import evaluate
 from sambench.cli.finetune import finetune, finetune_compare
@@ -58,6 +60,8 @@ def _root(
 
 
 app.command("prepare")(prepare)
+app.command("datasets")(datasets)
+app.command("cosmos")(cosmos)
 app.command("evaluate")(evaluate)
 app.command("demo")(demo)
 app.command("report")(report)

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -21,6 +21,15 @@ def prepare(
     ] = None,
     modality: Annotated[
         str | None, typer.Option("--modality", help="Modality name, e.g. CT, MRI.")
+    ] = None,
+    recipe: Annotated[
+        str | None,
+        typer.Option(
+            "--recipe",
+            metavar="NAME",
+            help="A dataset recipe (see sambench datasets) or a recipe YAML file, instead of "
+            "--config.",
+        ),
     ] = None,
     workers: Annotated[int, O.workers("Parallel worker processes (>= 1).", "-j", at_least=1)] = 1,
     skip_bad: Annotated[
@@ -98,11 +107,11 @@ def prepare(
 ) -> None:
     """Standardize a dataset into 2D PNG image/label pairs plus a manifest (SPEC section 2)."""
     from sambench.data.prepare import prepare_dataset
+    from sambench.errors import OptionError
 
-    report = prepare_dataset(
-        source,
-        out,
-        config=config,
+    if recipe is not None and config is not None:
+        raise OptionError("--recipe", "give --recipe or --config, not both")
+    kwargs: dict[str, Any] = dict(
         modality=modality,
         workers=workers,
         skip_bad=skip_bad,
@@ -115,4 +124,10 @@ def prepare(
         zarr_above_mb=zarr_above_mb,
         allow_slice_gaps=allow_slice_gaps,
     )
+    if recipe is not None:
+        from sambench.data.recipe import prepare_recipe
+
+        report = prepare_recipe(source, out, recipe, **kwargs)
+    else:
+        report = prepare_dataset(source, out, config=config, **kwargs)
     typer.echo(report.to_text())

@@ -54,6 +54,15 @@ def report(
             help="Unit of CIs and paired tests: case (default) or object (for comparison).",
         ),
     ] = "case",
+    ledger: Annotated[
+        Path | None,
+        typer.Option(
+            "--ledger",
+            metavar="FILE",
+            help="Training-data ledger (YAML) extending the package's: results on data the model "
+            "was trained on are flagged.",
+        ),
+    ] = None,
 ) -> None:
     """Build the HTML report (tables, figures, statistics) of an evaluation run."""
     from sambench.report.build import build_report
@@ -64,7 +73,8 @@ def report(
     if ci_unit not in ("case", "object"):
         raise OptionError("--ci-unit", f"expected case or object, got {ci_unit!r}")
     if X.report_out_of_core(run_dir, out_of_core):
-        typer.echo(f"report -> {build_report_lazy(run_dir, out, rng_seed=seed, ci_unit=ci_unit)}")
+        page = build_report_lazy(run_dir, out, rng_seed=seed, ci_unit=ci_unit, ledger=ledger)
+        typer.echo(f"report -> {page}")
         return
     html = build_report(
         run_dir,
@@ -78,5 +88,6 @@ def report(
             Path(s) for v in annotation_sessions or () for s in O.comma_list(v) or ()
         ],
         ci_unit=ci_unit,
+        ledger=ledger,
     )
     typer.echo(f"report -> {html}")

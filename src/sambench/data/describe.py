@@ -18,6 +18,9 @@ A user writes a small YAML or JSON file (every key but ``images``/``labels`` opt
     window: abdomen                 # or [40, 400]: CT window (level, width) instead of min-max
     channel: null                   # multi-channel cases: index, channel name, or all
     roi: null                       # folder of region-of-interest masks (e.g. DRIVE's mask/)
+    exclude: {Ureter: 3}            # source values treated as background, counted by name
+    label_threshold: null           # e.g. 127: noisy JPEG masks, value > 127 -> 1, else 0
+    # pairing: {key_regex: '(case_\\d+)/'}  pair by a regex group on the path (KiTS's folders)
 
 Without a description, the first folder pair of ``layouts.FOLDER_PAIRS`` found (``images`` +
 ``labels``, ``imagesTr`` + ``labelsTr``, ``volumes`` + ``segs``, ...) pairs by stem; an MSD /
@@ -65,8 +68,10 @@ DESCRIPTION_KEYS = (
     "window",
     "channel",
     "roi",
+    "exclude",
+    "label_threshold",
 )
-PAIRING_KEYS = ("image_suffix", "label_suffix", "regex", "replace")
+PAIRING_KEYS = ("image_suffix", "label_suffix", "regex", "replace", "key_regex")
 FILTER_KEYS = ("min_object_size", "max_components", "component_min_size", "max_dispersion")
 INFO_JSON = "info.json"
 LABEL_FOLDERS = ("labels", "masks")
@@ -129,6 +134,11 @@ class DatasetDescription:
     channel_modality: bool = False  # no modality given: each image's modality is its channel
     roi: str | None = None
     source_json: str | None = None  # "msd" / "nnunetv2" when SOURCE/dataset.json was read
+    exclude: dict[str, int] | None = None  # name -> source value set to background (counted)
+    # one binary file per structure: class name -> folder/glob of that structure's files; the
+    # files of a case are merged into one label map (value: classes/exclude; higher value wins)
+    label_parts: dict[str, str] | None = None
+    label_threshold: float | None = None  # source label > threshold -> 1, else 0 (before classes)
     # Volumes are sliced in this canonical voxel order (sambench.data.orientation). A "later
     # field": folders prepared before it keep their settings hash, so 2D cases resume; a volume
     # case they hold has no recorded plane and is redone (prepare_state.part_is_complete).
@@ -161,6 +171,9 @@ _LATER_FIELDS: dict[str, object] = {
     "roi": None,
     "source_json": None,
     "orientation": CANONICAL,
+    "exclude": None,
+    "label_threshold": None,
+    "label_parts": None,
 }
 
 
@@ -277,7 +290,7 @@ def _read_info_json(path: Path) -> tuple[dict[str, int], str | None]:
 
 def describe_source(
     source: Path,
-    config: Path | None = None,
+    config: Path | dict[str, Any] | None = None,
     modality: str | None = None,
     *,
     window: str | None = None,
@@ -290,14 +303,20 @@ def describe_source(
     an MSD / nnU-Net ``dataset.json`` (each image's modality is its channel's name) > DataError
     saying how to give one. ``window`` ("LEVEL,WIDTH" or a preset), ``channel`` (index, name or
     "all") and ``roi_dir`` override the config's ``window``/``channel``/``roi``. Raises
-    ``DataError`` naming the config/source and the allowed keys or values.
+    ``DataError`` naming the config/source and the allowed keys or values. ``config`` may also be
+    an already-read mapping (a compiled recipe, ``sambench.data.recipes``); its errors then name
+    ``config["_where"]`` (e.g. ``recipe KiTS19``), which is not a description key.
     """
     source = Path(source)
     if not source.is_dir():
         raise DataError(source, "source is not a folder; expected a dataset folder")
     raw: dict[str, Any] = {}
     where = source
-    if config is not None:
+    if isinstance(config, dict):
+        raw = dict(config)
+        where = Path(str(raw.pop("_where", "dataset description")))
+        _check_keys(where, "dataset description", raw, DESCRIPTION_KEYS)
+    elif config is not None:
         raw = read_description_file(Path(config))
         where = Path(config)
         _check_keys(where, "dataset description", raw, DESCRIPTION_KEYS)
@@ -328,6 +347,14 @@ def describe_source(
                 "say where labels are (labels: ...)",
             )
         labels = found[0]
+    label_parts: dict[str, str] | None = None
+    if isinstance(labels, dict):  # one binary file per structure: {class name: folder or glob}
+        if not labels or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in labels.items()
+        ):
+            raise DataError(where, "labels: expected a folder/glob or {class name: folder/glob}")
+        label_parts = dict(labels)
+        labels = next(iter(labels.values()))
     if not isinstance(images, str) or not isinstance(labels, str):
         raise DataError(where, "images/labels: expected a folder or glob (a string)")
 
@@ -358,11 +385,25 @@ def describe_source(
     _check_keys(where, "pairing", pairing, PAIRING_KEYS)
     if ("regex" in pairing) != ("replace" in pairing):
         raise DataError(where, "pairing: 'regex' and 'replace' go together")
-    if "regex" in pairing:
-        try:
-            re.compile(str(pairing["regex"]))
-        except re.error as e:
-            raise DataError(where, f"pairing.regex: invalid regular expression ({e})") from None
+    for key in ("regex", "key_regex"):
+        if key in pairing:
+            try:
+                compiled = re.compile(str(pairing[key]))
+            except re.error as e:
+                raise DataError(where, f"pairing.{key}: invalid regular expression ({e})") from None
+            if key == "key_regex" and compiled.groups < 1:
+                raise DataError(where, "pairing.key_regex: expected one group, e.g. '(case_\\d+)/'")
+    exclude = None
+    if raw.get("exclude") is not None:
+        exclude = _parse_classes(where, raw["exclude"])
+        both = sorted(set(exclude.values()) & set((raw.get("classes") or {}).values()))
+        if both:
+            raise DataError(where, f"exclude: label value(s) {both} are also in classes")
+    thr = raw.get("label_threshold")
+    if thr is not None and (
+        isinstance(thr, bool) or not isinstance(thr, int | float) or not math.isfinite(thr)
+    ):
+        raise DataError(where, f"label_threshold: expected a number or null, got {thr!r}")
 
     instance = raw.get("instance", False)
     if not isinstance(instance, bool):
@@ -374,6 +415,19 @@ def describe_source(
         if instance:
             raise DataError(where, "give either 'classes' or 'instance: true', not both")
         classes = _parse_classes(where, raw["classes"])
+    if label_parts is not None:
+        if instance:
+            raise DataError(where, "labels: one file per structure cannot be an instance map")
+        if classes is None or "classes" not in raw:
+            names = [n for n in label_parts if n not in (exclude or {})]
+            classes = {n: i + 1 for i, n in enumerate(names)}
+            both = sorted(set(classes.values()) & set((exclude or {}).values()))
+            if both:
+                raise DataError(where, f"exclude: give values other than 1..{len(names)}")
+        known = set(classes) | set(exclude or {})
+        unknown = [n for n in label_parts if n not in known]
+        if unknown:
+            raise DataError(where, f"labels: {unknown} in neither classes nor exclude")
     axis = raw.get("axis")
     if axis is not None and (isinstance(axis, bool) or axis not in (0, 1, 2)):
         raise DataError(
@@ -431,6 +485,9 @@ def describe_source(
         channel_modality=channel_modality,
         roi=roi,
         source_json=None if src_json is None else src_json.kind,
+        exclude=exclude,
+        label_threshold=None if thr is None else float(thr),
+        label_parts=label_parts,
     )
 
 

@@ -16,7 +16,12 @@ from pathlib import Path
 
 from sambench.data.describe import DatasetDescription, file_stem, sanitize_case
 from sambench.data.layouts import CHANNEL_SUFFIX, find_roi, resolve_channels
-from sambench.data.readers import IMAGE_2D_SUFFIXES, VOLUME_SUFFIXES, is_volume_path
+from sambench.data.readers import (
+    IMAGE_2D_SUFFIXES,
+    VOLUME_SUFFIXES,
+    is_slice_folder,
+    is_volume_path,
+)
 from sambench.errors import DataError
 
 
@@ -40,6 +45,7 @@ class CasePair:
     tag: str = ""
     modality: str | None = None
     roi: Path | None = None
+    label_parts: tuple[tuple[int, Path], ...] | None = None  # (value, file) per structure
 
     @property
     def unit(self) -> str:
@@ -58,8 +64,14 @@ def _link_problem(p: Path) -> str | None:
     return None
 
 
-def _entries(source: Path, spec: str, skipped: list[tuple[Path, str]] | None = None) -> list[Path]:
-    """Image/label entries of a folder or glob: supported files and DICOM series folders.
+def _entries(
+    source: Path,
+    spec: str,
+    skipped: list[tuple[Path, str]] | None = None,
+    slice_folders: bool = False,
+) -> list[Path]:
+    """Image/label entries of a folder or glob: supported files and DICOM series folders (and,
+    with ``slice_folders``, folders of 2D label slices such as CHAOS's ``Ground/``).
     Symlinks that cannot be followed (loops, broken) are added to ``skipped`` with the reason."""
     base = source / spec
     candidates = sorted(base.iterdir()) if base.is_dir() else sorted(source.glob(spec))
@@ -74,9 +86,25 @@ def _entries(source: Path, spec: str, skipped: list[tuple[Path, str]] | None = N
             continue
         if p.is_file() and (p.suffix.lower() in IMAGE_2D_SUFFIXES or is_volume_path(p)):
             out.append(p)
-        elif p.is_dir() and is_volume_path(p):
+        elif p.is_dir() and (is_volume_path(p) or (slice_folders and is_slice_folder(p))):
             out.append(p)
     return out
+
+
+def pairing_key(desc: DatasetDescription, path: Path) -> str | None:
+    """The stem a file pairs by: its file stem, or with ``pairing.key_regex`` the regex's first
+    group searched in its path relative to the source (``'(case_\\d+)/'`` pairs KiTS's
+    ``case_00000/imaging.nii.gz`` with ``case_00000/segmentation.nii.gz``); None when the regex
+    does not match."""
+    regex = desc.pairing.get("key_regex")
+    if regex is None:
+        return file_stem(path)
+    try:
+        rel = path.relative_to(desc.source).as_posix()
+    except ValueError:
+        rel = path.as_posix()
+    m = re.search(regex, rel)
+    return None if m is None else m.group(1)
 
 
 def label_stem_for(desc: DatasetDescription, image_stem: str) -> str:
@@ -169,6 +197,8 @@ def find_pairs(
     pairs with (``orphan label: no image ...``) and symlinks that cannot be followed (loops,
     broken), each with the reason.
     """
+    if desc.label_parts is not None:
+        return _part_pairs(desc, skipped)
     images = _entries(desc.source, desc.images, skipped)
     if not images:
         raise DataError(
@@ -176,13 +206,24 @@ def find_pairs(
             f"no images found; expected files ({', '.join((*IMAGE_2D_SUFFIXES, *VOLUME_SUFFIXES))}) "
             "or DICOM series folders",
         )
-    labels = {file_stem(p): p for p in _entries(desc.source, desc.labels, skipped)}
+    labels: dict[str, Path] = {}
+    for p in _entries(desc.source, desc.labels, skipped, slice_folders=True):
+        key = pairing_key(desc, p)
+        if key is None:
+            if skipped is not None:
+                skipped.append((p, f"label path does not match {desc.pairing['key_regex']!r}"))
+            continue
+        labels[key] = p
     used: set[str] = set()
     rois = {file_stem(p): p for p in _entries(desc.source, desc.roi)} if desc.roi else None
     cases: dict[str, tuple[Path, dict[int | None, Path], str]] = {}
     missing: list[tuple[Path, str]] = []
     for img in images:
-        stem = file_stem(img)
+        key = pairing_key(desc, img)
+        if key is None:
+            missing.append((img, f"image path does not match {desc.pairing['key_regex']!r}"))
+            continue
+        stem = key
         lstem = label_stem_for(desc, stem)
         lab = labels.get(lstem)
         m = CHANNEL_SUFFIX.match(stem)
@@ -231,3 +272,56 @@ def find_pairs(
             if lstem not in used:
                 skipped.append((lab, f"orphan label: no image pairs with it in {desc.images}"))
     return pairs, missing
+
+
+def part_values(desc: DatasetDescription) -> dict[str, int]:
+    """Class name -> source value of each structure file (``label_parts``): its class value, or
+    its ``exclude`` value (so an excluded structure is read, then counted and dropped)."""
+    return {**(desc.exclude or {}), **(desc.classes or {})}
+
+
+def _part_pairs(
+    desc: DatasetDescription, skipped: list[tuple[Path, str]] | None = None
+) -> tuple[list[CasePair], list[tuple[Path, str]]]:
+    """Cases of a dataset whose labels are one binary file per structure (``label_parts``): an
+    image pairs with the file of every structure that has its pairing key (file stem, or
+    ``pairing.key_regex``); a structure file missing for a case makes it a bad case."""
+    assert desc.label_parts is not None
+    images = _entries(desc.source, desc.images, skipped)
+    if not images:
+        raise DataError(desc.source / desc.images, "no images found")
+    values = part_values(desc)
+    files: dict[str, dict[str, Path]] = {}
+    for name, spec in desc.label_parts.items():
+        files[name] = {}
+        for p in _entries(desc.source, spec, skipped):
+            key = pairing_key(desc, p)
+            if key is not None:
+                files[name][key] = p
+    pairs, missing = [], []
+    seen: dict[str, Path] = {}
+    for img in images:
+        key = pairing_key(desc, img)
+        if key is None:
+            missing.append((img, f"image path does not match {desc.pairing.get('key_regex')!r}"))
+            continue
+        lkey = label_stem_for(desc, key)
+        absent = [n for n in desc.label_parts if lkey not in files[n]]
+        if absent:
+            where = desc.source / desc.label_parts[absent[0]]
+            missing.append(
+                (
+                    img,
+                    f"no {absent[0]!r} file {lkey!r} in {where} ({len(absent)} structure(s) missing)",
+                )
+            )
+            continue
+        case = sanitize_case(lkey)
+        if case in seen:
+            raise DataError(
+                img, f"case id {case!r} is also the case id of {seen[case]}; rename one"
+            )
+        seen[case] = img
+        parts = tuple(sorted((values[n], files[n][lkey]) for n in desc.label_parts))
+        pairs.append(CasePair(case, img, parts[0][1], label_parts=parts))
+    return sorted(pairs, key=lambda p: p.case), missing

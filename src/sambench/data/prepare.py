@@ -15,6 +15,7 @@ are all present, and redoes the others. The manifest is rebuilt from the parts a
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import multiprocessing
 import time
@@ -23,6 +24,7 @@ from collections.abc import Iterator
 from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -52,6 +54,7 @@ from sambench.data.records import (
 )
 from sambench.data.roi import ROI_DIR, roi_png
 from sambench.data.standardize import (
+    MIN_PIXELS,
     LabelMapping,
     LabelValueError,
     auto_mapping,
@@ -106,6 +109,7 @@ class PrepareReport:
     objects_kept: int = 0
     objects_dropped: dict[str, int] = field(default_factory=dict)
     planes: dict[str, int] = field(default_factory=dict)
+    objects_excluded: dict[str, int] = field(default_factory=dict)
     bad_cases: list[dict[str, str]] = field(default_factory=list)
     skipped_files: list[dict[str, str]] = field(default_factory=list)
     temp_files_removed: int = 0
@@ -124,6 +128,7 @@ class PrepareReport:
                 "slice": self.slices_dropped,
                 "object": self.objects_dropped,
                 "plane": self.planes,
+                "excluded": self.objects_excluded,
             }.get(kind)
             if target is not None:
                 target[reason] = target.get(reason, 0) + v
@@ -146,6 +151,10 @@ class PrepareReport:
             f"objects: {self.objects_kept} kept; dropped: {reasons(self.objects_dropped)}",
             f"filters: {', '.join(f'{k}={v}' for k, v in self.filters.items()) or 'off'}",
         ]
+        if self.objects_excluded:
+            lines.append(
+                f"excluded structures (slices where > 50 px): {reasons(self.objects_excluded)}"
+            )
         if self.planes:
             if len(self.planes) == 1:
                 lines.append(f"plane: {next(iter(self.planes))}")
@@ -219,9 +228,11 @@ def _process_case(task: _CaseTask) -> tuple[str, dict[str, int], int]:
             resample_labels=task.resample_labels,
             max_image_pixels=task.max_image_pixels,
             allow_slice_gaps=task.allow_slice_gaps,
+            label_parts=pair.label_parts,
         )
         roi: np.ndarray | None = None
         for s in slices:
+            s = _exclude_and_threshold(s, desc, stats)
             if pair.roi is not None and roi is None:
                 roi = _read_roi_source(pair, s, task.max_image_pixels)
             stats["slices_read"] += 1
@@ -335,6 +346,23 @@ def _process_case(task: _CaseTask) -> tuple[str, dict[str, int], int]:
     return pair.unit, dict(stats), len(rows)
 
 
+def _exclude_and_threshold(s: Slice2D, desc: DatasetDescription, stats: Counter[str]) -> Slice2D:
+    """``label_threshold`` (source > t -> 1, else 0) then ``exclude`` (those source values become
+    background) on one slice's label. An excluded structure with more than ``MIN_PIXELS`` pixels
+    in a slice (one that would have been an object) counts once as ``excluded:<name>``."""
+    label = s.label
+    if desc.label_threshold is not None:
+        label = (label > desc.label_threshold).astype(np.uint8)
+    if desc.exclude:
+        hit = np.isin(label, list(desc.exclude.values()))
+        if hit.any():
+            for name, value in desc.exclude.items():
+                if int(np.count_nonzero(label == value)) > MIN_PIXELS:
+                    stats[f"excluded:{name}"] += 1
+            label = np.where(hit, 0, label)
+    return s if label is s.label else dataclasses.replace(s, label=label)
+
+
 def _drop_stale_case(root: Path, ds_dir: Path, unit: str, rows: pd.DataFrame) -> None:
     """Remove the PNGs a case's old part lists, then the part and its 3D part, before the case is
     redone: a volume cut in another plane names other slices, which would be left behind, and a
@@ -412,7 +440,7 @@ def prepare_dataset(
     source: Path,
     out: Path,
     *,
-    config: Path | None = None,
+    config: Path | dict[str, Any] | None = None,
     modality: str | None = None,
     workers: int = 1,
     skip_bad: bool = False,

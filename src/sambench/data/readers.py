@@ -53,7 +53,7 @@ from sambench.errors import DataError
 
 log = logging.getLogger(__name__)
 
-IMAGE_2D_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif")
+IMAGE_2D_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".ppm")
 VOLUME_SUFFIXES = (".nii", ".nii.gz", ".mha", ".mhd", ".nrrd", ".nhdr")
 DEFAULT_MAX_IMAGE_PIXELS = 89_478_485  # PIL's default Image.MAX_IMAGE_PIXELS (about 0.25 GiB RGB)
 _SUPPORTED = ", ".join((*IMAGE_2D_SUFFIXES, *VOLUME_SUFFIXES)) + ", or a DICOM series folder"
@@ -206,6 +206,18 @@ def _check_pixels(path: Path, width: int, height: int, limit: int | None) -> Non
             "(a decompression bomb guard); raise it with --max-image-pixels N if the image is "
             "genuine",
         )
+
+
+def tiff_pages(path: Path) -> int:
+    """Pages of a TIFF file (1 for a plain 2D TIFF); 1 when it cannot be parsed (the 2D reader
+    then names the problem)."""
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tif:
+            return len(tif.pages)
+    except (OSError, ValueError, tifffile.TiffFileError):
+        return 1
 
 
 def _read_tiff(path: Path, max_pixels: int | None) -> np.ndarray:
@@ -373,6 +385,9 @@ class _Volume:
         d3[:k, :k] = np.asarray(rows, dtype=float)
         self.direction = d3
         self.orientation = orientation_of(d3)  # file axes -> canonical RAS (one place)
+        if _suffix(path) in (".tif", ".tiff"):
+            # a multi-page TIFF stack (EM) has no patient axes: pages keep their stored order
+            self.orientation = Orientation((0, 1, 2), (False, False, False))
 
     @staticmethod
     def _read_dicom(path: Path, slice_gaps: str = "refuse") -> sitk.Image:
@@ -427,6 +442,115 @@ class _Volume:
     def read_canonical(self, t: int | None) -> np.ndarray:
         """:meth:`read_frame` in the canonical RAS voxel order, (S-I, A-P, R-L[, c]) (a view)."""
         return self.orientation.to_canonical_zyx(self.read_frame(t))
+
+
+class _MergedVolume(_Volume):
+    """One label map from one binary volume per structure (e.g. TotalSegmentator's
+    ``segmentations/<structure>.nii.gz``): ``parts`` (value, file), every file on the first one's
+    grid. A voxel non-zero in a file takes that file's value; where files overlap, the higher
+    value wins (``parts`` are merged in ascending value order, later ones overwrite)."""
+
+    def __init__(self, parts: tuple[tuple[int, Path], ...], slice_gaps: str = "refuse") -> None:
+        super().__init__(parts[0][1], slice_gaps)
+        self.parts = parts
+        for _, path in parts[1:]:
+            other = _Volume(path, slice_gaps)
+            if other.size != self.size or other.frames != self.frames:
+                raise DataError(
+                    path,
+                    f"structure file size {other.size} differs from {self.path.name}'s {self.size}",
+                )
+
+    def read_frame(self, t: int | None) -> np.ndarray:
+        merged: np.ndarray | None = None
+        for value, path in self.parts:
+            part = _Volume(path, "accept").read_frame(t)
+            if merged is None:
+                dtype = np.uint8 if max(v for v, _ in self.parts) <= 255 else np.int32
+                merged = np.zeros(part.shape[:3], dtype)
+            merged[part.reshape(merged.shape) != 0] = value
+        assert merged is not None
+        return merged
+
+
+def _slice_files(path: Path) -> list[Path]:
+    """The 2D image files of a folder (a label given slice by slice), sorted by name."""
+    return sorted(
+        f
+        for f in path.iterdir()
+        if f.is_file() and not f.name.startswith(".") and f.suffix.lower() in IMAGE_2D_SUFFIXES
+    )
+
+
+def is_slice_folder(path: Path) -> bool:
+    """True for a folder of 2D label files without DICOM files (CHAOS's ``Ground/``)."""
+    return path.is_dir() and not _is_dicom_dir(path) and bool(_slice_files(path))
+
+
+class _SliceStack(_Volume):
+    """A label volume given as one 2D file per slice (CHAOS's ``Ground/*.png``) for a DICOM series
+    image: the i-th label file in name order labels the i-th DICOM file in name order (CHAOS's own
+    convention), and is put at that file's place in the series (ITK's order by slice position).
+    The label has the image's grid (it has no header of its own)."""
+
+    def __init__(self, path: Path, image: _Volume) -> None:
+        self.path, self.slice_gaps, self._dicom = path, "accept", None
+        if not image.path.is_dir() or image.frames is not None:
+            raise DataError(path, "a folder of label slices pairs with a DICOM series folder only")
+        self.ndim, self.size, self.spacing, self.frames = 3, image.size, image.spacing, None
+        self.origin, self.direction, self.orientation = (
+            image.origin,
+            image.direction,
+            image.orientation,
+        )
+        self.files = _slice_files(path)
+        ids = sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(image.path))
+        self.series = list(sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(image.path), ids[0]))
+        if len(self.files) != len(self.series):
+            raise DataError(
+                path,
+                f"{len(self.files)} label slices for {len(self.series)} DICOM files in "
+                f"{image.path}; expected one label file per DICOM file",
+            )
+
+    def read_frame(self, t: int | None) -> np.ndarray:
+        place = {f: i for i, f in enumerate(self.series)}
+        by_name = sorted(self.series, key=lambda f: Path(f).name)
+        out: np.ndarray | None = None
+        for lab_file, dcm in zip(self.files, by_name, strict=True):
+            a = _read_2d(lab_file, True, None, None)
+            if out is None:
+                out = np.zeros((len(self.series), *a.shape[:2]), a.dtype)
+            if a.shape[:2] != out.shape[1:]:
+                raise DataError(
+                    lab_file, f"label slice shape {a.shape[:2]} differs from {out.shape[1:]}"
+                )
+            out[place[dcm]] = a
+        assert out is not None
+        if out.shape[1:] != (self.size[1], self.size[0]):
+            raise DataError(
+                self.path,
+                f"label slices are {out.shape[1]} x {out.shape[2]} (rows x columns); the DICOM "
+                f"series is {self.size[1]} x {self.size[0]}",
+            )
+        return out
+
+
+def merge_2d_parts(parts: tuple[tuple[int, Path], ...], max_pixels: int | None) -> np.ndarray:
+    """One HxW label from one binary 2D file per structure (e.g. Montgomery's leftMask/ and
+    rightMask/): non-zero pixels take the file's value; the higher value wins where they overlap."""
+    merged: np.ndarray | None = None
+    for value, path in parts:
+        part = _read_2d(path, True, None, max_pixels)
+        if merged is None:
+            merged = np.zeros(part.shape[:2], np.int32)
+        elif part.shape[:2] != merged.shape:
+            raise DataError(
+                path, f"structure file shape {part.shape[:2]} differs from {merged.shape}"
+            )
+        merged[part != 0] = value
+    assert merged is not None
+    return merged
 
 
 _GAP_HINT = "pass --allow-slice-gaps to prepare it anyway"
@@ -604,6 +728,8 @@ def _kind(path: Path) -> str:
     if not path.exists():
         raise DataError(path, "file is missing")
     if _suffix(path) in IMAGE_2D_SUFFIXES:
+        if _suffix(path) in (".tif", ".tiff") and tiff_pages(path) > 1:
+            return "volume"  # a stack of pages (EPFL-EM, ssTEM): sliced page by page
         return "2d"
     if is_volume_path(path):
         return "volume"
@@ -622,6 +748,7 @@ def read_pair_slices(
     resample_labels: bool = False,
     max_image_pixels: int | None = DEFAULT_MAX_IMAGE_PIXELS,
     allow_slice_gaps: bool = False,
+    label_parts: tuple[tuple[int, Path], ...] | None = None,
 ) -> Iterator[Slice2D]:
     """Yield every 2D slice of one case (image + label), streaming.
 
@@ -642,10 +769,22 @@ def read_pair_slices(
     ``resample_labels`` resamples a 3D label lying on another grid onto the image's instead
     (nearest neighbour). ``max_image_pixels`` caps 2D files (None: no cap).
     ``allow_slice_gaps``: a DICOM series with a gap or a file left out is read with a warning
-    instead of refused (see the module docstring).
+    instead of refused (see the module docstring). ``label_parts``: (value, file) per structure,
+    one binary file each, merged into the label (``label_path`` is then the first of them).
     """
     image_path, label_path = Path(image_path), Path(label_path)
     kind = _kind(image_path)
+    if kind == "volume" and label_parts is None and is_slice_folder(label_path):
+        image_vol = _Volume(image_path, "warn" if allow_slice_gaps else "refuse")
+        yield from _volume_slices(
+            image_vol,
+            _SliceStack(label_path, image_vol),
+            axis,
+            replace_nonfinite,
+            channel=channel,
+            resample_labels=resample_labels,
+        )
+        return
     if _kind(label_path) != kind:
         expected = "a 2D image file" if kind == "2d" else "a volume"
         raise DataError(label_path, f"label must be {expected}, like its image {image_path}")
@@ -653,7 +792,7 @@ def read_pair_slices(
         gaps = "warn" if allow_slice_gaps else "refuse"
         yield from _volume_slices(
             _Volume(image_path, gaps),
-            _Volume(label_path, gaps),
+            _MergedVolume(label_parts, gaps) if label_parts else _Volume(label_path, gaps),
             axis,
             replace_nonfinite,
             channel=channel,
@@ -663,7 +802,10 @@ def read_pair_slices(
     if channel not in (None, 0):
         raise DataError(image_path, f"a 2D file has one channel; channel {channel} was asked for")
     image = _read_2d(image_path, False, replace_nonfinite, max_image_pixels)
-    label = _read_2d(label_path, True, None, max_image_pixels)
+    if label_parts:
+        label = merge_2d_parts(label_parts, max_image_pixels)
+    else:
+        label = _read_2d(label_path, True, None, max_image_pixels)
     if image.shape[:2] != label.shape:
         raise DataError(
             label_path,

@@ -106,6 +106,7 @@ def build_report(
     aliases: Path | None = None,
     annotation_sessions: Sequence[Path] = (),
     ci_unit: str = "case",
+    ledger: Path | None = None,
 ) -> Path:
     """Build the report of the run in ``run_dir``; return the path of the HTML file.
 
@@ -116,6 +117,8 @@ def build_report(
     - ``ci_unit``: the unit of CIs and paired tests, ``"case"`` (a cluster bootstrap over cases
       within dataset, tests on case means; none below ``MIN_CASES`` cases) or ``"object"``
       (objects as if independent, for comparison); every caption names it.
+    - ``ledger``: a training-data ledger file extending the package's (:mod:`sambench.data.ledger`);
+      results on data a model was trained on are flagged in a section of their own.
     - ``overlays``: draw the best/worst cases (Fig. 9); this re-decodes at most
       ``max_overlay_images`` images with ``model`` (default: built from config.json; when that
       fails, e.g. a missing checkpoint, overlays are skipped with a note).
@@ -202,6 +205,10 @@ def build_report(
             log.exception("report section %r failed", title)
             section.add(H.note_html(f"{SECTION_FAILED}: {type(e).__name__}: {e}"))
         sections.append(section)
+    if not results.empty:
+        from sambench.report.overlap import overlap_section
+
+        sections.insert(0, overlap_section(results, out, ledger))
     model_names = (
         ", ".join(sorted(map(str, results["model"].unique()))) if "model" in results else ""
     )

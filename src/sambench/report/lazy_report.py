@@ -117,18 +117,30 @@ def _has_shift(ds: ResultsDataset) -> bool:
     return bool(row and row[0])
 
 
+def _overlap(ds: ResultsDataset, out: Path, ledger: Path | None) -> H.Section:
+    """The training-data overlap section from per-(model, dataset, case) counts (DuckDB)."""
+    from sambench.report.overlap import overlap_section_counts
+
+    cols = {r[0] for r in ds.con.execute("DESCRIBE results").fetchall()}
+    keys = ", ".join(f'"{c}"' for c in ("model", "dataset", "case") if c in cols)
+    counts = ds.con.execute(f"SELECT {keys}, count(*) AS n FROM results GROUP BY {keys}").df()
+    return overlap_section_counts(counts, out, ledger)
+
+
 def build_report_lazy(
     run_dir: Path | str,
     out: Path | None = None,
     *,
     rng_seed: int = 0,
     ci_unit: str = "case",
+    ledger: Path | None = None,
     **dataset_options: str,
 ) -> Path:
     """Build the out-of-core report of ``run_dir`` (see the module doc) into ``out`` (default
     ``run_dir / "report"``); ``ci_unit``: of the CIs and paired tests (``"case"``: cluster
-    bootstrap and case means; ``"object"``); ``dataset_options``: :class:`ResultsDataset`
-    options such as ``memory_limit``. Returns the HTML file's path."""
+    bootstrap and case means; ``"object"``); ``ledger``: a training-data ledger file (see
+    :mod:`sambench.report.overlap`); ``dataset_options``: :class:`ResultsDataset` options such
+    as ``memory_limit``. Returns the HTML file's path."""
     run_dir = Path(run_dir)
     check_finished(run_dir)
     out = ensure_run_folder(run_dir / "report" if out is None else Path(out), "report")
@@ -147,6 +159,7 @@ def build_report_lazy(
             ci_unit=ci_unit,
         )
         sections = _sections(ctx, ds)
+        sections.insert(0, _overlap(ds, out, ledger))
         n = ds.count()
     page = H.page_html(
         f"sambench report: {run_dir.name}",

@@ -1,0 +1,1 @@
+"""The dataset recipes of the package: YAML files read by sambench.data.recipe."""

@@ -1,0 +1,94 @@
+"""The training-data overlap ledger: validation, a user file extending the package's, and a
+report over a run on a dataset the ledger lists for the evaluated model showing the flag."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from sambench.data.ledger import flag_seen, load_ledger, parse_ledger
+from sambench.data.recipe import builtin_recipes
+from sambench.engine.config import RunConfig
+from sambench.engine.evaluate import evaluate
+from sambench.errors import DataError
+from sambench.report.build import build_report
+
+from fakes import FakeModel, make_prepared
+
+
+def test_package_ledger_cites_a_source_for_every_entry_and_names_recipes():
+    ledger = load_ledger()
+    recipes = set(builtin_recipes())
+    assert {"sam_vit_b", "sam2_hiera_t"} <= set(ledger)
+    for e in ledger.values():
+        assert e.source.strip()
+        assert e.datasets <= recipes
+
+
+def test_ledger_validation_and_case_lists(tmp_path: Path):
+    with pytest.raises(DataError, match="needs its source"):
+        parse_ledger({"format": 1, "models": {"m": {"datasets": ["WORD"]}}}, "x.yaml")
+    ledger = parse_ledger(
+        {
+            "format": 1,
+            "models": {"m": {"datasets": ["A", "B"], "source": "s", "cases": {"B": ["c1"]}}},
+        },
+        "x.yaml",
+    )
+    df = pd.DataFrame(
+        {
+            "model": ["m", "m", "m", "m", "other"],
+            "dataset": ["A", "B", "B", "C", "A"],
+            "case": ["c9", "c1", "c2", "c1", "c1"],
+        }
+    )
+    assert flag_seen(df, ledger).tolist() == [True, True, False, False, False]
+
+
+def test_report_flags_results_on_training_data(tmp_path: Path):
+    prepared = make_prepared(tmp_path / "prep", n_images=3)
+    datasets = sorted(
+        pd.read_parquet(next(prepared.glob("*/manifest.parquet")))["dataset"].unique()
+    )
+    cfg = RunConfig(prepared=str(prepared), model="fake", progress=False, strategies=("S5",))
+    results = evaluate(cfg, tmp_path / "run", model=FakeModel())
+    user = tmp_path / "ledger.yaml"
+    user.write_text(
+        "format: 1\nmodels:\n  fake:\n    datasets: [" + ", ".join(datasets) + "]\n"
+        "    source: made in the test\n"
+    )
+    page = build_report(tmp_path / "run", tmp_path / "rep", overlays=False, ledger=user).read_text()
+    n = len(results)
+    assert "Training-data overlap" in page
+    assert f"{n:,} of {n:,} results are FLAGGED" in page
+    csv = pd.read_csv(tmp_path / "rep" / "training_overlap.csv")
+    assert csv["flagged"].sum() == n
+    # without the entry: the model has no ledger entry, nothing flagged, and the report says so
+    page2 = build_report(tmp_path / "run", tmp_path / "rep2", overlays=False).read_text()
+    assert "FLAGGED" not in page2 and "No ledger entry for fake" in page2
+
+
+def test_out_of_core_report_flags_the_same_results(tmp_path: Path):
+    """The DuckDB (out-of-core) report gives the same overlap counts as the in-memory one."""
+    from sambench.report.lazy_report import build_report_lazy
+
+    prepared = make_prepared(tmp_path / "prep", n_images=3)
+    datasets = sorted(
+        pd.read_parquet(next(prepared.glob("*/manifest.parquet")))["dataset"].unique()
+    )
+    cfg = RunConfig(prepared=str(prepared), model="fake", progress=False, strategies=("S5", "S2"))
+    results = evaluate(cfg, tmp_path / "run", model=FakeModel())
+    user = tmp_path / "ledger.yaml"
+    user.write_text(
+        "format: 1\nmodels:\n  fake:\n    datasets: [" + datasets[0] + "]\n    source: test\n"
+    )
+    page = build_report_lazy(tmp_path / "run", tmp_path / "lazy", ledger=user).read_text()
+    build_report(tmp_path / "run", tmp_path / "mem", overlays=False, ledger=user)
+    lazy_csv = pd.read_csv(tmp_path / "lazy" / "training_overlap.csv")
+    mem_csv = pd.read_csv(tmp_path / "mem" / "training_overlap.csv")
+    pd.testing.assert_frame_equal(lazy_csv, mem_csv)
+    n = int((results["dataset"] == datasets[0]).sum())
+    assert lazy_csv["flagged"].sum() == n > 0
+    assert f"{n:,} of {len(results):,} results are FLAGGED" in page
