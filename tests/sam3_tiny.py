@@ -116,6 +116,14 @@ def save_tiny_sam3(folder: Path, *, seed: int = 0, tokenizer: bool = True) -> Pa
     with torch.no_grad():  # random masks far from logit 0, random scores spread out
         for mlp in model.tracker_model.mask_decoder.output_hypernetworks_mlps:
             mlp.proj_out.weight.mul_(30.0)
+        # the concept head: query scores spread over the sigmoid's range and a confident
+        # presence token, so some phrases find instances at the 0.5 threshold and some do not
+        det = model.detector_model
+        det.dot_product_scoring.query_proj.weight.mul_(20.0)
+        linears = [
+            m for m in det.detr_decoder.presence_head.modules() if isinstance(m, torch.nn.Linear)
+        ]
+        linears[-1].bias.add_(3.0)
     cfg.save_pretrained(folder)
     state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
     save_file(state, str(folder / "model.safetensors"), metadata={"format": "pt"})
@@ -124,7 +132,12 @@ def save_tiny_sam3(folder: Path, *, seed: int = 0, tokenizer: bool = True) -> Pa
     )
     proc.save_pretrained(folder)
     if not tokenizer:
-        for name in ("tokenizer.json", "tokenizer_config.json", "vocab.json", "merges.txt",
-                     "special_tokens_map.json"):
+        for name in (
+            "tokenizer.json",
+            "tokenizer_config.json",
+            "vocab.json",
+            "merges.txt",
+            "special_tokens_map.json",
+        ):
             (folder / name).unlink(missing_ok=True)
     return folder
