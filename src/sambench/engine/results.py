@@ -67,6 +67,7 @@ SORT_KEYS = (
     "shift_range",
     "shift_repeat",
     "click_index",
+    "phrase_index",
     "selection",
 )
 

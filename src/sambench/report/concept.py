@@ -60,15 +60,19 @@ def text_prompts(ctx: ReportContext, sec: H.Section) -> None:
     table = target_table(ctx.results)
     for model, g in table.groupby("model"):
         cols = [c for c in COLUMNS if c in g.columns and g[c].notna().any()]
-        shown = g[cols].rename(columns=COLUMNS)
+        shown = g[cols].copy()
+        for c in ("n_T", "n_neg", "n_E", "n_phrasings"):
+            if c in shown.columns:
+                shown[c] = shown[c].round().astype("Int64")
         ctx.table(
             sec,
             f"text_targets_{model}",
-            shown,
+            shown.rename(columns=COLUMNS),
             f"{model}: per target, text (T), absent targets (T-neg), phrasings (T-para), "
-            "exemplars (E)",
+            "exemplars (E); n/a: the strategy did not run for the target, the target is never "
+            "absent, or it is not instance-type",
             floatfmt=".1f",
-            blank="not run",
+            blank="n/a",
         )
     presence = presence_table(ctx.results)
     if not presence.empty:
