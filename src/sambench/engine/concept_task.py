@@ -118,6 +118,10 @@ class ConceptTask:
                 asks.append(_Ask(TEXT_NEGATIVE, p, None, target, int(value)))
         return asks
 
+    def check_model(self, model: Any) -> None:
+        """Refuse a model without ``segment_concepts`` before the run starts (OptionError)."""
+        check_concept_model(model, self.strategies)
+
     def __call__(self, ctx: ImageContext) -> list[dict[str, object]]:
         check_concept_model(ctx.model, self.strategies)
         asks = self._asks(ctx)
