@@ -7,9 +7,8 @@ import cc3d
 import numpy as np
 import pytest
 
-from sambench.metrics.instances import gt_instances, instance_metrics, iou_matrix
-
 from cvpr25_text_eval_reference import reference_instance_scores
+from sambench.metrics.instances import gt_instances, instance_metrics, iou_matrix
 
 
 def _labels_to_masks(labels: np.ndarray) -> np.ndarray:
@@ -49,7 +48,7 @@ def test_components_are_four_connected() -> None:
     m[1, 1] = m[2, 2] = True
     m[4, 0:3] = True
     assert len(gt_instances(m)) == 3
-    labels, n = cc3d.connected_components(m[None].astype(np.uint8), connectivity=6, return_N=True)
+    _labels, n = cc3d.connected_components(m[None].astype(np.uint8), connectivity=6, return_N=True)
     assert n == 3
 
 

@@ -140,7 +140,7 @@ class ConceptTask:
         masks = np.asarray(inst.masks, bool)
         if ctx.roi is not None:
             masks = masks & np.asarray(ctx.roi, bool)[None]
-        union = masks.any(axis=0) if len(masks) else np.zeros(ctx.image.shape[:2], bool)
+        union = np.asarray(masks.any(axis=0)) if len(masks) else np.zeros(ctx.image.shape[:2], bool)
         scores = np.asarray(inst.scores, np.float64)
         top = float(scores.max()) if len(scores) else float("nan")
         if ask.obj is not None:

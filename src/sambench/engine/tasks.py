@@ -98,5 +98,5 @@ def dataset_targets(prepared: Path, manifest: pd.DataFrame) -> dict[str, dict[st
             pass  # no or an unreadable description: the manifest's names only
     cols = ["dataset", "object_name", "label_value"]
     for r in manifest[cols].drop_duplicates().itertuples(index=False):
-        targets.setdefault(str(r.dataset), {}).setdefault(str(r.object_name), int(r.label_value))
+        targets.setdefault(str(r.dataset), {}).setdefault(str(r.object_name), int(r.label_value))  # type: ignore[arg-type]
     return targets
