@@ -114,3 +114,36 @@ def test_empty_phrase_table_and_a_model_without_text(
     rc, err = _run(capsys, [*args, "--model", "grabcut"])
     assert rc == 2 and not out.exists()
     assert "--strategies" in err[0] and "need a model that takes text" in err[0]
+
+
+def test_prompt_file_replays_text_and_exemplars(
+    tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A run's prompts.jsonl replays to the same rows; an edited phrase is asked as written;
+    a bad exemplar box is a one-line error naming the file and line."""
+    prepared = make_prepared(tmp_path / "prepared", n_images=2)
+    phrases = tmp_path / "p.csv"
+    phrases.write_text("target,phrase,instances\nBox,box,yes\nDisc,disc,no\n")
+    base = ["evaluate", str(prepared), "--model", "sam3", "--checkpoint", str(tiny)]
+    base += ["--strategies", "T,E", "--phrases", str(phrases), "--no-progress"]
+    assert main([*base, "--out", str(tmp_path / "a")]) == 0
+    first = pd.read_parquet(tmp_path / "a" / "concept.parquet")
+    recorded = tmp_path / "a" / "prompts.jsonl"
+    assert main([*base, "--out", str(tmp_path / "b"), "--prompts", str(recorded)]) == 0
+    again = pd.read_parquet(tmp_path / "b" / "concept.parquet")
+    cols = ["image_id", "label_value", "strategy", "phrase", "n_instances", "dice", "inst_f1"]
+    pd.testing.assert_frame_equal(first[cols], again[cols])
+    edited = tmp_path / "edited.jsonl"
+    edited.write_text(recorded.read_text().replace('"text":"box"', '"text":"square"'))
+    assert main([*base, "--out", str(tmp_path / "c"), "--prompts", str(edited)]) == 0
+    third = pd.read_parquet(tmp_path / "c" / "concept.parquet")
+    t = third[third["strategy"] == "T"]
+    assert set(t["phrase"]) == {"square", "disc"}
+    lines = recorded.read_text().splitlines()
+    n = next(i for i, ln in enumerate(lines, 1) if '"strategy":"E"' in ln)
+    lines[n - 1] = lines[n - 1].replace('"exemplar_boxes":[[', '"exemplar_boxes":[[500,500,')
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("\n".join(lines) + "\n")
+    rc, err = _run(capsys, [*base, "--out", str(tmp_path / "d"), "--prompts", str(bad)])
+    assert rc == 2 and not (tmp_path / "d").exists()
+    assert str(bad) in err[0] and f"line {n}" in err[0] and "exemplar_boxes" in err[0]

@@ -28,9 +28,10 @@ from typing import Any
 import numpy as np
 
 from sambench.data.roi import apply_roi
+from sambench.engine.concept_replay import ConceptReplay
 from sambench.engine.context import ImageContext, ObjectTarget, concept_prompt_to_json
 from sambench.engine.selection import nan_metrics
-from sambench.errors import OptionError
+from sambench.errors import DataError, OptionError
 from sambench.metrics import segmentation_metrics
 from sambench.metrics.instances import INSTANCE_COLUMNS, gt_instances, instance_metrics
 from sambench.models.base import Instances
@@ -83,14 +84,41 @@ class ConceptTask:
     """Run the concept ``strategies`` on every image (see the module docstring).
 
     ``targets``: every target of each dataset (T-neg's candidates); ``phrases``: the table.
+    ``concept_replay``: ask a prompt file's concept records instead (``--prompts``,
+    :mod:`sambench.engine.concept_replay`).
     """
 
     strategies: tuple[str, ...]
     phrases: PhraseTable
     targets: TargetValues = field(default_factory=dict)
+    concept_replay: ConceptReplay | None = None
     name: str = "concept"
 
+    def _replayed(self, ctx: ImageContext, replay: ConceptReplay) -> list[_Ask]:
+        first = ctx.objects[0].row
+        dataset, image_id = str(first["dataset"]), str(first["image_id"])
+        objs = {int(o.row["label_value"]): o for o in ctx.objects}  # type: ignore[call-overload]
+        for value in objs:
+            for s in self.strategies:
+                err = replay.missing(dataset, image_id, value, s)
+                if err is not None:
+                    raise err
+        asks = []
+        for r in replay.records(dataset, image_id, self.strategies):
+            obj = None if r.strategy == TEXT_NEGATIVE else objs.get(r.label_value)
+            if r.strategy != TEXT_NEGATIVE and obj is None:
+                raise DataError(
+                    replay.path,
+                    f"line {r.line}: label_value {r.label_value} is not an object of "
+                    f"{image_id!r} in this prepared dataset",
+                )
+            target = r.object_name if obj is None else str(obj.row["object_name"])
+            asks.append(_Ask(r.strategy, r.prompt, obj, target, r.label_value, r.phrase_index))
+        return asks
+
     def _asks(self, ctx: ImageContext) -> list[_Ask]:
+        if self.concept_replay is not None and ctx.objects:
+            return self._replayed(ctx, self.concept_replay)
         asks: list[_Ask] = []
         for obj in ctx.objects:
             target, modality = str(obj.row["object_name"]), str(obj.row.get("modality", ""))
@@ -151,7 +179,9 @@ class ConceptTask:
             for k in ("bbox_x_min", "bbox_y_min", "bbox_x_max", "bbox_y_max"):
                 if k in row:
                     row[k] = -1
-        instance_type = self.phrases.is_instance_type(ask.target)
+        instance_type = (
+            self.phrases.is_instance_type(ask.target) if self.phrases.has(ask.target) else False
+        )
         row.update(
             strategy=ask.strategy,
             selection=CONCEPT_SELECTION,

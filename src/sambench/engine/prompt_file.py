@@ -13,8 +13,7 @@ for interactive), with the keys
 - concept strategies (T, T-para, T-neg, E; docs/text-prompts.md): ``text`` (the phrase, or
   null), ``exemplar_boxes`` (Mx4 XYXY, or null), ``exemplar_labels`` (M ints, 1 positive),
   ``phrase_index`` (T-para: which phrasing); a T-neg record's ``object_name``/``label_value``
-  are the absent target's. These records are written for other tools to replay; ``--prompts``
-  does not replay them yet (the concept strategies take their prompts from the phrase table).
+  are the absent target's; ``--prompts`` replays them (:mod:`sambench.engine.concept_replay`).
 
 ``sambench evaluate --prompts FILE`` replays a file: the single-round strategies S2-S6 take their
 prompts from the file's unshifted records (key: dataset, image_id, label_value, strategy) instead of

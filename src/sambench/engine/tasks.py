@@ -70,11 +70,16 @@ def concept_task(config: RunConfig, strategies: tuple[str, ...]) -> ImageTask:
     table = PhraseTable.load(config.phrases, with_modality=config.text_modality)
     manifest = load_manifest(Path(config.prepared), datasets=config.datasets)
     targets = dataset_targets(Path(config.prepared), manifest)
-    if set(strategies) & {TEXT, TEXT_PARAPHRASE, TEXT_NEGATIVE}:
+    replay = None
+    if config.prompts_file is not None:
+        from sambench.engine.concept_replay import ConceptReplay
+
+        replay = ConceptReplay(config.prompts_file)
+    elif set(strategies) & {TEXT, TEXT_PARAPHRASE, TEXT_NEGATIVE}:
         for names in targets.values():
             for name in names:
                 table.entry(name)
-    return ConceptTask(strategies, table, targets)
+    return ConceptTask(strategies, table, targets, concept_replay=replay)
 
 
 def dataset_targets(prepared: Path, manifest: pd.DataFrame) -> dict[str, dict[str, int]]:
