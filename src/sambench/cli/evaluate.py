@@ -156,7 +156,7 @@ def evaluate(
         typer.Option(
             "--prompts",
             metavar="FILE",
-            help="Replay a prompts.jsonl (S2-S6 prompts from the file, not the rules).",
+            help="Replay a prompts.jsonl (S2-S6, T, T-para, T-neg, E prompts from the file).",
         ),
     ] = None,
     phrases: Annotated[
