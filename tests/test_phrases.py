@@ -43,6 +43,13 @@ def test_modality_suffix() -> None:
     t = PhraseTable.load(with_modality=True)
     assert t.phrase("LeftVentricle", "MRI") == "left ventricle in MRI"
     assert PhraseTable.load().phrase("LeftVentricle", "MRI") == "left ventricle"
+    assert PhraseTable.load().paraphrases("RightVentricle", "MRI") == (
+        "right ventricle",
+        "right ventricular cavity",
+        "right ventricle in MRI",
+    )
+    assert t.paraphrases("Liver", "CT") == ("liver in CT", "liver")
+    assert t.paraphrases("Liver", None) == ("liver",)
 
 
 def test_user_file_replaces_and_extends(tmp_path: Path) -> None:

@@ -4,9 +4,9 @@ Definitions (docs/text-prompts.md):
 
 - **FP rate** of a target under T-neg: the % of its absent-target prompts (one per image where the
   target is absent) for which the model returned at least one instance.
-- **Image-level presence** (SAM 3's "image-level" classification, Carion et al. 2025, SAM 3:
-  Segment Anything with Concepts, section 6 / appendix, and ``sam3/eval/cgf1_eval.py`` in
-  facebookresearch/sam3): every (image, target) prompt is a positive when the target is in the
+- **Image-level presence** (SAM 3's image-level classification: Carion et al. 2025, "SAM 3:
+  Segment Anything with Concepts", the SA-Co benchmark's metric, and its evaluator
+  ``sam3/eval/cgf1_eval.py`` in github.com/facebookresearch/sam3): every (image, target) prompt is a positive when the target is in the
   image (T rows) and a negative when absent (T-neg rows); the model says "present" when it
   returns an instance. IL precision = TP / (TP + FP), IL recall = TP / (TP + FN), and the
   Matthews correlation IL_MCC = (TP TN - FP FN) / sqrt((TP+FP)(TP+FN)(TN+FP)(TN+FN)) (0 when a

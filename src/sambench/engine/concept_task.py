@@ -4,7 +4,8 @@ For every image, from its one embedding (the model's ``segment_concepts``,
 :class:`~sambench.models.base.ConceptModel`):
 
 - ``T``: each object's target name -> its phrase (:class:`~sambench.prompts.phrases.PhraseTable`);
-- ``T-para``: every phrasing of it (``phrase_index`` 0, 1, ...);
+- ``T-para``: every phrasing of it, and its phrase with / without the modality
+  (``phrase_index`` 0, 1, ...; :meth:`~sambench.prompts.phrases.PhraseTable.paraphrases`);
 - ``E``: an exemplar box, the tight XYXY box of the object's largest 4-connected component (its
   first in scan order on a tie), with no text: "find every instance like this one";
 - ``T-neg``: the phrase of every target of the image's dataset (the targets named in the
@@ -127,7 +128,7 @@ class ConceptTask:
                 phrase = self.phrases.phrase(target, modality)
                 asks.append(_Ask(TEXT, ConceptPrompt(text=phrase), obj, target, value))
             if TEXT_PARAPHRASE in self.strategies:
-                for i, phrase in enumerate(self.phrases.phrases(target, modality)):
+                for i, phrase in enumerate(self.phrases.paraphrases(target, modality)):
                     p = ConceptPrompt(text=phrase)
                     asks.append(_Ask(TEXT_PARAPHRASE, p, obj, target, value, i))
             if EXEMPLAR in self.strategies:

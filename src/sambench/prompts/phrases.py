@@ -10,7 +10,8 @@ defaults).
 - Targets are matched after :func:`norm` (lower case, letters and digits only), so
   ``LeftVentricle`` = ``Left Ventricle`` = ``left_ventricle``.
 - A target's first row is its phrase (strategy ``T``); all its rows are its phrasings
-  (``T-para``, paraphrase robustness), in file order.
+  (``T-para``, paraphrase robustness), in file order, plus the first phrase with / without the
+  modality (:meth:`PhraseTable.paraphrases`).
 - ``instances``: ``yes`` for instance-type targets (cells, nuclei, lesions, polyps, tumours,
   nodules, masses), which are also scored with the instance metrics
   (:mod:`sambench.metrics.instances`); ``no`` otherwise. A target's value is its first row's.
@@ -152,6 +153,18 @@ class PhraseTable:
         if self.with_modality and modality:
             return tuple(f"{p} in {modality}" for p in base)
         return base
+
+    def paraphrases(self, target: str, modality: str | None = None) -> tuple[str, ...]:
+        """T-para's phrasings: every row of the target as :meth:`phrases` gives them, then its
+        first phrase in the other form (without the modality when the table adds it, with it
+        otherwise; only when the image's modality is known), duplicates dropped."""
+        out = list(self.phrases(target, modality))
+        if modality:
+            first = self.entry(target).phrases[0]
+            other = first if self.with_modality else f"{first} in {modality}"
+            if other not in out:
+                out.append(other)
+        return tuple(out)
 
     def phrase(self, target: str, modality: str | None = None) -> str:
         return self.phrases(target, modality)[0]
