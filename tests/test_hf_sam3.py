@@ -184,3 +184,33 @@ def test_not_a_sam3_folder(tmp_path: Path) -> None:
         build_model("sam3", tmp_path, device="cpu")
     with pytest.raises(OptionError, match=r"needs a local copy"):
         build_model("sam3", None, device="cpu")
+
+
+def test_everything_mode_uses_sam2_generator_defaults() -> None:
+    from sambench.engine.config import RunConfig
+
+    assert RunConfig(prepared="p", model="sam3").pred_iou_thresh == 0.8
+
+
+def test_evaluate_runs_every_point_box_protocol(adapter: Sam3Adapter, tmp_path: Path) -> None:
+    """S1 (point grid), S2-S6, prompt shift and clicks all run through the tracker head."""
+    from sambench.engine.config import RunConfig
+    from sambench.engine.evaluate import evaluate
+
+    from fakes import make_prepared
+
+    prepared = make_prepared(tmp_path / "prepared", n_images=1)
+    cfg = RunConfig(
+        prepared=str(prepared),
+        model="sam3",
+        strategies=("S1", "S2", "S3", "S4", "S5", "S6", "interactive"),
+        grid=(2,),
+        max_clicks=2,
+        shift=True,
+        shift_repeats=1,
+        progress=False,
+    )
+    df = evaluate(cfg, tmp_path / "run", model=adapter)
+    ok = df[df["status"] == "ok"]
+    assert set(ok["strategy"]) >= {"S1", "S2", "S3", "S4", "S5", "S6", "interactive"}
+    assert ok["shift_range"].notna().any()

@@ -151,6 +151,14 @@ class Sam3Adapter:
         )
 
     # ------------------------------------------------------------------ shared by the engine
+    def __getattr__(self, name: str) -> Any:
+        """Everything else of the point/box interface (``decode_embedding``, ``postprocess``
+        for S1 ...) is the tracker head's."""
+        tracker = self.__dict__.get("tracker")
+        if tracker is None or name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(tracker, name)
+
     @property
     def decode_chunk(self) -> int:
         return self.tracker.decode_chunk
