@@ -151,13 +151,14 @@ class Sam3Adapter:
         )
 
     # ------------------------------------------------------------------ shared by the engine
-    def __getattr__(self, name: str) -> Any:
-        """Everything else of the point/box interface (``decode_embedding``, ``postprocess``
-        for S1 ...) is the tracker head's."""
-        tracker = self.__dict__.get("tracker")
-        if tracker is None or name.startswith("__"):
-            raise AttributeError(name)
-        return getattr(tracker, name)
+    def decode_embedding(self, *args: Any, **kwargs: Any) -> Any:
+        """S1's decoder call (:class:`~sambench.models.sam_family.ChunkedDecoding`), the
+        tracker head's."""
+        return self.tracker.decode_embedding(*args, **kwargs)
+
+    def postprocess(self, low_res_logits: torch.Tensor, embedding: Embedding) -> torch.Tensor:
+        """Low-res logits -> HxW logits, the tracker head's ``post_process_masks``."""
+        return self.tracker.postprocess(low_res_logits, embedding)
 
     @property
     def decode_chunk(self) -> int:
