@@ -1,4 +1,4 @@
-"""``hf_sam`` / ``hf_sam2`` against transformers' own processor + model forward.
+"""``hf_sam`` / ``hf_sam2`` / ``sam_hq`` against transformers' own processor + model forward.
 
 Each architecture is built from a transformers config with small sizes (256 px input, 16x16
 embedding) and random weights, saved with ``save_pretrained`` (model and processor) to a temporary
@@ -41,29 +41,49 @@ PROMPT_AND_MASK_DECODER: dict[str, Any] = {
 """The small prompt encoder and mask decoder of both test models (SAM and SAM 2 configs)."""
 
 
+SAM_VISION: dict[str, Any] = {
+    "hidden_size": 32,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "image_size": S,
+    "global_attn_indexes": [1],
+    "window_size": 4,
+    "output_channels": 64,
+    "mlp_dim": 64,
+    "num_pos_feats": 32,
+    "initializer_range": 0.02,
+}
+"""The small ViT of the SAM and SAM-HQ test models."""
+
+
 def _save_sam(folder: Path) -> None:
     from transformers import SamConfig, SamImageProcessor, SamModel, SamProcessor
 
-    cfg = SamConfig(
-        vision_config={
-            "hidden_size": 32,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 2,
-            "image_size": S,
-            "global_attn_indexes": [1],
-            "window_size": 4,
-            "output_channels": 64,
-            "mlp_dim": 64,
-            "num_pos_feats": 32,
-            "initializer_range": 0.02,
-        },
-        **PROMPT_AND_MASK_DECODER,
-    )
+    cfg = SamConfig(vision_config=SAM_VISION, **PROMPT_AND_MASK_DECODER)
     torch.manual_seed(0)
     model = SamModel(cfg)
     _confident(model)
     model.save_pretrained(folder)
     proc = SamProcessor(
+        SamImageProcessor(size={"longest_edge": S}, pad_size={"height": S, "width": S})
+    )
+    proc.save_pretrained(folder)
+
+
+def _save_sam_hq(folder: Path) -> None:
+    from transformers import SamHQConfig, SamHQModel, SamHQProcessor, SamImageProcessor
+
+    decoder = dict(PROMPT_AND_MASK_DECODER["mask_decoder_config"], vit_dim=32)
+    cfg = SamHQConfig(
+        vision_config=SAM_VISION,
+        prompt_encoder_config=PROMPT_AND_MASK_DECODER["prompt_encoder_config"],
+        mask_decoder_config=decoder,
+    )
+    torch.manual_seed(0)
+    model = SamHQModel(cfg)
+    _confident(model)
+    model.save_pretrained(folder)
+    proc = SamHQProcessor(
         SamImageProcessor(size={"longest_edge": S}, pad_size={"height": S, "width": S})
     )
     proc.save_pretrained(folder)
@@ -111,15 +131,23 @@ def _confident(model: Any) -> None:
             mlp.proj_out.weight.mul_(30.0)
 
 
-@pytest.fixture(scope="module", params=["hf_sam", "hf_sam2"])
+SAVERS = {"hf_sam": _save_sam, "hf_sam2": _save_sam2, "sam_hq": _save_sam_hq}
+CLASSES = {
+    "sam": ("SamModel", "SamProcessor"),
+    "sam2": ("Sam2Model", "Sam2Processor"),
+    "sam_hq": ("SamHQModel", "SamHQProcessor"),
+}
+
+
+@pytest.fixture(scope="module", params=list(SAVERS))
 def folder(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp(request.param)
-    (_save_sam if request.param == "hf_sam" else _save_sam2)(out)
+    out = tmp_path_factory.mktemp(request.param + "_")
+    SAVERS[request.param](out)
     return out
 
 
 def _name(folder: Path) -> str:
-    return "hf_sam2" if "hf_sam2" in folder.name else "hf_sam"
+    return next(n for n in ("hf_sam2", "sam_hq", "hf_sam") if folder.name.startswith(n + "_"))
 
 
 def _image(h: int = 90, w: int = 120) -> np.ndarray:
@@ -148,7 +176,7 @@ def _reference(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """transformers' documented path for one prompt set: (masks KxHxW, scores K, low-res)."""
     kw: dict[str, Any] = {}
-    nest = 2 if kind == "sam" else 3  # SamProcessor: [image, point, xy]; Sam2: [image, obj, ...]
+    nest = 3 if kind == "sam2" else 2  # SamProcessor: [image, point, xy]; Sam2: [image, obj, ...]
     if "points" in p:
         pts: Any = p["points"]
         lbl: Any = p["labels"]
@@ -163,7 +191,7 @@ def _reference(
         extra["input_masks"] = torch.as_tensor(mask)[None]
     with torch.no_grad():
         out = model(**inputs, multimask_output=multimask, **extra)
-    if kind == "sam":
+    if kind != "sam2":
         m = proc.post_process_masks(
             out.pred_masks, inputs["original_sizes"], inputs["reshaped_input_sizes"]
         )
@@ -186,14 +214,15 @@ def test_masks_and_scores_equal_transformers(folder: Path) -> None:
     adapter = build_model(name, folder, device="cpu")
     assert isinstance(adapter, HfSamAdapter)
     kind = adapter.kind
-    cls = transformers.SamModel if kind == "sam" else transformers.Sam2Model
-    pcls = transformers.SamProcessor if kind == "sam" else transformers.Sam2Processor
+    cls, pcls = (getattr(transformers, c) for c in CLASSES[kind])
     model = cls.from_pretrained(str(folder), local_files_only=True).eval()
     proc = pcls.from_pretrained(str(folder), local_files_only=True)
     image = _image()
     emb = adapter.embed(image)
     if kind == "sam2":
         assert set(emb.extras) == {"high_res_feats_0", "high_res_feats_1"}
+    if kind == "sam_hq":
+        assert set(emb.extras) == {"hq_intermediate_0"}  # one global-attention layer
     areas = set()
     for p in PROMPTS:
         for multimask in (True, False):
@@ -239,7 +268,7 @@ def test_evaluate_runs_every_protocol(folder: Path, tmp_path: Path) -> None:
 
 def test_folder_of_another_kind_is_refused(folder: Path, tmp_path: Path) -> None:
     name = _name(folder)
-    other = "hf_sam" if name == "hf_sam2" else "hf_sam2"
+    other = "hf_sam" if name != "hf_sam" else "hf_sam2"
     with pytest.raises(OptionError, match=rf"--checkpoint.*model_type.*use --model {name}"):
         build_model(other, folder, device="cpu")
 

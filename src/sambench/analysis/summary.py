@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from sambench.prompts.names import INTERACTIVE, STRATEGY_ORDER
+from sambench.prompts.names import CONCEPT_STRATEGIES, INTERACTIVE, STRATEGY_ORDER
 from sambench.store.atomic import write_text_atomic
 
 DEFAULT_GRID = 32
@@ -29,7 +29,7 @@ def main_rows(results: pd.DataFrame) -> pd.DataFrame:
     from sambench.analysis.robustness import unshifted
 
     df = unshifted(results)
-    df = df[df["strategy"] != INTERACTIVE]
+    df = df[(df["strategy"] != INTERACTIVE) & ~df["strategy"].isin(CONCEPT_STRATEGIES)]
     if "grid" in df.columns and (df["strategy"] == "S1").any():
         grids = df.loc[df["strategy"] == "S1", "grid"].dropna().unique()
         if len(grids) > 1:

@@ -78,7 +78,11 @@ def evaluate(
     ] = False,
     model_config: O.ModelConfig = None,
     strategies: Annotated[
-        str, O.strategies("Comma list of S1 (everything), S2..S6, interactive.")
+        str,
+        O.strategies(
+            "Comma list of S1 (everything), S2..S6, interactive; text models (sam3): T, "
+            "T-para, T-neg, E."
+        ),
     ] = "S2,S3,S4,S5,S6",
     prompt_rules: Annotated[
         str,
@@ -152,9 +156,21 @@ def evaluate(
         typer.Option(
             "--prompts",
             metavar="FILE",
-            help="Replay a prompts.jsonl (S2-S6 prompts from the file, not the rules).",
+            help="Replay a prompts.jsonl (S2-S6, T, T-para, T-neg, E prompts from the file).",
         ),
     ] = None,
+    phrases: Annotated[
+        Path | None,
+        typer.Option(
+            "--phrases",
+            metavar="FILE",
+            help="Phrase table CSV (target,phrase,instances) over the defaults, for T/T-para/T-neg.",
+        ),
+    ] = None,
+    text_modality: Annotated[
+        bool,
+        typer.Option("--text-modality", help="Add the modality to each phrase ('liver in CT')."),
+    ] = False,
     cases: Annotated[str | None, O.cases("Comma list of <dataset>/<case> to evaluate.")] = None,
     progress: Annotated[bool, O.progress("Show a progress bar.")] = True,
     wait_lock: O.WaitLock = False,
@@ -178,6 +194,7 @@ def evaluate(
         cases=O.comma_list(cases),
         grid=_int_list(grid, "--grid"),
         prompts_file=None if prompts is None else str(prompts.resolve()),
+        phrases=None if phrases is None else str(phrases.resolve()),
     )
     cfg.validate()  # every value checked before the run folder is touched
     o = (executor, address, workers, gpus_per_worker, cpus_per_worker, encoder_batch, single_file)

@@ -43,8 +43,9 @@ SAM2_AMG = AmgSettings(pred_iou_thresh=0.8)
 ``pred_iou_thresh``: 0.8 instead of 0.88). Applied by :func:`generator_defaults` to the SAM 2
 family, so S1 of a SAM 2 run is the official SAM 2 generator unless an option overrides it."""
 
-SAM2_FAMILY = ("medsam2", "hf_sam2")
-"""Model names, beside the ``sam2*`` adapters, whose S1 uses :data:`SAM2_AMG`."""
+SAM2_FAMILY = ("medsam2", "hf_sam2", "sam3")
+"""Model names, beside the ``sam2*`` adapters, whose S1 uses :data:`SAM2_AMG` (``sam3``: its
+point/box head is SAM 2's interface, and SAM 3 ships no point-grid generator of its own)."""
 
 
 def is_sam2_family(model_name: str) -> bool:

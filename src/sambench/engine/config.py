@@ -150,6 +150,10 @@ class RunConfig:
     start_with: str = "point"
     # replay a prompt file (prompts.jsonl of a run) instead of the strategy rules for S2-S6
     prompts_file: str | None = None
+    # concept strategies (T, T-para, T-neg, E; docs/text-prompts.md): a phrase table over the
+    # defaults (--phrases) and the modality in the phrase ("left ventricle in MRI")
+    phrases: str | None = None
+    text_modality: bool = False
     cache_dir: str | None = None
     cache_dtype: str = "float32"  # "float16": embeddings rounded to fp16 (and cached so)
     device: str | None = None
@@ -197,6 +201,10 @@ class RunConfig:
             )
         if len(set(self.strategies)) != len(self.strategies):
             raise OptionError("--strategies", f"duplicates in {list(self.strategies)}")
+        if set(self.strategies) & {"T", "T-para", "T-neg"}:
+            from sambench.prompts.phrases import PhraseTable
+
+            PhraseTable.load(self.phrases)  # a bad or empty --phrases file: DataError naming it
         for option, value, allowed in (
             ("--prompt-rules", self.prompt_rules, PROMPT_RULES),
             ("--multimask", self.multimask, MULTIMASK_CHOICES),

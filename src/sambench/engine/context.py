@@ -10,7 +10,7 @@ import numpy as np
 
 from sambench.metrics import MetricConfig
 from sambench.models.base import Embedding, PromptableModel
-from sambench.prompts.types import Prompts
+from sambench.prompts.types import ConceptPrompt, Prompts
 
 
 @dataclass
@@ -35,6 +35,7 @@ class ImageContext:
     embedding_cached: bool
     extra: dict[str, object] = field(default_factory=dict)
     roi: np.ndarray | None = None  # HxW bool region of interest: scoring is restricted to it
+    label: np.ndarray | None = None  # HxW label image (the concept strategies' absent targets)
 
     @property
     def prompted_multimask(self) -> bool | None:
@@ -75,6 +76,18 @@ def prompts_to_json(p: Prompts | None) -> str:
         d["labels"] = np.asarray(p.labels).astype(int).tolist()
     if p.box is not None:
         d["box"] = np.asarray(p.box).round(2).tolist()
+    return json.dumps(d, separators=(",", ":"))
+
+
+def concept_prompt_to_json(p: ConceptPrompt) -> str:
+    """A compact JSON record of a concept prompt (text; exemplar boxes Mx4 XYXY and labels)."""
+    d: dict[str, object] = {}
+    if p.text is not None:
+        d["text"] = p.text
+    if p.boxes is not None:
+        d["boxes"] = np.asarray(p.boxes).round(2).tolist()
+        labels = np.ones(len(p.boxes)) if p.box_labels is None else np.asarray(p.box_labels)
+        d["box_labels"] = labels.astype(int).tolist()
     return json.dumps(d, separators=(",", ":"))
 
 

@@ -166,6 +166,7 @@ class LoadedImage:
     image: np.ndarray | None = None  # HxW or HxWx3 uint8
     label_shape: tuple[int, int] = (0, 0)
     roi: np.ndarray | None = None  # HxW bool
+    label: np.ndarray | None = None  # HxW uint8 label image
     objects: list[ObjectTarget] = field(default_factory=list)
     absent: list[tuple[dict[str, object], str]] = field(default_factory=list)
     error: DataError | None = None
@@ -328,6 +329,7 @@ class ImageWork:
             item.error = e
             return item
         item.image, item.label_shape = image, (int(label.shape[0]), int(label.shape[1]))
+        item.label = label
         item.image_sha256 = file_sha256(prepared / str(first["image_path"]))
         item.label_sha256 = file_sha256(prepared / str(first["label_path"]))
         if self.cache is not None:
@@ -472,6 +474,7 @@ class ImageWork:
             embed_seconds=secs,
             embedding_cached=cached,
             roi=it.roi,
+            label=it.label,
         )
         while True:
             try:

@@ -34,6 +34,10 @@ def evaluate_locked(
         model = build_any_model(config)
     if tasks is None:
         tasks = build_tasks(config, out)
+    for task in tasks:  # a task that needs more of the model (text prompts) says so now
+        check = getattr(task, "check_model", None)
+        if check is not None:
+            check(model)
     plan = plan_run(config, out, model_identity(model), tasks)
     work = ImageWork(
         plan.config,

@@ -9,7 +9,11 @@ for interactive), with the keys
   rounded to 0.01 px), or null; ``point_labels``: N ints, 1 positive / 0 negative, or null;
 - ``box``: [x_min, y_min, x_max, y_max] inclusive pixel coordinates, or null;
 - ``shift_range`` / ``shift_repeat``: present on prompt-shift records; ``grid``: on S1 records;
-- ``status``: ``"ok"`` or ``"skipped"`` (no prompt could be built: ``skip_reason`` says why).
+- ``status``: ``"ok"`` or ``"skipped"`` (no prompt could be built: ``skip_reason`` says why);
+- concept strategies (T, T-para, T-neg, E; docs/text-prompts.md): ``text`` (the phrase, or
+  null), ``exemplar_boxes`` (Mx4 XYXY, or null), ``exemplar_labels`` (M ints, 1 positive),
+  ``phrase_index`` (T-para: which phrasing); a T-neg record's ``object_name``/``label_value``
+  are the absent target's; ``--prompts`` replays them (:mod:`sambench.engine.concept_replay`).
 
 ``sambench evaluate --prompts FILE`` replays a file: the single-round strategies S2-S6 take their
 prompts from the file's unshifted records (key: dataset, image_id, label_value, strategy) instead of
@@ -58,6 +62,12 @@ def _record(row: dict[str, object]) -> dict[str, object]:
     rec["points"] = p.get("points")
     rec["point_labels"] = p.get("labels")
     rec["box"] = p.get("box")
+    if "text" in p or "boxes" in p:  # a concept prompt (T, T-para, T-neg, E)
+        rec["text"] = p.get("text")
+        rec["exemplar_boxes"] = p.get("boxes")
+        rec["exemplar_labels"] = p.get("box_labels")
+        if _present(row, "phrase_index"):
+            rec["phrase_index"] = int(row["phrase_index"])  # type: ignore[call-overload]
     rec["status"] = str(row.get("status", "ok"))
     if rec["status"] != "ok":
         rec["skip_reason"] = str(row.get("skip_reason", ""))
@@ -72,7 +82,15 @@ def prompt_records(results: pd.DataFrame) -> list[dict[str, object]]:
     df = results
     keys = [
         k
-        for k in ("dataset", "image_id", "label_value", "strategy", "shift_range", "shift_repeat")
+        for k in (
+            "dataset",
+            "image_id",
+            "label_value",
+            "strategy",
+            "shift_range",
+            "shift_repeat",
+            "phrase_index",
+        )
         if k in df.columns
     ]
     if "grid" in df.columns:

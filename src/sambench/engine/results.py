@@ -26,6 +26,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from sambench.prompts.names import CONCEPT_STRATEGIES
 from sambench.store.atomic import atomic_path, write_parquet_atomic
 from sambench.store.results_dataset import (
     PartEntry,
@@ -66,6 +67,7 @@ SORT_KEYS = (
     "shift_range",
     "shift_repeat",
     "click_index",
+    "phrase_index",
     "selection",
 )
 
@@ -205,9 +207,11 @@ def _protocol_sql(cols: tuple[str, ...]) -> str:
         if "shift_range" in cols
         else "false"
     )
+    concept = ", ".join(f"'{s}'" for s in CONCEPT_STRATEGIES)
     return (
         "CASE WHEN strategy = 'S1' THEN 'everything' WHEN strategy = 'interactive' THEN "
-        f"'interactive' WHEN {shifted} THEN 'shift' ELSE 'single_round' END"
+        f"'interactive' WHEN strategy IN ({concept}) THEN 'concept' "
+        f"WHEN {shifted} THEN 'shift' ELSE 'single_round' END"
     )
 
 

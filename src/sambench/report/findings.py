@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from sambench.analysis import stats
+from sambench.analysis.concept import concept_sentences
 from sambench.analysis.summary import (
     main_rows,
     strategy_sorted,
@@ -245,7 +246,7 @@ def findings(ctx: ReportContext, sec: H.Section) -> None:
     ok = _ok(main)
     if ok.empty:
         sec.add(H.note_html("No ok single-round rows (S1-S6): nothing to summarize."))
-        extra = interactive_sentences(ctx.results, ctx.rng)
+        extra = interactive_sentences(ctx.results, ctx.rng) + concept_sentences(ctx.results)
         extra += volume_sentences(ctx.results3d, ctx.rng)
         sec.add(H.list_html(extra + problems(ctx.results, ctx.aliases)))
         return
@@ -315,6 +316,7 @@ def findings(ctx: ReportContext, sec: H.Section) -> None:
         bullets.append(text + ".")
     bullets += hce_sentences(ctx.results)
     bullets += interactive_sentences(ctx.results, ctx.rng)
+    bullets += concept_sentences(ctx.results)
     bullets += volume_sentences(ctx.results3d, ctx.rng)
     sec.add(H.list_html(bullets))
     probs = problems(ctx.results, ctx.aliases)

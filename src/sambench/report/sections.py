@@ -27,6 +27,7 @@ from sambench.analysis.summary import (
 from sambench.report import figures as F
 from sambench.report import html as H
 from sambench.report.annotation import annotation
+from sambench.report.concept import text_prompts
 from sambench.report.effort import effort
 from sambench.report.findings import (
     NOT_RUN,
@@ -517,6 +518,7 @@ ALL_SECTIONS: tuple[tuple[str, str, Builder], ...] = (
     ("grid", "Everything-mode grid ablation (Table 5)", grid_ablation),
     ("shift", "Prompt-shift robustness (Table 8)", shift),
     ("interactive", "Interactive segmentation: NoC and click curves (Fig. 16)", interactive),
+    ("text", "Text and exemplar prompts (T, T-neg, T-para, E)", text_prompts),
     ("timing", "Timing (Table 4)", timing),
     ("annotation", "Annotation with and without the model (Table 7)", annotation),
     ("overlays", "Best and worst cases (Fig. 9)", overlays),

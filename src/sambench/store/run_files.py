@@ -12,6 +12,9 @@ A finished run folder holds (see ``docs/results-columns.md`` for every column):
   row per (object, strategy, shift range, repeat, selection);
 - ``interactive.parquet``: multi-round clicks (SPEC 7), one row per (object, click index);
 - ``everything.parquet``: S1 everything mode, one row per (object, grid, selection);
+- ``concept.parquet``: the concept strategies of a text-promptable model (``T``, ``T-para``,
+  ``T-neg``, ``E``; docs/text-prompts.md): one row per (object, strategy, phrasing), and per
+  (image, absent target) under ``T-neg``;
 - ``prompts.jsonl``: the prompts used (one JSON object per line).
 
 Only the files of the protocols that ran are written. This module sits in :mod:`sambench.data`
@@ -24,11 +27,14 @@ from pathlib import Path
 
 import pandas as pd
 
+from sambench.prompts.names import CONCEPT_STRATEGIES
+
 RESULTS_NAME = "results.parquet"
 RESULTS_SCORE_NAME = "results_score.parquet"
 SHIFT_NAME = "shift.parquet"
 INTERACTIVE_NAME = "interactive.parquet"
 EVERYTHING_NAME = "everything.parquet"
+CONCEPT_NAME = "concept.parquet"
 PROMPTS_NAME = "prompts.jsonl"
 PARTS_DIR = "parts"
 
@@ -38,6 +44,7 @@ PROTOCOL_FILES: dict[str, tuple[str, ...]] = {
     "shift": (SHIFT_NAME,),
     "interactive": (INTERACTIVE_NAME,),
     "everything": (EVERYTHING_NAME,),
+    "concept": (CONCEPT_NAME,),
 }
 TABLE_NAMES: tuple[str, ...] = tuple(n for names in PROTOCOL_FILES.values() for n in names)
 
@@ -53,6 +60,24 @@ PROTOCOL_COLUMNS: dict[str, tuple[str, ...]] = {
         "start_with",
     ),
     "everything": ("grid", "n_generated", "stability_score", "s1_image_seconds"),
+    "concept": (
+        "phrase",
+        "phrase_index",
+        "present",
+        "n_instances",
+        "max_instance_score",
+        "instance_scores",
+        "instance_type",
+        "inst_n_gt",
+        "inst_n_pred",
+        "inst_tp",
+        "inst_fp",
+        "inst_fn",
+        "inst_precision",
+        "inst_recall",
+        "inst_f1",
+        "inst_dice_tp",
+    ),
 }
 
 
@@ -66,6 +91,7 @@ def protocol_of(df: pd.DataFrame) -> pd.Series:
     if "strategy" in df.columns:
         out[df["strategy"] == "interactive"] = "interactive"
         out[df["strategy"] == "S1"] = "everything"
+        out[df["strategy"].isin(CONCEPT_STRATEGIES)] = "concept"
     return out
 
 
