@@ -180,7 +180,8 @@ def write_dicom_seg(
         device_serial_number="none",
         content_label="SAMBENCH",
         content_description="labels accepted in sambench annotate-volume",
-        content_creator_name=annotator[:64] or None,
+        # a one-word name is a family name (DICOM PN: "name^"), else it reads as ambiguous
+        content_creator_name=(annotator if "^" in annotator else f"{annotator}^")[:64],
     )
     return write_atomic(path, lambda p: seg.save_as(str(p)), ".dcm")
 
@@ -206,8 +207,12 @@ def export_volume(
     model_name: str,
     model_sha256: str,
     annotator: str,
+    defined: list[Any] | None = None,
 ) -> dict[str, str]:
-    """Write every export of one accepted volume into ``out``; returns name -> path."""
+    """Write every export of one accepted volume into ``out``; returns name -> path.
+
+    ``labels``: the labels with voxels (segments, colour table); ``defined``: every label of the
+    volume (``labels.json``, so a resumed session gets the empty ones back too)."""
     out.mkdir(parents=True, exist_ok=True)
     paths = {"nifti": str(write_label_nifti(out / "labels.nii.gz", labels_map, vol.grid))}
     meta = {
@@ -217,7 +222,7 @@ def export_volume(
         "labels": {
             str(lab.value): {"name": lab.name, "colour": lab.colour,
                              "made": "SEMIAUTOMATIC" if lab.model_used else "MANUAL"}
-            for lab in labels
+            for lab in (defined if defined is not None else labels)
         },
         "model": model_name,
         "model_sha256": model_sha256,

@@ -347,6 +347,46 @@ def _same_grid(a: Grid, b: Grid, atol: float = 1e-3) -> str | None:
     return None
 
 
+def reference_on_grid(path: Path, grid: Grid) -> np.ndarray:
+    """The label file ``path`` in canonical (z, y, x) uint8 on ``grid``. A label on the same
+    grid is read as it is; one on another grid of the same voxels (axes permuted or flipped,
+    e.g. a NIfTI beside the DICOM series it came from: DICOM stacks slices along the normal) is
+    resampled onto ``grid`` by nearest neighbour, which moves voxels without changing them; any
+    other grid is refused (DataError naming ``path``)."""
+    import SimpleITK as sitk
+
+    try:
+        ref = sitk.ReadImage(str(path))
+    except RuntimeError as e:
+        raise DataError(path, f"cannot be read as a label volume ({e})") from None
+    if ref.GetDimension() != 3 or ref.GetNumberOfComponentsPerPixel() != 1:
+        raise DataError(path, "expected a 3D label volume with one value per voxel")
+    lgrid = Grid(
+        tuple(int(v) for v in ref.GetSize()),  # type: ignore[arg-type]
+        tuple(float(v) for v in ref.GetSpacing()),  # type: ignore[arg-type]
+        tuple(float(v) for v in ref.GetOrigin()),  # type: ignore[arg-type]
+        np.asarray(ref.GetDirection(), float).reshape(3, 3),
+    )
+    diff = _same_grid(grid, lgrid)
+    if diff is not None:
+        for corner in np.ndindex(2, 2, 2):
+            idx = [int(c * (n - 1)) for c, n in zip(corner, grid.size, strict=True)]
+            pt = np.asarray(grid.origin) + grid.direction @ (np.asarray(grid.spacing) * idx)
+            j = np.asarray(ref.TransformPhysicalPointToContinuousIndex([float(v) for v in pt]))
+            inside = (j > -1e-2).all() and (j < np.asarray(lgrid.size) - 1 + 1e-2).all()
+            if not inside or not np.allclose(j, np.rint(j), atol=1e-2):
+                raise DataError(path, f"does not lie on the image's grid: {diff}")
+        target = sitk.Image([int(v) for v in grid.size], ref.GetPixelID())
+        target.SetSpacing([float(v) for v in grid.spacing])
+        target.SetOrigin([float(v) for v in grid.origin])
+        target.SetDirection([float(v) for v in grid.direction.ravel()])
+        ref = sitk.Resample(ref, target, sitk.Transform(), sitk.sitkNearestNeighbor, 0)
+    arr = sitk.GetArrayFromImage(ref)
+    if (arr < 0).any() or (arr > 255).any() or (arr != np.rint(arr)).any():
+        raise DataError(path, "expected integer label values 0..255")
+    return np.ascontiguousarray(grid.orientation.to_canonical_zyx(arr.astype(np.uint8)))
+
+
 def open_item(item: VolumeItem, *, limit_bytes: int | None = None) -> OpenVolume:
     """Read ``item`` (image, reference, grid); a volume over ``limit_bytes`` (default
     :func:`default_limit`) is refused before its voxels are read."""
@@ -362,15 +402,7 @@ def open_item(item: VolumeItem, *, limit_bytes: int | None = None) -> OpenVolume
             ref = lab.astype(np.uint8)
         return OpenVolume(item, image, ref, grid)
     image, grid, _ = _read_volume(item.path, item.series_uid, limit)
-    ref = None
-    if item.reference is not None:
-        lab, lgrid, _ = _read_volume(item.reference, None, limit)
-        diff = _same_grid(grid, lgrid)
-        if diff is not None:
-            raise DataError(item.reference, f"does not lie on the image's grid: {diff}")
-        if (lab < 0).any() or (lab > 255).any() or (lab != np.rint(lab)).any():
-            raise DataError(item.reference, "expected integer label values 0..255")
-        ref = lab.astype(np.uint8)
+    ref = None if item.reference is None else reference_on_grid(item.reference, grid)
     files = dicom_files(item.path, item.series_uid) if item.kind == "dicom" else []
     assert item.series_uid is not None or item.kind != "dicom"
     return OpenVolume(item, image, ref, grid, files)

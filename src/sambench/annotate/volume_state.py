@@ -537,13 +537,23 @@ class VolumeState:
         dirs = {"both": (1, -1), "up": (1,), "down": (-1,)}.get(direction)
         if dirs is None:
             raise RequestError(400, f"direction: expected both, up or down, got {shown(direction)}")
+        reach = body.get("max_slices")
+        limit = None
+        if reach is not None:
+            if not isinstance(reach, int) or isinstance(reach, bool) or reach < 1:
+                raise RequestError(400, f"max_slices: expected an integer >= 1, got {shown(reach)}")
+            limit = (max(0, k - reach), min(self.depth(view) - 1, k + reach))
         p = self.prompts.get((label, view, k))
         logits = p.logits if p is not None else None
         t0 = time.perf_counter()
         with self.emb_lock:
             sp = self._predictor(view)
             out = propagate_from(
-                sp, k, SliceOutput(start, cast(np.ndarray, logits), 1.0), directions=dirs
+                sp,
+                k,
+                SliceOutput(start, cast(np.ndarray, logits), 1.0),
+                directions=dirs,
+                limit=limit,
             )
             self.encoder_passes += sp.encodes
         seconds = time.perf_counter() - t0
@@ -589,6 +599,7 @@ class VolumeState:
             model_name=self.model_name,
             model_sha256=self.model_sha256,
             annotator=self.info["annotator"],
+            defined=[lab for _, lab in sorted(self.labels.items())],
         )
         now = VS.utc_now()
         for lab in labels:
