@@ -20,7 +20,6 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from annotate_volume_data import SCT, SCT_IMAGE, SCT_LABEL, make_dicom_series
-from fakes import FakeModel
 from sambench.annotate import volume_store as VS
 from sambench.annotate.views import VIEWS, canonical_index, view_array
 from sambench.annotate.volume_report import volume_objects, volume_table
@@ -29,6 +28,8 @@ from sambench.annotate.volume_source import VolumeItem, list_items, open_item
 from sambench.annotate.volume_state import VolumeState
 from sambench.cli import main
 from sambench.errors import DataError, OptionError
+
+from fakes import FakeModel
 
 
 def _nib_canonical(path: Path) -> np.ndarray:

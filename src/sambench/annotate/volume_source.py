@@ -396,7 +396,7 @@ def open_item(item: VolumeItem, *, limit_bytes: int | None = None) -> OpenVolume
         check_memory(item.path, grid.size, limit)
         ref = None
         if item.reference is not None:
-            lab, lgrid = _read_2d(VolumeItem(item.item_id, "image2d", item.reference))
+            lab, _ = _read_2d(VolumeItem(item.item_id, "image2d", item.reference))
             if lab.shape != image.shape:
                 raise DataError(item.reference, f"shape {lab.shape[1:]} differs from the image's")
             ref = lab.astype(np.uint8)
