@@ -403,6 +403,8 @@ def open_item(item: VolumeItem, *, limit_bytes: int | None = None) -> OpenVolume
         return OpenVolume(item, image, ref, grid)
     image, grid, _ = _read_volume(item.path, item.series_uid, limit)
     ref = None if item.reference is None else reference_on_grid(item.reference, grid)
-    files = dicom_files(item.path, item.series_uid) if item.kind == "dicom" else []
-    assert item.series_uid is not None or item.kind != "dicom"
+    files = []
+    if item.kind == "dicom":
+        assert item.series_uid is not None
+        files = dicom_files(item.path, item.series_uid)
     return OpenVolume(item, image, ref, grid, files)

@@ -89,6 +89,7 @@
   function draw() {
     if (!sl) return;
     const t = transform();
+    document.body.dataset.transform = JSON.stringify(t);  // image pixel -> canvas (for tests)
     ctx.setTransform(1, 0, 0, 1, 0, 0);
     ctx.fillStyle = "#000"; ctx.fillRect(0, 0, canvas.width, canvas.height);
     ctx.imageSmoothingEnabled = false;
@@ -272,7 +273,10 @@
     if (name) { act("/api/label", {name, colour: $("newcolour").value}); $("newname").value = ""; }
   });
   $("overlap").addEventListener("change", () => act("/api/overlap", {policy: $("overlap").value}));
-  $("propagate").addEventListener("click", () => interact("propagate", {direction: "both"}));
+  $("propagate").addEventListener("click", () => {
+    const reach = Number($("reach").value);
+    interact("propagate", reach > 0 ? {direction: "both", max_slices: reach} : {direction: "both"});
+  });
   $("undo").addEventListener("click", () => { polygon = []; act("/api/undo"); });
   $("accept").addEventListener("click", () => act("/api/accept"));
   document.addEventListener("keydown", (ev) => {
