@@ -160,6 +160,8 @@ def test_volume_manual_in_chromium(tmp_path: Path) -> None:
                 page.check("input[value=brush]")
                 _drag(page, [(x1 + 3, y0), (x1 + 3, y0 + 2)])  # a 3-pixel brush fix
                 _idle(page)
+                assert page.input_value("#preset") == "custom"  # the drag left the presets
+                page.select_option("#preset", "auto")
                 page.screenshot(path=str(_shots(tmp_path) / "annotate-3d-slice.png"))
                 drawn = state.labels_map.copy()
                 assert (drawn == 1).sum() > box

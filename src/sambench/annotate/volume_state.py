@@ -636,6 +636,8 @@ class VolumeState:
         with self._cv:
             self._stop = True
             self._cv.notify_all()
+        if self._worker is not None:
+            self._worker.join(timeout=30)  # an encoder pass in flight ends first
         VS.append_event(self.session_dir, {"type": "session_close"})
 
     # ------------------------------------------------------------------ the page's view

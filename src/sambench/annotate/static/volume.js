@@ -229,6 +229,7 @@
     if (!drag) return;
     if (drag.kind === "wl") {
       const s = (st.range[1] - st.range[0] || 1) / 400;
+      $("preset").value = "custom";
       setWindow(drag.level - (ev.clientY - drag.y) * s, drag.width + (ev.clientX - drag.x) * s);
       return;
     }
@@ -262,8 +263,8 @@
     r.addEventListener("change", () => { view = r.value; polygon = []; zoom = 1; panX = panY = 0; showState(st); loadSlice(); });
   }
   $("preset").addEventListener("change", applyPreset);
-  $("level").addEventListener("change", () => setWindow(Number($("level").value), width));
-  $("width").addEventListener("change", () => setWindow(level, Number($("width").value)));
+  $("level").addEventListener("change", () => { $("preset").value = "custom"; setWindow(Number($("level").value), width); });
+  $("width").addEventListener("change", () => { $("preset").value = "custom"; setWindow(level, Number($("width").value)); });
   $("opacity").addEventListener("input", render);
   $("zoomin").addEventListener("click", () => { zoom = Math.min(16, zoom * 1.25); draw(); });
   $("zoomout").addEventListener("click", () => { zoom = Math.max(0.25, zoom * 0.8); draw(); });

@@ -1,0 +1,124 @@
+"""The volume annotator's model latency on this CPU: per 2D interaction with the slice embedding
+ready, and a propagation through a 30-slice object, cold (encoder in the loop) and warm
+(embeddings computed in the background first), side by side in one run.
+
+Volume: the spinal-cord MRI of ``tests/data/sct-spinalcord`` (60x55x52, 1 mm); the cord runs
+through every axial slice, so a propagation from the middle slice with reach 15 visits 30
+neighbours (31 slices with the start). LiteMedSAM (bundled weights), in-process
+(:class:`sambench.annotate.volume_state.VolumeState`, the code the server runs; the HTTP layer
+adds the slice transfer, measured by ``bench_annotate.py`` for the 2D tool).
+
+1. Per interaction, embedding ready: ``--n`` boxes and positive clicks on the middle axial slice
+   (alternating), each timed as the model decode (``latency_ms``, what the logs record) and the
+   whole interaction (decode + writing the voxels + undo record). p50 / p95 / max.
+2. Propagation (reach 15, both directions): cold (a fresh session: 30 encoder passes in the
+   loop), then warm (the same slices' embeddings already held, as the background encoder leaves
+   them while the user works): seconds, per-slice time, and the encoder seconds the background
+   spent.
+
+Usage: python benchmarks/bench_annotate_volume.py [--n 40] [--reach 15] [--threads T]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from sambench.annotate.views import view_array
+from sambench.annotate.volume_source import list_items
+from sambench.annotate.volume_state import VolumeState
+from sambench.models.registry import build_model
+
+HERE = Path(__file__).resolve().parent
+SCT = HERE.parent / "tests" / "data" / "sct-spinalcord"
+
+
+def _state(folder: Path, model: object) -> VolumeState:
+    return VolumeState(list_items(SCT), folder, model=model, model_name="litemedsam",  # type: ignore[arg-type]
+                       annotator="bench", source=str(SCT), prefetch=False)  # fmt: skip
+
+
+def _box(st: VolumeState, k: int) -> list[list[int]]:
+    ref = view_array(st.vol.reference, "axial")[k]  # type: ignore[union-attr]
+    rows, cols = np.nonzero(ref)
+    return [[int(cols.min()) - 2, int(rows.min()) - 2], [int(cols.max()) + 2, int(rows.max()) + 2]]
+
+
+def _pct(xs: list[float]) -> dict[str, float]:
+    a = np.asarray(xs)
+    return {"n": len(a), "p50_ms": float(np.percentile(a, 50)), "p95_ms": float(np.percentile(a, 95)),
+            "max_ms": float(a.max())}  # fmt: skip
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=40)
+    ap.add_argument("--reach", type=int, default=15)
+    ap.add_argument("--threads", type=int, default=None)
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    model = build_model("litemedsam", device="cpu")
+    tmp = Path(tempfile.mkdtemp())
+    st = _state(tmp / "clicks", model)
+    k = st.depth("axial") // 2
+    box = _box(st, k)
+    t0 = time.perf_counter()
+    st._store("axial").get(k)  # the embedding ready, as the background encoder leaves it
+    encode_s = time.perf_counter() - t0
+    decode, whole = [], []
+    cx, cy = (box[0][0] + box[1][0]) // 2, (box[0][1] + box[1][1]) // 2
+    for i in range(args.n):
+        t1 = time.perf_counter()
+        if i % 2 == 0:
+            r = st.interact("box", {"view": "axial", "slice": k, "box": box})
+        else:
+            r = st.interact("click_pos", {"view": "axial", "slice": k, "point": [cx, cy]})
+        whole.append((time.perf_counter() - t1) * 1000)
+        decode.append(float(r["latency_ms"]))
+    rows = [
+        {"measure": "2D decode (latency_ms, embedding ready)", **_pct(decode)},
+        {"measure": "2D interaction in the session (decode + voxels + undo)", **_pct(whole)},
+    ]
+    print(f"one slice's encoder pass: {encode_s:.2f} s (torch threads {torch.get_num_threads()})")
+    print(pd.DataFrame(rows).to_string(index=False, float_format=lambda v: f"{v:.1f}"))
+
+    # propagation: cold, then warm on the same slices
+    cold = _state(tmp / "cold", model)
+    cold.interact("box", {"view": "axial", "slice": k, "box": box})
+    t2 = time.perf_counter()
+    r_cold = cold.interact("propagate", {"view": "axial", "slice": k, "max_slices": args.reach})
+    cold_s = time.perf_counter() - t2
+    warm = _state(tmp / "warm", model)
+    warm.interact("box", {"view": "axial", "slice": k, "box": box})
+    t3 = time.perf_counter()
+    store = warm._store("axial")
+    for j in range(max(0, k - args.reach), min(warm.depth("axial"), k + args.reach + 1)):
+        store.get(j)  # what the background encoder does while the user looks at slices
+    background_s = time.perf_counter() - t3
+    t4 = time.perf_counter()
+    r_warm = warm.interact("propagate", {"view": "axial", "slice": k, "max_slices": args.reach})
+    warm_s = time.perf_counter() - t4
+    n = r_cold["n_slices"]
+    prop = pd.DataFrame(
+        [
+            {"propagation": "cold (encoder in the loop)", "slices": n, "encodes": r_cold["encodes"],
+             "seconds": cold_s, "ms_per_slice": 1000 * cold_s / max(n, 1)},
+            {"propagation": "warm (embeddings from the background)", "slices": r_warm["n_slices"],
+             "encodes": r_warm["encodes"], "seconds": warm_s,
+             "ms_per_slice": 1000 * warm_s / max(r_warm["n_slices"], 1)},
+        ]
+    )  # fmt: skip
+    print(prop.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+    print(f"background encoder time for those slices: {background_s:.1f} s; cold/warm ratio "
+          f"{cold_s / warm_s:.1f}x")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
