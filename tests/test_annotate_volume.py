@@ -379,3 +379,28 @@ def test_volume_report_dsc_against_the_reference(tmp_path: Path) -> None:
     csv = (out / "tables" / "annotation_3d.csv").read_text()
     assert "dsc" in csv and "time_per_volume_s" in csv
     assert json.loads((st.session_dir / "session.json").read_text())["format"] == VS.FORMAT
+
+
+def test_background_encoder_prepares_the_neighbours(tmp_path: Path) -> None:
+    import time
+
+    from sambench.annotate.volume_state import PREFETCH_RADIUS
+
+    model = FakeModel()
+    st = VolumeState(list_items(SCT_IMAGE), tmp_path / "s", model=model, model_name="fake",  # type: ignore[arg-type]
+                     annotator="ann", source="src")  # fmt: skip
+    try:
+        st.hint("axial", 20)
+        want = range(20 - PREFETCH_RADIUS, 20 + PREFETCH_RADIUS + 1)
+        deadline = time.monotonic() + 30
+        while not all(st.embedding_ready("axial", j) for j in want) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert all(st.embedding_ready("axial", j) for j in want)
+        assert not st.embedding_ready("axial", 20 + PREFETCH_RADIUS + 1)
+        calls = model.embed_calls
+        assert calls == len(want)  # each slice encoded once
+        st.interact("box", {"view": "axial", "slice": 23, "box": [[10, 10], [19, 19]]})
+        st.interact("propagate", {"view": "axial", "slice": 23, "max_slices": 2})
+        assert model.embed_calls == calls  # the decodes waited for no encoder
+    finally:
+        st.close()

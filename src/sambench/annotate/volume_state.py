@@ -395,6 +395,9 @@ class VolumeState:
             self._cv.notify()
 
     def _prefetch_loop(self) -> None:
+        """Encode the wanted slices, nearest first. The encoder runs outside ``emb_lock`` (the
+        foreground decodes meanwhile; torch inference is re-entrant), the store is touched only
+        under it; a slice the foreground encoded meanwhile is not stored twice."""
         while True:
             with self._cv:
                 while not self._wanted and not self._stop:
@@ -405,14 +408,20 @@ class VolumeState:
             with self.emb_lock:
                 if self.vol is None or view not in VIEWS:
                     continue
-                try:
-                    store = self._store(view)
-                    if k in store or not 0 <= k < store.volume.shape[0]:
-                        continue
-                    _, passes = store.get(k)
-                    self.encoder_passes += passes
-                except Exception:
+                store: Any = self._store(view)
+                if k in store or not 0 <= k < store.volume.shape[0]:
                     continue
+                image = np.ascontiguousarray(store.volume.image[k])
+            try:
+                emb = cast(PromptableModel, self.model).embed(image)
+            except Exception:
+                continue
+            with self.emb_lock:
+                if id(self.stores.get(view)) == id(store) and k not in store:  # same volume
+                    store._keep(k, emb)
+                    store.encodes += 1
+                    store.slices.add(k)
+                    self.encoder_passes += 1
 
     def embedding_ready(self, view: str, k: int) -> bool:
         store = self.stores.get(view)
