@@ -404,3 +404,27 @@ def test_background_encoder_prepares_the_neighbours(tmp_path: Path) -> None:
         assert model.embed_calls == calls  # the decodes waited for no encoder
     finally:
         st.close()
+
+
+def test_prepared_3d_form_opens_with_its_labels_and_names(tmp_path: Path) -> None:
+    from sambench.data.prepare import prepare_dataset
+
+    out = tmp_path / "prepared"
+    prepare_dataset(SCT, out, config=SCT / "dataset.yaml", progress=False)
+    (item,) = list_items(out)
+    assert item.kind == "prepared" and item.names == {255: "SpinalCord"}  # prepared values
+    vol = open_item(item)
+    np.testing.assert_array_equal(vol.reference > 0, _nib_canonical(SCT_LABEL) > 0)
+    # the prepared image keeps the source grid: an export overlays the source
+    st = _state(tmp_path, [item])
+    st.interact("box", {"view": "axial", "slice": 3, "box": [[1, 1], [2, 2]]})
+    got = nib.load(st.accept()["nifti"])
+    np.testing.assert_allclose(got.affine, nib.load(str(SCT_IMAGE)).affine, atol=1e-4)
+
+
+def test_start_from_the_reference(tmp_path: Path) -> None:
+    st = _state(tmp_path, list_items(SCT), start_from_reference=True)
+    np.testing.assert_array_equal(st.labels_map, _nib_canonical(SCT_LABEL))
+    assert [lab["name"] for lab in st.view()["labels"]] == ["SpinalCord"]
+    st.interact("erase", {"view": "axial", "slice": 30, "points": [[0, 0], [51, 59]], "radius": 30})
+    assert (st.labels_map[30] == 0).all()

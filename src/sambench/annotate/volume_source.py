@@ -181,7 +181,8 @@ def _prepared_items(folder: Path) -> list[VolumeItem]:
     items = []
     for vid, rows in table.groupby("volume_id", sort=True):
         row = rows.iloc[0]
-        img, lab = folder / str(row["image_path"]), folder / str(row["label_path"])
+        root = Path(str(row["_root"]))  # the table's paths are relative to the prepared root
+        img, lab = root / str(row["image_path"]), root / str(row["label_path"])
         if suffix(img) not in NIFTI_SUFFIXES:
             raise DataError(img, "a zarr prepared volume; the annotator reads the NIfTI form only")
         names = {int(r["label_value"]): str(r["object_name"]) for _, r in rows.iterrows()}
@@ -230,7 +231,7 @@ def list_items(
         raise DataError(
             source, f"expected a NIfTI file, a 2D image ({', '.join(IMAGE_SUFFIXES)}) or a folder"
         )
-    if (source / "volumes3d.parquet").is_file():
+    if (source / "volumes3d.parquet").is_file() or any(source.glob("*/volumes3d.parquet")):
         return _prepared_items(source)
     if _holds_dicom(source):
         return [_dicom_item(source, series, reference)]

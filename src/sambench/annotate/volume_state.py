@@ -124,7 +124,9 @@ class VolumeState:
 
     ``model``: a 2D adapter or None (manual); ``model_name`` what the logs record; ``labels``:
     (value, name) pairs to start with (else the source's names, else ``label 1``);
-    ``limit_bytes``: the memory limit of one volume; ``prefetch``: run the background encoder.
+    ``limit_bytes``: the memory limit of one volume; ``prefetch``: run the background encoder;
+    ``start_from_reference``: a volume with a reference starts from it (its labels, edited like
+    any other; they count as MANUAL in the DICOM-SEG unless a model interaction changes them).
     """
 
     def __init__(
@@ -140,6 +142,7 @@ class VolumeState:
         labels: list[tuple[int, str]] | None = None,
         limit_bytes: int | None = None,
         prefetch: bool = True,
+        start_from_reference: bool = False,
     ) -> None:
         if (model is None) != (model_name == "none"):
             raise ValueError("model: give an adapter exactly when model_name is not 'none'")
@@ -163,6 +166,7 @@ class VolumeState:
             model_sha256=self.model_sha256,
         )
         self.start_labels = labels
+        self.start_from_reference = start_from_reference
         self.accepted = VS.accepted_items(self.session_dir) & {i.item_id for i in items}
         self.lock = threading.RLock()  # state changes (the app's lock is outside it)
         self.emb_lock = threading.Lock()  # the embedding stores (the background thread too)
@@ -216,6 +220,14 @@ class VolumeState:
             if names
             else (self.start_labels or sorted(item.names.items()) or [(1, "label 1")])
         )
+        from_reference = saved is None and self.start_from_reference and vol.reference is not None
+        if from_reference:
+            assert vol.reference is not None
+            self.labels_map = vol.reference.copy()
+            known = dict(pairs)
+            present = [int(v) for v in np.unique(vol.reference) if v]
+            pairs = [*pairs, *((v, item.names.get(v, f"label {v}")) for v in present
+                               if v not in known)]  # fmt: skip
         for value, name in pairs:
             colour = (names or {}).get(value, {}).get("colour") if names else None
             self.add_label(name, value, colour, log=False)

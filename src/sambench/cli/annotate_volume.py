@@ -44,6 +44,10 @@ def annotate_volume(
     overlap: Annotated[
         str, typer.Option("--overlap", help="overwrite or block: may a label cover another.")
     ] = "overwrite",
+    start_from_reference: Annotated[
+        bool,
+        typer.Option("--start-from-reference", help="Start each volume from its reference labels."),
+    ] = False,
     max_memory_gb: Annotated[
         float | None,
         typer.Option(
@@ -103,6 +107,7 @@ def annotate_volume(
             items, out, model=adapter, model_name=model, annotator=annotator.strip(),
             source=str(source.resolve()), overlap=overlap,
             labels=[(i + 1, n) for i, n in enumerate(names)] or None, limit_bytes=limit,
+            start_from_reference=start_from_reference,
         )  # fmt: skip
         server, sock = make_volume_server(state, host, port)
         shown = f"[{host}]" if ":" in host else host
