@@ -428,3 +428,19 @@ def test_start_from_the_reference(tmp_path: Path) -> None:
     assert [lab["name"] for lab in st.view()["labels"]] == ["SpinalCord"]
     st.interact("erase", {"view": "axial", "slice": 30, "points": [[0, 0], [51, 59]], "radius": 30})
     assert (st.labels_map[30] == 0).all()
+
+
+def test_undo_restores_the_model_prompt_and_voxel_counts_stay_exact(tmp_path: Path) -> None:
+    st = _state(tmp_path, list_items(SCT_IMAGE), model=FakeModel())
+    st.interact("box", {"view": "coronal", "slice": 9, "box": [[10, 10], [19, 19]]})
+    st.interact("click_pos", {"view": "coronal", "slice": 9, "point": [30, 30]})
+    assert st.prompts[(1, "coronal", 9)].clicks == [[30.0, 30.0, 1]]
+    st.undo()
+    assert st.prompts[(1, "coronal", 9)].clicks == [] and st.prompts[(1, "coronal", 9)].box
+    st.add_label("b")
+    st.select_label(2)
+    st.interact("brush", {"view": "axial", "slice": 20, "points": [[5, 5], [30, 40]], "radius": 3})
+    st.interact("propagate", {"view": "axial", "slice": 20, "max_slices": 1})
+    st.undo()
+    values, counts = np.unique(st.labels_map, return_counts=True)
+    assert st.view()["voxels"] == {str(v): int(c) for v, c in zip(values, counts, strict=True) if v}

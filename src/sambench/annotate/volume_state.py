@@ -93,6 +93,7 @@ class _Change:
     before: np.ndarray
     label: int
     kind: str
+    prompt: tuple[tuple[int, str, int], _Prompt | None] | None = None  # the model prompt before
 
 
 @dataclass
@@ -233,6 +234,10 @@ class VolumeState:
             self.add_label(name, value, colour, log=False)
         self.active = min(self.labels)
         self.history, self.prompts = [], {}
+        self.voxel_counts = np.bincount(self.labels_map.ravel(), minlength=256).astype(np.int64)
+        img = vol.image
+        lo, hi = np.percentile(img[:: max(1, img.shape[0] // 16)], [0.5, 99.5])
+        self.window = (float(img.min()), float(img.max()), float(lo), float(hi))
         self.volume_active_s, self.last_t, self.started_utc = 0.0, time.monotonic(), VS.utc_now()
         VS.append_event(
             self.session_dir,
@@ -369,6 +374,9 @@ class VolumeState:
                 lab_view[k] = new
         idx = np.concatenate(index) if index else np.zeros(0, np.int64)
         old = np.concatenate(before) if before else np.zeros(0, np.uint8)
+        if idx.size:
+            self.voxel_counts -= np.bincount(old, minlength=256)
+            self.voxel_counts += np.bincount(self.labels_map.reshape(-1)[idx], minlength=256)
         self.history.append(_Change(idx, old, label, kind))
         return int(idx.size)
 
@@ -484,6 +492,10 @@ class VolumeState:
         latency: float | None = None
         extra: dict[str, Any] = {}
         self._last_encode_ms = 0.0
+        held = self.prompts.get((label, view, k))
+        prev_prompt = (
+            None if held is None else _Prompt(held.box, [list(c) for c in held.clicks], held.logits)
+        )
         if kind == "box":
             p2 = self._points(view, body.get("box"), "box", 2)[:2]
             box = [*np.minimum(p2[0], p2[1]).tolist(), *np.maximum(p2[0], p2[1]).tolist()]
@@ -528,6 +540,8 @@ class VolumeState:
             n = self._write(kind, view, {k: canvas.astype(bool)}, label, replace=False,
                             erase=erase)  # fmt: skip
             coords = {"points": pts.tolist(), "erase": erase}
+        if kind in ("box", "click_pos", "click_neg") and self.model is not None:
+            self.history[-1].prompt = ((label, view, k), prev_prompt)  # undo restores it
         if kind in MODEL_KINDS and self.model is not None:
             lab.model_used = lab.model_used or n > 0
         elif kind in HAND_KINDS and lab.model_used:
@@ -540,7 +554,7 @@ class VolumeState:
             latency_ms=None if latency is None else round(latency, 3),
             encode_ms=round(self._last_encode_ms, 3) if self.model is not None else None,
             model=self.model_name, model_sha256=self.model_sha256 or None,
-            voxels=int(np.count_nonzero(self.labels_map == label)), **extra,
+            voxels=int(self.voxel_counts[label]), **extra,
         )  # fmt: skip
         return {"latency_ms": latency, "voxels_changed": n, **extra}
 
@@ -593,6 +607,15 @@ class VolumeState:
         flat = self.labels_map.reshape(-1)
         after = flat[ch.index].copy()
         flat[ch.index] = ch.before
+        if ch.index.size:
+            self.voxel_counts -= np.bincount(after, minlength=256)
+            self.voxel_counts += np.bincount(ch.before, minlength=256)
+        if ch.prompt is not None:
+            key, prev = ch.prompt
+            if prev is None:
+                self.prompts.pop(key, None)
+            else:
+                self.prompts[key] = prev
         lab = self.labels.get(ch.label)
         if lab is not None:
             lab.counts["undo"] += 1
@@ -673,8 +696,7 @@ class VolumeState:
                 "slice_mm": view_depth_spacing(sp, v)}
             for v in VIEWS
         }  # fmt: skip
-        img = self.vol.image
-        lo, hi = np.percentile(img[:: max(1, img.shape[0] // 16)], [0.5, 99.5])
+        vmin, vmax, lo, hi = self.window
         return {
             "annotator": self.info["annotator"],
             "mode": self.info["mode"],
@@ -684,14 +706,14 @@ class VolumeState:
             "kind": self.item.kind,
             "modality": self.item.modality,
             "views": views,
-            "range": [float(img.min()), float(img.max())],
-            "auto_window": [float(lo), float(hi)],
+            "range": [vmin, vmax],
+            "auto_window": [lo, hi],
             "labels": [lab.public() for _, lab in sorted(self.labels.items())],
             "active": self.active,
             "overlap": self.overlap,
             "can_undo": bool(self.history),
             "has_reference": self.vol.reference is not None,
-            "voxels": {str(v): int(c) for v, c in zip(*np.unique(self.labels_map, return_counts=True), strict=True) if v},
+            "voxels": {str(v): int(c) for v, c in enumerate(self.voxel_counts) if v and c},
         }  # fmt: skip
 
 
