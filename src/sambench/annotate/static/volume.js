@@ -161,6 +161,12 @@
       return li;
     }));
     $("overlap").value = s.overlap;
+    $("items").replaceChildren(...s.items.map((i) => {
+      const o = document.createElement("option");
+      o.value = i.item_id; o.textContent = i.item_id + (i.accepted ? " (accepted)" : "");
+      return o;
+    }));
+    $("items").value = s.item_id;
     if (first) {
       for (const v of ["axial", "coronal", "sagittal"]) ks[v] = Math.floor(s.views[v].depth / 2);
       zoom = 1; panX = 0; panY = 0;
@@ -273,6 +279,7 @@
     const name = $("newname").value.trim();
     if (name) { act("/api/label", {name, colour: $("newcolour").value}); $("newname").value = ""; }
   });
+  $("items").addEventListener("change", () => act("/api/open", {item_id: $("items").value}));
   $("overlap").addEventListener("change", () => act("/api/overlap", {policy: $("overlap").value}));
   $("propagate").addEventListener("click", () => {
     const reach = Number($("reach").value);
