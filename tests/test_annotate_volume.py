@@ -127,6 +127,20 @@ def test_too_large_a_volume_is_refused_with_its_size(tmp_path: Path) -> None:
     assert "60x55x52 voxels" in text and "--max-memory-gb" in text and "crop" in text
 
 
+def test_too_large_a_dicom_series_is_refused_before_reading(
+    tmp_path: Path, dicom_dir: tuple[Path, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sambench.annotate.volume_source as src
+
+    def no_read(*a: object, **k: object) -> None:
+        raise AssertionError("the series was read")
+
+    monkeypatch.setattr(src, "_read_volume", no_read)
+    (item,) = list_items(dicom_dir[0])
+    with pytest.raises(DataError, match="60x55x52 voxels need about"):
+        open_item(item, limit_bytes=1000)
+
+
 def test_cli_refuses_two_series_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     make_dicom_series(SCT_IMAGE, tmp_path / "two", description="first", seed=5)
     make_dicom_series(SCT_IMAGE, tmp_path / "two", description="second", seed=6)

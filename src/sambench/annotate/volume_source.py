@@ -402,6 +402,14 @@ def open_item(item: VolumeItem, *, limit_bytes: int | None = None) -> OpenVolume
                 raise DataError(item.reference, f"shape {lab.shape[1:]} differs from the image's")
             ref = lab.astype(np.uint8)
         return OpenVolume(item, image, ref, grid)
+    if item.kind == "dicom":  # ITK reads a series whole: check its size from one header first
+        import pydicom
+
+        assert item.series_uid is not None
+        names = dicom_files(item.path, item.series_uid)
+        ds = pydicom.dcmread(str(names[0]), stop_before_pixels=True)
+        cols, rows = int(ds.get("Columns", 0)), int(ds.get("Rows", 0))
+        check_memory(item.path, (cols, rows, len(names)), limit)
     image, grid, _ = _read_volume(item.path, item.series_uid, limit)
     ref = None if item.reference is None else reference_on_grid(item.reference, grid)
     files = []
