@@ -16,7 +16,11 @@ adds the slice transfer, measured by ``bench_annotate.py`` for the 2D tool).
    the background encoder leaves them while the user works): seconds, per-slice time, CPU
    seconds, and the encoder seconds the cold run spent (the background's work).
 
-Usage: python benchmarks/bench_annotate_volume.py [--n 40] [--reach 15] [--threads T]
+With ``--threads 1`` the CPU time per decode is the decoder's own cost (no OpenMP spin-waiting
+counted), the figure to compare across machines when this one is shared.
+
+Usage: python benchmarks/bench_annotate_volume.py [--n 30] [--reach 15] [--threads T]
+       [--no-propagation]
 """
 
 from __future__ import annotations
@@ -62,6 +66,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=30)
     ap.add_argument("--reach", type=int, default=15)
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--no-propagation", action="store_true", help="the 2D interactions only")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -93,6 +98,8 @@ def main() -> None:
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")  # fmt: skip
     print(pd.DataFrame(rows).to_string(index=False, float_format=lambda v: f"{v:.1f}"))
 
+    if args.no_propagation:
+        return
     # propagation: cold (a fresh session: the encoder in the loop), then warm: undone and run
     # again on the same session, whose store now holds every slice's embedding, as the
     # background encoder leaves them while the user works
