@@ -47,9 +47,7 @@ DOCS_IMG = Path(__file__).resolve().parent.parent / "docs" / "img"
 
 pytestmark = [
     pytest.mark.skipif(not CHROMIUM.is_file(), reason=f"{CHROMIUM} missing"),
-    pytest.mark.skipif(
-        importlib.util.find_spec("playwright") is None, reason="playwright missing"
-    ),
+    pytest.mark.skipif(importlib.util.find_spec("playwright") is None, reason="playwright missing"),
 ]
 
 SESSIONS: dict[str, Path] = {}
@@ -293,6 +291,7 @@ def test_annotation_report_over_volume_sessions(tmp_path: Path) -> None:
         assert 0 < row["dsc"] < 100  # one slice (or seven) of a cord through 55 slices
     objects = pd.read_csv(out / "tables" / "annotation_3d_objects.csv")
     assert set(objects["made"]) == {"MANUAL", "SEMIAUTOMATIC"}
-    assert "annotation_3d" in (out / "report.html").read_text() or "Annotation of volumes" in (
-        out / "report.html"
-    ).read_text()
+    assert (
+        "annotation_3d" in (out / "report.html").read_text()
+        or "Annotation of volumes" in (out / "report.html").read_text()
+    )
