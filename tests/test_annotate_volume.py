@@ -440,6 +440,8 @@ def test_start_from_the_reference(tmp_path: Path) -> None:
     st = _state(tmp_path, list_items(SCT), start_from_reference=True)
     np.testing.assert_array_equal(st.labels_map, _nib_canonical(SCT_LABEL))
     assert [lab["name"] for lab in st.view()["labels"]] == ["SpinalCord"]
+    opened = [e for e in VS.read_events(st.session_dir) if e["type"] == "volume_open"]
+    assert opened[-1]["started_from_reference"] is True
     st.interact("erase", {"view": "axial", "slice": 30, "points": [[0, 0], [51, 59]], "radius": 30})
     assert (st.labels_map[30] == 0).all()
 
@@ -458,3 +460,13 @@ def test_undo_restores_the_model_prompt_and_voxel_counts_stay_exact(tmp_path: Pa
     st.undo()
     values, counts = np.unique(st.labels_map, return_counts=True)
     assert st.view()["voxels"] == {str(v): int(c) for v, c in zip(values, counts, strict=True) if v}
+
+
+def test_cli_refusal_after_the_lock_leaves_no_folder(tmp_path: Path) -> None:
+    # a session folder holding another session's files is refused; a new one is not left behind
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "notes.txt").write_text("x")
+    assert main(["annotate-volume", str(SCT_IMAGE), "--out", str(other), "--model", "none",
+                 "--port", "0"]) == 2  # fmt: skip
+    assert sorted(p.name for p in other.iterdir()) == ["notes.txt"]

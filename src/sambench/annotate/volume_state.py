@@ -246,6 +246,7 @@ class VolumeState:
                 "item_id": item.item_id,
                 "shape_zyx": list(vol.shape),
                 "reference": vol.reference is not None,
+                "started_from_reference": from_reference,
             },
         )
 

@@ -76,7 +76,7 @@ def open_session(
                 )
         append_event(folder, {"type": "session_open", "resumed": True})
         return info
-    if folder.exists() and any(folder.iterdir()):
+    if folder.exists() and any(not p.name.startswith(".") for p in folder.iterdir()):
         raise DataError(folder, "exists and is not a volume annotation session; use a new --out")
     info = {
         "format": FORMAT, "version": VERSION, "source": source, "items": items,

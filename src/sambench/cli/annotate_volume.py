@@ -90,6 +90,7 @@ def annotate_volume(
     limit = None if max_memory_gb is None else int(max_memory_gb * 1e9)
     open_item(items[0], limit_bytes=limit)  # a volume too large is refused before anything else
     bind_socket(host, port).close()
+    existed = out.exists()
     lock = RunLock(out, "annotate")
     try:
         lock.acquire()
@@ -122,3 +123,5 @@ def annotate_volume(
             state.close()
     finally:
         lock.release()
+        if not existed and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()  # a refused session leaves nothing behind
