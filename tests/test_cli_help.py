@@ -27,6 +27,7 @@ COMMANDS = (
     "finetune-compare",
     "annotate",
     "annotation-report",
+    "annotate-volume",
     "evaluate-3d",
 )
 

@@ -18,6 +18,7 @@ from typing import Annotated, Any
 import typer
 
 from sambench.cli.annotate import annotate
+from sambench.cli.annotate_volume import annotate_volume
 from sambench.cli.annotation_report import annotation_report
 from sambench.cli.cosmos import cosmos
 from sambench.cli.datasets import datasets
@@ -69,6 +70,7 @@ app.command("finetune")(finetune)
 app.command("finetune-compare")(finetune_compare)
 app.command("annotate")(annotate)
 app.command("annotation-report")(annotation_report)
+app.command("annotate-volume")(annotate_volume)
 app.command("evaluate-3d")(evaluate_3d)
 
 

@@ -355,13 +355,17 @@ class _Volume:
     (DataError), ``"warn"`` (log it and go on), ``"accept"`` (no check: a series checked already).
     """
 
-    def __init__(self, path: Path, slice_gaps: str = "refuse") -> None:
+    def __init__(
+        self, path: Path, slice_gaps: str = "refuse", series_uid: str | None = None
+    ) -> None:
         self.path = path
         self.slice_gaps = slice_gaps
+        self.series_uid = series_uid
         self._dicom: sitk.Image | None = None
         try:
             if path.is_dir():
-                self._dicom = self._read_dicom(path, slice_gaps)  # kept until read_frame: read once
+                # kept until read_frame: read once
+                self._dicom = self._read_dicom(path, slice_gaps, series_uid)
                 header: sitk.Image | sitk.ImageFileReader = self._dicom
             else:
                 header = sitk.ImageFileReader()
@@ -390,10 +394,19 @@ class _Volume:
             self.orientation = Orientation((0, 1, 2), (False, False, False))
 
     @staticmethod
-    def _read_dicom(path: Path, slice_gaps: str = "refuse") -> sitk.Image:
+    def _read_dicom(
+        path: Path, slice_gaps: str = "refuse", series_uid: str | None = None
+    ) -> sitk.Image:
+        """The series of folder ``path`` (``series_uid``: the one to read when it holds
+        several; a folder with one series needs none)."""
         ids = sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(path))
         if not ids:
             raise DataError(path, "no DICOM series found in this folder")
+        several = len(ids) > 1  # files of the other series are not "left out" of this one
+        if series_uid is not None:
+            if series_uid not in ids:
+                raise DataError(path, f"no series {series_uid} here; its series: {', '.join(ids)}")
+            ids = (series_uid,)
         if len(ids) > 1:
             raise DataError(
                 path,
@@ -401,7 +414,7 @@ class _Volume:
                 "(put each series in its own folder)",
             )
         names = list(sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(path), ids[0]))
-        if slice_gaps != "accept":
+        if slice_gaps != "accept" and not several:
             _check_left_out(path, names, slice_gaps)
         reader = sitk.ImageSeriesReader()
         reader.SetFileNames(names)
@@ -426,7 +439,7 @@ class _Volume:
             if self._dicom is not None:
                 img, self._dicom = self._dicom, None
             elif self.path.is_dir():
-                img = self._read_dicom(self.path, "accept")  # checked by __init__
+                img = self._read_dicom(self.path, "accept", self.series_uid)  # checked
             else:
                 reader = sitk.ImageFileReader()
                 reader.SetFileName(str(self.path))
