@@ -29,6 +29,16 @@ def test_demo_configs_cover_every_protocol(tmp_path: Path) -> None:
     assert model.cache_dir == str(tmp_path / "embeddings") and model.grid == (4,)
 
 
+@pytest.mark.parametrize("kw", [{"seed_images": 0}, {"max_images": 0}])
+def test_demo_refuses_bad_sizes_before_writing(tmp_path: Path, kw: dict[str, int]) -> None:
+    from sambench.errors import OptionError
+
+    option = "--" + next(iter(kw)).replace("_", "-")
+    with pytest.raises(OptionError, match=f"{option}: expected an integer >= 1, got 0"):
+        run_demo(tmp_path / "demo", DemoConfig(progress=False, **kw))  # type: ignore[arg-type]
+    assert not (tmp_path / "demo").exists()
+
+
 def test_interactive_summary_known_values() -> None:
     """Two models, one object each, 5 clicks: IoU reaches 85 at click 2 for 'a', never for 'b'."""
     rows = []
