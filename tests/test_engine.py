@@ -13,7 +13,7 @@ from PIL import Image
 from sambench.analysis.summary import paper_table, summary_long, timing_table, write_tables
 from sambench.engine.config import ConfigMismatchError, RunConfig
 from sambench.engine.evaluate import evaluate
-from sambench.errors import DataError
+from sambench.errors import DataError, OptionError
 
 from fakes import FakeModel, make_prepared
 
@@ -97,6 +97,23 @@ def test_refuses_to_mix_configs(prepared: Path, tmp_path: Path) -> None:
         run(prepared, tmp_path / "run", strategies=("S2", "S5"))
     after = pd.read_parquet(tmp_path / "run" / "results.parquet")
     pd.testing.assert_frame_equal(before, after)
+
+
+def test_images_keeps_those_ids_then_max_images(prepared: Path, tmp_path: Path) -> None:
+    """``RunConfig.images`` (the demo's MNI152 subset + seed slices): only those ids, then the
+    evenly spaced ``max_images`` among them; saved in config.json; an unknown id is refused
+    before the run folder exists."""
+    ids = ("toy_c0_0", "toy_c2_2", "toy_c3_3")
+    res = run(prepared, tmp_path / "run", strategies=("S5",), images=ids)
+    assert sorted(res["image_id"].unique()) == list(ids)
+    assert RunConfig.load(tmp_path / "run").images == ids
+    res = run(prepared, tmp_path / "two", strategies=("S5",), images=ids, max_images=2)
+    assert sorted(res["image_id"].unique()) == ["toy_c0_0", "toy_c3_3"]  # first and last
+    with pytest.raises(OptionError, match=r"images: \['toy_c9_9'\] not found in .*prepared"):
+        run(prepared, tmp_path / "bad", images=("toy_c0_0", "toy_c9_9"))
+    assert not (tmp_path / "bad").exists()
+    with pytest.raises(OptionError, match="images: expected image ids"):
+        RunConfig(prepared=str(prepared), images=()).validate()
 
 
 def test_unknown_strategy_lists_allowed(prepared: Path, tmp_path: Path) -> None:

@@ -172,3 +172,35 @@ def test_readme_and_ci_install_with_the_constraints() -> None:
     assert commands[1] in ci, ".ci/run must run the README's test command verbatim"
     for line in [*commands, *ci]:
         assert "-c constraints.txt" in line, line
+
+
+def _package_data_files() -> set[Path]:
+    """The files under src/sambench that ``[tool.setuptools.package-data]`` puts in the wheel
+    (setuptools globs them relative to the package folder, as here)."""
+    globs = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "package-data"
+    ]["sambench"]
+    pkg = ROOT / "src" / "sambench"
+    return {p for g in globs for p in pkg.glob(g) if p.is_file()}
+
+
+def test_package_data_ships_every_data_file() -> None:
+    """Every tracked non-Python file of the package (the paper's tables, the annotation page, the
+    demo's 30 seed pairs with their README) is package data, so a wheel install runs the demo."""
+    import subprocess
+
+    tracked = subprocess.run(
+        ["git", "ls-files", "src/sambench"], cwd=ROOT, capture_output=True, text=True
+    )
+    pkg = ROOT / "src" / "sambench"
+    if tracked.returncode == 0 and tracked.stdout:
+        files = {ROOT / line for line in tracked.stdout.splitlines()}
+    else:  # not a git checkout: every file on disk
+        files = {p for p in pkg.rglob("*") if p.is_file() and "__pycache__" not in p.parts}
+    data = {p for p in files if p.suffix != ".py"}
+    shipped = _package_data_files()
+    assert not sorted(data - shipped), "not in [tool.setuptools.package-data]"
+    seed = {p.relative_to(pkg).as_posix() for p in shipped if "seed_samples" in p.parts}
+    assert len([p for p in seed if p.endswith(".png")]) == 60  # 30 image/label pairs
+    assert {"demo/seed_samples/README.md", "demo/seed_samples/22_Heart/info.json",
+            "demo/seed_samples/6_Pancreas/info.json"} <= seed  # fmt: skip

