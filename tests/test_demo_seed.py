@@ -114,9 +114,16 @@ def test_demo_images_mni_subset_and_seed_slices(demo_prepared: tuple[Path, list]
     prepared, _ = demo_prepared
     mni = load_manifest(prepared, datasets=(DEMO_NAME, BRAIN_NAME))
     seed_ids = sorted(load_manifest(prepared, datasets=tuple(SEED_DATASETS))["image_id"].unique())
-    every = demo_images(prepared, DemoConfig(max_images=4))
-    assert len(every) == 4 + 30 and list(every) == sorted(every)
-    assert sorted(set(every) - set(seed_ids)) == select_images(mni, 4)  # as before the seed data
+    default = demo_images(prepared, DemoConfig(max_images=4))
+    assert list(default) == sorted(default)
+    assert sorted(set(default) - set(seed_ids)) == select_images(mni, 4)  # as before the seed data
+    # default: the first slice (in id order) of each of the 4 heart and 8 pancreas patients
+    seed = load_manifest(prepared, datasets=tuple(SEED_DATASETS))
+    firsts = {c: min(g["image_id"]) for c, g in seed.groupby(["dataset", "case"])}
+    assert sorted(set(default) & set(seed_ids)) == sorted(firsts.values())
+    assert len(firsts) == 12
+    every = demo_images(prepared, DemoConfig(max_images=4, seed_images=30))
+    assert len(every) == 4 + 30
     some = demo_images(prepared, DemoConfig(max_images=2, seed_images=6))
     picked = [i for i in some if i in seed_ids]
     assert picked == [seed_ids[i] for i in (0, 6, 12, 17, 23, 29)]  # evenly spaced of 30

@@ -22,7 +22,7 @@ def demo(
             "--seed-images",
             min=1,
             metavar="N",
-            help="Seed-sample slices evaluated (evenly spaced; default all 30).",
+            help="Seed-sample slices evaluated (evenly spaced of 30; default one per patient: 12).",
         ),
     ] = None,
     progress: O.Progress = True,
