@@ -57,7 +57,7 @@ def test_report_of_an_evaluate_3d_run_has_the_3d_section(tmp_path: Path) -> None
     res = CliRunner().invoke(app, ["report", str(run), "--no-overlays"])
     assert res.exit_code == 0, res.output
     html = (run / "report" / "report.html").read_text()
-    assert "<h2>Volumetric (3D) evaluation: DSC, NSD (mm), HD95 (mm)</h2>" in html
+    assert "<h2>Volumetric (3D) evaluation: DICE and NSD (%), HD95 (mm)</h2>" in html
     assert "<h2>3D run configuration</h2>" in html
     for heading in ("Mean per protocol", "CVPR 2025 interactive 3D",
                     "slicewise-gt vs propagate (what the slice protocol hides)"):  # fmt: skip

@@ -381,6 +381,6 @@ def config_3d_section(ctx: ReportContext, sec: H.Section) -> None:
 
 #: (anchor, heading, builder) of an evaluate-3d run, in page order (see report/build.py).
 VOLUME_SECTIONS: tuple[tuple[str, str, Callable[[ReportContext, H.Section], None]], ...] = (
-    ("volumes3d", "Volumetric (3D) evaluation: DSC, NSD (mm), HD95 (mm)", volume_section),
+    ("volumes3d", "Volumetric (3D) evaluation: DICE and NSD (%), HD95 (mm)", volume_section),
     ("config3d", "3D run configuration", config_3d_section),
 )
