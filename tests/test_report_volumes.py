@@ -191,7 +191,7 @@ def test_per_volume_points_tell_not_run_skipped_and_no_mask_apart() -> None:
     assert len(hollow) == 1 and hollow[0].get_offsets()[0][1] == 0.0
     labels = ax.get_legend_handles_labels()[1]
     assert "no mask (empty prediction: 0 by convention)" in labels
-    assert ax.get_ylim() == (0.0, 100.0)
+    assert ax.get_ylim() == (-5.0, 105.0)
 
 
 def test_report_of_an_old_3d_run_folder_loads_the_old_column_names(tmp_path: Path) -> None:

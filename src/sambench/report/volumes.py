@@ -131,7 +131,8 @@ def per_volume_figure(
     points: pd.DataFrame, metric_label: str = "DICE (%)", protocols: list[str] | None = None
 ) -> Figure:
     """Each volume's final ``metric_label`` per protocol (x) and model (side by side): a strip
-    of points, one per volume, over a short bar at the mean of the volumes (y 0-100 %).
+    of points, one per volume, over a short bar at the mean of the volumes (y 0-100 %, with a
+    margin so that points at 0 or 100 are drawn whole).
 
     Drawn differently so that nothing reads as a zero it is not: a volume whose prediction was
     empty for all its objects is a hollow marker at its (convention) 0 ("no mask"); a
@@ -175,7 +176,8 @@ def per_volume_figure(
     ax.hlines([], 0, 0, color="black", linewidth=1.5, label="mean of the volumes")
     ax.set_xticks(np.arange(len(protocols)), protocols)
     ax.set_xlim(-0.6, len(protocols) - 0.4)
-    ax.set_ylim(0, 100)
+    ax.set_ylim(-5, 105)  # a margin: a point at 0 or 100 (no mask, perfect) is drawn whole
+    ax.set_yticks(range(0, 101, 20))
     ax.set_xlabel("protocol (final step)")
     ax.set_ylabel(f"{metric_label}, one point per volume")
     legend_outside(ax)
