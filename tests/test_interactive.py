@@ -371,19 +371,19 @@ def test_click_curve_ci_band_equals_scipy_bootstrap_over_case_means() -> None:
             case_means = at.groupby("case", sort=True)[m].mean().to_numpy()
             ref = sps.bootstrap((case_means,), np.mean, n_resamples=500, method="BCa", rng=rng)
             assert row[m] == pytest.approx(at[m].mean())
-            assert row[f"{m}_ci_lo"] == pytest.approx(ref.confidence_interval.low)
-            assert row[f"{m}_ci_hi"] == pytest.approx(ref.confidence_interval.high)
-            assert row[f"{m}_ci_note"] == ""
+            assert row[f"{m}_ci_low"] == pytest.approx(ref.confidence_interval.low)
+            assert row[f"{m}_ci_high"] == pytest.approx(ref.confidence_interval.high)
+        assert row["ci_note"] == ""
 
 
 def test_click_curve_ci_too_few_cases_gives_no_band() -> None:
     df = _cases_table(4)
     got = click_curve_ci(df, rng=np.random.default_rng(0), n_boot=200)
-    assert got["dice_ci_lo"].isna().all() and got["jaccard_ci_hi"].isna().all()
-    assert (got["dice_ci_note"] == "n = 4 cases: too few").all()
+    assert got["dice_ci_low"].isna().all() and got["jaccard_ci_high"].isna().all()
+    assert (got["ci_note"] == "n = 4 cases: too few").all()
     # by object (comparison only) the 8 objects are enough
     obj = click_curve_ci(df, rng=np.random.default_rng(0), n_boot=200, unit="object")
-    assert obj["dice_ci_lo"].notna().all() and (obj["dice_ci_note"] == "").all()
+    assert obj["dice_ci_low"].notna().all() and (obj["ci_note"] == "").all()
     with pytest.raises(ValueError, match="no 'case' column"):
         click_curve_ci(df.drop(columns="case"), rng=np.random.default_rng(0))
 
@@ -406,6 +406,6 @@ def test_click_curves_figure_draws_bands_only_with_enough_cases() -> None:
     # the band spans A's CI at each click
     verts = next(c for c in fig.axes[0].collections if isinstance(c, PolyCollection))
     ys = verts.get_paths()[0].vertices[:, 1]
-    lo, hi = many["dice_ci_lo"].to_numpy(), many["dice_ci_hi"].to_numpy()
+    lo, hi = many["dice_ci_low"].to_numpy(), many["dice_ci_high"].to_numpy()
     assert ys.min() == pytest.approx(lo.min()) and ys.max() == pytest.approx(hi.max())
     assert fig.axes[0].get_shared_y_axes().joined(fig.axes[0], fig.axes[1])

@@ -175,11 +175,12 @@ def click_curve_ci(
     cluster bootstrap over cases within dataset (:func:`~sambench.analysis.stats.case_bootstrap`,
     BCa), with ``unit="object"`` the percentile bootstrap over objects. Groups, then click
     indices, then metrics draw from the one ``rng`` in turn (seeded = repeatable). Below
-    :data:`~sambench.analysis.stats.MIN_CASES` units the bounds are NaN and
-    ``<metric>_ci_note`` says why (``"n = 2 cases: too few"``).
+    :data:`~sambench.analysis.stats.MIN_CASES` units the bounds are NaN and ``ci_note`` says
+    why (``"n = 2 cases: too few"``; the metrics' distinct notes joined by "; ").
 
     Columns: ``by``..., ``click_index``, ``n`` (objects), ``n_cases``, then per metric
-    ``<metric>`` (mean), ``<metric>_ci_lo``, ``<metric>_ci_hi``, ``<metric>_ci_note``.
+    ``<metric>`` (mean), ``<metric>_ci_low``, ``<metric>_ci_high`` (the report's
+    ``X (low to high)`` cells), and ``ci_note``.
     """
     from sambench.analysis.stats import CASE_KEYS, check_unit, interval
 
@@ -203,11 +204,15 @@ def click_curve_ci(
         rec["n_cases"] = (
             int(g[list(CASE_KEYS)].drop_duplicates().shape[0]) if "case" in g.columns else np.nan
         )
+        notes: list[str] = []
         for m in metrics:
             sub = g[g[m].notna()]
             v = sub[m].to_numpy(dtype=np.float64)
             lo, hi, note = interval(v, sub, unit, n_boot=n_boot, ci=ci, rng=rng)
             rec[m] = float(v.mean()) if v.size else float("nan")
-            rec[f"{m}_ci_lo"], rec[f"{m}_ci_hi"], rec[f"{m}_ci_note"] = lo, hi, note
+            rec[f"{m}_ci_low"], rec[f"{m}_ci_high"] = lo, hi
+            if note and note not in notes:
+                notes.append(note)
+        rec["ci_note"] = "; ".join(notes)
         rows.append(rec)
     return pd.DataFrame(rows)

@@ -401,7 +401,7 @@ def click_curves(curve: pd.DataFrame, metrics: Sequence[str] = ("dice", "jaccard
 
     ``curve``: :func:`sambench.analysis.interactive.click_curve` or, for the 95 % CI bands,
     :func:`~sambench.analysis.interactive.click_curve_ci` with ``by=("model",)`` (columns model,
-    click_index, ``<metric>`` and optionally ``<metric>_ci_lo``/``_ci_hi``/``_ci_note``). A band
+    click_index, ``<metric>`` and optionally ``<metric>_ci_low``/``_ci_high`` and ``ci_note``). A band
     is drawn where both bounds are known; a model with no bound at any click (too few cases)
     gets no band and the axes says so below the curves ("no band: ...").
     """
@@ -422,7 +422,7 @@ def click_curves(curve: pd.DataFrame, metrics: Sequence[str] = ("dice", "jaccard
                 linestyle=st["linestyle"],
                 label=str(model),
             )
-            lo, hi = f"{m}_ci_lo", f"{m}_ci_hi"
+            lo, hi = f"{m}_ci_low", f"{m}_ci_high"
             if lo not in g.columns or hi not in g.columns:
                 continue
             known = g[lo].notna() & g[hi].notna()
@@ -437,7 +437,7 @@ def click_curves(curve: pd.DataFrame, metrics: Sequence[str] = ("dice", "jaccard
                     linewidth=0,
                 )
             else:
-                notes = g.get(f"{m}_ci_note", pd.Series(dtype=str)).dropna().astype(str)
+                notes = g.get("ci_note", pd.Series(dtype=str)).dropna().astype(str)
                 why = notes.iloc[0] if len(notes) and notes.iloc[0] else "no CI"
                 no_band.append(f"{model}: {why}")
         ax.set_ylim(0, 100)
