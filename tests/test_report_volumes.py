@@ -214,3 +214,25 @@ def test_report_of_an_old_3d_run_folder_loads_the_old_column_names(tmp_path: Pat
     per = pd.read_csv(tmp_path / "rep" / "tables" / "3d_dice_per_protocol.csv")
     want = df[df["protocol"] == "slicewise-gt"]["dice"].mean()
     assert per.set_index("protocol").loc["slicewise-gt", "mean"] == pytest.approx(want)
+
+
+def test_a_run_resumed_over_parts_of_the_old_version_writes_the_new_names(tmp_path: Path) -> None:
+    """evaluate-3d resuming a folder whose parts hold the former names (dsc, challenge_dsc):
+    results3d.parquet gets dice / challenge_dsc_01, no old column, no duplicated row."""
+    from sambench.metrics.columns3d import LEGACY_NAMES
+
+    prep, _ = prepare_synthetic(tmp_path)
+    run = tmp_path / "run"
+    cfg = Run3DConfig(prepared=str(prep), protocols=("slicewise-gt", "interactive-3d"))
+    df = evaluate_3d(cfg, run, model=ThresholdModel())
+    parts = sorted((run / "parts").glob("*.parquet"))
+    assert parts
+    for p in parts:  # as the former version wrote them
+        pd.read_parquet(p).rename(columns={v: k for k, v in LEGACY_NAMES.items()}).to_parquet(p)
+    (run / "results3d.parquet").unlink()
+    again = evaluate_3d(cfg, run, model=ThresholdModel())
+    assert not set(LEGACY_NAMES) & set(again.columns)
+    assert len(again) == len(df)
+    pd.testing.assert_frame_equal(again[df.columns], df)
+    on_disk = pd.read_parquet(run / "results3d.parquet")
+    assert "dice" in on_disk.columns and "dsc" not in on_disk.columns
