@@ -257,7 +257,7 @@ def _child(prepared: str, protocol: str, model: str, out: str, save_masks: str) 
                 "seconds": seconds,
                 "protocol_seconds": float(df["seconds"].sum()),
                 "decodes": int(df["n_slices_predicted"].sum()),
-                "dsc": float(df["dsc"].mean()),
+                "dsc": float(df["dice"].mean()),  # 3D DICE, %
                 "peak_mb": peak_kb / 1024,
                 "added_mb": (peak_kb - base_kb) / 1024,
             }

@@ -20,15 +20,15 @@ def _rows() -> pd.DataFrame:
             base = dict(dataset="D", case=f"c{v}", volume_id=f"D_c{v}", label_value=1,
                         object_name="Liver", model=model, status="ok")  # fmt: skip
             sw = 80 + rng.normal(0, 5)
-            rows.append({**base, "protocol": "slicewise-gt", "step": 0, "dsc": sw, "nsd": sw,
+            rows.append({**base, "protocol": "slicewise-gt", "step": 0, "dice": sw, "nsd": sw,
                          "n_slices_predicted": 20, "seconds": 1.0})  # fmt: skip
             pr = sw - 10 + rng.normal(0, 3)
-            rows.append({**base, "protocol": "propagate", "step": 0, "dsc": pr, "nsd": pr,
+            rows.append({**base, "protocol": "propagate", "step": 0, "dice": pr, "nsd": pr,
                          "n_slices_predicted": 14, "seconds": 0.5})  # fmt: skip
             d = np.clip(np.sort(rng.uniform(0.4, 0.95, 6)), 0, 1)
             for k in range(6):
-                rows.append({**base, "protocol": "interactive-3d", "step": k, "dsc": 100 * d[k],
-                             "nsd": 90 * d[k], "challenge_dsc": d[k], "challenge_nsd": 0.9 * d[k],
+                rows.append({**base, "protocol": "interactive-3d", "step": k, "dice": 100 * d[k],
+                             "nsd": 90 * d[k], "challenge_dsc_01": d[k], "challenge_nsd_01": 0.9 * d[k],
                              "n_slices_predicted": 3, "seconds": 0.1 * (k + 1)})  # fmt: skip
     rows.append({**rows[0], "protocol": "propagate", "volume_id": "D_bad", "status": "error"})
     return pd.DataFrame(rows)
@@ -49,7 +49,7 @@ def test_protocol_table_means_and_ci() -> None:
     assert len(t) == 6
     f = av.final_rows(df)
     for r in t.itertuples():
-        want = f[(f["model"] == r.model) & (f["protocol"] == r.protocol)]["dsc"]
+        want = f[(f["model"] == r.model) & (f["protocol"] == r.protocol)]["dice"]
         assert r.n == 6 and r.mean == pytest.approx(want.mean())
         assert r.ci_lo <= r.mean <= r.ci_hi
 
@@ -60,8 +60,8 @@ def test_protocol_tests_equal_scipy_wilcoxon() -> None:
     f = av.final_rows(df)
     for r in t.itertuples():
         g = f[f["model"] == r.model].sort_values("volume_id")
-        a = g[g["protocol"] == "slicewise-gt"]["dsc"].to_numpy()
-        b = g[g["protocol"] == "propagate"]["dsc"].to_numpy()
+        a = g[g["protocol"] == "slicewise-gt"]["dice"].to_numpy()
+        b = g[g["protocol"] == "propagate"]["dice"].to_numpy()
         res = sps.wilcoxon(a, b)
         assert (r.n, r.p_value) == (6, pytest.approx(res.pvalue))
     assert set(t.columns) >= {"model", "a", "b", "p_holm"}
@@ -78,7 +78,7 @@ def test_interactive_table_equals_the_challenge_script() -> None:
     for r in t.itertuples():
         g = df[(df["protocol"] == "interactive-3d") & (df["model"] == r.model)]
         g = g[g["volume_id"] == r.volume_id].sort_values("step")
-        want = ref.reference_aucs(list(g["challenge_dsc"]), list(g["challenge_nsd"]))
+        want = ref.reference_aucs(list(g["challenge_dsc_01"]), list(g["challenge_nsd_01"]))
         assert (r.DSC_AUC, r.NSD_AUC) == (pytest.approx(want[0]), pytest.approx(want[1]))
         assert (r.DSC_Final, r.NSD_Final) == (want[2], want[3])
         assert r.seconds_total == pytest.approx(2.1)
@@ -94,7 +94,7 @@ def test_click_curve_per_step() -> None:
 def test_slicewise_vs_propagate_side_by_side() -> None:
     s = av.slicewise_vs_propagate(_rows())
     assert len(s) == 12
-    assert np.allclose(s["dsc_gap"], s["dsc_slicewise-gt"] - s["dsc_propagate"])
+    assert np.allclose(s["dice_gap"], s["dice_slicewise-gt"] - s["dice_propagate"])
     assert (s["n_slices_predicted_slicewise-gt"] == 20).all()
 
 
@@ -110,8 +110,8 @@ def test_volume_dice_vs_3d_known_answer() -> None:
     t = av.volume_dice_vs_3d(v2, _rows())
     assert len(t) == 1
     want = _rows().query("model == 'm1' and case == 'c0' and protocol == 'slicewise-gt'")
-    assert t["dsc_3d"].iloc[0] == pytest.approx(want["dsc"].iloc[0])
-    assert t["gap"].iloc[0] == pytest.approx(90.0 - want["dsc"].iloc[0])
+    assert t["dice_3d"].iloc[0] == pytest.approx(want["dice"].iloc[0])
+    assert t["gap"].iloc[0] == pytest.approx(90.0 - want["dice"].iloc[0])
 
 
 def test_sphere_attributes_known_answers() -> None:
@@ -165,3 +165,27 @@ def test_one_volume_gives_too_few_not_a_ci_or_test() -> None:
     by_obj = av.protocol_table(df, rng=np.random.default_rng(1), n_boot=300, unit="object")
     assert (by_case["ci_note"] == "").all() and (by_obj["ci_note"] == "").all()
     pd.testing.assert_series_equal(by_case["mean"], by_obj["mean"])
+
+
+def test_old_column_names_load_and_give_the_same_tables() -> None:
+    """Results written before the 2D/3D naming (dsc, challenge_dsc, challenge_nsd) still load."""
+    from sambench.metrics.columns3d import LEGACY_NAMES, upgrade_results3d
+
+    new = _rows()
+    old = new.rename(columns={v: k for k, v in LEGACY_NAMES.items()})
+    assert {"dsc", "challenge_dsc", "challenge_nsd"} <= set(old.columns)
+    assert "dice" not in old.columns
+    up = upgrade_results3d(old)
+    assert set(up.columns) == set(new.columns)
+    pd.testing.assert_frame_equal(up[new.columns], new)
+    a = av.protocol_table(old, rng=np.random.default_rng(0), n_boot=200)
+    b = av.protocol_table(new, rng=np.random.default_rng(0), n_boot=200)
+    pd.testing.assert_frame_equal(a, b)
+    pd.testing.assert_frame_equal(av.interactive_table(old), av.interactive_table(new))
+    # a run resumed across versions: old parts and new parts concatenated -> one column
+    half = len(new) // 2
+    mixed = pd.concat([old.iloc[:half], new.iloc[half:]], ignore_index=True)
+    merged = upgrade_results3d(mixed)
+    assert "dsc" not in merged.columns and merged["dice"].notna().all()
+    np.testing.assert_allclose(merged["dice"], new["dice"])
+    assert upgrade_results3d(new) is new  # nothing to map: the same table

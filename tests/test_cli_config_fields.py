@@ -33,6 +33,7 @@ NOT_OPTIONS: dict[str, dict[str, str]] = {
         "model_config_sha256": "computed from --model-config when the run starts",
         "decoder_sha256": "computed from --decoder when the run starts",
         "stability_score_offset": "the official generator's 1.0; the paper varies it nowhere",
+        "images": "Python API only (the demo picks its slices); the CLI has --cases, --max-images",
     },
     "FinetuneConfig": {
         **_RECORDED,

@@ -12,7 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
-from sambench.analysis.interactive import click_curve, noc_per_object, noc_table
+from sambench.analysis.interactive import click_curve, click_curve_ci, noc_per_object, noc_table
 from sambench.engine.config import RunConfig
 from sambench.engine.evaluate import evaluate
 from sambench.engine.interactive import InteractiveTask
@@ -335,3 +335,77 @@ def test_real_litemedsam_accepts_the_round_prompts() -> None:
     assert [r["click_index"] for r in rows] == [1, 2, 3]
     assert [r["n_candidates"] for r in rows] == [3, 1, 1]
     assert all(0.0 <= float(r["dice"]) <= 100.0 for r in rows)  # type: ignore[arg-type]
+
+
+def _cases_table(n_cases: int, seed: int = 0) -> pd.DataFrame:
+    """One model, ``n_cases`` cases of two objects (two images) each, 3 clicks; DICE and IoU
+    random but seeded; IoU grows with the click."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for c in range(n_cases):
+        for obj in range(2):
+            for k in (1, 2, 3):
+                iou = float(rng.uniform(20, 60) + 10 * k)
+                rows.append(dict(dataset="d", case=f"c{c:02d}", image_id=f"c{c:02d}_{obj}",
+                                 label_value=1, object_name="Liver", modality="CT", model="A",
+                                 strategy="interactive", selection="score", status="ok",
+                                 click_index=k, jaccard=iou, dice=min(100.0, iou + 5)))  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_click_curve_ci_band_equals_scipy_bootstrap_over_case_means() -> None:
+    """Two objects per case: the cluster bootstrap's mean of a resample is the mean of the drawn
+    cases' means, so the band is scipy's BCa bootstrap of the case means, click by click (the
+    same Generator, clicks in order, DICE then IoU)."""
+    from scipy import stats as sps
+
+    df = _cases_table(8)
+    got = click_curve_ci(df, metrics=("dice", "jaccard"), rng=np.random.default_rng(5), n_boot=500)
+    assert list(got["click_index"]) == [1, 2, 3] and (got["n_cases"] == 8).all()
+    assert (got["n"] == 16).all()
+    rng = np.random.default_rng(5)
+    for k in (1, 2, 3):
+        row = got[got["click_index"] == k].iloc[0]
+        for m in ("dice", "jaccard"):
+            at = df[df["click_index"] == k]
+            case_means = at.groupby("case", sort=True)[m].mean().to_numpy()
+            ref = sps.bootstrap((case_means,), np.mean, n_resamples=500, method="BCa", rng=rng)
+            assert row[m] == pytest.approx(at[m].mean())
+            assert row[f"{m}_ci_low"] == pytest.approx(ref.confidence_interval.low)
+            assert row[f"{m}_ci_high"] == pytest.approx(ref.confidence_interval.high)
+        assert row["ci_note"] == ""
+
+
+def test_click_curve_ci_too_few_cases_gives_no_band() -> None:
+    df = _cases_table(4)
+    got = click_curve_ci(df, rng=np.random.default_rng(0), n_boot=200)
+    assert got["dice_ci_low"].isna().all() and got["jaccard_ci_high"].isna().all()
+    assert (got["ci_note"] == "n = 4 cases: too few").all()
+    # by object (comparison only) the 8 objects are enough
+    obj = click_curve_ci(df, rng=np.random.default_rng(0), n_boot=200, unit="object")
+    assert obj["dice_ci_low"].notna().all() and (obj["ci_note"] == "").all()
+    with pytest.raises(ValueError, match="no 'case' column"):
+        click_curve_ci(df.drop(columns="case"), rng=np.random.default_rng(0))
+
+
+def test_click_curves_figure_draws_bands_only_with_enough_cases() -> None:
+    from matplotlib.collections import PolyCollection
+
+    from sambench.report import figures as F
+
+    many = click_curve_ci(_cases_table(6), rng=np.random.default_rng(0), n_boot=200)
+    few = click_curve_ci(_cases_table(3).assign(model="B"), rng=np.random.default_rng(0),
+                         n_boot=200)  # fmt: skip
+    fig = F.click_curves(pd.concat([many, few], ignore_index=True))
+    for ax in fig.axes:
+        bands = [c for c in ax.collections if isinstance(c, PolyCollection)]
+        assert len(bands) == 1  # model A's band; B has 3 cases: none
+        assert ax.get_ylim() == (0.0, 100.0)
+        texts = [t.get_text() for t in ax.texts]
+        assert texts == ["no band: B: n = 3 cases: too few"]
+    # the band spans A's CI at each click
+    verts = next(c for c in fig.axes[0].collections if isinstance(c, PolyCollection))
+    ys = verts.get_paths()[0].vertices[:, 1]
+    lo, hi = many["dice_ci_low"].to_numpy(), many["dice_ci_high"].to_numpy()
+    assert ys.min() == pytest.approx(lo.min()) and ys.max() == pytest.approx(hi.max())
+    assert fig.axes[0].get_shared_y_axes().joined(fig.axes[0], fig.axes[1])

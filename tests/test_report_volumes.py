@@ -21,9 +21,9 @@ def test_section_from_a_real_run(tmp_path: Path) -> None:
     df = evaluate_3d(cfg, tmp_path / "run", model=ThresholdModel())
     inter = df[df["protocol"] == "interactive-3d"]
     assert sorted(set(inter["step"])) == [0, 1, 2, 3, 4, 5]
-    assert inter["challenge_dsc"].notna().all()
+    assert inter["challenge_dsc_01"].notna().all()
     # the runner's DSC (%) and the challenge's DSC (0..1) are the same number
-    np.testing.assert_allclose(inter["dsc"] / 100, inter["challenge_dsc"], atol=1e-9)
+    np.testing.assert_allclose(inter["dice"] / 100, inter["challenge_dsc_01"], atol=1e-9)
     v2 = pd.DataFrame(
         {"dataset": df["dataset"].iloc[0], "case": df["case"].iloc[0], "label_value": [1],
          "object_name": ["Liver"], "model": [df["model"].iloc[0]], "strategy": ["S5"],
@@ -33,9 +33,9 @@ def test_section_from_a_real_run(tmp_path: Path) -> None:
                               volume_dice_2d=v2, n_boot=200)  # fmt: skip
     text = md.read_text()
     for heading in ("Mean per protocol", "Paired tests between protocols", "CVPR 2025",
-                    "slicewise-gt vs propagate", "2D volume DICE vs the true 3D DSC"):  # fmt: skip
+                    "slicewise-gt vs propagate", "2D volume DICE vs the true 3D DICE"):  # fmt: skip
         assert heading in text
-    for png in ("dsc_per_click.png", "slicewise_vs_propagate.png"):
+    for png in ("dice_per_volume.png", "dice_nsd_per_step.png", "slicewise_vs_propagate.png"):
         with Image.open(tmp_path / "rep" / png) as im:
             assert im.size[0] > 300
 
@@ -57,15 +57,15 @@ def test_report_of_an_evaluate_3d_run_has_the_3d_section(tmp_path: Path) -> None
     res = CliRunner().invoke(app, ["report", str(run), "--no-overlays"])
     assert res.exit_code == 0, res.output
     html = (run / "report" / "report.html").read_text()
-    assert "<h2>Volumetric (3D) evaluation: DSC, NSD (mm), HD95 (mm)</h2>" in html
+    assert "<h2>Volumetric (3D) evaluation: DICE and NSD (%), HD95 (mm)</h2>" in html
     assert "<h2>3D run configuration</h2>" in html
     for heading in ("Mean per protocol", "CVPR 2025 interactive 3D",
                     "slicewise-gt vs propagate (what the slice protocol hides)"):  # fmt: skip
         assert heading in html
     assert "could not be built" not in html
     assert "Table 2" not in html  # no 2D section on a 3D run
-    assert html.count("data:image/png;base64,") == 2
-    for png in ("dsc_per_click.png", "slicewise_vs_propagate.png"):
+    assert html.count("data:image/png;base64,") == 3
+    for png in ("dice_per_volume.png", "dice_nsd_per_step.png", "slicewise_vs_propagate.png"):
         with Image.open(run / "report" / "figures" / png) as im:
             assert im.size[0] > 300
     # the side-by-side table holds one row per (object, model) with both protocols' final DSC
@@ -73,15 +73,15 @@ def test_report_of_an_evaluate_3d_run_has_the_3d_section(tmp_path: Path) -> None
     final = df[df["protocol"] == "slicewise-gt"]
     assert len(side) == final[["volume_id", "label_value"]].drop_duplicates().shape[0]
     np.testing.assert_allclose(
-        np.sort(side["dsc_slicewise-gt"].to_numpy()), np.sort(final["dsc"].to_numpy()), atol=1e-9
+        np.sort(side["dice_slicewise-gt"].to_numpy()), np.sort(final["dice"].to_numpy()), atol=1e-9
     )
     # the CVPR table's DSC_Final is the last click's DSC
     inter = pd.read_csv(run / "report" / "tables" / "3d_interactive.csv")
     last = df[(df["protocol"] == "interactive-3d") & (df["step"] == df["step"].max())]
-    assert inter["DSC_Final"].iloc[0] == pytest.approx(last["dsc"].mean() / 100, abs=1e-6)
+    assert inter["DSC_Final"].iloc[0] == pytest.approx(last["dice"].mean() / 100, abs=1e-6)
     # one volume: no zero-width CI and no Wilcoxon p-value, the page says why instead
     assert df["case"].nunique() == 1
-    per = pd.read_csv(run / "report" / "tables" / "3d_dsc_per_protocol.csv")
+    per = pd.read_csv(run / "report" / "tables" / "3d_dice_per_protocol.csv")
     assert per["ci_lo"].isna().all() and per["ci_hi"].isna().all()
     assert (per["ci_note"] == "n = 1 case: too few").all()
     tests = pd.read_csv(run / "report" / "tables" / "3d_tests_protocols.csv")
@@ -92,7 +92,7 @@ def test_report_of_an_evaluate_3d_run_has_the_3d_section(tmp_path: Path) -> None
     # the 3D run's claims lead the section: each protocol's final DSC, "no CI" said with why
     assert "<h3>Summary</h3>" in html
     for proto in ("slicewise-gt", "propagate", "interactive-3d"):
-        assert f", 3D {proto}: DSC " in html
+        assert f", 3D {proto}: DICE " in html
     assert "(no CI: n = 1 case: too few)" in html
 
 
@@ -113,3 +113,126 @@ def test_report_of_an_unfinished_evaluate_3d_run_says_so(tmp_path: Path) -> None
     (run / "config-3d.json").write_text("{}")
     with pytest.raises(DataError, match=r"results3d\.parquet.*has not finished"):
         build_report(run)
+
+
+def _tiny_3d(n_cases: int) -> pd.DataFrame:
+    """One model, slicewise-gt and interactive-3d (box + 2 clicks) on ``n_cases`` volumes."""
+    rng = np.random.default_rng(1)
+    rows = []
+    for v in range(n_cases):
+        base = dict(dataset="D", case=f"c{v}", volume_id=f"D_c{v}", label_value=1,
+                    object_name="Liver", model="m1", status="ok", empty_prediction=False)  # fmt: skip
+        rows.append({**base, "protocol": "slicewise-gt", "step": 0, "dice": 80 + v, "nsd": 90.0})
+        for k, d in enumerate(np.sort(rng.uniform(40, 90, 3))):
+            rows.append({**base, "protocol": "interactive-3d", "step": k, "dice": d,
+                         "nsd": d + 5})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_per_step_curves_from_a_tiny_3d_table() -> None:
+    from matplotlib.collections import PolyCollection
+
+    from sambench.analysis import volumes as av
+    from sambench.report.volumes import click_step_figure
+
+    for n, bands in ((6, 1), (3, 0)):
+        df = _tiny_3d(n)
+        curves = {
+            label: av.click_curve(df, metric, rng=np.random.default_rng(0), n_boot=200)
+            for label, metric in (("3D DICE (%)", "dice"), ("NSD (%)", "nsd"))
+        }
+        fig = click_step_figure(curves)
+        assert len(fig.axes) == 2
+        assert fig.axes[0].get_shared_y_axes().joined(fig.axes[0], fig.axes[1])
+        for ax, metric in zip(fig.axes, ("dice", "nsd"), strict=True):
+            assert ax.get_ylim() == (0.0, 100.0)
+            (line,) = ax.lines
+            want = df[df["protocol"] == "interactive-3d"].groupby("step")[metric].mean()
+            np.testing.assert_allclose(line.get_ydata(), want.to_numpy())
+            n_bands = sum(isinstance(c, PolyCollection) for c in ax.collections)
+            assert n_bands == bands
+            notes = [t.get_text() for t in ax.texts]
+            assert notes == ([] if bands else [f"no band: m1: n = {n} cases: too few"])
+
+
+def test_per_volume_points_tell_not_run_skipped_and_no_mask_apart() -> None:
+    from matplotlib.collections import PathCollection
+
+    from sambench.report.volumes import per_volume_figure, per_volume_points
+
+    df = _tiny_3d(5)
+    two = pd.concat([df, df[df["protocol"] == "slicewise-gt"].assign(model="m2")])
+    # m2 gets propagate rows that were all skipped (no prompt); m1 has no propagate rows at all
+    skip = df[df["protocol"] == "slicewise-gt"].assign(model="m2", protocol="propagate",
+                                                       status="skipped", dice=np.nan)  # fmt: skip
+    # volume c0's slicewise-gt prediction of m2 was empty: DICE 0 by convention
+    two = pd.concat([two, skip], ignore_index=True)
+    hit = (two["model"] == "m2") & (two["protocol"] == "slicewise-gt") & (two["case"] == "c0")
+    two.loc[hit, ["dice", "empty_prediction"]] = [0.0, True]
+    pts = per_volume_points(two)
+    m1sw = pts[(pts["model"] == "m1") & (pts["protocol"] == "slicewise-gt")]
+    assert list(m1sw["value"]) == [80.0, 81.0, 82.0, 83.0, 84.0] and (m1sw["objects"] == 1).all()
+    m2p = pts[(pts["model"] == "m2") & (pts["protocol"] == "propagate")]
+    assert (m2p["objects"] == 0).all() and (m2p["skipped"] == 1).all()
+    m1i = pts[(pts["model"] == "m1") & (pts["protocol"] == "interactive-3d")]
+    assert len(m1i) == 5  # the final step of each volume
+    final = df[(df["protocol"] == "interactive-3d") & (df["step"] == 2)]["dice"].to_numpy()
+    np.testing.assert_allclose(m1i["value"], final)
+    fig = per_volume_figure(pts)
+    (ax,) = fig.axes
+    texts = sorted(t.get_text() for t in ax.texts)
+    # m1 propagate: no rows = not run; m2 propagate: rows, none ok = skipped;
+    # m2 interactive-3d: not run
+    assert texts == ["not run", "not run", "skipped"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == [
+        "slicewise-gt", "propagate", "interactive-3d"]  # fmt: skip
+    hollow = [c for c in ax.collections if isinstance(c, PathCollection)
+              and len(c.get_offsets()) and len(c.get_facecolor()) == 0]  # fmt: skip
+    assert len(hollow) == 1 and hollow[0].get_offsets()[0][1] == 0.0
+    labels = ax.get_legend_handles_labels()[1]
+    assert "no mask (empty prediction: 0 by convention)" in labels
+    assert ax.get_ylim() == (-5.0, 105.0)
+
+
+def test_report_of_an_old_3d_run_folder_loads_the_old_column_names(tmp_path: Path) -> None:
+    """A results3d.parquet written before the renaming (dsc, challenge_dsc) still reports."""
+    from sambench.metrics.columns3d import LEGACY_NAMES
+    from sambench.report.build import build_report
+    from sambench.volumes.evaluate import load_results_3d, summary_3d
+
+    prep, _ = prepare_synthetic(tmp_path)
+    run = tmp_path / "run"
+    cfg = Run3DConfig(prepared=str(prep), protocols=("slicewise-gt", "interactive-3d"))
+    df = evaluate_3d(cfg, run, model=ThresholdModel())
+    old = df.rename(columns={v: k for k, v in LEGACY_NAMES.items()})
+    assert "dsc" in old.columns and "challenge_dsc" in old.columns
+    old.to_parquet(run / "results3d.parquet")
+    pd.testing.assert_frame_equal(load_results_3d(run)[df.columns], df)
+    assert summary_3d(old)["dice"].notna().all()
+    html = build_report(run, tmp_path / "rep", overlays=False).read_text()
+    assert "could not be built" not in html and "CVPR 2025 interactive 3D" in html
+    per = pd.read_csv(tmp_path / "rep" / "tables" / "3d_dice_per_protocol.csv")
+    want = df[df["protocol"] == "slicewise-gt"]["dice"].mean()
+    assert per.set_index("protocol").loc["slicewise-gt", "mean"] == pytest.approx(want)
+
+
+def test_a_run_resumed_over_parts_of_the_old_version_writes_the_new_names(tmp_path: Path) -> None:
+    """evaluate-3d resuming a folder whose parts hold the former names (dsc, challenge_dsc):
+    results3d.parquet gets dice / challenge_dsc_01, no old column, no duplicated row."""
+    from sambench.metrics.columns3d import LEGACY_NAMES
+
+    prep, _ = prepare_synthetic(tmp_path)
+    run = tmp_path / "run"
+    cfg = Run3DConfig(prepared=str(prep), protocols=("slicewise-gt", "interactive-3d"))
+    df = evaluate_3d(cfg, run, model=ThresholdModel())
+    parts = sorted((run / "parts").glob("*.parquet"))
+    assert parts
+    for p in parts:  # as the former version wrote them
+        pd.read_parquet(p).rename(columns={v: k for k, v in LEGACY_NAMES.items()}).to_parquet(p)
+    (run / "results3d.parquet").unlink()
+    again = evaluate_3d(cfg, run, model=ThresholdModel())
+    assert not set(LEGACY_NAMES) & set(again.columns)
+    assert len(again) == len(df)
+    pd.testing.assert_frame_equal(again[df.columns], df)
+    on_disk = pd.read_parquet(run / "results3d.parquet")
+    assert "dice" in on_disk.columns and "dsc" not in on_disk.columns

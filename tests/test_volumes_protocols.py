@@ -136,12 +136,12 @@ def test_evaluate_3d_end_to_end_resume_and_masks(tmp_path: Path) -> None:
     assert (df["status"] == "ok").all() and (df["step"] == 0).all()
     sw = df[(df.protocol == "slicewise-gt")].set_index("object_name")
     # squares filled from their own boxes: exact in 3D, HD95 0 mm
-    assert sw.loc["Liver", "dsc"] == pytest.approx(100) and sw.loc["Liver", "hd95"] == 0.0
+    assert sw.loc["Liver", "dice"] == pytest.approx(100) and sw.loc["Liver", "hd95"] == 0.0
     assert bool(sw.loc["Tumor", "one_slice"]) and not bool(sw.loc["Liver", "one_slice"])
     assert sw.loc["Liver", "spacing_z"] == pytest.approx(3.0)
     pr = df[(df.protocol == "propagate") & (df.object_name == "Liver")].iloc[0]
     # the 16x16 key box propagates through all 7 slices: DSC = 2*508 / (7*256 + 508)
-    assert pr["dsc"] == pytest.approx(100 * 2 * 508 / (7 * 256 + 508))
+    assert pr["dice"] == pytest.approx(100 * 2 * 508 / (7 * 256 + 508))
     assert pr["volume_error"] == pytest.approx(100 * (7 * 256 - 508) / 508)
     mask = sitk.ReadImage(str(run / pr["mask_path"]))
     src = sitk.ReadImage(str(tmp_path / "src/images/c1.nii.gz"))
@@ -285,7 +285,7 @@ def test_a_protocol_that_cannot_prompt_gives_skipped_rows(
     df = evaluate_3d(
         Run3DConfig(str(prepared), protocols=("never",)), tmp_path / "r", model=FakeModel()
     )
-    assert (df["status"] == "skipped").all() and df["dsc"].isna().all()
+    assert (df["status"] == "skipped").all() and df["dice"].isna().all()
     assert df["skip_reason"].str.startswith("prompt: no prompt here").all()
 
 

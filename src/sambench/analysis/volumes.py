@@ -2,10 +2,12 @@
 
 Input: the tidy 3D results, one row per (volume, object, model, protocol, step) with at least
 ``dataset, case, volume_id, label_value, object_name, model, protocol, step, status`` and the
-metric columns (``dsc``, ``nsd`` in %, ``hd95`` in mm, ``seconds``; interactive-3d rows also
-``challenge_dsc`` / ``challenge_nsd`` in 0..1, the CVPR 2025 definitions). Only ``status == "ok"``
-rows count. Every function returns a DataFrame; nothing here reads files or imports a stage above
-analysis.
+metric columns (``dice``, ``nsd`` in %, ``hd95`` in mm, ``seconds``; interactive-3d rows also
+``challenge_dsc_01`` / ``challenge_nsd_01`` in 0..1, the CVPR 2025 definitions; names from
+:mod:`sambench.metrics.columns3d`, whose :func:`~sambench.metrics.columns3d.upgrade_results3d`
+every function applies first, so tables with the former names ``dsc`` / ``challenge_dsc`` /
+``challenge_nsd`` work too). Only ``status == "ok"`` rows count. Every function returns a
+DataFrame; nothing here reads files or imports a stage above analysis.
 
 - :func:`final_rows`: each (volume, object, model, protocol)'s last step (the result of a
   protocol; step 0 for one-step protocols, the 5th click for interactive-3d).
@@ -37,6 +39,7 @@ import pandas as pd
 from scipy import integrate
 
 from sambench.analysis.stats import mean_with_ci, paired_wilcoxon
+from sambench.metrics.columns3d import CHALLENGE_DSC, CHALLENGE_NSD, DICE, upgrade_results3d
 
 OBJECT3D_KEYS = ("dataset", "volume_id", "label_value")
 _RUN_KEYS = ["dataset", "volume_id", "label_value", "model", "protocol"]
@@ -51,6 +54,7 @@ def _require(df: pd.DataFrame, cols: Sequence[str]) -> None:
 
 
 def _ok(results: pd.DataFrame) -> pd.DataFrame:
+    results = upgrade_results3d(results)
     _require(results, [*_RUN_KEYS, "step", "status"])
     return results[results["status"] == "ok"]
 
@@ -69,7 +73,7 @@ def _as_2d_layout(df: pd.DataFrame) -> pd.DataFrame:
 
 def protocol_table(
     results: pd.DataFrame,
-    metric: str = "dsc",
+    metric: str = DICE,
     *,
     rng: np.random.Generator,
     n_boot: int = 2000,
@@ -96,7 +100,7 @@ def protocol_table(
 
 def protocol_tests(
     results: pd.DataFrame,
-    metric: str = "dsc",
+    metric: str = DICE,
     between: str = "protocol",
     pairs: Sequence[tuple[str, str]] | None = None,
     *,
@@ -127,19 +131,19 @@ def interactive_table(
 
     ``DSC_AUC`` / ``NSD_AUC`` = ``cumulative_trapezoid(v[-n_clicks:], arange(n_clicks))[-1]``
     over the steps in order (the box step, when there is one, is left out as the challenge does),
-    ``DSC_Final`` / ``NSD_Final`` = the last step, from ``challenge_dsc`` / ``challenge_nsd``
-    (0..1); ``steps``, ``seconds_mean`` (per step) and ``seconds_total``. Objects with fewer than
+    ``DSC_Final`` / ``NSD_Final`` = the last step, from ``challenge_dsc_01`` /
+    ``challenge_nsd_01`` (0..1, so the AUCs are 0..4); ``steps``, ``seconds_mean`` (per step) and ``seconds_total``. Objects with fewer than
     ``n_clicks`` steps are left out."""
     df = _ok(results)
     df = df[df["protocol"] == protocol]
-    _require(df, ["challenge_dsc", "challenge_nsd", "seconds"])
+    _require(df, [CHALLENGE_DSC, CHALLENGE_NSD, "seconds"])
     rows = []
     keys = ["dataset", "volume_id", "label_value", "model"]
     for key, g in df.sort_values([*keys, "step"], kind="stable").groupby(keys, sort=True):
         if len(g) < n_clicks:
             continue
-        d = g["challenge_dsc"].to_numpy(np.float64)
-        n = g["challenge_nsd"].to_numpy(np.float64)
+        d = g[CHALLENGE_DSC].to_numpy(np.float64)
+        n = g[CHALLENGE_NSD].to_numpy(np.float64)
         x = np.arange(n_clicks)
         rows.append(
             {
@@ -159,7 +163,7 @@ def interactive_table(
 
 def click_curve(
     results: pd.DataFrame,
-    metric: str = "dsc",
+    metric: str = DICE,
     protocol: str = "interactive-3d",
     *,
     rng: np.random.Generator,
@@ -184,16 +188,16 @@ def click_curve(
 def slicewise_vs_propagate(
     results: pd.DataFrame, a: str = "slicewise-gt", b: str = "propagate"
 ) -> pd.DataFrame:
-    """Per object and model, protocols ``a`` and ``b`` side by side (final rows): ``dsc_*``,
-    ``nsd_*``, ``n_slices_predicted_*``, and ``dsc_gap`` = dsc_a - dsc_b (points of DSC %)."""
+    """Per object and model, protocols ``a`` and ``b`` side by side (final rows): ``dice_*``,
+    ``nsd_*``, ``n_slices_predicted_*``, and ``dice_gap`` = dice_a - dice_b (points of DSC %)."""
     df = final_rows(results)
-    cols = ["dsc", "nsd", "n_slices_predicted"]
+    cols = [DICE, "nsd", "n_slices_predicted"]
     _require(df, cols)
     keys = ["dataset", "volume_id", "label_value", "object_name", "model"]
     da = df.loc[df["protocol"] == a, [*keys, *cols]]
     db = df.loc[df["protocol"] == b, [*keys, *cols]]
     m = da.merge(db, on=keys, suffixes=(f"_{a}", f"_{b}"), validate="one_to_one")
-    m["dsc_gap"] = m[f"dsc_{a}"] - m[f"dsc_{b}"]
+    m["dice_gap"] = m[f"{DICE}_{a}"] - m[f"{DICE}_{b}"]
     return m.sort_values(keys, kind="stable").reset_index(drop=True)
 
 
@@ -208,8 +212,8 @@ def volume_dice_vs_3d(
     the 3D DSC of ``protocol`` on the same objects, matched on (dataset, case, label_value,
     model). The defaults pair the 2D box strategy S5 with the highest-scored candidate (what a 3D
     protocol keeps: it has no ground truth to select with) and ``slicewise-gt`` (the same box per
-    slice). Columns: keys, ``object_name``, ``volume_dice`` (2D), ``dsc_3d``, ``gap`` =
-    volume_dice - dsc_3d, ``n_slices`` (2D: slices evaluated), ``n_slices_predicted`` (3D)."""
+    slice). Columns: keys, ``object_name``, ``volume_dice`` (2D), ``dice_3d``, ``gap`` =
+    volume_dice - dice_3d, ``n_slices`` (2D: slices evaluated), ``n_slices_predicted`` (3D)."""
     need2 = ["dataset", "case", "label_value", "model", "strategy", "selection", "volume_dice"]
     missing = [c for c in need2 if c not in volume_dice_2d.columns]
     if missing:
@@ -223,11 +227,11 @@ def volume_dice_vs_3d(
     f3 = f3[f3["protocol"] == protocol]
     keys = ["dataset", "case", "label_value", "model"]
     m = v2[[*keys, "object_name", "volume_dice", "n_slices"]].merge(
-        f3[[*keys, "dsc", "n_slices_predicted"]].rename(columns={"dsc": "dsc_3d"}),
+        f3[[*keys, DICE, "n_slices_predicted"]].rename(columns={DICE: "dice_3d"}),
         on=keys,
         validate="one_to_one",
     )
-    m["gap"] = m["volume_dice"] - m["dsc_3d"]
+    m["gap"] = m["volume_dice"] - m["dice_3d"]
     return m.sort_values(keys, kind="stable").reset_index(drop=True)
 
 

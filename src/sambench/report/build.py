@@ -27,6 +27,7 @@ import pandas as pd
 
 from sambench.analysis.stats import check_unit
 from sambench.engine.config import RunConfig
+from sambench.metrics.columns3d import upgrade_results3d
 from sambench.models.base import PromptableModel
 from sambench.report import html as H
 from sambench.report.aliases import AliasTable
@@ -88,8 +89,8 @@ def _resolve_prepared(
 def _intro_3d(run_dir: Path, results3d: pd.DataFrame) -> str:
     models = ", ".join(sorted(map(str, results3d["model"].unique())))
     return (
-        f"evaluate-3d run folder {run_dir}; model(s): {models}. Whole 3D objects: DSC and NSD "
-        "in %, HD95 in mm; the run's configuration is at the end."
+        f"evaluate-3d run folder {run_dir}; model(s): {models}. Whole 3D objects: DICE (DSC) "
+        "and NSD in %, HD95 in mm; the run's configuration is at the end."
     )
 
 
@@ -141,7 +142,9 @@ def build_report(
     alias_table = AliasTable.with_file(aliases)
     annot = annotation_tables(annotation_sessions) if annotation_sessions else None
     results3d = (
-        pd.read_parquet(run_dir / RESULTS3D_NAME) if (run_dir / RESULTS3D_NAME).is_file() else None
+        upgrade_results3d(pd.read_parquet(run_dir / RESULTS3D_NAME))  # an older run's names too
+        if (run_dir / RESULTS3D_NAME).is_file()
+        else None
     )
     if results3d is None and (run_dir / CONFIG_3D_NAME).is_file():
         from sambench.errors import DataError

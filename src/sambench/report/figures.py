@@ -397,16 +397,20 @@ def grid_curve(grid_summary: pd.DataFrame) -> Figure:
 
 def click_curves(curve: pd.DataFrame, metrics: Sequence[str] = ("dice", "jaccard")) -> Figure:
     """Paper Fig. 16: mean metric after each click, one line per model (baselines included);
-    one axes per metric.
+    one axes per metric, all on one 0-100 % y axis (shared) and the same click ticks.
 
-    ``curve``: :func:`sambench.analysis.interactive.click_curve` with ``by=("model",)`` (columns model,
-    click_index, ``<metric>``).
+    ``curve``: :func:`sambench.analysis.interactive.click_curve` or, for the 95 % CI bands,
+    :func:`~sambench.analysis.interactive.click_curve_ci` with ``by=("model",)`` (columns model,
+    click_index, ``<metric>`` and optionally ``<metric>_ci_low``/``_ci_high`` and ``ci_note``). A band
+    is drawn where both bounds are known; a model with no bound at any click (too few cases)
+    gets no band and the axes says so below the curves ("no band: ...").
     """
     if curve.empty:
         return empty_figure("no interactive rows")
     metrics = [m for m in metrics if m in curve.columns]
-    fig, axes = new_figure(len(metrics), width=5.0)
+    fig, axes = new_figure(len(metrics), width=5.0, height=3.9)
     for ax, m in zip(axes, metrics, strict=True):
+        no_band: list[str] = []
         for i, (model, g) in enumerate(curve.groupby("model", sort=True)):
             g = g.sort_values("click_index")
             st = series_style(i)
@@ -418,8 +422,34 @@ def click_curves(curve: pd.DataFrame, metrics: Sequence[str] = ("dice", "jaccard
                 linestyle=st["linestyle"],
                 label=str(model),
             )
+            lo, hi = f"{m}_ci_low", f"{m}_ci_high"
+            if lo not in g.columns or hi not in g.columns:
+                continue
+            known = g[lo].notna() & g[hi].notna()
+            if known.any():
+                ax.fill_between(
+                    g["click_index"].to_numpy(float),
+                    g[lo].to_numpy(float),
+                    g[hi].to_numpy(float),
+                    where=known.to_numpy(),
+                    color=st["color"],
+                    alpha=0.18,
+                    linewidth=0,
+                )
+            else:
+                notes = g.get("ci_note", pd.Series(dtype=str)).dropna().astype(str)
+                why = notes.iloc[0] if len(notes) and notes.iloc[0] else "no CI"
+                no_band.append(f"{model}: {why}")
+        ax.set_ylim(0, 100)
+        ax.set_xticks(sorted(curve["click_index"].unique()))
         ax.set_xlabel("number of clicks")
         ax.set_ylabel(f"mean {'IoU' if m == 'jaccard' else m.upper()} (%)")
+        if no_band:
+            ax.text(0.02, 0.02, "no band: " + "; ".join(no_band), transform=ax.transAxes,
+                    fontsize=7, va="bottom", ha="left",
+                    bbox={"facecolor": "white", "edgecolor": "0.7", "pad": 2})  # fmt: skip
+    for ax in axes[1:]:
+        ax.sharey(axes[0])
     legend_outside(axes[-1])
     return fig
 

@@ -213,12 +213,12 @@ def volume_sentences(results3d: pd.DataFrame | None, rng: np.random.Generator) -
     from sambench.analysis.volumes import protocol_table
 
     out = []
-    table = protocol_table(results3d, "dsc", rng=rng)
+    table = protocol_table(results3d, "dice", rng=rng)
     nsd = protocol_table(results3d, "nsd", rng=rng).set_index(["model", "protocol"])
     for rec in table.to_dict("records"):
         key = (rec["model"], rec["protocol"])
         text = (
-            f"{rec['model']}, 3D {rec['protocol']}: DSC {rec['mean']:.1f} %{_ci_text(rec)} over "
+            f"{rec['model']}, 3D {rec['protocol']}: DICE {rec['mean']:.1f} %{_ci_text(rec)} over "
             f"{int(rec['n'])} object{'s' * (int(rec['n']) != 1)} (final step)"
         )
         if key in nsd.index:

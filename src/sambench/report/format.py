@@ -15,7 +15,9 @@ import re
 
 #: unit -> what a header shows after a column name whose unit it does not state already
 UNIT_SUFFIX = {"px": " (px)", "mm": " (mm)", "s": " (s)"}
-UNITS = ("percent", "px", "mm", "s", "count", "p", "clicks", "ratio", "plain")
+UNITS = ("percent", "px", "mm", "s", "count", "p", "clicks", "ratio", "fraction", "plain")
+#: Columns on the CVPR 2025 challenge's 0-1 scale (AUCs over 5 clicks: 0-4), not in %.
+_FRACTION_NAMES = frozenset({"dsc_auc", "nsd_auc", "dsc_final", "nsd_final"})
 
 _COUNT_NAMES = frozenset(
     {
@@ -75,6 +77,8 @@ _LABELS = {
     "paper_target": "paper row",
     "predicted_iou": "predicted IoU",
     "std": "SD",
+    "challenge_dsc_01": "challenge DSC (0-1)",
+    "challenge_nsd_01": "challenge NSD (0-1)",
 }
 _WORDS = {
     "dice": "DICE",
@@ -117,6 +121,8 @@ def column_unit(name: object, table_unit: str = "plain") -> str:
         return "p"
     if low.startswith("noc@"):
         return "clicks"
+    if low.endswith("_01") or low in _FRACTION_NAMES:
+        return "fraction"  # the challenge's 0-1 scores (metrics/columns3d.py)
     if "%" in low:
         return "percent"
     if any(t in ("dice", "dsc", "jaccard", "nsd") for t in toks) and "predicted" not in toks:
@@ -147,6 +153,8 @@ def format_value(value: float, unit: str) -> str:
         return f"{v:.3f}" if v >= 0.001 else f"{v:.1e}"
     if unit == "ratio":
         return f"{v:.2f}"
+    if unit == "fraction":
+        return f"{v:.3f}"
     if unit == "s":
         if v == 0:
             return "0"

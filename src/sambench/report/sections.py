@@ -373,7 +373,7 @@ def shift(ctx: ReportContext, sec: H.Section) -> None:
 
 
 def interactive(ctx: ReportContext, sec: H.Section) -> None:
-    from sambench.analysis.interactive import click_curve, noc_table
+    from sambench.analysis.interactive import click_curve_ci, noc_table
 
     r = ctx.results
     if (
@@ -397,16 +397,19 @@ def interactive(ctx: ReportContext, sec: H.Section) -> None:
         noc_table(r, rng=ctx.rng, unit=unit),
         f"NoC / NoF per model and target-modality, {label}",
     )
-    curve = click_curve(r, by=("model",))
+    curve = click_curve_ci(r, by=("model",), rng=ctx.rng, unit=unit)
     ctx.table(
         sec,
         "click_curve",
         curve,
-        "Mean DICE and IoU after each click",
+        f"Mean DICE and IoU after each click, {label}",
         folded="Mean DICE and IoU after each click (the figure's numbers)",
     )
     ctx.figure(
-        sec, "fig16_click_curves", F.click_curves(curve), "Fig. 16 style: DICE / IoU per click"
+        sec,
+        "fig16_click_curves",
+        F.click_curves(curve),
+        f"Fig. 16 style: DICE / IoU per click; bands: {label}",
     )
 
 

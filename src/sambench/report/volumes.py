@@ -1,15 +1,22 @@
 """The report's 3D section: ``evaluate-3d`` results as tables and figures (a Markdown page).
 
 :func:`write_volume_section` writes into a folder ``volumes3d.md`` (tables from
-:mod:`sambench.analysis.volumes`) and two PNGs:
+:mod:`sambench.analysis.volumes`) and its PNGs:
 
-- ``dsc_per_click.png`` (:func:`click_step_figure`): mean 3D DSC (%) after the box (step 0) and
-  each click of ``interactive-3d``, one line per model with its 95 % CI band (by case: none
-  below ``MIN_CASES`` volumes' cases);
-- ``slicewise_vs_propagate.png`` (:func:`slicewise_vs_propagate_figure`): per object, the 3D DSC
-  of ``slicewise-gt`` (every slice prompted from its own ground truth: the paper's protocol)
+- ``dice_per_volume.png`` (:func:`per_volume_figure`, every run): each volume's final DICE (%)
+  per protocol and model, one point per volume, the mean of the volumes as a bar; an empty
+  prediction ("no mask") is a hollow marker, a protocol with rows but none scored says
+  "skipped", one with no rows "not run";
+- ``dice_nsd_per_step.png`` (:func:`click_step_figure`, runs with ``interactive-3d``): mean 3D
+  DICE and NSD (%) after the box (step 0) and each click, one line per model with its 95 % CI
+  band (by case: none below ``MIN_CASES`` cases, and the axes says so), shared 0-100 % axes;
+- ``slicewise_vs_propagate.png`` (:func:`slicewise_vs_propagate_figure`): per object, the 3D
+  DICE of ``slicewise-gt`` (every slice prompted from its own ground truth: the paper's protocol)
   against ``propagate`` (one prompt, then the model alone), one point per object and model, with
   the diagonal; the points under it are what the slice protocol hides.
+
+Column names (``dice``, ``nsd`` in %; the challenge's ``challenge_dsc_01`` 0-1) are those of
+:mod:`sambench.metrics.columns3d`; a results table with the former names is mapped on reading.
 
 The same pieces (:func:`volume_parts`) make the HTML report's 3D section: ``sambench report RUN``
 on an ``evaluate-3d`` run folder (one holding ``results3d.parquet``) builds the page from
@@ -35,6 +42,7 @@ from matplotlib.figure import Figure
 from sambench.analysis import volumes as av
 from sambench.analysis.stats import ci_label, test_label
 from sambench.analysis.summary import to_markdown
+from sambench.metrics.columns3d import DICE, NSD, upgrade_results3d
 from sambench.report import html as H
 from sambench.report.figures import empty_figure, legend_outside, new_figure, save_png, series_style
 from sambench.store.atomic import write_text_atomic
@@ -49,28 +57,140 @@ CONFIG_3D_NAME = "config-3d.json"
 RESULTS3D_NAME = "results3d.parquet"
 
 
-def click_step_figure(curve: pd.DataFrame, metric_label: str = "3D DSC (%)") -> Figure:
-    """Mean metric per step (0 = box, then clicks) per model, with the CI as a band.
+def click_step_figure(curves: dict[str, pd.DataFrame]) -> Figure:
+    """Mean metric per step (0 = box, then clicks) per model, with the 95 % CI as a band; one
+    axes per metric (``curves``: axis label -> :func:`sambench.analysis.volumes.click_curve`,
+    columns model, step, mean, ci_lo, ci_hi, ci_note), all on one shared 0-100 % y axis.
 
-    ``curve``: :func:`sambench.analysis.volumes.click_curve` (model, step, mean, ci_lo, ci_hi)."""
-    if curve.empty:
+    A model whose CI is missing at every step (too few cases) gets no band, and the axes says
+    why ("no band: <model>: n = 1 case: too few")."""
+    curves = {k: v for k, v in curves.items() if not v.empty}
+    if not curves:
         return empty_figure("no interactive-3d rows")
-    fig, (ax,) = new_figure(1, width=5.5)
-    for i, (model, g) in enumerate(curve.groupby("model", sort=True)):
-        g = g.sort_values("step")
-        st = series_style(i)
-        ax.plot(g["step"], g["mean"], marker=st["marker"], color=st["color"],
-                linestyle=st["linestyle"], label=str(model))  # fmt: skip
-        ax.fill_between(g["step"], g["ci_lo"], g["ci_hi"], color=st["color"], alpha=0.15)
-    ax.set_xlabel("step (0 = initial box, then clicks)")
-    ax.set_ylabel(f"mean {metric_label}")
-    ax.set_xticks(sorted(curve["step"].unique()))
+    fig, axes = new_figure(len(curves), width=5.0, height=3.9)
+    for ax, (label, curve) in zip(axes, curves.items(), strict=True):
+        no_band: list[str] = []
+        for i, (model, g) in enumerate(curve.groupby("model", sort=True)):
+            g = g.sort_values("step")
+            st = series_style(i)
+            ax.plot(g["step"], g["mean"], marker=st["marker"], color=st["color"],
+                    linestyle=st["linestyle"], label=str(model))  # fmt: skip
+            known = (g["ci_lo"].notna() & g["ci_hi"].notna()).to_numpy()
+            if known.any():
+                ax.fill_between(g["step"].to_numpy(float), g["ci_lo"].to_numpy(float),
+                                g["ci_hi"].to_numpy(float), where=known, color=st["color"],
+                                alpha=0.18, linewidth=0)  # fmt: skip
+            else:
+                notes = [str(n) for n in g.get("ci_note", pd.Series(dtype=str)) if n]
+                no_band.append(f"{model}: {notes[0] if notes else 'no CI'}")
+        ax.set_xlabel("step (0 = initial box, then clicks)")
+        ax.set_ylabel(f"mean {label}")
+        ax.set_xticks(sorted(curve["step"].unique()))
+        ax.set_ylim(0, 100)
+        if no_band:
+            ax.text(0.02, 0.02, "no band: " + "; ".join(no_band), transform=ax.transAxes,
+                    fontsize=7, va="bottom", ha="left",
+                    bbox={"facecolor": "white", "edgecolor": "0.7", "pad": 2})  # fmt: skip
+    for ax in axes[1:]:
+        ax.sharey(axes[0])
+    legend_outside(axes[-1])
+    return fig
+
+
+def per_volume_points(results3d: pd.DataFrame, metric: str = DICE) -> pd.DataFrame:
+    """One row per (model, protocol, dataset, volume_id): the mean final ``metric`` over the
+    volume's objects (``value``), ``objects`` (ok), ``empty`` (objects whose final prediction
+    was empty), ``skipped`` (objects with no ok row). A (model, protocol) pair with no row at all
+    is absent (not run). Input: every row of the run (skipped ones too)."""
+    df = upgrade_results3d(results3d)
+    keys = ["model", "protocol", "dataset", "volume_id"]
+    ok = av.final_rows(df) if (df["status"] == "ok").any() else df.iloc[0:0]
+    empty = (
+        ok["empty_prediction"].astype(bool)
+        if "empty_prediction" in ok.columns
+        else pd.Series(False, index=ok.index)
+    )
+    agg = (
+        ok.assign(_empty=empty)
+        .groupby(keys, sort=True)
+        .agg(value=(metric, "mean"), objects=(metric, "size"), empty=("_empty", "sum"))
+        .reset_index()
+    )
+    objects = df.drop_duplicates([*keys, "label_value"])
+    okk = ok.drop_duplicates([*keys, "label_value"])[[*keys, "label_value"]]
+    left = objects.merge(okk, on=[*keys, "label_value"], how="left", indicator=True)
+    skipped = left[left["_merge"] == "left_only"].groupby(keys, sort=True).size().rename("skipped")
+    out = agg.merge(skipped.reset_index(), on=keys, how="outer")
+    out["objects"] = out["objects"].fillna(0).astype(int)
+    out["empty"] = out["empty"].fillna(0).astype(int)
+    out["skipped"] = out["skipped"].fillna(0).astype(int)
+    return out.sort_values(keys, kind="stable").reset_index(drop=True)
+
+
+def per_volume_figure(
+    points: pd.DataFrame, metric_label: str = "DICE (%)", protocols: list[str] | None = None
+) -> Figure:
+    """Each volume's final ``metric_label`` per protocol (x) and model (side by side): a strip
+    of points, one per volume, over a short bar at the mean of the volumes (y 0-100 %, with a
+    margin so that points at 0 or 100 are drawn whole).
+
+    Drawn differently so that nothing reads as a zero it is not: a volume whose prediction was
+    empty for all its objects is a hollow marker at its (convention) 0 ("no mask"); a
+    (protocol, model) with rows but none ok says "skipped" (e.g. no prompt); one with no rows at
+    all says "not run". ``points``: :func:`per_volume_points`."""
+    if points.empty:
+        return empty_figure("no evaluate-3d rows")
+    protocols = protocols or sorted(points["protocol"].unique(), key=_protocol_order)
+    models = sorted(map(str, points["model"].unique()))
+    fig, (ax,) = new_figure(1, width=max(5.0, 1.6 * len(protocols) * max(1, len(models)) + 2.5),
+                            height=3.9)  # fmt: skip
+    width = 0.8 / len(models)
+    jitter = np.random.default_rng(0)  # fixed: the same page every build
+    drew_empty = False
+    for j, model in enumerate(models):
+        st = series_style(j)
+        for i, proto in enumerate(protocols):
+            xc = i + (j - (len(models) - 1) / 2) * width
+            sub = points[(points["model"] == model) & (points["protocol"] == proto)]
+            vals = sub[sub["objects"] > 0]
+            if sub.empty or vals.empty:
+                why = "not run" if sub.empty else "skipped"
+                ax.text(xc, 2, why, rotation=90, ha="center", va="bottom", fontsize=7,
+                        color="0.3")  # fmt: skip
+                continue
+            y = vals["value"].to_numpy(float)
+            x = xc + jitter.uniform(-0.25, 0.25, size=y.size) * width
+            hollow = (vals["empty"] == vals["objects"]).to_numpy()
+            ax.scatter(x[~hollow], y[~hollow], s=22, marker=st["marker"], color=st["color"],
+                       edgecolor="black", linewidth=0.4, alpha=0.85,
+                       label=model if i == 0 else None, zorder=3)  # fmt: skip
+            if hollow.any():
+                drew_empty = True
+                ax.scatter(x[hollow], y[hollow], s=30, marker=st["marker"], facecolor="none",
+                           edgecolor=st["color"], linewidth=1.2, zorder=3)  # fmt: skip
+            ax.hlines(float(y.mean()), xc - 0.4 * width, xc + 0.4 * width, color="black",
+                      linewidth=1.5, zorder=4)  # fmt: skip
+    if drew_empty:
+        ax.scatter([], [], s=30, marker="o", facecolor="none", edgecolor="black",
+                   label="no mask (empty prediction: 0 by convention)")  # fmt: skip
+    ax.hlines([], 0, 0, color="black", linewidth=1.5, label="mean of the volumes")
+    ax.set_xticks(np.arange(len(protocols)), protocols)
+    ax.set_xlim(-0.6, len(protocols) - 0.4)
+    ax.set_ylim(-5, 105)  # a margin: a point at 0 or 100 (no mask, perfect) is drawn whole
+    ax.set_yticks(range(0, 101, 20))
+    ax.set_xlabel("protocol (final step)")
+    ax.set_ylabel(f"{metric_label}, one point per volume")
     legend_outside(ax)
     return fig
 
 
+def _protocol_order(name: str) -> tuple[int, str]:
+    known = ("slicewise-gt", "propagate", "interactive-3d", "sam2-video")
+    return (known.index(name) if name in known else len(known), name)
+
+
 def slicewise_vs_propagate_figure(side: pd.DataFrame) -> Figure:
-    """Scatter of ``dsc_slicewise-gt`` (x) against ``dsc_propagate`` (y), one series per model.
+    """Scatter of ``dice_slicewise-gt`` (x) against ``dice_propagate`` (y), one series per model.
 
     ``side``: :func:`sambench.analysis.volumes.slicewise_vs_propagate`."""
     if side.empty:
@@ -78,13 +198,13 @@ def slicewise_vs_propagate_figure(side: pd.DataFrame) -> Figure:
     fig, (ax,) = new_figure(1, width=5.0, height=4.2)
     for i, (model, g) in enumerate(side.groupby("model", sort=True)):
         st = series_style(i)
-        ax.scatter(g["dsc_slicewise-gt"], g["dsc_propagate"], marker=st["marker"],
+        ax.scatter(g["dice_slicewise-gt"], g["dice_propagate"], marker=st["marker"],
                    color=st["color"], label=str(model), alpha=0.8)  # fmt: skip
     ax.plot([0, 100], [0, 100], color="0.5", linewidth=0.8, linestyle="--")
     ax.set_xlim(0, 100)
     ax.set_ylim(0, 100)
-    ax.set_xlabel("slicewise-gt 3D DSC (%)  (every slice from its own GT)")
-    ax.set_ylabel("propagate 3D DSC (%)  (one prompt)")
+    ax.set_xlabel("slicewise-gt 3D DICE (%)  (every slice from its own GT)")
+    ax.set_ylabel("propagate 3D DICE (%)  (one prompt)")
     legend_outside(ax)
     return fig
 
@@ -110,45 +230,64 @@ def volume_parts(
     unit: str = "case",
 ) -> Iterator[Part]:
     """The 3D section's pieces in page order (shared by the Markdown and the HTML report);
-    CIs and tests by ``unit`` (``case`` or ``object``), named in every heading."""
+    CIs and tests by ``unit`` (``case`` or ``object``), named in every heading.
+
+    ``results3d``: every row of the run (skipped rows too: the per-volume figure tells "skipped"
+    from "not run"); the tables use the ok rows."""
+    every = upgrade_results3d(results3d)
+    results3d = every[every["status"] == "ok"] if "status" in every.columns else every
     protocols = set(results3d["protocol"])
     yield Part("heading", f"Mean per protocol (final step, {ci_label(unit)})")
-    for metric, label in (("dsc", "3D DSC (%)"), ("nsd", "NSD at the run's tolerance (%)"),
+    for metric, label in ((DICE, "3D DICE (%)"), (NSD, "NSD at the run's tolerance (%)"),
                           ("hd95", "HD95 (mm)"), ("seconds", "seconds per step")):  # fmt: skip
         if metric in results3d.columns:
             t = av.protocol_table(results3d, metric, rng=rng, n_boot=n_boot, unit=unit)
             yield Part("table", f"{label}, 95 % CI by {unit}", f"3d_{metric}_per_protocol", df=t)
+    points = per_volume_points(every)
+    n_vol = points[["dataset", "volume_id"]].drop_duplicates().shape[0]
+    text = (f"Each volume's final DICE (%), one point per volume ({n_vol} in all; the mean over "
+            "its objects), per protocol and model; bar: the mean of the volumes. Hollow: no mask "
+            "(an empty prediction, 0 by convention); 'skipped': rows but none scored; 'not run': "
+            "no rows.")  # fmt: skip
+    yield Part("figure", text, "dice_per_volume", fig=per_volume_figure(points))
     if len(protocols) > 1:
         yield Part(
             "heading", f"Paired tests between protocols (Wilcoxon, Holm; {test_label(unit)})"
         )
-        t = av.protocol_tests(results3d, "dsc", unit=unit)
+        t = av.protocol_tests(results3d, DICE, unit=unit)
         yield Part("table", "", "3d_tests_protocols", df=t)
     if results3d["model"].nunique() > 1:
         yield Part("heading", f"Paired tests between models (Wilcoxon, Holm; {test_label(unit)})")
-        t = av.protocol_tests(results3d, "dsc", between="model", unit=unit)
+        t = av.protocol_tests(results3d, DICE, between="model", unit=unit)
         yield Part("table", "", "3d_tests_models", df=t)
     if "interactive-3d" in protocols:
         inter = av.interactive_table(results3d)
         summary = inter.groupby("model", sort=True)[
             ["DSC_AUC", "NSD_AUC", "DSC_Final", "NSD_Final", "seconds_mean", "seconds_total"]
         ].mean()
-        yield Part("heading", "CVPR 2025 interactive 3D (mean per model)")
+        yield Part("heading", "CVPR 2025 interactive 3D (mean per model; the challenge's 0-1 "
+                   "scale: DSC/NSD_Final 0-1, AUCs over 5 clicks 0-4)")  # fmt: skip
         yield Part("table", "", "3d_interactive", df=summary.reset_index())
-        curve = av.click_curve(results3d, rng=rng, n_boot=min(n_boot, 1000), unit=unit)
-        text = f"3D DSC per click step (band: 95 % CI by {unit}; none: too few {unit}s)"
-        yield Part("figure", text, "dsc_per_click", fig=click_step_figure(curve))
+        nb = min(n_boot, 1000)
+        curves = {
+            "3D DICE (%)": av.click_curve(results3d, DICE, rng=rng, n_boot=nb, unit=unit),
+        }
+        if NSD in results3d.columns:
+            curves["NSD (%)"] = av.click_curve(results3d, NSD, rng=rng, n_boot=nb, unit=unit)
+        text = f"3D DICE and NSD per click step (band: {ci_label(unit)})"
+        yield Part("figure", text, "dice_nsd_per_step", fig=click_step_figure(curves))
     if {"slicewise-gt", "propagate"} <= protocols:
         side = av.slicewise_vs_propagate(results3d)
         yield Part("heading", "slicewise-gt vs propagate (what the slice protocol hides)")
-        cols = ["volume_id", "object_name", "model", "dsc_slicewise-gt", "dsc_propagate", "dsc_gap"]
+        cols = ["volume_id", "object_name", "model", "dice_slicewise-gt", "dice_propagate",
+                "dice_gap"]  # fmt: skip
         yield Part("table", "", "3d_slicewise_vs_propagate", df=side[cols])
         fig = slicewise_vs_propagate_figure(side)
         yield Part("figure", "slicewise-gt vs propagate", "slicewise_vs_propagate", fig=fig)
     if volume_dice_2d is not None and "slicewise-gt" in protocols:
         cmp = av.volume_dice_vs_3d(volume_dice_2d, results3d)
-        yield Part("heading", "The paper's 2D volume DICE vs the true 3D DSC")
-        yield Part("text", "2D volume DICE pools only the slices holding the object; the 3D DSC "
+        yield Part("heading", "The paper's 2D volume DICE vs the true 3D DICE")
+        yield Part("text", "2D volume DICE pools only the slices holding the object; the 3D DICE "
                    "of slicewise-gt also counts what the model paints on the other slices.")  # fmt: skip
         yield Part("table", "", "3d_volume_dice_vs_3d", df=cmp)
 
@@ -196,7 +335,7 @@ def volume_section(ctx: ReportContext, sec: H.Section) -> None:
     sec.add(
         H.para_html(
             f"{len(df)} rows, {df['volume_id'].nunique()} volume(s), {n_obj} object(s) evaluated; "
-            f"protocols: {', '.join(sorted(map(str, df['protocol'].unique())))}. DSC and NSD in %, "
+            f"protocols: {', '.join(sorted(map(str, df['protocol'].unique())))}. DICE (DSC) and NSD in %, "
             "distances in mm, scored over the whole volume (see docs/volumes.md)."
         )
     )
@@ -218,7 +357,7 @@ def volume_section(ctx: ReportContext, sec: H.Section) -> None:
         )
     if ok.empty:
         return
-    for p in volume_parts(ok, rng=ctx.rng, unit=ctx.ci_unit):
+    for p in volume_parts(df, rng=ctx.rng, unit=ctx.ci_unit):
         if p.kind == "heading":
             sec.add(f"<h3>{H.esc(p.text)}</h3>")
         elif p.kind == "text":
@@ -244,6 +383,6 @@ def config_3d_section(ctx: ReportContext, sec: H.Section) -> None:
 
 #: (anchor, heading, builder) of an evaluate-3d run, in page order (see report/build.py).
 VOLUME_SECTIONS: tuple[tuple[str, str, Callable[[ReportContext, H.Section], None]], ...] = (
-    ("volumes3d", "Volumetric (3D) evaluation: DSC, NSD (mm), HD95 (mm)", volume_section),
+    ("volumes3d", "Volumetric (3D) evaluation: DICE and NSD (%), HD95 (mm)", volume_section),
     ("config3d", "3D run configuration", config_3d_section),
 )

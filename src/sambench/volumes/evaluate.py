@@ -33,6 +33,7 @@ import pandas as pd
 from sambench.engine.cache import EmbeddingCache
 from sambench.engine.results import ResultsStore
 from sambench.errors import DataError, OptionError
+from sambench.metrics.columns3d import DICE, NSD, rename_row3d, upgrade_results3d
 from sambench.metrics.volume import VOLUME_METRIC_NAMES
 from sambench.models.base import PromptableModel
 from sambench.prompts.strategies import PromptError
@@ -283,9 +284,10 @@ def _object_rows(
                 steps = spec.fn(model, vol, obj, cfg.protocol, rng)
             except PromptError as e:
                 nan = {k: math.nan for k in VOLUME_METRIC_NAMES if k != "empty_prediction"}
-                result.append({**base, "protocol": name, "step": 0, "status": "skipped",
-                               "skip_reason": f"prompt: {e}", **nan, "empty_prediction": False,
-                               "n_slices_predicted": 0, "seconds": math.nan})  # fmt: skip
+                result.append(rename_row3d({**base, "protocol": name, "step": 0,
+                               "status": "skipped", "skip_reason": f"prompt: {e}", **nan,
+                               "empty_prediction": False, "n_slices_predicted": 0,
+                               "seconds": math.nan}))  # fmt: skip
                 continue
             for st in steps:
                 m = score_object(
@@ -295,6 +297,7 @@ def _object_rows(
                        "skip_reason": "", **m, "n_slices_predicted": st.n_slices_predicted,
                        "seconds": st.seconds}  # fmt: skip
                 row.update({k: _scalar(v) for k, v in st.extras.items()})
+                row = rename_row3d(row)  # the results' column names (metrics/columns3d.py)
                 if cfg.save_masks:
                     rel = f"{MASKS_DIR}/{name}/{vol.volume_id}/label{obj.label_value}_step{st.step}.nii.gz"
                     write_mask_nifti(out / rel, st.mask, vol)
@@ -375,7 +378,7 @@ def _evaluate_3d_locked(
             rows = table[table["volume_id"] == vid]
             store.add_image(_volume_rows(model, rows, cfg, out, cache))
         store.flush()
-        df = store.read_parts()
+        df = upgrade_results3d(store.read_parts())  # parts of an older version: old names
         if not df.empty:
             keys = ["volume_id", "label_value", "protocol", "step"]
             df = df.sort_values(keys, kind="stable").reset_index(drop=True)
@@ -388,13 +391,14 @@ def load_results_3d(run_dir: Path | str) -> pd.DataFrame:
     path = Path(run_dir) / RESULTS3D_NAME
     if not path.is_file():
         raise DataError(path, "is missing; expected a finished `sambench evaluate-3d` run folder")
-    return pd.read_parquet(path)
+    return upgrade_results3d(pd.read_parquet(path))
 
 
 def summary_3d(df: pd.DataFrame, by: Sequence[str] = ("model", "protocol", "step")) -> pd.DataFrame:
     """Mean DSC, NSD, HD95 and seconds per group over the ``ok`` rows."""
-    ok = df[df["status"] == "ok"]
-    cols = ["dsc", "nsd", "hd95", "seconds", "n_slices_predicted"]
+    ok = upgrade_results3d(df)
+    ok = ok[ok["status"] == "ok"]
+    cols = [DICE, NSD, "hd95", "seconds", "n_slices_predicted"]
     return ok.groupby(list(by))[cols].mean().reset_index()
 
 
