@@ -409,3 +409,20 @@ def test_click_curves_figure_draws_bands_only_with_enough_cases() -> None:
     lo, hi = many["dice_ci_low"].to_numpy(), many["dice_ci_high"].to_numpy()
     assert ys.min() == pytest.approx(lo.min()) and ys.max() == pytest.approx(hi.max())
     assert fig.axes[0].get_shared_y_axes().joined(fig.axes[0], fig.axes[1])
+
+
+def test_noc_ci_absent_when_every_object_is_at_the_click_cap() -> None:
+    """NoC@t of objects that never reach t is the cap (censored): the bootstrap of identical
+    values would print "3.0 (3.0 to 3.0)" as if measured; there is no CI and the note says why.
+    A threshold that some objects reach keeps its CI."""
+    seqs = {("A", v): [50.0, 60.0 + v, 82.0 + (v % 3)] for v in range(1, 7)}
+    df = _table(seqs).assign(case=lambda d: "c" + d["label_value"].astype(str))
+    df["image_id"] = "i" + df["label_value"].astype(str)
+    table = noc_table(df, (80, 95), rng=np.random.default_rng(0)).iloc[0]
+    assert table["n_cases"] == 6 and table["NoF@95"] == 6
+    assert table["NoC@95"] == 3.0
+    assert np.isnan(table["NoC@95_ci_low"]) and np.isnan(table["NoC@95_ci_high"])
+    assert table["ci_note"] == "NoC@95: no object reached it in 3 clicks"
+    assert table["NoF@80"] == 0 and table["NoC@80"] == 3.0  # reached at the third click
+    # every object reached 80 at click 3: identical values but measured, the CI stays [3, 3]
+    assert table["NoC@80_ci_low"] == table["NoC@80_ci_high"] == 3.0

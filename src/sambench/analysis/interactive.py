@@ -122,16 +122,24 @@ def noc_table(
             int(g[["dataset", "case"]].drop_duplicates().shape[0]) if "case" in g else np.nan
         )
         rec["max_clicks"] = int(g["max_clicks"].iloc[0])
-        note = ""
+        notes: list[str] = []
         for t in thresholds:
             name = _threshold_name(t)
             vals = g[f"NoC@{name}"].to_numpy(dtype=np.float64)
             lo, hi, note = interval(vals, g, unit, n_boot=n_boot, ci=level, rng=rng)
+            n_failed = int((~g[f"reached@{name}"].astype(bool)).sum())
+            if note and note not in notes:
+                notes.append(note)
+            elif not note and n_failed == len(g):
+                # every object at the click cap: the NoC is the cap by definition (censored), and
+                # a bootstrap would print a zero-width interval as if it were measured
+                lo = hi = float("nan")
+                notes.append(f"NoC@{name}: no object reached it in {rec['max_clicks']} clicks")
             rec[f"NoC@{name}"] = float(vals.mean())
             rec[f"NoC@{name}_ci_low"] = lo
             rec[f"NoC@{name}_ci_high"] = hi
-            rec[f"NoF@{name}"] = int((~g[f"reached@{name}"].astype(bool)).sum())
-        rec["ci_note"] = note
+            rec[f"NoF@{name}"] = n_failed
+        rec["ci_note"] = "; ".join(notes)
         records.append(rec)
     return pd.DataFrame(records)
 
