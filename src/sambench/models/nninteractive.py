@@ -237,16 +237,17 @@ class NnInteractiveAdapter:
         with _quiet():
             if isinstance(interaction, PointInteraction):
                 i = interaction
-                s.add_point_interaction((i.z, i.y, i.x), include_interaction=i.positive)
+                zyx = (int(i.z), int(i.y), int(i.x))  # Python ints, as the session expects
+                s.add_point_interaction(zyx, include_interaction=bool(i.positive))
             elif isinstance(interaction, BoxInteraction):
                 s.add_bbox_interaction(interaction.half_open(),
-                                       include_interaction=interaction.positive)  # fmt: skip
+                                       include_interaction=bool(interaction.positive))  # fmt: skip
             elif isinstance(interaction, ScribbleInteraction):
                 img = scribble_mask(shape, interaction, self.scribble_thickness)
-                s.add_scribble_interaction(img, include_interaction=interaction.positive)
+                s.add_scribble_interaction(img, include_interaction=bool(interaction.positive))
             elif isinstance(interaction, LassoInteraction):
                 img = lasso_mask(shape, interaction)
-                s.add_lasso_interaction(img, include_interaction=interaction.positive)
+                s.add_lasso_interaction(img, include_interaction=bool(interaction.positive))
             elif isinstance(interaction, InitialMaskInteraction):
                 seg = np.asarray(interaction.mask, dtype=bool).astype(np.uint8)
                 s.add_initial_seg_interaction(seg, run_prediction=interaction.refine)

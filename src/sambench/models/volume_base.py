@@ -91,9 +91,11 @@ class BoxInteraction:
         return "box2d" if self.is_2d else "box3d"
 
     def half_open(self) -> list[list[int]]:
-        """[[z0, z1), [y0, y1), [x0, x1)]: the bounds as half-open intervals (nnInteractive's)."""
-        return [[self.z_min, self.z_max + 1], [self.y_min, self.y_max + 1],
-                [self.x_min, self.x_max + 1]]  # fmt: skip
+        """[[z0, z1), [y0, y1), [x0, x1)]: the bounds as half-open intervals of Python ints
+        (nnInteractive's; numpy integers would make its rounded box centre a numpy float)."""
+        b = [int(v) for v in (self.z_min, self.z_max, self.y_min, self.y_max, self.x_min,
+                              self.x_max)]  # fmt: skip
+        return [[b[0], b[1] + 1], [b[2], b[3] + 1], [b[4], b[5] + 1]]
 
 
 @dataclass(frozen=True)
@@ -204,7 +206,11 @@ def check_interaction(interaction: Interaction, shape: tuple[int, int, int]) -> 
                 raise ValueError(f"box.{name}: expected 0 <= {name}_min <= {name}_max < {n}, "
                                  f"got {lo}..{hi}")  # fmt: skip
     elif isinstance(interaction, ScribbleInteraction | LassoInteraction):
-        pts = getattr(interaction, "points_yx", None) or getattr(interaction, "polygon_yx", ())
+        pts: tuple[tuple[float, float], ...] = (
+            interaction.points_yx
+            if isinstance(interaction, ScribbleInteraction)
+            else interaction.polygon_yx
+        )
         need = 3 if isinstance(interaction, LassoInteraction) else 1
         if len(pts) < need:
             raise ValueError(

@@ -200,6 +200,15 @@ def volume_section(ctx: ReportContext, sec: H.Section) -> None:
             "distances in mm, scored over the whole volume (see docs/volumes.md)."
         )
     )
+    info = _model_info(ctx.run_dir)
+    if info:  # a native 3D model: the licence of its weights, as the session reported it
+        sec.add(
+            H.para_html(
+                f"Native 3D model {info.get('model', '?')} ({info.get('package', '?')}), weights "
+                f"{info.get('checkpoint', '?')}: licence {info.get('license', 'unknown')}. "
+                "Results carry model_kind 3d; seconds per step are the model's own."
+            )
+        )
     if (
         ctx.results.empty
     ):  # a 3D run alone: its claims first (a 2D report states them in its summary)
@@ -227,6 +236,15 @@ def volume_section(ctx: ReportContext, sec: H.Section) -> None:
             ctx.table(sec, p.name, p.df, p.text)
         elif p.kind == "figure" and p.fig is not None:
             ctx.figure(sec, p.name, p.fig, p.text)
+
+
+def _model_info(run_dir: Path) -> dict[str, object]:
+    """``model_info`` of the run's ``config-3d.json`` (a native 3D model's), or {}."""
+    path = run_dir / CONFIG_3D_NAME
+    if not path.is_file():
+        return {}
+    info = json.loads(path.read_text()).get("model_info")
+    return info if isinstance(info, dict) else {}
 
 
 def config_3d_section(ctx: ReportContext, sec: H.Section) -> None:
