@@ -49,8 +49,8 @@ def evaluate_3d(
             "--protocol",
             "-p",
             metavar="NAMES",
-            help="Comma list of slicewise-gt, propagate, interactive-3d, sam2-video (SAM 2 models "
-            "only) and any registered protocol; see docs/volumes.md.",
+            help="Comma list of slicewise-gt, propagate, interactive-3d, effort, sam2-video (SAM 2 "
+            "models only) and any registered protocol; see docs/volumes.md.",
         ),
     ] = "propagate",
     model: Annotated[
@@ -92,7 +92,8 @@ def evaluate_3d(
         typer.Option(
             "--time-cap-s",
             metavar="S",
-            help="interactive-3d: model seconds per object; later steps score empty (CVPR 2025: 90).",
+            help="interactive-3d, effort: model seconds per object; later steps score empty "
+            "(CVPR 2025: 90).",
         ),
     ] = None,
     nsd_tolerance_mm: Annotated[float, O.nsd_tolerance_mm("NSD tolerance, mm.")] = 2.0,
@@ -127,8 +128,8 @@ def evaluate_3d(
     sr = _floats("--shift", shift, 2)
     extras = _options(protocol_option)
     if time_cap_s is not None:
-        if "interactive-3d" not in (O.comma_list(protocol) or ()):
-            raise OptionError("--time-cap-s", "applies to --protocol interactive-3d only")
+        if not {"interactive-3d", "effort"} & set(O.comma_list(protocol) or ()):
+            raise OptionError("--time-cap-s", "applies to --protocol interactive-3d or effort only")
         if not time_cap_s > 0:
             raise OptionError("--time-cap-s", f"expected seconds > 0, got {time_cap_s:g}")
         extras["time_cap_s"] = float(time_cap_s)

@@ -49,7 +49,11 @@ CONFIG_3D_NAME = "config-3d.json"
 RESULTS3D_NAME = "results3d.parquet"
 
 
-def click_step_figure(curve: pd.DataFrame, metric_label: str = "3D DSC (%)") -> Figure:
+def click_step_figure(
+    curve: pd.DataFrame,
+    metric_label: str = "3D DSC (%)",
+    xlabel: str = "step (0 = initial box, then clicks)",
+) -> Figure:
     """Mean metric per step (0 = box, then clicks) per model, with the CI as a band.
 
     ``curve``: :func:`sambench.analysis.volumes.click_curve` (model, step, mean, ci_lo, ci_hi)."""
@@ -62,7 +66,7 @@ def click_step_figure(curve: pd.DataFrame, metric_label: str = "3D DSC (%)") -> 
         ax.plot(g["step"], g["mean"], marker=st["marker"], color=st["color"],
                 linestyle=st["linestyle"], label=str(model))  # fmt: skip
         ax.fill_between(g["step"], g["ci_lo"], g["ci_hi"], color=st["color"], alpha=0.15)
-    ax.set_xlabel("step (0 = initial box, then clicks)")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel(f"mean {metric_label}")
     ax.set_xticks(sorted(curve["step"].unique()))
     legend_outside(ax)
@@ -138,6 +142,29 @@ def volume_parts(
         curve = av.click_curve(results3d, rng=rng, n_boot=min(n_boot, 1000), unit=unit)
         text = f"3D DSC per click step (band: 95 % CI by {unit}; none: too few {unit}s)"
         yield Part("figure", text, "dsc_per_click", fig=click_step_figure(curve))
+    if "effort" in protocols:  # RadioActive-style equal effort, 2D-lifted and native 3D alike
+        eff = results3d[results3d["protocol"] == "effort"]
+        n_budgets = int(eff.groupby(["volume_id", "label_value", "model"]).size().max())
+        inter = av.interactive_table(results3d, protocol="effort", n_clicks=n_budgets)
+        kinds = eff.groupby("model")["model_kind"].first() if "model_kind" in eff else None
+        summary = inter.groupby("model", sort=True)[
+            ["DSC_AUC", "NSD_AUC", "DSC_Final", "NSD_Final", "seconds_mean"]
+        ].mean()
+        if kinds is not None:
+            summary.insert(0, "model_kind", kinds.reindex(summary.index))
+        budgets = ", ".join(str(int(v)) for v in sorted(eff["step"].unique()))
+        yield Part("heading", f"Equal effort: {budgets} interactions (mean per model)")
+        yield Part("text", "One interaction = the initial box or one click, for 2D-lifted and "
+                   "native 3D models alike (docs/models-3d.md); AUCs by the CVPR 2025 formula "
+                   "over the budget points.")  # fmt: skip
+        yield Part("table", "", "3d_effort", df=summary.reset_index())
+        for metric, label in (("dsc", "3D DSC (%)"), ("nsd", "NSD (%)")):
+            curve = av.click_curve(
+                results3d, metric, protocol="effort", rng=rng, n_boot=min(n_boot, 1000), unit=unit
+            )
+            yield Part("figure", f"{label} against interactions (band: 95 % CI by {unit})",
+                       f"{metric}_per_interaction",
+                       fig=click_step_figure(curve, label, "interactions"))  # fmt: skip
     if {"slicewise-gt", "propagate"} <= protocols:
         side = av.slicewise_vs_propagate(results3d)
         yield Part("heading", "slicewise-gt vs propagate (what the slice protocol hides)")

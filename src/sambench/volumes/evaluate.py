@@ -57,7 +57,7 @@ log = logging.getLogger(__name__)
 CONFIG_NAME = "config-3d.json"
 MODEL_INFO_KEY = "model_info"
 """config-3d.json's record of a native 3D model (licence of its weights, package, checkpoint)."""
-NATIVE_PROTOCOLS = ("interactive-3d",)
+NATIVE_PROTOCOLS = ("interactive-3d", "effort")
 """The protocols a native 3D model runs (the others prompt 2D slices)."""
 RESULTS3D_NAME = "results3d.parquet"
 MASKS_DIR = "masks"
@@ -180,7 +180,19 @@ BUILTIN_PROTOCOL_OPTIONS: dict[str, dict[str, Any]] = {
         "agree_dsc": _agree_dsc,
         TIME_CAP_OPTION: lambda v: _time_cap_problem(v),
     },
+    "effort": {
+        "initial_box": lambda v: None if isinstance(v, bool) else "expected true or false",
+        "agree_dsc": _agree_dsc,
+        TIME_CAP_OPTION: lambda v: _time_cap_problem(v),
+        "budgets": lambda v: _budgets_problem(v),
+    },
 }
+
+
+def _budgets_problem(v: Any) -> str | None:
+    from sambench.volumes.protocols.effort import budgets_problem
+
+    return budgets_problem(v)
 
 
 def _time_cap_problem(v: Any) -> str | None:
@@ -203,7 +215,7 @@ def _check_protocol_options(cfg: Run3DConfig) -> None:
             raise OptionError(
                 "--protocol-option",
                 f"{key!r} is not an option of {', '.join(cfg.protocols)} (known: "
-                f"{', '.join(names)}; interactive-3d reads initial_box, agree_dsc)",
+                f"{', '.join(names)}; interactive-3d reads initial_box, agree_dsc, time_cap_s; effort also budgets)",
             )
         problem = known[key](value)
         if problem is not None:
