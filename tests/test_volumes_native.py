@@ -157,6 +157,7 @@ def test_volume_too_large_for_the_crop(prepared: Path, tmp_path: Path) -> None:
     cfg = Run3DConfig(prepared=str(prepared), model="small_crop", protocols=("interactive-3d",))
     with pytest.raises(OptionError, match="--model") as e:
         evaluate_3d(cfg, tmp_path / "run", model=_SmallCropModel())
+    assert not (tmp_path / "run").exists()  # refused before anything was written
     msg = str(e.value)
     assert "(32, 32, 32)" in msg and "(55, 60, 52)" in msg and "t2.nii.gz" in msg
     assert "\n" not in msg

@@ -49,7 +49,7 @@ from sambench.volumes.embeddings import (
 )
 from sambench.volumes.io import load_volume_table, object_from_row, read_volume, write_mask_nifti
 from sambench.volumes.masks import score_object
-from sambench.volumes.native import TIME_CAP_OPTION, open_volume, time_cap
+from sambench.volumes.native import TIME_CAP_OPTION, check_shape, open_volume, time_cap
 from sambench.volumes.protocols._prompts import FIRST_PROMPTS
 from sambench.volumes.types import ProtocolConfig, Volume3D, get_protocol, load_protocols
 
@@ -401,6 +401,10 @@ def _evaluate_3d_locked(
             why = None if req is None else req(model)
             if why is not None:
                 raise OptionError("--protocol", f"{name} cannot run with {model.name}: {why}")
+        if is_volume_model(model):  # every volume must fit the model's crop: refuse up front
+            for rec in table.drop_duplicates("volume_id").to_dict("records"):
+                check_shape(model, str(rec["volume_id"]), str(rec["source_image"]),
+                            (int(rec["depth"]), int(rec["height"]), int(rec["width"])))  # fmt: skip
         saved_cfg = cfg.to_json()
         if is_volume_model(model):
             saved_cfg[MODEL_INFO_KEY] = model.info()  # type: ignore[attr-defined]

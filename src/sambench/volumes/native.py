@@ -55,17 +55,24 @@ def volume_image(volume: Volume3D) -> VolumeImage:
     )
 
 
-def check_fits(model: VolumeModel, volume: Volume3D) -> None:
-    """OptionError naming ``--model`` when ``volume`` is larger than the model's crop
-    (``max_shape``, None: any size)."""
+def check_shape(
+    model: VolumeModel, volume_id: str, source: str, shape: tuple[int, int, int]
+) -> None:
+    """OptionError naming ``--model`` when a (Z, Y, X) ``shape`` volume is larger than the
+    model's crop (``max_shape``, None: any size)."""
     limit = getattr(model, "max_shape", None)
-    if limit is not None and any(s > m for s, m in zip(volume.shape, limit, strict=True)):
+    if limit is not None and any(s > m for s, m in zip(shape, limit, strict=True)):
         raise OptionError(
             "--model",
             f"{model.name} takes volumes up to {tuple(limit)} voxels (Z, Y, X) whole; "
-            f"{volume.volume_id} ({volume.source_image}) is {volume.shape}; crop it or use "
-            "a model that slides its window",
+            f"{volume_id} ({source}) is {tuple(shape)}; crop it or use a model that slides "
+            "its window",
         )
+
+
+def check_fits(model: VolumeModel, volume: Volume3D) -> None:
+    """:func:`check_shape` of a read volume."""
+    check_shape(model, volume.volume_id, volume.source_image, volume.shape)
 
 
 def open_volume(model: VolumeModel, volume: Volume3D) -> None:
