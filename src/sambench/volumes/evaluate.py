@@ -403,8 +403,9 @@ def _evaluate_3d_locked(
                 raise OptionError("--protocol", f"{name} cannot run with {model.name}: {why}")
         if is_volume_model(model):  # every volume must fit the model's crop: refuse up front
             for rec in table.drop_duplicates("volume_id").to_dict("records"):
-                check_shape(model, str(rec["volume_id"]), str(rec["source_image"]),
-                            (int(rec["depth"]), int(rec["height"]), int(rec["width"])))  # fmt: skip
+                shape = (int(rec["depth"]), int(rec["height"]), int(rec["width"]))
+                vid, src = str(rec["volume_id"]), str(rec["source_image"])
+                check_shape(model, vid, src, shape)  # type: ignore[arg-type]
         saved_cfg = cfg.to_json()
         if is_volume_model(model):
             saved_cfg[MODEL_INFO_KEY] = model.info()  # type: ignore[attr-defined]
