@@ -82,3 +82,11 @@ def test_model_kind_of_2d_and_3d_models() -> None:
 
     assert model_kind(FakeModel()) == "2d" and not is_volume_model(FakeModel())
     assert model_kind(Native()) == "3d" and is_volume_model(Native())
+
+
+def test_a_native_model_in_2d_evaluate_points_to_evaluate_3d() -> None:
+    from sambench.errors import OptionError
+    from sambench.models.registry import build_any
+
+    with pytest.raises(OptionError, match="evaluate-3d --model nninteractive"):
+        build_any("nninteractive", "/nowhere")
