@@ -236,6 +236,19 @@ def volume_section(ctx: ReportContext, sec: H.Section) -> None:
                 "Results carry model_kind 3d; seconds per step are the model's own."
             )
         )
+    if "over_time_cap" in df.columns and df["over_time_cap"].fillna(False).astype(bool).any():
+        capped = df[df["over_time_cap"].fillna(False).astype(bool)]
+        cap = json.loads((ctx.run_dir / CONFIG_3D_NAME).read_text()) if (
+            ctx.run_dir / CONFIG_3D_NAME).is_file() else {}  # fmt: skip
+        secs = (cap.get("protocol", {}).get("options", {}) or {}).get("time_cap_s", "?")
+        per = ", ".join(f"{p}: {n}" for p, n in capped.groupby("protocol").size().items())
+        sec.add(
+            H.note_html(
+                f"{len(capped)} step(s) came after the model's cumulative seconds for the object "
+                f"passed --time-cap-s {secs} and are scored as empty predictions (DSC 0), as the "
+                f"CVPR 2025 challenge does ({per})."
+            )
+        )
     if (
         ctx.results.empty
     ):  # a 3D run alone: its claims first (a 2D report states them in its summary)
