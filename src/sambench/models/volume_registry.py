@@ -45,8 +45,8 @@ def build_volume_model(
         raise OptionError(
             "--model", f"unknown 3D model {name!r}; expected one of {', '.join(VOLUME_MODEL_NAMES)}"
         )
-    if device is None:
-        from sambench.models.registry import default_device
+    if device is None:  # as registry.default_device (not imported: registry imports this module)
+        import torch
 
-        device = default_device()
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     return builder(checkpoint, device=device)
