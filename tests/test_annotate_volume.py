@@ -384,14 +384,14 @@ def test_volume_report_dsc_against_the_reference(tmp_path: Path) -> None:
     objs = volume_objects([st.session_dir])
     missing = int(ax[ks[0]].sum())
     n = int(ref.sum())
-    assert objs.loc[0, "dsc"] == pytest.approx(100 * 2 * (n - missing) / (2 * n - missing))
+    assert objs.loc[0, "dice"] == pytest.approx(100 * 2 * (n - missing) / (2 * n - missing))
     assert 0 < objs.loc[0, "nsd"] <= 100
     t = volume_table(objs)
     assert list(t["objects"]) == [1] and t.loc[0, "interactions_per_object"] == strokes
     out = tmp_path / "report"
     assert main(["annotation-report", str(st.session_dir), "--out", str(out)]) == 0
     csv = (out / "tables" / "annotation_3d.csv").read_text()
-    assert "dsc" in csv and "time_per_volume_s" in csv
+    assert "dice" in csv and "time_per_volume_s" in csv
     assert json.loads((st.session_dir / "session.json").read_text())["format"] == VS.FORMAT
 
 

@@ -288,7 +288,7 @@ def test_annotation_report_over_volume_sessions(tmp_path: Path) -> None:
     assert sorted(table["mode"]) == ["manual", "model"]
     for _, row in table.iterrows():
         assert row["objects"] == 1 and row["time_per_volume_s"] > 0
-        assert 0 < row["dsc"] < 100  # one slice (or seven) of a cord through 55 slices
+        assert 0 < row["dice"] < 100  # one slice (or seven) of a cord through 55 slices
     objects = pd.read_csv(out / "tables" / "annotation_3d_objects.csv")
     assert set(objects["made"]) == {"MANUAL", "SEMIAUTOMATIC"}
     assert (

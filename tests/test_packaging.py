@@ -39,6 +39,7 @@ OPTIONAL_EXTRAS = {
     "ray": "sambench/engine/ray_executor.py",
     "hf": "sambench/models/hf_sam.py",
     "runtime": "sambench/models/runtime/backend.py",
+    "native3d": "sambench/models/nninteractive.py",
 }
 """Extras whose modules only the named file imports, lazily (inside functions)."""
 

@@ -236,3 +236,29 @@ def test_a_run_resumed_over_parts_of_the_old_version_writes_the_new_names(tmp_pa
     pd.testing.assert_frame_equal(again[df.columns], df)
     on_disk = pd.read_parquet(run / "results3d.parquet")
     assert "dice" in on_disk.columns and "dsc" not in on_disk.columns
+
+
+def test_compare_3d_runs_joins_models_on_the_same_volumes(tmp_path: Path) -> None:
+    """report --compare-with for evaluate-3d runs (issue 29: 2D-lifted vs native 3D models)."""
+    import json
+
+    from sambench.errors import DataError, OptionError
+    from sambench.report.build import _join_runs_3d
+
+    def run(name: str, model: str, prepared: str = "/p") -> Path:
+        d = tmp_path / name
+        d.mkdir()
+        (d / "config-3d.json").write_text(json.dumps({"prepared": prepared}))
+        pd.DataFrame({"model": [model], "dice": [50.0]}).to_parquet(d / "results3d.parquet")
+        return d
+
+    a, b = run("a", "nninteractive"), run("b", "litemedsam")
+    joined = _join_runs_3d(a, pd.read_parquet(a / "results3d.parquet"), [b])
+    assert sorted(joined["model"]) == ["litemedsam", "nninteractive"]
+    with pytest.raises(OptionError, match="one model per run"):
+        _join_runs_3d(a, pd.read_parquet(a / "results3d.parquet"), [run("c", "nninteractive")])
+    with pytest.raises(OptionError, match="same volumes"):
+        _join_runs_3d(a, pd.read_parquet(a / "results3d.parquet"), [run("d", "x", "/q")])
+    (tmp_path / "e").mkdir()
+    with pytest.raises(DataError, match="evaluate-3d"):
+        _join_runs_3d(a, pd.read_parquet(a / "results3d.parquet"), [tmp_path / "e"])

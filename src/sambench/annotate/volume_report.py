@@ -26,7 +26,7 @@ from sambench.errors import DataError
 OBJECT_COLUMNS = ("annotator", "mode", "model", "item_id", "label_value", "object_name", "made",
                   "active_s", "n_interactions", "n_box", "n_click_pos", "n_click_neg",
                   "n_propagate", "n_brush", "n_erase", "n_polygon", "n_undo",
-                  "hand_voxels_after_model", "voxels", "dsc", "nsd")  # fmt: skip
+                  "hand_voxels_after_model", "voxels", "dice", "nsd")  # fmt: skip
 
 
 def _read_canonical(path: Path) -> tuple[np.ndarray, tuple[float, float, float]]:
@@ -75,14 +75,15 @@ def volume_objects(
             raise DataError(Path(s), "has no accepted volume yet (nothing to report)")
         for r in objs:
             dsc, nsd = _scores(r, nsd_tolerance_mm, cache)
-            rows.append({**{c: r.get(c) for c in OBJECT_COLUMNS}, "dsc": dsc, "nsd": nsd,
+            rows.append({**{c: r.get(c) for c in OBJECT_COLUMNS}, "dice": dsc, "nsd": nsd,
                          "session": str(s), "volume_active_s": r.get("volume_active_s")})  # fmt: skip
     return pd.DataFrame(rows)
 
 
 def volume_table(objects: pd.DataFrame) -> pd.DataFrame:
     """The 3D annotation table: per annotator, mode and volume: objects, time per volume and
-    per object, interactions per object, hand-edited voxels after the model, mean DSC/NSD."""
+    per object, interactions per object, hand-edited voxels after the model, mean 3D DICE/NSD
+    in % (``dice``, ``nsd``: the names of every other table)."""
     g = objects.groupby(["annotator", "mode", "model", "item_id"], sort=True)
     out = g.agg(
         objects=("label_value", "count"),
@@ -91,7 +92,7 @@ def volume_table(objects: pd.DataFrame) -> pd.DataFrame:
         interactions_per_object=("n_interactions", "mean"),
         propagations=("n_propagate", "sum"),
         hand_voxels_after_model=("hand_voxels_after_model", "sum"),
-        dsc=("dsc", "mean"),
+        dice=("dice", "mean"),
         nsd=("nsd", "mean"),
     ).reset_index()
     return out

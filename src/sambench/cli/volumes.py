@@ -49,12 +49,16 @@ def evaluate_3d(
             "--protocol",
             "-p",
             metavar="NAMES",
-            help="Comma list of slicewise-gt, propagate, interactive-3d, sam2-video (SAM 2 models "
-            "only) and any registered protocol; see docs/volumes.md.",
+            help="Comma list of slicewise-gt, propagate, interactive-3d, effort, sam2-video (SAM 2 "
+            "models only) and any registered protocol; see docs/volumes.md.",
         ),
     ] = "propagate",
-    model: Annotated[str, O.model("Model (registry name).")] = "litemedsam",
-    checkpoint: Annotated[Path | None, O.checkpoint("SAM/MedSAM checkpoint.")] = None,
+    model: Annotated[
+        str, O.model("Model (registry name; native 3D: nninteractive).")
+    ] = "litemedsam",
+    checkpoint: Annotated[
+        Path | None, O.checkpoint("Checkpoint file, or a native model's folder.")
+    ] = None,
     device: Annotated[str | None, O.device("cpu, cuda, cuda:1, mps.")] = None,
     prompt: Annotated[
         str, typer.Option("--prompt", metavar="KIND", help="First prompt: box or point.")
@@ -81,6 +85,15 @@ def evaluate_3d(
             "--protocol-option",
             metavar="KEY=VALUE",
             help="Protocol extra, repeatable (interactive-3d: initial_box=false, agree_dsc=0.9).",
+        ),
+    ] = None,
+    time_cap_s: Annotated[
+        float | None,
+        typer.Option(
+            "--time-cap-s",
+            metavar="S",
+            help="interactive-3d, effort: model seconds per object; later steps score empty "
+            "(CVPR 2025: 90).",
         ),
     ] = None,
     nsd_tolerance_mm: Annotated[float, O.nsd_tolerance_mm("NSD tolerance, mm.")] = 2.0,
@@ -113,6 +126,13 @@ def evaluate_3d(
     from sambench.volumes.types import ProtocolConfig
 
     sr = _floats("--shift", shift, 2)
+    extras = _options(protocol_option)
+    if time_cap_s is not None:
+        if not {"interactive-3d", "effort"} & set(O.comma_list(protocol) or ()):
+            raise OptionError("--time-cap-s", "applies to --protocol interactive-3d or effort only")
+        if not time_cap_s > 0:
+            raise OptionError("--time-cap-s", f"expected seconds > 0, got {time_cap_s:g}")
+        extras["time_cap_s"] = float(time_cap_s)
     sp = _floats("--assume-spacing", assume_spacing, 3)
     cfg = Run3DConfig(
         prepared=str(prepared),
@@ -126,7 +146,7 @@ def evaluate_3d(
             multimask=multimask,
             use_mask_prompt=mask_prompt,
             steps=steps,
-            options=_options(protocol_option),
+            options=extras,
         ),
         nsd_tolerance_mm=nsd_tolerance_mm,
         empty=empty,

@@ -250,6 +250,14 @@ def build_any(
                     f"remove {option} {value}",
                 )
         return build_baseline(name)  # type: ignore[return-value]
+    from sambench.models.volume_registry import VOLUME_MODEL_NAMES
+
+    if name in VOLUME_MODEL_NAMES:
+        raise OptionError(
+            "--model",
+            f"{name!r} is a native 3D model: run it with `sambench evaluate-3d --model {name}` "
+            "(docs/models-3d.md)",
+        )
     builder = _custom_builder(name)
     if builder is None:
         known = MODEL_NAMES + BASELINE_NAMES + entry_point_names()

@@ -86,6 +86,37 @@ def _resolve_prepared(
     return p
 
 
+def _join_runs_3d(run_dir: Path, results3d: pd.DataFrame, others: Sequence[Path]) -> pd.DataFrame:
+    """The rows of other evaluate-3d runs (other models, the same prepared folder) joined to this
+    run's: one model per run. DataError naming the run that is not one, OptionError naming
+    ``--compare-with`` for a model twice or another prepared folder."""
+    import json
+
+    from sambench.errors import DataError, OptionError
+    from sambench.report.volumes import CONFIG_3D_NAME, RESULTS3D_NAME
+
+    def prepared_of(run: Path) -> str | None:
+        cfg = run / CONFIG_3D_NAME
+        return json.loads(cfg.read_text()).get("prepared") if cfg.is_file() else None
+
+    frames, models = [results3d], set(map(str, results3d["model"].unique()))
+    for other in map(Path, others):
+        if not (other / RESULTS3D_NAME).is_file():
+            raise DataError(other / RESULTS3D_NAME, "missing: expected a finished evaluate-3d run "
+                            "to compare with this evaluate-3d run")  # fmt: skip
+        if prepared_of(other) != prepared_of(run_dir):
+            raise OptionError("--compare-with", f"{other} evaluated {prepared_of(other)}, this "
+                              f"run {prepared_of(run_dir)}: compare runs on the same volumes")  # fmt: skip
+        df = pd.read_parquet(other / RESULTS3D_NAME)
+        twice = models & set(map(str, df["model"].unique()))
+        if twice:
+            raise OptionError("--compare-with", f"{other} holds model(s) {sorted(twice)} "
+                              "already in the report (one model per run)")  # fmt: skip
+        models |= set(map(str, df["model"].unique()))
+        frames.append(df)
+    return pd.concat(frames, ignore_index=True, sort=False)
+
+
 def _intro_3d(run_dir: Path, results3d: pd.DataFrame) -> str:
     models = ", ".join(sorted(map(str, results3d["model"].unique())))
     return (
@@ -162,8 +193,10 @@ def build_report(
     only_3d = results3d is not None and results.empty
     main_model = str(results["model"].iloc[0]) if len(results) else None
     if compare_with and only_3d:
-        raise ValueError("--compare-with: comparing runs is for `sambench evaluate` runs only")
-    results = _join_runs(run_dir, results, compare_with)
+        assert results3d is not None
+        results3d = _join_runs_3d(run_dir, results3d, compare_with)
+    else:
+        results = _join_runs(run_dir, results, compare_with)
     out = ensure_run_folder(run_dir / "report" if out is None else Path(out), "report")
     out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out / REPORT_MARKER, "sambench report folder\n")

@@ -57,10 +57,13 @@ CONFIG_3D_NAME = "config-3d.json"
 RESULTS3D_NAME = "results3d.parquet"
 
 
-def click_step_figure(curves: dict[str, pd.DataFrame]) -> Figure:
+def click_step_figure(
+    curves: dict[str, pd.DataFrame], xlabel: str = "step (0 = initial box, then clicks)"
+) -> Figure:
     """Mean metric per step (0 = box, then clicks) per model, with the 95 % CI as a band; one
     axes per metric (``curves``: axis label -> :func:`sambench.analysis.volumes.click_curve`,
-    columns model, step, mean, ci_lo, ci_hi, ci_note), all on one shared 0-100 % y axis.
+    columns model, step, mean, ci_lo, ci_hi, ci_note), all on one shared 0-100 % y axis; ``xlabel``: of the steps (e.g. "interactions" for the
+    effort protocol).
 
     A model whose CI is missing at every step (too few cases) gets no band, and the axes says
     why ("no band: <model>: n = 1 case: too few")."""
@@ -83,7 +86,7 @@ def click_step_figure(curves: dict[str, pd.DataFrame]) -> Figure:
             else:
                 notes = [str(n) for n in g.get("ci_note", pd.Series(dtype=str)) if n]
                 no_band.append(f"{model}: {notes[0] if notes else 'no CI'}")
-        ax.set_xlabel("step (0 = initial box, then clicks)")
+        ax.set_xlabel(xlabel)
         ax.set_ylabel(f"mean {label}")
         ax.set_xticks(sorted(curve["step"].unique()))
         ax.set_ylim(0, 100)
@@ -276,6 +279,35 @@ def volume_parts(
             curves["NSD (%)"] = av.click_curve(results3d, NSD, rng=rng, n_boot=nb, unit=unit)
         text = f"3D DICE and NSD per click step (band: {ci_label(unit)})"
         yield Part("figure", text, "dice_nsd_per_step", fig=click_step_figure(curves))
+    if "effort" in protocols:  # RadioActive-style equal effort, 2D-lifted and native 3D alike
+        eff = results3d[results3d["protocol"] == "effort"]
+        n_budgets = int(eff.groupby(["volume_id", "label_value", "model"]).size().max())
+        inter = av.interactive_table(results3d, protocol="effort", n_clicks=n_budgets)
+        kinds = eff.groupby("model")["model_kind"].first() if "model_kind" in eff else None
+        summary = inter.groupby("model", sort=True)[
+            ["DSC_AUC", "NSD_AUC", "DSC_Final", "NSD_Final", "seconds_mean"]
+        ].mean()
+        if kinds is not None:
+            summary.insert(0, "model_kind", kinds.reindex(summary.index))
+        budgets = ", ".join(str(int(v)) for v in sorted(eff["step"].unique()))
+        yield Part("heading", f"Equal effort: {budgets} interactions (mean per model)")
+        yield Part("text", "One interaction = the initial box or one click, for 2D-lifted and "
+                   "native 3D models alike (docs/models-3d.md); AUCs by the CVPR 2025 formula "
+                   "over the budget points, on the challenge's 0-1 scale.")  # fmt: skip
+        yield Part("table", "", "3d_effort", df=summary.reset_index())
+        nb = min(n_boot, 1000)
+        curves = {
+            "3D DICE (%)": av.click_curve(
+                results3d, DICE, protocol="effort", rng=rng, n_boot=nb, unit=unit
+            )
+        }
+        if NSD in results3d.columns:
+            curves["NSD (%)"] = av.click_curve(
+                results3d, NSD, protocol="effort", rng=rng, n_boot=nb, unit=unit
+            )
+        text = f"3D DICE and NSD against interactions (band: {ci_label(unit)})"
+        yield Part("figure", text, "dice_nsd_per_interaction",
+                   fig=click_step_figure(curves, "interactions"))  # fmt: skip
     if {"slicewise-gt", "propagate"} <= protocols:
         side = av.slicewise_vs_propagate(results3d)
         yield Part("heading", "slicewise-gt vs propagate (what the slice protocol hides)")
@@ -339,6 +371,28 @@ def volume_section(ctx: ReportContext, sec: H.Section) -> None:
             "distances in mm, scored over the whole volume (see docs/volumes.md)."
         )
     )
+    info = _model_info(ctx.run_dir)
+    if info:  # a native 3D model: the licence of its weights, as the session reported it
+        sec.add(
+            H.para_html(
+                f"Native 3D model {info.get('model', '?')} ({info.get('package', '?')}), weights "
+                f"{info.get('checkpoint', '?')}: licence {info.get('license', 'unknown')}. "
+                "Results carry model_kind 3d; seconds per step are the model's own."
+            )
+        )
+    if "over_time_cap" in df.columns and df["over_time_cap"].fillna(False).astype(bool).any():
+        capped = df[df["over_time_cap"].fillna(False).astype(bool)]
+        cap = json.loads((ctx.run_dir / CONFIG_3D_NAME).read_text()) if (
+            ctx.run_dir / CONFIG_3D_NAME).is_file() else {}  # fmt: skip
+        secs = (cap.get("protocol", {}).get("options", {}) or {}).get("time_cap_s", "?")
+        per = ", ".join(f"{p}: {n}" for p, n in capped.groupby("protocol").size().items())
+        sec.add(
+            H.note_html(
+                f"{len(capped)} step(s) came after the model's cumulative seconds for the object "
+                f"passed --time-cap-s {secs} and are scored as empty predictions (DSC 0), as the "
+                f"CVPR 2025 challenge does ({per})."
+            )
+        )
     if (
         ctx.results.empty
     ):  # a 3D run alone: its claims first (a 2D report states them in its summary)
@@ -366,6 +420,15 @@ def volume_section(ctx: ReportContext, sec: H.Section) -> None:
             ctx.table(sec, p.name, p.df, p.text)
         elif p.kind == "figure" and p.fig is not None:
             ctx.figure(sec, p.name, p.fig, p.text)
+
+
+def _model_info(run_dir: Path) -> dict[str, object]:
+    """``model_info`` of the run's ``config-3d.json`` (a native 3D model's), or {}."""
+    path = run_dir / CONFIG_3D_NAME
+    if not path.is_file():
+        return {}
+    info = json.loads(path.read_text()).get("model_info")
+    return info if isinstance(info, dict) else {}
 
 
 def config_3d_section(ctx: ReportContext, sec: H.Section) -> None:

@@ -36,6 +36,7 @@ from sambench.errors import DataError, OptionError
 from sambench.metrics.columns3d import DICE, NSD, rename_row3d, upgrade_results3d
 from sambench.metrics.volume import VOLUME_METRIC_NAMES
 from sambench.models.base import PromptableModel
+from sambench.models.volume_base import is_volume_model, model_kind
 from sambench.prompts.strategies import PromptError
 from sambench.store.atomic import write_json_atomic, write_parquet_atomic
 from sambench.store.runfolder import ensure_run_folder
@@ -49,11 +50,16 @@ from sambench.volumes.embeddings import (
 )
 from sambench.volumes.io import load_volume_table, object_from_row, read_volume, write_mask_nifti
 from sambench.volumes.masks import score_object
+from sambench.volumes.native import TIME_CAP_OPTION, check_shape, open_volume, time_cap
 from sambench.volumes.protocols._prompts import FIRST_PROMPTS
 from sambench.volumes.types import ProtocolConfig, Volume3D, get_protocol, load_protocols
 
 log = logging.getLogger(__name__)
 CONFIG_NAME = "config-3d.json"
+MODEL_INFO_KEY = "model_info"
+"""config-3d.json's record of a native 3D model (licence of its weights, package, checkpoint)."""
+NATIVE_PROTOCOLS = ("interactive-3d", "effort")
+"""The protocols a native 3D model runs (the others prompt 2D slices)."""
 RESULTS3D_NAME = "results3d.parquet"
 MASKS_DIR = "masks"
 _OBJECT_COLUMNS = ("object_name", "label_value", "voxel_count", "n_slices", "key_slice")
@@ -67,7 +73,11 @@ VOLUME_ENCODER_COLUMNS = (
 """Per-volume totals written on every row of the volume: encoder passes run for the volume in
 this run (0 when every embedding came from ``--cache-dir``), distinct slices whose embedding was
 used, seconds spent encoding and reading the cache, and the most MiB of embeddings held at once."""
-_RESUME_FREE = ("embedding_budget_mb", "cache_dir")  # change no number: may differ on resume
+_RESUME_FREE = (
+    "embedding_budget_mb",
+    "cache_dir",
+    MODEL_INFO_KEY,
+)  # change no number: may differ on resume
 
 
 @dataclass(frozen=True)
@@ -169,8 +179,29 @@ BUILTIN_PROTOCOL_OPTIONS: dict[str, dict[str, Any]] = {
     "interactive-3d": {
         "initial_box": lambda v: None if isinstance(v, bool) else "expected true or false",
         "agree_dsc": _agree_dsc,
+        TIME_CAP_OPTION: lambda v: _time_cap_problem(v),
+    },
+    "effort": {
+        "initial_box": lambda v: None if isinstance(v, bool) else "expected true or false",
+        "agree_dsc": _agree_dsc,
+        TIME_CAP_OPTION: lambda v: _time_cap_problem(v),
+        "budgets": lambda v: _budgets_problem(v),
     },
 }
+
+
+def _budgets_problem(v: Any) -> str | None:
+    from sambench.volumes.protocols.effort import budgets_problem
+
+    return budgets_problem(v)
+
+
+def _time_cap_problem(v: Any) -> str | None:
+    try:
+        time_cap(ProtocolConfig(options={TIME_CAP_OPTION: v}))
+    except OptionError:
+        return "expected seconds > 0"
+    return None
 
 
 def _check_protocol_options(cfg: Run3DConfig) -> None:
@@ -185,7 +216,7 @@ def _check_protocol_options(cfg: Run3DConfig) -> None:
             raise OptionError(
                 "--protocol-option",
                 f"{key!r} is not an option of {', '.join(cfg.protocols)} (known: "
-                f"{', '.join(names)}; interactive-3d reads initial_box, agree_dsc)",
+                f"{', '.join(names)}; interactive-3d reads initial_box, agree_dsc, time_cap_s; effort also budgets)",
             )
         problem = known[key](value)
         if problem is not None:
@@ -231,6 +262,15 @@ def _volume_rows(
     embeddings (the union of the slices the protocols declare encoded first)."""
     first = rows.iloc[0].to_dict()
     vol = read_volume(first, Path(first["_root"]), cfg.assume_spacing)
+    records = [
+        {str(k): v for k, v in r.items()}
+        for r in rows.sort_values("label_value").to_dict("records")
+    ]
+    if is_volume_model(model):  # a native 3D model: the source volume, opened once
+        open_volume(model, vol)  # type: ignore[arg-type]
+        result = _object_rows(model, vol, records, cfg, out)
+        none = dict.fromkeys(VOLUME_ENCODER_COLUMNS, 0.0)
+        return [{**row, **none} for row in result]
     store = SliceEmbeddings(
         model,
         vol,
@@ -238,10 +278,6 @@ def _volume_rows(
         cache=cache,
         encoder_batch=encoder_batch_for(model),
     )
-    records = [
-        {str(k): v for k, v in r.items()}
-        for r in rows.sort_values("label_value").to_dict("records")
-    ]
     if store.shares:
         needed: list[int] = []  # in the order of first use: object by object, protocol by protocol
         for rec in records:
@@ -275,6 +311,7 @@ def _object_rows(
             spacing_y=vol.spacing[1],
             spacing_x=vol.spacing[2],
             model=model.name,
+            model_kind=model_kind(model),
             nsd_tolerance_mm=float(cfg.nsd_tolerance_mm),
         )
         for name in cfg.protocols:
@@ -355,15 +392,27 @@ def _evaluate_3d_locked(
                 "give another --out, or the same options to resume it",
             )
         if model is None:
-            from sambench.models.registry import build_any
-
-            model = build_any(cfg.model, cfg.checkpoint, device=cfg.device)
+            model = _build(cfg)
         for name in cfg.protocols:
+            if is_volume_model(model) and name not in NATIVE_PROTOCOLS:
+                raise OptionError(
+                    "--protocol",
+                    f"{name} prompts 2D slices and cannot run with {model.name} (a native 3D "
+                    f"model); use {', '.join(NATIVE_PROTOCOLS)}",
+                )
             req = get_protocol(name).requires
             why = None if req is None else req(model)
             if why is not None:
                 raise OptionError("--protocol", f"{name} cannot run with {model.name}: {why}")
-        write_json_atomic(cfg_path, cfg.to_json())
+        if is_volume_model(model):  # every volume must fit the model's crop: refuse up front
+            for rec in table.drop_duplicates("volume_id").to_dict("records"):
+                shape = (int(rec["depth"]), int(rec["height"]), int(rec["width"]))
+                vid, src = str(rec["volume_id"]), str(rec["source_image"])
+                check_shape(model, vid, src, shape)  # type: ignore[arg-type]
+        saved_cfg = cfg.to_json()
+        if is_volume_model(model):
+            saved_cfg[MODEL_INFO_KEY] = model.info()  # type: ignore[attr-defined]
+        write_json_atomic(cfg_path, saved_cfg)
         cache = None
         if cfg.cache_dir is not None:
             from sambench.engine.plan import embedding_signature
@@ -384,6 +433,18 @@ def _evaluate_3d_locked(
             df = df.sort_values(keys, kind="stable").reset_index(drop=True)
         write_parquet_atomic(out / RESULTS3D_NAME, df)
         return df
+
+
+def _build(cfg: Run3DConfig) -> PromptableModel:
+    """The run's model: a native 3D model (:data:`~sambench.models.volume_registry.
+    VOLUME_MODEL_NAMES`) or a 2D one (:func:`~sambench.models.registry.build_any`)."""
+    from sambench.models.volume_registry import VOLUME_MODEL_NAMES, build_volume_model
+
+    if cfg.model in VOLUME_MODEL_NAMES:
+        return build_volume_model(cfg.model, cfg.checkpoint, device=cfg.device)  # type: ignore[return-value]
+    from sambench.models.registry import build_any
+
+    return build_any(cfg.model, cfg.checkpoint, device=cfg.device)
 
 
 def load_results_3d(run_dir: Path | str) -> pd.DataFrame:

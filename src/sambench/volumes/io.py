@@ -135,9 +135,7 @@ def read_volume(
     if diff is not None:
         raise DataError(lab_path, f"does not lie on the grid of its image {img_path}: {diff}")
     if not zarr:  # the NIfTI keeps the source's voxel order: canonical RAS, then slice-major
-        arrays = [
-            np.ascontiguousarray(np.moveaxis(g.read_canonical(None), 2 - axis, 0)) for g in grids
-        ]
+        arrays = [slice_major(g.read_canonical(None), axis) for g in grids]
     image, label = arrays
     for arr, p in ((image, img_path), (label, lab_path)):
         if arr.dtype != np.uint8:
@@ -161,6 +159,46 @@ def read_volume(
         source_image=str(row["source_image"]),
         modality=str(row.get("modality", "")),
     )
+
+
+def slice_major(canonical_zyx: np.ndarray, slice_axis: int) -> np.ndarray:
+    """A canonical RAS (z, y, x) array (:meth:`sambench.data.readers._Volume.read_canonical`) in
+    the slice-major (S, H, W) order of :class:`Volume3D` (axis 0 = canonical axis
+    ``slice_axis``); the one place both the prepared volume and the source intensities are
+    ordered (contiguous copy)."""
+    return np.ascontiguousarray(np.moveaxis(canonical_zyx, 2 - slice_axis, 0))
+
+
+def read_source_intensities(volume: Volume3D) -> np.ndarray:
+    """The SOURCE intensities of ``volume`` (the user's file ``volume.source_image``: raw HU for
+    CT, scanner units for MRI; not the prepared uint8 slices) as SxHxW float32 on the prepared
+    grid and voxel order (reoriented to RAS, then slice-major, exactly as the prepared volume:
+    :func:`slice_major`). DataError naming the file when it is missing, 4D or multi-channel,
+    or not on the prepared volume's grid (e.g. prepare cropped it)."""
+    src = Path(volume.source_image)
+    if not volume.source_image or not src.exists():
+        raise DataError(
+            src, f"the source image of {volume.volume_id} is missing (native 3D models read the "
+            "source intensities, not the prepared slices); restore it or prepare again"
+        )  # fmt: skip
+    grid = _Volume(src, "accept")
+    if grid.frames is not None or grid.ndim != 3:
+        raise DataError(
+            src, f"{grid.ndim}-D source; native 3D models read 3D sources only (a 4D frame or a "
+            "2D file is evaluated with the 2D models' protocols)"
+        )  # fmt: skip
+    arr = grid.read_canonical(None)
+    if arr.ndim != 3:
+        raise DataError(
+            src, f"has {arr.shape[3]} channels per voxel; expected one (a 3D scalar volume)"
+        )
+    out = slice_major(arr, volume.slice_axis).astype(np.float32, copy=False)
+    if tuple(out.shape) != volume.shape:
+        raise DataError(
+            src, f"shape {tuple(out.shape)} (slice-major) differs from the prepared volume's "
+            f"{volume.shape}; native 3D models need the source on the prepared grid"
+        )  # fmt: skip
+    return out
 
 
 def write_mask_nifti(path: Path | str, mask: Any, volume: Volume3D) -> Path:

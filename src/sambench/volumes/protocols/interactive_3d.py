@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from sambench.models.base import PromptableModel
+from sambench.models.volume_base import is_volume_model
 from sambench.prompts.types import Prompts
 from sambench.volumes.clicks3d import (
     Box3D,
@@ -54,6 +55,7 @@ from sambench.volumes.clicks3d import (
     next_click,
     step_scores,
 )
+from sambench.volumes.native import apply_time_cap, native_interactive_3d, time_cap
 from sambench.volumes.protocols.propagate import propagate_from
 from sambench.volumes.slices import SliceOutput, SlicePredictor, mask_box
 from sambench.volumes.sparse import SparseMask, union_crop
@@ -195,7 +197,21 @@ def _box_slice(volume: Volume3D, obj: Object3D, config: ProtocolConfig) -> list[
 )
 def interactive_3d(model: PromptableModel, volume: Volume3D, obj: Object3D,
                    config: ProtocolConfig, rng: Rng) -> Steps:  # fmt: skip
-    """Steps 0 (box, optional) and 1..``config.steps`` (clicks); see the module docstring."""
+    """Steps 0 (box, optional) and 1..``config.steps`` (clicks); see the module docstring. A
+    native 3D model (:func:`~sambench.models.volume_base.is_volume_model`) takes the prompts
+    directly (:func:`~sambench.volumes.native.native_interactive_3d`); ``--time-cap-s`` applies
+    to both (:func:`~sambench.volumes.native.apply_time_cap`)."""
+    cap = time_cap(config)
+    if is_volume_model(model):
+        steps = native_interactive_3d(model, volume, obj, config, rng)  # type: ignore[arg-type]
+    else:
+        steps = _lifted_2d(model, volume, obj, config, rng)
+    return apply_time_cap(steps, cap, volume.shape)
+
+
+def _lifted_2d(model: PromptableModel, volume: Volume3D, obj: Object3D,
+               config: ProtocolConfig, rng: Rng) -> Steps:  # fmt: skip
+    """The 2D model's steps, adapted to slices (the module docstring)."""
     from sambench.errors import OptionError
 
     use_box = _option(config, "initial_box", True)
