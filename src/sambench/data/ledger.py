@@ -111,7 +111,8 @@ def flag_seen(results: pd.DataFrame, ledger: dict[str, LedgerEntry]) -> pd.Serie
 
 def ledger_table(ledger: dict[str, LedgerEntry]) -> pd.DataFrame:
     """One row per model: model, training datasets (recipes, comma-separated, or none), the
-    listed datasets no recipe matches (or empty), source."""
+    listed datasets no recipe matches (or empty), source, note (how names were matched; PARTIAL
+    where the entry is known to be incomplete)."""
     return pd.DataFrame(
         [
             {
@@ -119,6 +120,7 @@ def ledger_table(ledger: dict[str, LedgerEntry]) -> pd.DataFrame:
                 "datasets": ", ".join(sorted(e.datasets)) or "none",
                 "not matched to a recipe": ", ".join(e.unmatched),
                 "source": e.source,
+                "note": e.note,
             }
             for e in ledger.values()
         ]
