@@ -24,12 +24,43 @@ def test_package_ledger_cites_a_source_for_every_entry_and_names_recipes():
     assert {"sam_vit_b", "sam2_hiera_t"} <= set(ledger)
     for e in ledger.values():
         assert e.source.strip()
-        assert e.datasets <= recipes
+        assert e.datasets <= recipes, (e.model, sorted(e.datasets - recipes))
+        # a name the source lists but no recipe matches is kept as listed, never a recipe name
+        assert not set(e.unmatched) & recipes, (e.model, sorted(set(e.unmatched) & recipes))
+    # entries transcribed from the authors' own lists cite a link to that list
+    for m in ("biomedparse", "sam_med3d", "sam_med3d_turbo", "sam_med2d", "medsam2"):
+        assert "https://github.com/" in ledger[m].source, m
+    # an entry built from a partial statement says so where the report shows it
+    for m in ("sam_med2d", "medsam2"):
+        assert ledger[m].note.startswith("PARTIAL"), m
+    # SA-Med3D-140K's table: 58 public rows + one '24 Private datasets' row, all transcribed
+    # (AMOS22 and CHAOS each match two recipes, every other matched row one)
+    turbo = ledger["sam_med3d_turbo"]
+    assert len(turbo.unmatched) + len(turbo.datasets) - 2 == 58 + 1
+
+
+def test_shipped_entries_flag_listed_datasets_only():
+    """Rows of models with a shipped entry are flagged exactly on the datasets their sources list
+    (BiomedParseData's table; SAM-Med3D's training paths), not on others or other models."""
+    ledger = load_ledger()
+    df = pd.DataFrame(
+        {
+            "model": ["biomedparse", "biomedparse", "sam_med3d", "sam_med3d", "sam_med3d_turbo"],
+            "dataset": ["ISIC2018", "Kvasir-SEG", "WORD", "MnMs", "VerSe20"],
+            "case": ["a", "b", "c", "d", "e"],
+        }
+    )
+    # MnMs: only in the file's all_datasets list, in no training folder; VerSe20: the ECCV table
+    assert flag_seen(df, ledger).tolist() == [True, False, True, False, True]
+    assert not flag_seen(df.assign(model="sam_med3d"), ledger).iloc[4]
+    assert "BTCV" in ledger["biomedparse"].unmatched
 
 
 def test_ledger_validation_and_case_lists(tmp_path: Path):
     with pytest.raises(DataError, match="needs its source"):
         parse_ledger({"format": 1, "models": {"m": {"datasets": ["WORD"]}}}, "x.yaml")
+    with pytest.raises(DataError, match=r"models\.m\.unmatched: expected a list"):
+        parse_ledger({"format": 1, "models": {"m": {"source": "s", "unmatched": "BTCV"}}}, "x.yaml")
     ledger = parse_ledger(
         {
             "format": 1,
@@ -92,3 +123,33 @@ def test_out_of_core_report_flags_the_same_results(tmp_path: Path):
     n = int((results["dataset"] == datasets[0]).sum())
     assert lazy_csv["flagged"].sum() == n > 0
     assert f"{n:,} of {len(results):,} results are FLAGGED" in page
+
+
+def test_litemedsam_run_on_a_ledger_dataset_is_flagged(tmp_path: Path):
+    """sambench's default model: a run named ``litemedsam`` on a dataset its ledger entry lists is
+    FLAGGED in the report; without an entry (none ships: the CVPR 2024 challenge's training list
+    was not reachable, docs/datasets.md) the report says its overlap is unknown."""
+    prepared = make_prepared(tmp_path / "prep", n_images=3)
+    datasets = sorted(
+        pd.read_parquet(next(prepared.glob("*/manifest.parquet")))["dataset"].unique()
+    )
+    model = FakeModel()
+    model.name = "litemedsam"
+    cfg = RunConfig(prepared=str(prepared), model="litemedsam", progress=False, strategies=("S5",))
+    results = evaluate(cfg, tmp_path / "run", model=model)
+    assert set(results["model"]) == {"litemedsam"}
+    assert "litemedsam" not in load_ledger()
+    page = build_report(tmp_path / "run", tmp_path / "rep0", overlays=False).read_text()
+    assert "No ledger entry for litemedsam" in page and "FLAGGED" not in page
+    user = tmp_path / "ledger.yaml"
+    user.write_text(
+        "format: 1\nmodels:\n  litemedsam:\n    datasets: [" + datasets[0] + "]\n"
+        "    unmatched: [Some Private Set]\n    source: entry made in the test\n"
+    )
+    page = build_report(tmp_path / "run", tmp_path / "rep", overlays=False, ledger=user).read_text()
+    n = int((results["dataset"] == datasets[0]).sum())
+    assert n > 0
+    assert f"{n:,} of {len(results):,} results are FLAGGED" in page
+    assert "Some Private Set" in page  # the unmatched names are shown with the entry
+    csv = pd.read_csv(tmp_path / "rep" / "training_overlap.csv")
+    assert csv["flagged"].sum() == n

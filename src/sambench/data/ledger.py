@@ -2,8 +2,10 @@
 was trained on, as its authors list them, with the source of each entry.
 
 ``sambench/data/ledger.yaml`` ships the entries checked so far; a user file of the same form
-(``format: 1``, ``models: {model: {datasets: [...], source: ..., cases: {dataset: [case, ...]}}}``)
-adds models or replaces a model's entry (``load_ledger(user_file)``). ``cases`` (optional) narrows
+(``format: 1``, ``models: {model: {datasets: [...], source: ..., unmatched: [...], cases: {dataset:
+[case, ...]}}}``) adds models or replaces a model's entry (``load_ledger(user_file)``). ``datasets``
+are recipe / prepared dataset names; ``unmatched`` (optional) keeps, as the source spells them, the
+training datasets the source lists that no recipe matches (shown, never flagged). ``cases`` (optional) narrows
 a dataset to the case ids the authors published as their training split; without it every case of
 the dataset counts as seen. ``flag_seen(results, ledger)`` marks result rows (columns ``model``,
 ``dataset``, optionally ``case``) on data the model saw in training.
@@ -24,13 +26,15 @@ from sambench.errors import DataError
 @dataclass(frozen=True)
 class LedgerEntry:
     """One model's training data: ``datasets`` (recipe / prepared dataset names), ``source``
-    (paper table or model card), ``cases`` (dataset -> training case ids, where published)."""
+    (paper table or model card), ``cases`` (dataset -> training case ids, where published),
+    ``unmatched`` (names the source lists that match no recipe, as the source spells them)."""
 
     model: str
     datasets: frozenset[str]
     source: str
     cases: dict[str, frozenset[str]] = field(default_factory=dict)
     note: str = ""
+    unmatched: tuple[str, ...] = ()
 
 
 def parse_ledger(data: Any, where: str) -> dict[str, LedgerEntry]:
@@ -56,12 +60,17 @@ def parse_ledger(data: Any, where: str) -> dict[str, LedgerEntry]:
             raise DataError(
                 Path(where), f"models.{model}.datasets: expected a list of dataset names"
             )
+        um = e.get("unmatched") or []
+        if not isinstance(um, list) or not all(isinstance(d, str) for d in um):
+            raise DataError(
+                Path(where), f"models.{model}.unmatched: expected a list of dataset names"
+            )
         cases = {str(k): frozenset(map(str, v)) for k, v in (e.get("cases") or {}).items()}
-        unknown = set(e) - {"datasets", "source", "cases", "note"}
+        unknown = set(e) - {"datasets", "source", "cases", "note", "unmatched"}
         if unknown:
             raise DataError(Path(where), f"models.{model}: unknown key(s) {sorted(unknown)}")
         out[str(model)] = LedgerEntry(
-            str(model), frozenset(ds), e["source"], cases, str(e.get("note", ""))
+            str(model), frozenset(ds), e["source"], cases, str(e.get("note", "")), tuple(um)
         )
     return out
 
@@ -101,13 +110,17 @@ def flag_seen(results: pd.DataFrame, ledger: dict[str, LedgerEntry]) -> pd.Serie
 
 
 def ledger_table(ledger: dict[str, LedgerEntry]) -> pd.DataFrame:
-    """One row per model: model, training datasets (comma-separated, or none), source."""
+    """One row per model: model, training datasets (recipes, comma-separated, or none), the
+    listed datasets no recipe matches (or empty), source, note (how names were matched; PARTIAL
+    where the entry is known to be incomplete)."""
     return pd.DataFrame(
         [
             {
                 "model": e.model,
                 "datasets": ", ".join(sorted(e.datasets)) or "none",
+                "not matched to a recipe": ", ".join(e.unmatched),
                 "source": e.source,
+                "note": e.note,
             }
             for e in ledger.values()
         ]

@@ -72,5 +72,8 @@ def overlap_section_counts(
     sec.add(H.table_html(per, unit="count"))
     used = ledger_table({m: ledger[m] for m in models if m in ledger})
     if not used.empty:
-        sec.add(H.table_html(used))
+        sec.add(H.table_html(used.drop(columns="note")))
+        for model, note in zip(used["model"], used["note"], strict=True):
+            if note:
+                sec.add(H.note_html(f"Ledger note on {model}: {note}"))
     return sec
