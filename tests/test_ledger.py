@@ -94,6 +94,10 @@ def test_report_flags_results_on_training_data(tmp_path: Path):
     n = len(results)
     assert "Training-data overlap" in page
     assert f"{n:,} of {n:,} results are FLAGGED" in page
+    # the summary leads the page and says it too; the overlap section follows it
+    summary = page.split('id="summary"', 1)[1].split("</section>", 1)[0]
+    assert f"Training-data overlap: {n:,} of {n:,} results are on data the model" in summary
+    assert page.index('id="summary"') < page.index('id="training-overlap"')
     csv = pd.read_csv(tmp_path / "rep" / "training_overlap.csv")
     assert csv["flagged"].sum() == n
     # without the entry: the model has no ledger entry, nothing flagged, and the report says so

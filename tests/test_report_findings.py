@@ -238,8 +238,9 @@ def test_report_leads_with_the_summary_and_ends_with_folded_config(report: Path)
     html = report.read_text()
     assert SECTION_FAILED not in html
     anchors = re.findall(r'<section id="([^"]+)"', html)
-    assert anchors[:2] == ["summary", "paper"] and anchors[-1] == "config"
-    assert [a for a, _, _ in S.ALL_SECTIONS] == anchors
+    # the summary first, the training-data overlap flags right after it, then the paper tables
+    assert anchors[:3] == ["summary", "training-overlap", "paper"] and anchors[-1] == "config"
+    assert [a for a, _, _ in S.ALL_SECTIONS] == [a for a in anchors if a != "training-overlap"]
     config = html[html.index('<section id="config"') :]
     assert re.search(r"<details><summary>Run configuration \(config\.json\)</summary>", config)
     assert "<details open" not in config

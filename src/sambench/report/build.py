@@ -242,9 +242,9 @@ def build_report(
             section.add(H.note_html(f"{SECTION_FAILED}: {type(e).__name__}: {e}"))
         sections.append(section)
     if not results.empty:
-        from sambench.report.overlap import overlap_section
+        from sambench.report.overlap import overlap_section, place_overlap
 
-        sections.insert(0, overlap_section(results, out, ledger))
+        place_overlap(sections, overlap_section(results, out, ledger), out)
     model_names = (
         ", ".join(sorted(map(str, results["model"].unique()))) if "model" in results else ""
     )

@@ -161,21 +161,23 @@ def problems(results: pd.DataFrame, aliases: AliasTable) -> list[str]:
     return out
 
 
-def _ci_text(rec: Mapping[Any, Any]) -> str:
-    """`` (95 % CI lo to hi %)`` of a :func:`~sambench.analysis.stats.mean_with_ci` row (its
+def _ci_text(rec: Mapping[Any, Any], unit: str = "case") -> str:
+    """`` (95 % CI by case lo to hi %)`` of a :func:`~sambench.analysis.stats.mean_with_ci` row (its
     :func:`ci_text`), `` (no CI: n = 2 cases: too few)`` when it has none, ``""`` when its
     bounds are NaN without a note."""
     if rec.get("ci_note"):
         return f" (no CI: {rec['ci_note']})"
     lo, hi = rec.get("ci_lo"), rec.get("ci_hi")
     if isinstance(lo, float) and isinstance(hi, float) and not (math.isnan(lo) or math.isnan(hi)):
-        return f" (95 % CI {ci_text(rec)} %)"
+        return f" (95 % CI by {unit} {ci_text(rec)} %)"
     return ""
 
 
-def interactive_sentences(results: pd.DataFrame, rng: np.random.Generator) -> list[str]:
+def interactive_sentences(
+    results: pd.DataFrame, rng: np.random.Generator, unit: str = "case"
+) -> list[str]:
     """One claim per model of the interactive protocol: DICE after the first and the last click
-    (with its CI) and NoC@85, the clicks to reach 85 % IoU (paper 4.11)."""
+    (with its CI by ``unit``) and NoC@85, the clicks to reach 85 % IoU (paper 4.11)."""
     from sambench.analysis.interactive import noc_table
 
     r = results
@@ -187,17 +189,24 @@ def interactive_sentences(results: pd.DataFrame, rng: np.random.Generator) -> li
     out = []
     noc = {
         str(rec["model"]): rec
-        for rec in noc_table(rows, thresholds=(85,), by=("model",), rng=rng).to_dict("records")
+        for rec in noc_table(rows, thresholds=(85,), by=("model",), rng=rng, unit=unit).to_dict(
+            "records"
+        )
     }
     for model, g in rows.groupby("model", sort=True):
         last = int(g["click_index"].max())
         at = {k: g[g["click_index"] == k] for k in (1, last)}
         ci = stats.mean_with_ci(
-            at[last].assign(strategy=INTERACTIVE), ("model",), "dice", selection=None, rng=rng
+            at[last].assign(strategy=INTERACTIVE),
+            ("model",),
+            "dice",
+            selection=None,
+            rng=rng,
+            unit=unit,
         ).to_dict("records")[0]
         text = (
             f"{model}, interactive ({last} clicks): DICE {at[1]['dice'].mean():.1f} % after 1 "
-            f"click, {ci['mean']:.1f} %{_ci_text(ci)} after {last}"
+            f"click, {ci['mean']:.1f} %{_ci_text(ci, unit)} after {last}"
         )
         if str(model) in noc:
             n, never = float(noc[str(model)]["NoC@85"]), int(noc[str(model)]["NoF@85"])
@@ -206,19 +215,21 @@ def interactive_sentences(results: pd.DataFrame, rng: np.random.Generator) -> li
     return out
 
 
-def volume_sentences(results3d: pd.DataFrame | None, rng: np.random.Generator) -> list[str]:
+def volume_sentences(
+    results3d: pd.DataFrame | None, rng: np.random.Generator, unit: str = "case"
+) -> list[str]:
     """One claim per model and 3D protocol: the final step's mean DSC with its CI (and NSD)."""
     if results3d is None or results3d.empty:
         return []
     from sambench.analysis.volumes import protocol_table
 
     out = []
-    table = protocol_table(results3d, "dice", rng=rng)
-    nsd = protocol_table(results3d, "nsd", rng=rng).set_index(["model", "protocol"])
+    table = protocol_table(results3d, "dice", rng=rng, unit=unit)
+    nsd = protocol_table(results3d, "nsd", rng=rng, unit=unit).set_index(["model", "protocol"])
     for rec in table.to_dict("records"):
         key = (rec["model"], rec["protocol"])
         text = (
-            f"{rec['model']}, 3D {rec['protocol']}: DICE {rec['mean']:.1f} %{_ci_text(rec)} over "
+            f"{rec['model']}, 3D {rec['protocol']}: DICE {rec['mean']:.1f} %{_ci_text(rec, unit)} over "
             f"{int(rec['n'])} object{'s' * (int(rec['n']) != 1)} (final step)"
         )
         if key in nsd.index:
@@ -246,8 +257,9 @@ def findings(ctx: ReportContext, sec: H.Section) -> None:
     ok = _ok(main)
     if ok.empty:
         sec.add(H.note_html("No ok single-round rows (S1-S6): nothing to summarize."))
-        extra = interactive_sentences(ctx.results, ctx.rng) + concept_sentences(ctx.results)
-        extra += volume_sentences(ctx.results3d, ctx.rng)
+        extra = interactive_sentences(ctx.results, ctx.rng, ctx.ci_unit)
+        extra += concept_sentences(ctx.results)
+        extra += volume_sentences(ctx.results3d, ctx.rng, ctx.ci_unit)
         sec.add(H.list_html(extra + problems(ctx.results, ctx.aliases)))
         return
     tm = with_target_modality(main)
@@ -315,9 +327,9 @@ def findings(ctx: ReportContext, sec: H.Section) -> None:
             text += "; no paper number for these targets"
         bullets.append(text + ".")
     bullets += hce_sentences(ctx.results)
-    bullets += interactive_sentences(ctx.results, ctx.rng)
+    bullets += interactive_sentences(ctx.results, ctx.rng, ctx.ci_unit)
     bullets += concept_sentences(ctx.results)
-    bullets += volume_sentences(ctx.results3d, ctx.rng)
+    bullets += volume_sentences(ctx.results3d, ctx.rng, ctx.ci_unit)
     sec.add(H.list_html(bullets))
     probs = problems(ctx.results, ctx.aliases)
     sec.add("<h3>Failures and caveats</h3>")

@@ -159,7 +159,9 @@ def build_report_lazy(
             ci_unit=ci_unit,
         )
         sections = _sections(ctx, ds)
-        sections.insert(0, _overlap(ds, out, ledger))
+        from sambench.report.overlap import place_overlap
+
+        place_overlap(sections, _overlap(ds, out, ledger), out)
         n = ds.count()
     page = H.page_html(
         f"sambench report: {run_dir.name}",

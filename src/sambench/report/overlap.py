@@ -14,6 +14,35 @@ from sambench.store.atomic import write_text_atomic
 ANCHOR = "training-overlap"
 
 
+def overlap_sentence(out: Path) -> str:
+    """The summary's claim on training-data overlap, from ``out/training_overlap.csv`` (written
+    by the section): how many results are flagged, or that none is; "" without the file."""
+    path = out / "training_overlap.csv"
+    if not path.is_file():
+        return ""
+    per = pd.read_csv(path)
+    n, total = int(per["flagged"].sum()), int(per["results"].sum())
+    if n:
+        hit = per[per["flagged"] > 0]
+        pairs = ", ".join(f"{r.model} on {r.dataset}" for r in hit.itertuples())
+        return (
+            f"Training-data overlap: {n:,} of {total:,} results are on data the model was "
+            f"trained on ({pairs}); they are flagged, kept in the tables, and read apart "
+            "(section Training-data overlap)."
+        )
+    return f"Training-data overlap: none of the {total:,} results is flagged by the ledger."
+
+
+def place_overlap(sections: list[H.Section], overlap: H.Section, out: Path) -> None:
+    """Put the overlap section right after the summary (first when there is none) and its claim
+    into the summary, so the page still leads with the summary."""
+    at = next((i + 1 for i, s in enumerate(sections) if s.anchor == "summary"), 0)
+    sections.insert(at, overlap)
+    text = overlap_sentence(out)
+    if at and text:
+        sections[at - 1].add(H.para_html(text))
+
+
 def overlap_section(results: pd.DataFrame, out: Path, ledger_file: Path | None = None) -> H.Section:
     """A section saying how many results are on data the model was trained on (flagged, not
     removed), per model and dataset, plus the ledger entries used with their sources; writes

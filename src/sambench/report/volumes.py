@@ -398,7 +398,7 @@ def volume_section(ctx: ReportContext, sec: H.Section) -> None:
     ):  # a 3D run alone: its claims first (a 2D report states them in its summary)
         from sambench.report.findings import volume_sentences
 
-        claims = volume_sentences(df, ctx.rng)
+        claims = volume_sentences(df, ctx.rng, ctx.ci_unit)
         if claims:
             sec.add("<h3>Summary</h3>" + H.list_html(claims))
     if len(ok) < len(df):
