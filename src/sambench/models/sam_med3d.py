@@ -241,12 +241,11 @@ def crop_image(arr: np.ndarray, crop: Crop) -> np.ndarray:
     hi = [min(g, s + crop.size) for g, s in zip(grid, crop.start, strict=True)]
     if any(h <= low for low, h in zip(lo, hi, strict=True)):
         return out
-    coords = np.meshgrid(
-        *[np.arange(a, b) * f for a, b, f in zip(lo, hi, crop.factor, strict=True)], indexing="ij"
-    )
-    if all(abs(f - 1.0) < 1e-9 for f in crop.factor):
+    if all(abs(f - 1.0) < 1e-9 for f in crop.factor):  # already at 1.5 mm: a plain slice
         vals = arr[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]].astype(np.float32)
     else:
+        axes = [np.arange(a, b) * f for a, b, f in zip(lo, hi, crop.factor, strict=True)]
+        coords = np.meshgrid(*axes, indexing="ij")
         vals = ndimage.map_coordinates(arr.astype(np.float32), coords, order=1, mode="nearest")
     out[tuple(slice(a - s, b - s) for a, b, s in zip(lo, hi, crop.start, strict=True))] = vals
     return out
