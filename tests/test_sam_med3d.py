@@ -253,7 +253,7 @@ def test_bad_checkpoints_give_one_line(tmp_path: Path, ckpt: Path) -> None:
 CORD = Path(__file__).parent / "data" / "sct-spinalcord"
 
 
-@pytest.mark.slow  # about 22 s on a shared CPU: prepare, three interactions, the report
+@pytest.mark.slow  # about 30 s on a shared CPU: prepare, interactive-3d and effort, the report
 def test_cli_sam_med3d_interactive_3d_on_the_cord(ckpt: Path, tmp_path: Path) -> None:
     """``evaluate-3d --model sam_med3d`` on the spinal-cord MRI (stored P, S, R, not 1.5 mm):
     rows, model_kind, the licence in the config and the report; the saved NIfTI masks equal the
@@ -274,11 +274,15 @@ def test_cli_sam_med3d_interactive_3d_on_the_cord(ckpt: Path, tmp_path: Path) ->
                  str(src / "dataset.yaml")]) == 0  # fmt: skip
     run = tmp_path / "run"
     args = ["evaluate-3d", str(prepared), "--out", str(run), "--model", "sam_med3d",
-            "--checkpoint", str(ckpt), "--protocol", "interactive-3d", "--steps", "2",
+            "--checkpoint", str(ckpt), "--protocol", "interactive-3d,effort", "--steps", "2",
             "--save-masks", "--device", "cpu"]  # fmt: skip
     assert main(args) == 0
-    df = pd.read_parquet(run / "results3d.parquet")
-    assert list(df["step"]) == [0, 1, 2] and (df["status"] == "ok").all()
+    every = pd.read_parquet(run / "results3d.parquet")
+    assert (every["model_kind"] == "3d").all() and (every["status"] == "ok").all()
+    effort = every[every["protocol"] == "effort"]
+    assert sorted(effort["step"]) == [1, 3, 5, 10]  # the default budgets (interactions)
+    df = every[every["protocol"] == "interactive-3d"].sort_values("step")
+    assert list(df["step"]) == [0, 1, 2]
     assert (df["model_kind"] == "3d").all() and (df["model"] == "sam_med3d").all()
     assert df["box_kind"].iloc[0] == "box3d"
     cfg = json.loads((run / "config-3d.json").read_text())
