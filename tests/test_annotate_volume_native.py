@@ -20,6 +20,7 @@ import pytest
 
 pytest.importorskip("nnInteractive.inference.inference_session")
 
+from annotate_volume_data import write_tiny_ct
 from nninteractive_tiny import make_tiny_folder
 from sambench.annotate.state import RequestError
 from sambench.annotate.volume_source import list_items
@@ -33,8 +34,6 @@ from sambench.models.volume_base import (
 )
 from sambench.models.volume_registry import build_volume_model
 
-SHAPE_XYZ = (30, 28, 26)  # the file's (x, y, z) size; canonical (z, y, x) is (26, 28, 30)
-
 
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -43,21 +42,9 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def volume(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A seeded CT-like NIfTI (a bright blob in noise), LPS identity direction as ITK writes
-    it, so canonical RAS flips its x and y axes (the flips are what the test must get right)."""
-    import SimpleITK as sitk
-
-    rng = np.random.default_rng(5)
-    nx, ny, nz = SHAPE_XYZ
-    zz, yy, xx = np.mgrid[:nz, :ny, :nx]
-    blob = ((zz - 12) ** 2 + (yy - 10) ** 2 + (xx - 19) ** 2) < 36
-    arr = (rng.normal(-100, 40, (nz, ny, nx)) + 300 * blob).astype(np.float32)
-    img = sitk.GetImageFromArray(arr)
-    img.SetSpacing((0.8, 0.9, 2.0))
-    img.SetOrigin((-10.0, 4.0, 20.0))
-    path = tmp_path_factory.mktemp("vol") / "ct.nii.gz"
-    sitk.WriteImage(img, str(path))
-    return path
+    """The tiny CT-like NIfTI (canonical RAS flips its x and y axes: what the test must get
+    right)."""
+    return write_tiny_ct(tmp_path_factory.mktemp("vol") / "ct.nii.gz")
 
 
 def _nib_canonical(path: Path) -> np.ndarray:
