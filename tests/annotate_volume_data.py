@@ -75,3 +75,22 @@ def make_dicom_series(
         ds.PixelData = np.ascontiguousarray(arr[i]).tobytes()
         pydicom.dcmwrite(str(folder / f"s{seed}_{i:04d}.dcm"), ds, enforce_file_format=True)
     return str(series)
+
+
+def write_tiny_ct(path: Path, seed: int = 5) -> Path:
+    """A seeded CT-like NIfTI of 30 x 28 x 26 voxels (x, y, z; a bright blob in noise), spacing
+    (0.8, 0.9, 2.0) mm, ITK's identity (LPS) direction, so canonical RAS flips its x and y axes:
+    small enough for the tiny nnInteractive model to answer in seconds on a CPU."""
+    import SimpleITK as sitk
+
+    rng = np.random.default_rng(seed)
+    nx, ny, nz = 30, 28, 26
+    zz, yy, xx = np.mgrid[:nz, :ny, :nx]
+    blob = ((zz - 12) ** 2 + (yy - 10) ** 2 + (xx - 19) ** 2) < 36
+    arr = (rng.normal(-100, 40, (nz, ny, nx)) + 300 * blob).astype(np.float32)
+    img = sitk.GetImageFromArray(arr)
+    img.SetSpacing((0.8, 0.9, 2.0))
+    img.SetOrigin((-10.0, 4.0, 20.0))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sitk.WriteImage(img, str(path))
+    return path

@@ -295,3 +295,54 @@ def test_annotation_report_over_volume_sessions(tmp_path: Path) -> None:
         "annotation_3d" in (out / "report.html").read_text()
         or "Annotation of volumes" in (out / "report.html").read_text()
     )
+
+
+def test_volume_nninteractive_in_chromium(tmp_path: Path) -> None:
+    """The native 3D model from the page: a box on an axial slice and a positive click; the
+    label map equals the tiny nnInteractive adapter called directly with the same records (the
+    page's pixels turned into voxels by hand: axial (col, row) -> (k, ny-1-row, nx-1-col))."""
+    pytest.importorskip("nnInteractive.inference.inference_session")
+    from playwright.sync_api import sync_playwright
+
+    from annotate_volume_data import write_tiny_ct
+    from nninteractive_tiny import make_tiny_folder
+    from sambench.annotate.volume_state import NATIVE_SEED
+    from sambench.models.volume_base import BoxInteraction, PointInteraction, VolumeImage
+    from sambench.models.volume_registry import build_volume_model
+
+    folder = make_tiny_folder(tmp_path / "m")
+    ct = write_tiny_ct(tmp_path / "ct.nii.gz")
+    state = VolumeState(list_items(ct), tmp_path / "native",
+                        model=build_volume_model("nninteractive", folder, device="cpu"),
+                        model_name="nninteractive", annotator="browser", source=str(ct))  # fmt: skip
+    served = _serve(state)
+    url = next(served)
+    nz, ny, nx = state.labels_map.shape
+    try:
+        with sync_playwright() as p:
+            browser, page, errors = _open(p, url)
+            try:
+                k = nz // 2
+                assert _slice(page) == f"axial:{k}"
+                assert not page.is_visible("#propagate")  # each answer is already 3D
+                _drag(page, [(6, 13), (15, 22)])
+                _idle(page, 120000)
+                after_box = (state.labels_map == 1).copy()
+                page.check("input[value=click_pos]")
+                page.mouse.click(*_xy(page, 11, 16))
+                _idle(page, 120000)
+                page.screenshot(path=str(_shots(tmp_path) / "annotate-3d-nninteractive.png"))
+                assert errors == []
+            finally:
+                browser.close()
+    finally:
+        next(served, None)
+    ref = build_volume_model("nninteractive", folder, device="cpu")
+    canon = np.asarray(nib.as_closest_canonical(nib.load(str(ct))).dataobj, np.float32)
+    ref.open(VolumeImage(canon.transpose(2, 1, 0), (2.0, 0.9, 0.8)))
+    ref.reset(seed=NATIVE_SEED)  # type: ignore[call-arg]
+    m_box = ref.apply(BoxInteraction(k, ny - 1 - 22, nx - 1 - 15, k, ny - 1 - 13, nx - 1 - 6))
+    m_click = ref.apply(PointInteraction(k, ny - 1 - 16, nx - 1 - 11, True))
+    assert m_box.any() and not np.array_equal(m_box, m_click)
+    np.testing.assert_array_equal(after_box, m_box)
+    np.testing.assert_array_equal(state.labels_map == 1, m_click)

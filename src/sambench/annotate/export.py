@@ -124,6 +124,7 @@ def write_dicom_seg(
     model_name: str,
     model_sha256: str,
     annotator: str,
+    algorithm_parameters: dict[str, str] | None = None,
 ) -> Path:
     """The DICOM-SEG of ``labels`` over ``vol``'s series (see the module docstring)."""
     import highdicom as hd
@@ -147,7 +148,8 @@ def write_dicom_seg(
                 version=f"sambench {__version__}",
                 source="sambench annotate-volume",
                 parameters={"checkpoint_sha256": model_sha256 or "unknown",
-                            "propagation": "propagate protocol (box + logits, both directions)"},
+                            **(algorithm_parameters or {"propagation": "propagate protocol (box "
+                                                        "+ logits, both directions)"})},
             )  # fmt: skip
         descriptions.append(
             hd.seg.SegmentDescription(
@@ -208,6 +210,7 @@ def export_volume(
     model_sha256: str,
     annotator: str,
     defined: list[Any] | None = None,
+    algorithm_parameters: dict[str, str] | None = None,
 ) -> dict[str, str]:
     """Write every export of one accepted volume into ``out``; returns name -> path.
 
@@ -240,6 +243,7 @@ def export_volume(
                 model_name=model_name,
                 model_sha256=model_sha256,
                 annotator=annotator,
+                algorithm_parameters=algorithm_parameters,
             )
         )
     slicer = out / "slicer"

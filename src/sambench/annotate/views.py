@@ -58,3 +58,12 @@ def canonical_index(
     else:
         z, y, x = nz - 1 - rows, ny - 1 - cols, np.full_like(rows, k)
     return (z * ny + y) * nx + x
+
+
+def canonical_zyx(
+    shape_zyx: tuple[int, int, int], view: str, k: int, row: int, col: int
+) -> tuple[int, int, int]:
+    """The canonical (z, y, x) voxel of pixel (``row``, ``col``) of slice ``k`` of ``view``."""
+    flat = canonical_index(shape_zyx, view, k, np.array([row]), np.array([col]))
+    z, y, x = np.unravel_index(int(flat[0]), shape_zyx)
+    return int(z), int(y), int(x)

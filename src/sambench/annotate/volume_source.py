@@ -210,6 +210,27 @@ def _dataset_names(folder: Path) -> tuple[dict[int, str], str]:
     return names, str(doc.get("modality", ""))
 
 
+def is_volume_source(path: Path) -> bool:
+    """True when ``sambench annotate PATH`` hands off to the volume annotator: a NIfTI file, a
+    DICOM series folder, a prepared 3D form (a folder holding ``volumes3d.parquet``, e.g.
+    ``OUT/<dataset>``), a folder of NIfTI files (``images/`` inside it when present), or 2D
+    image files with no ``prepare`` step. False for a ``sambench prepare`` output folder (it
+    holds ``<dataset>/manifest.parquet``: the 2D tool opens it, as before) and for anything
+    that is none of these (the 2D tool's own error names it). Reads names only, no voxels."""
+    path = Path(path)
+    if path.is_file():
+        return suffix(path) in (*NIFTI_SUFFIXES, *IMAGE_SUFFIXES)
+    if not path.is_dir() or any(path.glob("*/manifest.parquet")):
+        return False
+    if (path / "volumes3d.parquet").is_file() or any(path.glob("*/volumes3d.parquet")):
+        return True
+    folder = path / "images" if (path / "images").is_dir() else path
+    if any(p.is_file() and suffix(p) in (*NIFTI_SUFFIXES, *IMAGE_SUFFIXES)
+           for p in folder.iterdir()):  # fmt: skip
+        return True
+    return _holds_dicom(path)
+
+
 def list_items(
     source: Path, *, series: str | None = None, reference: Path | None = None
 ) -> list[VolumeItem]:

@@ -20,6 +20,20 @@ Overlap policy (``overlap``): ``overwrite`` (a label drawn over another takes th
 A model mask or a propagation replaces the active label on each slice it covers; a brush adds,
 the eraser removes the active label only.
 
+Native 3D model (``model`` a :class:`~sambench.models.volume_base.VolumeModel`, e.g.
+nnInteractive): the model opens each volume's SOURCE intensities (the float32 canonical array
+read from the user's file, as ``evaluate-3d`` gives native models, with the (z, y, x) spacing),
+and every model interaction of the active label goes to it as a record in canonical (z, y, x)
+voxels: a box on a slice is a 2D :class:`~sambench.models.volume_base.BoxInteraction` on that
+slice's plane, a click a :class:`~sambench.models.volume_base.PointInteraction`. The 3D mask it
+returns replaces the label on every slice (the overlap policy applies). The model holds one
+object's interactions at a time: before a model interaction, when the label differs from the
+one the model holds or the label's voxels changed since the model's last answer (a hand edit,
+an undo, another label overwriting it), the model is reset and, when the weights accept one,
+given the label's current voxels as its initial mask (``InitialMaskInteraction(refine=False)``,
+as SlicerNNInteractive uploads a segment edited by other tools), so model and hand edits mix.
+``propagate`` is refused (each answer is already 3D).
+
 Undo restores the voxels the last interaction changed (any kind: model, propagation, hand), one
 stack per volume. Time: every event adds the time since the previous one, capped at
 ``IDLE_CAP_S``, to the volume and to the label acted on.
@@ -43,6 +57,7 @@ from sambench.annotate.state import RequestError, shown
 from sambench.annotate.views import (
     VIEWS,
     canonical_index,
+    canonical_zyx,
     view_array,
     view_depth_spacing,
     view_spacing,
@@ -50,6 +65,15 @@ from sambench.annotate.views import (
 from sambench.annotate.volume_source import OpenVolume, VolumeItem, open_item
 from sambench.data.standardize import normalize_minmax
 from sambench.models.base import PromptableModel
+from sambench.models.volume_base import (
+    BoxInteraction,
+    InitialMaskInteraction,
+    Interaction,
+    PointInteraction,
+    VolumeImage,
+    VolumeModel,
+    is_volume_model,
+)
 from sambench.prompts.types import Prompts
 
 IDLE_CAP_S = 60.0
@@ -63,6 +87,9 @@ PALETTE = ("#f5c542", "#42a5f5", "#66bb6a", "#ef5350", "#ab47bc", "#26c6da", "#f
            "#d4e157", "#8d6e63", "#ec407a")  # fmt: skip
 MODEL_KINDS = ("box", "click_pos", "click_neg", "propagate")
 HAND_KINDS = ("brush", "erase", "polygon")
+NATIVE_SEED = 0
+"""The seed a native model is reset with (nnInteractive draws refinement patches from numpy's
+global state): the same interactions give the same masks."""
 
 
 @dataclass
@@ -123,7 +150,8 @@ class _ModelSlices:
 class VolumeState:
     """One session over ``items`` (see the module docstring).
 
-    ``model``: a 2D adapter or None (manual); ``model_name`` what the logs record; ``labels``:
+    ``model``: a 2D adapter, a native 3D model (:func:`~sambench.models.volume_base.is_volume_model`)
+    or None (manual); ``model_name`` what the logs record; ``labels``:
     (value, name) pairs to start with (else the source's names, else ``label 1``);
     ``limit_bytes``: the memory limit of one volume; ``prefetch``: run the background encoder;
     ``start_from_reference``: a volume with a reference starts from it (its labels, edited like
@@ -135,7 +163,7 @@ class VolumeState:
         items: list[VolumeItem],
         session_dir: Path | str,
         *,
-        model: PromptableModel | None,
+        model: PromptableModel | VolumeModel | None,
         model_name: str,
         annotator: str,
         source: str,
@@ -153,6 +181,9 @@ class VolumeState:
             raise ValueError("items: nothing to annotate")
         self.items = items
         self.model = model
+        self.native = model is not None and is_volume_model(model)
+        self._native_label: int | None = None  # the label the native model's session holds
+        self._native_sync: np.ndarray | None = None  # that label's voxels after its last answer
         self.model_name = model_name
         self.model_sha256 = str(getattr(model, "checkpoint_sha256", "") or "")
         self.overlap = overlap
@@ -186,7 +217,7 @@ class VolumeState:
         self._stop = False
         self._worker: threading.Thread | None = None
         self.encoder_passes = 0
-        if model is not None and prefetch:
+        if model is not None and prefetch and not self.native:
             self._worker = threading.Thread(target=self._prefetch_loop, daemon=True)
             self._worker.start()
         pending = [i for i in items if i.item_id not in self.accepted]
@@ -212,6 +243,8 @@ class VolumeState:
             with self._cv:
                 self._wanted = []
         self.vol = vol
+        if self.native:
+            self._native_open(vol)
         saved = VS.read_saved_labels(self.session_dir, vol)
         self.labels_map = saved[0] if saved is not None else np.zeros(vol.shape, np.uint8)
         names = saved[1] if saved is not None else None
@@ -395,7 +428,9 @@ class VolumeState:
                 volume_id=f"{self.item.item_id}:{view}", dataset="annotate", case=self.item.item_id,
                 image=cast(np.ndarray, slices), label=zero, spacing=(1.0, 1.0, 1.0),
             )  # fmt: skip
-            store = SliceEmbeddings(self.model, vol3, budget_bytes=EMBED_BUDGET_BYTES)
+            store = SliceEmbeddings(
+                cast(PromptableModel, self.model), vol3, budget_bytes=EMBED_BUDGET_BYTES
+            )
             self.stores[view] = store
         return store
 
@@ -471,7 +506,7 @@ class VolumeState:
             multimask = getattr(self.model, "prompted_multimask", None)
         else:
             multimask = first
-        pred = self.model.predict(emb, [prompt], multimask_output=multimask)
+        pred = cast(PromptableModel, self.model).predict(emb, [prompt], multimask_output=multimask)
         best = int(np.argmax(pred.scores[0]))
         p.logits = pred.low_res_logits[0, best][None].astype(np.float32)
         mask = np.asarray(pred.masks[0, best], bool).copy()
@@ -488,6 +523,8 @@ class VolumeState:
         view, k = self._slice(body.get("view"), body.get("slice"))
         if self.model is None and kind in ("click_pos", "click_neg", "propagate"):
             raise RequestError(400, f"kind: {kind} needs a model; this session runs --model none")
+        if self.native and kind in ("box", "click_pos", "click_neg", "propagate"):
+            return self._native_interact(kind, view, k, body)
         label = self.active
         lab = self.labels[label]
         latency: float | None = None
@@ -601,6 +638,130 @@ class VolumeState:
                  "decodes": sp.decodes, "encodes": sp.encodes}  # fmt: skip
         return n, seconds * 1000.0, extra
 
+    # ------------------------------------------------------------------ native 3D model
+    def _native_model(self) -> VolumeModel:
+        return cast(VolumeModel, self.model)
+
+    def _native_open(self, vol: OpenVolume) -> None:
+        """Open ``vol``'s source intensities in the native model (see the module docstring)."""
+        from sambench.volumes.native import check_shape
+
+        model = self._native_model()
+        if vol.item.kind == "image2d":
+            raise RequestError(
+                400, f"{vol.item.item_id}: a 2D image; native 3D model {self.model_name} needs a "
+                "volume (annotate 2D images with --model litemedsam or none)"
+            )  # fmt: skip
+        check_shape(model, vol.item.item_id, str(vol.item.path), vol.shape)
+        sx, sy, sz = vol.grid.canonical_spacing
+        model.open(
+            VolumeImage(
+                intensities=vol.image, spacing=(sz, sy, sx), slice_axis=2,
+                volume_id=vol.item.item_id, source=str(vol.item.path),
+            )
+        )  # fmt: skip
+        self._native_label, self._native_sync = None, None
+
+    def _native_reset(self) -> None:
+        import inspect
+
+        model = self._native_model()
+        if "seed" in inspect.signature(model.reset).parameters:
+            model.reset(seed=NATIVE_SEED)  # type: ignore[call-arg]
+        else:
+            model.reset()
+
+    def _native_resync(self, label: int) -> str | None:
+        """Make the model hold ``label``'s current voxels (see the module docstring); returns
+        what was done (``reset``, ``initial_mask``) or None when the model was in step."""
+        model = self._native_model()
+        cur = self.labels_map == label
+        if (self._native_label == label and self._native_sync is not None
+                and np.array_equal(cur, self._native_sync)):  # fmt: skip
+            return None
+        self._native_reset()
+        how = "reset"
+        if cur.any() and "initial_mask" in model.supports:
+            model.apply(InitialMaskInteraction(cur, refine=False))
+            how = "initial_mask"
+        self._native_label, self._native_sync = label, None
+        return how
+
+    def _native_record(self, kind: str, view: str, k: int, body: dict[str, Any]
+                       ) -> tuple[Interaction, Any]:  # fmt: skip
+        """The interaction record of a box or click on slice ``k`` of ``view`` (canonical
+        (z, y, x) voxels) and the page's coordinates for the log."""
+        shape = self.labels_map.shape
+        if kind == "box":
+            p2 = self._points(view, body.get("box"), "box", 2)[:2]
+            (c0, r0), (c1, r1) = np.minimum(p2[0], p2[1]), np.maximum(p2[0], p2[1])
+            a = canonical_zyx(shape, view, k, int(r0), int(c0))
+            b = canonical_zyx(shape, view, k, int(r1), int(c1))
+            lo = [min(u, v) for u, v in zip(a, b, strict=True)]
+            hi = [max(u, v) for u, v in zip(a, b, strict=True)]
+            box = BoxInteraction(lo[0], lo[1], lo[2], hi[0], hi[1], hi[2])
+            return box, [float(c0), float(r0), float(c1), float(r1)]
+        x, y = self._points(view, body.get("point"), "point", 1)[0].tolist()
+        z, yy, xx = canonical_zyx(shape, view, k, int(y), int(x))
+        return PointInteraction(z, yy, xx, positive=kind == "click_pos"), [x, y]
+
+    def _native_interact(self, kind: str, view: str, k: int, body: dict[str, Any]
+                         ) -> dict[str, Any]:  # fmt: skip
+        """A box or click of the active label through the native model: its 3D mask replaces
+        the label; logged with the interaction record, latency and the model's identity."""
+        from dataclasses import asdict
+
+        from sambench.errors import OptionError
+
+        if kind == "propagate":
+            raise RequestError(
+                400, f"propagate: not needed with native 3D model {self.model_name} (each box or "
+                "click already returns the whole 3D mask)"
+            )  # fmt: skip
+        label = self.active
+        lab = self.labels[label]
+        interaction, coords = self._native_record(kind, view, k, body)
+        model = self._native_model()
+        if interaction.kind not in model.supports:
+            raise RequestError(
+                400, f"{kind}: model {self.model_name} does not take a {interaction.kind} "
+                f"interaction (its weights take {', '.join(sorted(model.supports))})"
+            )  # fmt: skip
+        t_sync = time.perf_counter()
+        synced = self._native_resync(label)
+        sync_ms = (time.perf_counter() - t_sync) * 1000.0
+        t0 = time.perf_counter()
+        try:
+            mask = np.asarray(model.apply(interaction), dtype=bool)
+        except (OptionError, ValueError) as e:
+            self._native_label = None  # the model's state is unknown: re-sync next time
+            raise RequestError(400, f"{kind}: {' '.join(str(e).split())}") from None
+        latency = (time.perf_counter() - t0) * 1000.0
+        if mask.shape != self.labels_map.shape:
+            raise RequestError(
+                500, f"model {self.model_name} returned shape {mask.shape}, expected "
+                f"{self.labels_map.shape}"
+            )  # fmt: skip
+        ax = view_array(mask, "axial")
+        cur_any = (self.labels_map == label).any(axis=(1, 2))
+        zs = np.nonzero(mask.any(axis=(1, 2)) | cur_any)[0]
+        n = self._write(kind, "axial", {int(z): ax[z] for z in zs}, label, replace=True)
+        self._native_sync = self.labels_map == label
+        self._native_label = label
+        lab.model_used = lab.model_used or n > 0
+        lab.counts[kind] += 1
+        lab.latencies.append(latency)
+        record = {"kind": interaction.kind, **asdict(interaction)}  # type: ignore[call-overload]
+        self._event(
+            kind, label, view=view, slice=k, coords=coords, interaction=record,
+            voxels_changed=n, latency_ms=round(latency, 3), sync=synced,
+            sync_ms=round(sync_ms, 3) if synced else None, encode_ms=None,
+            model=self.model_name, model_kind="3d", model_sha256=self.model_sha256 or None,
+            voxels=int(self.voxel_counts[label]),
+        )  # fmt: skip
+        return {"latency_ms": latency, "voxels_changed": n, "model_kind": "3d",
+                "interaction": record}  # fmt: skip
+
     def undo(self) -> None:
         if not self.history:
             raise RequestError(400, "undo: nothing to undo on this volume")
@@ -644,6 +805,7 @@ class VolumeState:
             model_name=self.model_name,
             model_sha256=self.model_sha256,
             annotator=self.info["annotator"],
+            algorithm_parameters=self.algorithm_parameters(),
             defined=[lab for _, lab in sorted(self.labels.items())],
         )
         now = VS.utc_now()
@@ -677,6 +839,19 @@ class VolumeState:
             self.open(pending[0])
         return paths
 
+    def algorithm_parameters(self) -> dict[str, str]:
+        """What the DICOM-SEG's algorithm identification records about the model besides its
+        name and checkpoint SHA-256: how its masks were made (and the package, for a native
+        model)."""
+        if not self.native:
+            return {"propagation": "propagate protocol (box + logits, both directions)"}
+        info = self._native_model().info()
+        return {
+            "model_kind": "native 3D: each box or click returns the whole 3D mask",
+            "package": str(info.get("package", "")),
+            "checkpoint": str(info.get("checkpoint", "")),
+        }
+
     def close(self) -> None:
         with self._cv:
             self._stop = True
@@ -702,6 +877,7 @@ class VolumeState:
             "annotator": self.info["annotator"],
             "mode": self.info["mode"],
             "model": self.model_name,
+            "model_kind": "3d" if self.native else ("2d" if self.model is not None else None),
             "item_id": self.item.item_id,
             "items": [{"item_id": i, "accepted": i in self.accepted} for i in self.item_ids()],
             "kind": self.item.kind,

@@ -14,7 +14,13 @@ from sambench.store.runlock import RunLock, RunLockedError
 
 
 def annotate(
-    prepared: O.Prepared,
+    prepared: Annotated[
+        Path,
+        O.prepared(
+            "A `sambench prepare` output folder; or a NIfTI file or folder, a DICOM series "
+            "folder, a prepared 3D form or 2D images (opens the volume annotator)."
+        ),
+    ],
     out: Annotated[Path, O.out("Session folder (new, or one to resume).")],
     model: Annotated[
         str, O.model("litemedsam, or none (the manual baseline).", metavar=None)
@@ -34,7 +40,15 @@ def annotate(
         ),
     ] = False,
 ) -> None:
-    """Annotate PREPARED in the browser, with LiteMedSAM in the loop or by hand; logs every event."""
+    """Annotate PREPARED in the browser, with LiteMedSAM in the loop or by hand; logs every event.
+
+    A volume or image source (NIfTI, DICOM series, prepared 3D form, 2D images) opens the volume
+    annotator: the same as `sambench annotate-volume SOURCE` (which has more options)."""
+    from sambench.annotate.volume_source import is_volume_source
+
+    if is_volume_source(prepared):
+        _hand_off(prepared, out, model, annotator, port, host, allow_remote)
+        return
     from sambench.annotate.server import (
         bind_socket,
         check_host,
@@ -72,3 +86,28 @@ def annotate(
             state.close()
     finally:
         lock.release()
+
+
+def _hand_off(
+    source: Path, out: Path, model: str, annotator: str, port: int, host: str, allow_remote: bool
+) -> None:
+    """``sambench annotate SOURCE`` of a volume or image source: ``annotate-volume`` with this
+    command's options (its own options keep their defaults; an error that needs one of them
+    says to run ``annotate-volume``)."""
+    from sambench.cli.annotate_volume import annotate_volume
+
+    hint = f"run `sambench annotate-volume {source} ...` for the volume annotator's options"
+    if model not in ("litemedsam", "none"):
+        raise OptionError("--model", f"expected litemedsam or none here, got {model!r}; {hint}")
+    typer.echo(
+        f"{source}: a volume or image source, opened in the volume annotator "
+        "(`sambench annotate-volume`: --series, --reference, --label, --checkpoint ...)",
+        err=True,
+    )
+    try:
+        annotate_volume(source, out, model=model, annotator=annotator, port=port, host=host,
+                        allow_remote=allow_remote)  # fmt: skip
+    except OptionError as e:
+        if e.option in ("--series", "--reference", "--checkpoint"):
+            raise OptionError(e.option, f"{e.problem}; {hint}") from None
+        raise

@@ -4,7 +4,7 @@ over :mod:`sambench.annotate.volume_state` and :mod:`sambench.annotate.volume_se
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -12,7 +12,7 @@ from sambench.cli import options as O
 from sambench.errors import DataError, OptionError
 from sambench.store.runlock import RunLock, RunLockedError
 
-VOLUME_MODELS = ("litemedsam", "none")
+MODELS_2D = ("litemedsam", "none")
 
 
 def annotate_volume(
@@ -25,8 +25,21 @@ def annotate_volume(
     ],
     out: Annotated[Path, O.out("Session folder (new, or one to resume).")],
     model: Annotated[
-        str, O.model("litemedsam (slice by slice, with propagation), or none.", metavar=None)
+        str,
+        O.model(
+            "litemedsam (slice by slice, with propagation), nninteractive (native 3D, needs "
+            "--checkpoint), or none.",
+            metavar=None,
+        ),
     ] = "litemedsam",
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option(
+            "--checkpoint",
+            metavar="FOLDER",
+            help="The native 3D model's weights (nninteractive: its model folder).",
+        ),
+    ] = None,
     series: Annotated[
         str | None,
         typer.Option("--series", help="SeriesInstanceUID to open when the folder holds several."),
@@ -77,8 +90,17 @@ def annotate_volume(
     host = check_host(host, allow_remote=allow_remote)
     if not is_loopback(host):
         typer.echo(remote_warning(host), err=True)
-    if model not in VOLUME_MODELS:
-        raise OptionError("--model", f"expected one of {', '.join(VOLUME_MODELS)}, got {model!r}")
+    from sambench.models.volume_registry import VOLUME_MODEL_NAMES
+
+    native = model in VOLUME_MODEL_NAMES
+    if model not in MODELS_2D and not native:
+        known = ", ".join((*MODELS_2D[:1], *VOLUME_MODEL_NAMES, "none"))
+        raise OptionError("--model", f"expected one of {known}, got {model!r}")
+    if checkpoint is not None and not native:
+        raise OptionError(
+            "--checkpoint", f"only for a native 3D model ({', '.join(VOLUME_MODEL_NAMES)}); "
+            f"--model {model} uses its packaged weights"
+        )  # fmt: skip
     if overlap not in OVERLAP_POLICIES:
         raise OptionError("--overlap", f"expected overwrite or block, got {overlap!r}")
     if not annotator.strip():
@@ -87,6 +109,12 @@ def annotate_volume(
     if any(not n or len(n) > 64 for n in names):
         raise OptionError("--label", "expected names of 1..64 characters")
     items = list_items(source, series=series, reference=reference)
+    flat = [i.item_id for i in items if i.kind == "image2d"]
+    if native and flat:
+        raise OptionError(
+            "--model", f"{model} is a native 3D model; {source} holds 2D images ({flat[0]} ...): "
+            "use --model litemedsam or none"
+        )  # fmt: skip
     limit = None if max_memory_gb is None else int(max_memory_gb * 1e9)
     open_item(items[0], limit_bytes=limit)  # a volume too large is refused before anything else
     bind_socket(host, port).close()
@@ -99,8 +127,12 @@ def annotate_volume(
             e.path, f"this session is served by another `sambench annotate-volume` ({e.problem})"
         ) from None
     try:
-        adapter = None
-        if model != "none":
+        adapter: Any = None
+        if native:
+            from sambench.models.volume_registry import build_volume_model
+
+            adapter = build_volume_model(model, checkpoint)
+        elif model != "none":
             from sambench.models.registry import build_model
 
             adapter = build_model(model, device="cpu")

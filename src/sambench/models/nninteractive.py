@@ -169,6 +169,7 @@ class NnInteractiveAdapter:
         self.device = device
         self.image: VolumeImage | None = None
         self._target: torch.Tensor | None = None
+        self._sha256: str | None = None
         s = session.supported_interactions
         kinds = {_KIND_OF[k] for k, ok in s.items() if ok and k in _KIND_OF}
         if session.supports_initial_label:
@@ -176,6 +177,16 @@ class NnInteractiveAdapter:
         self.supports = frozenset(kinds)
         thick = session.preferred_scribble_thickness or [1, 1, 1]
         self.scribble_thickness = int(max(1, round(max(float(v) for v in thick[1:]))))
+
+    @property
+    def checkpoint_sha256(self) -> str:
+        """SHA-256 of the folder's ``fold_*/checkpoint_final.pth`` (computed once): what the
+        annotator's logs and DICOM-SEG algorithm identification record."""
+        if self._sha256 is None:
+            from sambench.models.checkpoints import sha256_file
+
+            self._sha256 = sha256_file(checkpoint_file(self.folder))
+        return self._sha256
 
     @property
     def license(self) -> str:

@@ -71,8 +71,9 @@ class PointInteraction:
 @dataclass(frozen=True)
 class BoxInteraction:
     """A box, inclusive voxel bounds (``z_min`` .. ``z_max``, ``y_min`` .. ``y_max``, ``x_min`` ..
-    ``x_max``). ``z_min == z_max`` is a 2D box on slice ``z_min`` (:attr:`is_2d`); otherwise a
-    3D box."""
+    ``x_max``). ``z_min == z_max`` is a 2D box on slice ``z_min``; a box one voxel thick along
+    y or x is a 2D box on that coronal/sagittal plane (:attr:`is_2d`, as nnInteractive's session
+    reads a box of size 1 in any axis); otherwise a 3D box."""
 
     z_min: int
     y_min: int
@@ -84,7 +85,8 @@ class BoxInteraction:
 
     @property
     def is_2d(self) -> bool:
-        return self.z_min == self.z_max
+        return (self.z_min == self.z_max or self.y_min == self.y_max
+                or self.x_min == self.x_max)  # fmt: skip
 
     @property
     def kind(self) -> str:

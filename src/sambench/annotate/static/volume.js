@@ -145,6 +145,7 @@
     const acc = s.items.filter((i) => i.accepted).length;
     $("progress").textContent = `${acc} / ${s.items.length} volumes accepted`;
     document.body.classList.toggle("manual", s.mode === "manual");
+    document.body.classList.toggle("native3d", s.model_kind === "3d");  // no propagation: 3D masks
     document.body.dataset.item = s.item_id;
     document.body.dataset.accepted = String(acc);
     document.body.dataset.voxels = JSON.stringify(s.voxels);
