@@ -216,7 +216,7 @@ def test_four_cases_are_too_few_and_zero_width_is_no_ci() -> None:
     quiet.loc[quiet["strategy"] == "T-neg", "n_instances"] = 0
     q = target_table(quiet, rng=np.random.default_rng(0)).set_index("object_name")
     assert q.loc["Polyp", "fp_rate"] == 0 and np.isnan(q.loc["Polyp", "fp_rate_ci_low"])
-    assert "zero-width bootstrap, every case alike" == q.loc["Polyp", "fp_rate_ci_note"]
+    assert "every resample the same" == q.loc["Polyp", "fp_rate_ci_note"]
 
 
 def test_presence_and_summary_cis_by_case() -> None:
@@ -240,10 +240,7 @@ def test_presence_and_summary_cis_by_case() -> None:
     )
     # recall is 50 % in every case: the bootstrap has zero width, no CI
     assert p["IL recall"] == pytest.approx(50.0) and rec.low == rec.high == 50.0
-    assert (
-        np.isnan(p["IL recall_ci_low"])
-        and "zero-width bootstrap, every case alike" == p["IL recall_ci_note"]
-    )
+    assert np.isnan(p["IL recall_ci_low"]) and "every resample the same" == p["IL recall_ci_note"]
     said = concept_sentences(df, rng=np.random.default_rng(9))
     t_line = next(s for s in said if "text prompts (T)" in s)
     assert "(95 % CI by case " in t_line and "12 objects in 6 cases" in t_line

@@ -30,8 +30,9 @@ x 100 (FP rate: "something was returned" over the T-neg prompts; IL recall: the 
 prompts; IL precision: "the target was present" over the prompts answered with an instance), so
 its CI is the cluster bootstrap of that indicator over cases. Below
 :data:`~sambench.analysis.stats.MIN_CASES` units no CI (the note says ``"n = 4 cases: too
-few"``); when the bootstrap has zero width (every value, or every case's mean, the same: e.g.
-an FP rate of 0 on every prompt) no CI is shown either (the note says so). IL_MCC, pmF1 and cgF1-like get no CI.
+few"``); when the bootstrap has zero width (every value, or every case's mean within its
+dataset, the same: e.g. an FP rate of 0 on every prompt) no CI is shown either (the note says
+"every resample the same"). IL_MCC, pmF1 and cgF1-like get no CI.
 """
 
 from __future__ import annotations
@@ -83,9 +84,9 @@ def mean_ci(
     """``{name: mean, name_ci_low, name_ci_high, name_ci_note}`` of ``values`` (one per row of
     ``rows``, which holds their ``dataset`` and ``case``; NaN values left out) with its 95 % CI
     by ``unit`` (:func:`~sambench.analysis.stats.interval`). No CI below MIN_CASES units
-    (``"n = 4 cases: too few"``) or when the bootstrap has zero width (every value, or every
-    case's mean, the same: e.g. an FP rate of 0 on every prompt), which is no measure of
-    uncertainty."""
+    (``"n = 4 cases: too few"``) or when the bootstrap has zero width (``"every resample the
+    same"``: every value, or every case's mean within its dataset, the same; e.g. an FP rate of
+    0 on every prompt), which is no measure of uncertainty."""
     keep = values.notna().to_numpy()
     v = values.to_numpy(dtype=np.float64)[keep]
     sub = rows[keep]
@@ -95,7 +96,7 @@ def mean_ci(
         lo, hi, note = interval(v, sub, unit, rng=rng)
         if not note and lo == hi:
             lo, hi = np.nan, np.nan
-            note = f"zero-width bootstrap, every {unit} alike"
+            note = "every resample the same"
     return {
         name: float(v.mean()) if v.size else np.nan,
         f"{name}_ci_low": lo,

@@ -53,6 +53,12 @@ ABSENT = {
     "fp_area_mean": "mean area returned (px)",
     "fp_score_max": "max score returned",
 }
+#: presence table: raw column stem -> header (with its CI columns)
+PRESENCE = {
+    f"{c}{part}": f"{c} %{part}"
+    for c in ("IL precision", "IL recall", "pmF1@0.5")
+    for part in ("", "_ci_low", "_ci_high", "_ci_note")
+}
 COUNTS = ("n_T", "n_cases_T", "n_E", "n_cases_E", "n_neg", "n_cases_neg", "n_fp", "n_phrasings")
 CI_PARTS = ("_ci_low", "_ci_high", "_ci_note")
 
@@ -95,7 +101,9 @@ def text_prompts(ctx: ReportContext, sec: H.Section) -> None:
             "2025 text-guided challenge's rule (instance-type targets only); the FP rate is the "
             "% of absent-target prompts answered with at least one instance. Means over objects "
             f"with their {label}; a rate's CI is the same bootstrap of its per-prompt 0/1 "
-            "indicator. Definitions: docs/text-prompts.md."
+            "indicator; no CI either where every resample gives the same value (a zero-width "
+            "bootstrap, e.g. every case alike). "
+            "Definitions: docs/text-prompts.md."
         )
     )
     sec.add(H.list_html(concept_sentences(ctx.results, rng=ctx.rng, unit=unit)))
@@ -107,9 +115,8 @@ def text_prompts(ctx: ReportContext, sec: H.Section) -> None:
                 sec,
                 f"text_targets_{model}",
                 shown(present, PRESENT),
-                f"{model}: per target present in the image, text (T), exemplars (E), phrasings "
-                f"(T-para); {label}; n/a: the strategy did not run for the target or it is not "
-                "instance-type",
+                f"{model}, targets present: text (T), exemplars (E), phrasings (T-para), means "
+                f"with their {label}; n/a: not run for the target, or not instance-type",
                 floatfmt=".1f",
                 blank="n/a",
             )
@@ -119,8 +126,8 @@ def text_prompts(ctx: ReportContext, sec: H.Section) -> None:
                 sec,
                 f"text_absent_{model}",
                 shown(absent, ABSENT),
-                f"{model}: per target asked where absent (T-neg), FP rate = % of its prompts "
-                f"answered; {label} (bootstrap of the per-prompt 0/1 indicator)",
+                f"{model}, targets asked where absent (T-neg): FP rate = % of the prompts "
+                f"answered, {label} of the per-prompt 0/1 indicator",
                 floatfmt=".2f",
                 blank="n/a",
             )
@@ -129,10 +136,10 @@ def text_prompts(ctx: ReportContext, sec: H.Section) -> None:
         ctx.table(
             sec,
             "text_presence",
-            presence,
+            presence.rename(columns=PRESENCE),
             "Present/absent at image level (T = present, T-neg = absent): IL precision and "
-            f"recall with their {label} (bootstrap of the per-prompt 0/1 indicator); pmF1 at "
-            "IoU 0.5 and cgF1-like = 100 x pmF1 x IL_MCC (no CI)",
+            f"recall (%) with their {label} of the per-prompt 0/1 indicator; pmF1 at IoU 0.5 "
+            "(%) and cgF1-like = 100 x pmF1 x IL_MCC, no CI",
             floatfmt=".2f",
         )
     para = paraphrase_table(ctx.results)
