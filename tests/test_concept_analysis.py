@@ -284,3 +284,23 @@ def test_report_section_shows_the_ci_cells(tmp_path: Path) -> None:
     few = section(_cases_table(4), "case")
     assert "(no CI: n = 4 cases: too few)</td>" in few
     assert "95 % CI by object" in section(_cases_table(4), "object")
+
+
+def test_report_section_of_phrasings_only(rows: pd.DataFrame, tmp_path: Path) -> None:
+    from sambench.report import html as H
+    from sambench.report.concept import text_prompts
+    from sambench.report.context import ReportContext
+
+    ctx = ReportContext(
+        run_dir=tmp_path,
+        out=tmp_path,
+        results=rows[rows["strategy"] == "T-para"],
+        config=None,
+        prepared=None,
+        rng=np.random.default_rng(0),
+    )
+    sec = H.Section("text", "Text")
+    text_prompts(ctx, sec)
+    t = pd.read_csv(tmp_path / "tables" / "text_targets_sam3.csv")
+    assert list(t["target"]) == ["Liver"] and t.loc[0, "paraphrase spread (DICE points)"] == 60
+    assert not (tmp_path / "tables" / "text_absent_sam3.csv").exists()

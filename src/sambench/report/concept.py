@@ -109,7 +109,8 @@ def text_prompts(ctx: ReportContext, sec: H.Section) -> None:
     sec.add(H.list_html(concept_sentences(ctx.results, rng=ctx.rng, unit=unit)))
     table = target_table(ctx.results, rng=ctx.rng, unit=unit)
     for model, g in table.groupby("model", sort=True):
-        present = g[g[[c for c in ("n_T", "n_E") if c in g.columns]].notna().any(axis=1)]
+        asked = [c for c in ("n_T", "n_E", "n_phrasings") if c in g.columns]
+        present = g[g[asked].notna().any(axis=1)]
         if not present.empty:
             ctx.table(
                 sec,
