@@ -78,6 +78,20 @@ def test_estimate_and_ci_in_one_cell() -> None:
     assert "<td>72.1 (60.3 to 84.0)</td>" in html and "<td>9.8</td>" in html  # no CI: no range
     noc = pd.DataFrame({"NoC@85": [8.8], "NoC@85_ci_low": [7.5], "NoC@85_ci_high": [10.0]})
     assert "<td>8.8 (7.5 to 10.0)</td>" in H.table_html(noc, unit="clicks")
+    # a CI's note (why it is missing) joins the estimate's cell
+    rate = pd.DataFrame(
+        {
+            "FP rate %": [25.0, 40.0],
+            "FP rate %_ci_low": [math.nan, 10.0],
+            "FP rate %_ci_high": [math.nan, 70.0],
+            "FP rate %_ci_note": ["n = 4 cases: too few", ""],
+        }
+    )
+    merged, names = H.merge_ci_columns(rate)
+    assert names == {"FP rate %"} and list(merged.columns) == ["FP rate %"]
+    html = H.table_html(rate)
+    assert "<td>25.0 (no CI: n = 4 cases: too few)</td>" in html
+    assert "<td>40.0 (10.0 to 70.0)</td>" in html and "_ci_note" not in html
 
 
 def test_wide_tables_are_stacked_with_their_keys_repeated() -> None:

@@ -63,6 +63,11 @@ def test_evaluate_and_report_end_to_end(
     html = (out / "report.html").read_text()
     assert 'id="text"' in html and "Text and exemplar prompts" in html
     assert "FP rate T-neg %" in html and "cgF1-like" in html
+    # every mean and rate with its CI by case; the seed samples have 3-4 cases a target: too few
+    assert "<th>DICE T (95 % CI)</th>" in html and "<th>FP rate T-neg % (95 % CI)</th>" in html
+    assert "95 % CI by case (cluster bootstrap" in html
+    assert "(no CI: n = 4 cases: too few)</td>" in html
+    assert "(no CI: n = 3 cases: too few)</td>" in html
     summary = html[html.index('id="summary"') : html.index('id="paper"')]
     assert "Worst hallucination" in summary or "No hallucination" in summary
 

@@ -258,7 +258,7 @@ def findings(ctx: ReportContext, sec: H.Section) -> None:
     if ok.empty:
         sec.add(H.note_html("No ok single-round rows (S1-S6): nothing to summarize."))
         extra = interactive_sentences(ctx.results, ctx.rng, ctx.ci_unit)
-        extra += concept_sentences(ctx.results)
+        extra += concept_sentences(ctx.results, rng=ctx.rng, unit=ctx.ci_unit)
         extra += volume_sentences(ctx.results3d, ctx.rng, ctx.ci_unit)
         sec.add(H.list_html(extra + problems(ctx.results, ctx.aliases)))
         return
@@ -328,7 +328,7 @@ def findings(ctx: ReportContext, sec: H.Section) -> None:
         bullets.append(text + ".")
     bullets += hce_sentences(ctx.results)
     bullets += interactive_sentences(ctx.results, ctx.rng, ctx.ci_unit)
-    bullets += concept_sentences(ctx.results)
+    bullets += concept_sentences(ctx.results, rng=ctx.rng, unit=ctx.ci_unit)
     bullets += volume_sentences(ctx.results3d, ctx.rng, ctx.ci_unit)
     sec.add(H.list_html(bullets))
     probs = problems(ctx.results, ctx.aliases)

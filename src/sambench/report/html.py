@@ -112,7 +112,9 @@ def merge_ci_columns(df: pd.DataFrame) -> tuple[pd.DataFrame, set[str]]:
     """``X``, ``X_ci_low``, ``X_ci_high`` (or ``mean``, ``ci_lo``, ``ci_hi``) as one column
     ``X`` whose cells read ``"72.1 (60.3 to 84.0)"`` once formatted; returns the frame (with the
     lows and highs dropped, the highs kept as ``(lo, hi)`` pairs in ``X`` tuples) and the merged
-    column names. A table of estimates with their CIs then takes a third of the width."""
+    column names. A table of estimates with their CIs then takes a third of the width.
+    A ``X_ci_note`` column (why a CI is missing, e.g. ``"n = 4 cases: too few"``) is merged too:
+    such a cell reads ``"72.1 (no CI: n = 4 cases: too few)"``."""
     merged: set[str] = set()
     out = df.copy()
     for c in list(df.columns):
@@ -121,20 +123,24 @@ def merge_ci_columns(df: pd.DataFrame) -> tuple[pd.DataFrame, set[str]]:
             ("ci_lo", "ci_hi") if c == "mean" else ("", ""),
         ):
             if lo in df.columns and hi in df.columns and pd.api.types.is_numeric_dtype(df[c]):
-                out[c] = list(zip(df[c], df[lo], df[hi], strict=True))
-                out = out.drop(columns=[lo, hi])
+                note = f"{c}_ci_note"
+                notes = df[note] if note in df.columns else pd.Series("", index=df.index)
+                out[c] = list(zip(df[c], df[lo], df[hi], notes, strict=True))
+                out = out.drop(columns=[lo, hi, *([note] if note in df.columns else [])])
                 merged.add(str(c))
                 break
     return out, merged
 
 
-def _ci_cell(v: tuple[float, float, float], floatfmt: str, blank: str, unit: str) -> str:
-    est, lo, hi = v
+def _ci_cell(v: tuple[float, float, float, object], floatfmt: str, blank: str, unit: str) -> str:
+    est, lo, hi, note = v
     if _is_blank(est):
         return f'<td class="blank">{esc(blank)}</td>'
     text = _number(est, floatfmt, unit)
     if not (_is_blank(lo) or _is_blank(hi)):
         text += f" ({_number(lo, floatfmt, unit)} to {_number(hi, floatfmt, unit)})"
+    elif not _is_blank(note):
+        text += f" (no CI: {note})"
     return f"<td>{esc(text)}</td>"
 
 
