@@ -179,7 +179,7 @@ def test_dicom_seg_names_the_model_and_its_checkpoint(
     [
         (["--model", "nninteractive"], "--checkpoint"),
         (["--model", "litemedsam", "--checkpoint", "x"], "--checkpoint: only for a native 3D"),
-        (["--model", "sam9"], "--model: expected one of litemedsam, nninteractive, none"),
+        (["--model", "sam9"], "--model: expected one of litemedsam, nninteractive, sam_med3d, none, got 'sam9'"),
     ],
 )
 def test_cli_model_options_refused_in_one_line(
