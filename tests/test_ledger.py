@@ -103,6 +103,8 @@ def test_report_flags_results_on_training_data(tmp_path: Path):
     # without the entry: the model has no ledger entry, nothing flagged, and the report says so
     page2 = build_report(tmp_path / "run", tmp_path / "rep2", overlays=False).read_text()
     assert "FLAGGED" not in page2 and "No ledger entry for fake" in page2
+    # the summary says unknown, not "none flagged", for a model without an entry
+    assert "unknown for fake (no ledger entry)" in page2.split("</section>", 1)[0]
 
 
 def test_out_of_core_report_flags_the_same_results(tmp_path: Path):

@@ -395,3 +395,18 @@ def test_long_tables_are_folded(tmp_path: Path) -> None:
     short, long = "".join(sec.parts).split('CSV: <a href="tables/short.csv">tables/short.csv</a>')
     assert "<details" not in short and "<h3>Short</h3>" in short
     assert f"<details><summary>Long ({FOLD_ROWS + 1} rows)</summary>" in long
+
+
+def test_summary_model_list_names_models_with_clicks_only() -> None:
+    """The random walker runs clicks only: the summary's model list names it with its protocol
+    (it was dropped because the list came from the single-round rows)."""
+    from sambench.report.findings import _model_list
+
+    results = pd.DataFrame(
+        {
+            "model": ["litemedsam", "litemedsam", "random_walker", "grabcut"],
+            "strategy": ["S5", "interactive", "interactive", "S2"],
+        }
+    )
+    main = results[results["strategy"] != "interactive"]
+    assert _model_list(results, main) == ("grabcut, litemedsam, random_walker (interactive only)")

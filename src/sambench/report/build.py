@@ -244,7 +244,7 @@ def build_report(
     if not results.empty:
         from sambench.report.overlap import overlap_section, place_overlap
 
-        place_overlap(sections, overlap_section(results, out, ledger), out)
+        place_overlap(sections, overlap_section(results, out, ledger), out, ledger)
     model_names = (
         ", ".join(sorted(map(str, results["model"].unique()))) if "model" in results else ""
     )

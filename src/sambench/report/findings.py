@@ -161,6 +161,20 @@ def problems(results: pd.DataFrame, aliases: AliasTable) -> list[str]:
     return out
 
 
+def _model_list(results: pd.DataFrame, main: pd.DataFrame) -> str:
+    """Every model of the run, the ones without single-round rows (e.g. the random walker, clicks
+    only) with the protocols they ran."""
+    single = set(map(str, main["model"].unique()))
+    out = []
+    for model in sorted(map(str, results["model"].unique())):
+        if model in single:
+            out.append(model)
+        else:
+            ran = sorted(map(str, results.loc[results["model"] == model, "strategy"].unique()))
+            out.append(f"{model} ({', '.join(ran)} only)")
+    return ", ".join(out)
+
+
 def _ci_text(rec: Mapping[Any, Any], unit: str = "case") -> str:
     """`` (95 % CI by case lo to hi %)`` of a :func:`~sambench.analysis.stats.mean_with_ci` row (its
     :func:`ci_text`), `` (no CI: n = 2 cases: too few)`` when it has none, ``""`` when its
@@ -268,7 +282,7 @@ def findings(ctx: ReportContext, sec: H.Section) -> None:
     sec.add(
         H.para_html(
             f"{n_objects(main)} objects in {n_img} images, {len(names)} target-modalities; "
-            f"models: {', '.join(sorted(map(str, main['model'].unique())))}; DICE in %, oracle "
+            f"models: {_model_list(ctx.results, main)}; DICE in %, oracle "
             f"selection, {stats.ci_label(ctx.ci_unit)}. Paper: SAM ViT-B / ViT-H on COSMOS "
             "1050K (Tables 2 and 3) at the same strategy."
         )

@@ -161,7 +161,7 @@ def build_report_lazy(
         sections = _sections(ctx, ds)
         from sambench.report.overlap import place_overlap
 
-        place_overlap(sections, _overlap(ds, out, ledger), out)
+        place_overlap(sections, _overlap(ds, out, ledger), out, ledger)
         n = ds.count()
     page = H.page_html(
         f"sambench report: {run_dir.name}",

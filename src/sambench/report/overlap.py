@@ -14,31 +14,40 @@ from sambench.store.atomic import write_text_atomic
 ANCHOR = "training-overlap"
 
 
-def overlap_sentence(out: Path) -> str:
+def overlap_sentence(out: Path, ledger_file: Path | None = None) -> str:
     """The summary's claim on training-data overlap, from ``out/training_overlap.csv`` (written
-    by the section): how many results are flagged, or that none is; "" without the file."""
+    by the section): how many results are flagged, and which models have no ledger entry (their
+    overlap is unknown, not absent); "" without the file."""
     path = out / "training_overlap.csv"
     if not path.is_file():
         return ""
     per = pd.read_csv(path)
+    ledger = load_ledger(ledger_file)
+    unknown = sorted(m for m in map(str, per["model"].unique()) if m not in ledger)
     n, total = int(per["flagged"].sum()), int(per["results"].sum())
     if n:
         hit = per[per["flagged"] > 0]
         pairs = ", ".join(f"{r.model} on {r.dataset}" for r in hit.itertuples())
-        return (
+        text = (
             f"Training-data overlap: {n:,} of {total:,} results are on data the model was "
-            f"trained on ({pairs}); they are flagged, kept in the tables, and read apart "
-            "(section Training-data overlap)."
+            f"trained on ({pairs}); they are flagged, kept in the tables, and read apart"
         )
-    return f"Training-data overlap: none of the {total:,} results is flagged by the ledger."
+    else:
+        known = total - int(per.loc[per["model"].astype(str).isin(unknown), "results"].sum())
+        text = f"Training-data overlap: none of the {known:,} results of models in the ledger is flagged"
+    if unknown:
+        text += f"; unknown for {', '.join(unknown)} (no ledger entry)"
+    return text + "."
 
 
-def place_overlap(sections: list[H.Section], overlap: H.Section, out: Path) -> None:
+def place_overlap(
+    sections: list[H.Section], overlap: H.Section, out: Path, ledger_file: Path | None = None
+) -> None:
     """Put the overlap section right after the summary (first when there is none) and its claim
     into the summary, so the page still leads with the summary."""
     at = next((i + 1 for i, s in enumerate(sections) if s.anchor == "summary"), 0)
     sections.insert(at, overlap)
-    text = overlap_sentence(out)
+    text = overlap_sentence(out, ledger_file)
     if at and text:
         sections[at - 1].add(H.para_html(text))
 
