@@ -22,6 +22,8 @@ def test_package_ledger_cites_a_source_for_every_entry_and_names_recipes():
     ledger = load_ledger()
     recipes = set(builtin_recipes())
     assert {"sam_vit_b", "sam2_hiera_t"} <= set(ledger)
+    # the classical baselines learn nothing: known, not unknown, and never flagged
+    assert ledger["grabcut"].datasets == ledger["random_walker"].datasets == frozenset()
     for e in ledger.values():
         assert e.source.strip()
         assert e.datasets <= recipes, (e.model, sorted(e.datasets - recipes))

@@ -34,7 +34,12 @@ def overlap_sentence(out: Path, ledger_file: Path | None = None) -> str:
         )
     else:
         known = total - int(per.loc[per["model"].astype(str).isin(unknown), "results"].sum())
-        text = f"Training-data overlap: none of the {known:,} results of models in the ledger is flagged"
+        text = (
+            f"Training-data overlap: none of the {known:,} results of models in the ledger is "
+            "flagged"
+            if known
+            else "Training-data overlap: not checked"
+        )
     if unknown:
         text += f"; unknown for {', '.join(unknown)} (no ledger entry)"
     return text + "."
