@@ -22,14 +22,22 @@ def _nninteractive(checkpoint: str | Path | None, device: str = "cpu") -> Volume
     return build_nninteractive_adapter(checkpoint, device=device)
 
 
+def _vista3d(checkpoint: str | Path | None, device: str = "cpu") -> VolumeModel:
+    from sambench.models.vista3d import build_vista3d_adapter
+
+    return build_vista3d_adapter(checkpoint, device=device)
+
+
 _BUILDERS: dict[str, Callable[..., VolumeModel]] = {
     "nninteractive": _nninteractive,
+    "vista3d": _vista3d,
 }
 VOLUME_MODEL_NAMES: tuple[str, ...] = tuple(_BUILDERS)
 """The registered native 3D models (``--model`` of ``evaluate-3d``)."""
 
 LICENSES: dict[str, str] = {
     "nninteractive": "code Apache-2.0; released weights CC BY-NC-SA 4.0 (the folder's LICENSE)",
+    "vista3d": "MONAI code Apache-2.0; released weights NVIDIA OneWay Noncommercial License",
 }
 """What each native model's licence is known to be (the run records the loaded weights' own)."""
 
