@@ -79,7 +79,7 @@ def _reference(net: torch.nn.Module, img: np.ndarray, clicks: list[tuple[int, in
     return out
 
 
-CLICKS = [(12, 13, 17, 1), (14, 10, 20, 1), (12, 13, 14, 0), (3, 24, 4, 1)]
+CLICKS = [(12, 13, 17, 1), (3, 24, 4, 1), (12, 13, 14, 0)]  # +, + far away, -
 
 
 def test_adapter_equals_point_based_window_inferer(ckpt: Path) -> None:
@@ -174,9 +174,39 @@ def test_bad_checkpoints(tmp_path: Path) -> None:
 def test_info_records_the_licence(ckpt: Path) -> None:
     model = build_volume_model("vista3d", ckpt, device="cpu")
     info = model.info()
-    assert "NVIDIA OneWay Noncommercial" in info["license"]
+    assert "NVIDIA License, non-commercial" in info["license"]
     assert info["architecture"] == {"embed": 8, "in_channels": 1, "blocks_down": [1, 1, 1],
                                     "n_classes": 512}  # fmt: skip
     assert info["package"].startswith("monai ") and info["checkpoint"] == str(ckpt)
     assert len(info["checkpoint_sha256"]) == 64
     assert info["patch_size"] == [128, 128, 128] and info["spacing_mm"] == [1.5, 1.5, 1.5]
+
+
+def test_protocols_start_from_clicks_on_a_clicks_only_model() -> None:
+    """interactive-3d and effort give a model without boxes (as VISTA3D) no box step: its
+    first interaction is a click, and effort counts clicks as the interactions."""
+    from sambench.volumes.protocols.effort import effort
+    from sambench.volumes.protocols.interactive_3d import interactive_3d
+    from sambench.volumes.types import ProtocolConfig
+    from test_effort_3d import BallModel
+    from test_interactive_3d import _synthetic
+
+    class ClicksOnly(BallModel):
+        supports = frozenset({"point"})
+
+        def apply(self, i):  # type: ignore[no-untyped-def]
+            assert isinstance(i, PointInteraction), i
+            return super().apply(i)
+
+    vol, obj = _synthetic()
+    model = ClicksOnly()
+    model.open(VolumeImage(np.asarray(vol.image, np.float32), vol.spacing))
+    steps = interactive_3d(model, vol, obj, ProtocolConfig(steps=3), np.random.default_rng(5))
+    assert [st.step for st in steps] == [1, 2, 3]
+    assert all("box_kind" not in st.extras for st in steps)
+    got = effort(model, vol, obj, ProtocolConfig(options={"budgets": [1, 3]}),
+                 np.random.default_rng(5))  # fmt: skip
+    assert [st.extras["interactions"] for st in got] == [1, 3]
+    for st, k in zip(got, (1, 3), strict=True):  # budget k = the loop after k clicks
+        np.testing.assert_array_equal(np.asarray(st.mask), np.asarray(steps[k - 1].mask))
+    assert np.asarray(got[0].mask).any()

@@ -43,9 +43,12 @@ blocks per encoder level, number of class embeddings) are read from the state di
 so the released file builds exactly ``vista3d132()`` and a test's tiny random file builds its
 tiny network; anything that does not fit is refused with one line naming the file.
 
-Licence: MONAI's code is Apache-2.0; the released VISTA3D weights are under the NVIDIA OneWay
-Noncommercial License (the bundle's ``LICENSE``/``metadata.json``), recorded in
-:meth:`Vista3dAdapter.info` and the run config.
+Licence: MONAI's code is Apache-2.0; the released VISTA3D weights are under NVIDIA's
+non-commercial licence: the bundle's ``LICENSE`` (Project-MONAI/model-zoo ``models/vista3d``,
+"Model Weights License": "NVIDIA License", section 3.3 "only may be used ... non-commercially",
+i.e. "for research or evaluation purposes only"; its README calls it "NCLS v1"). The file
+itself carries no licence, so :data:`LICENSE` is recorded in :meth:`Vista3dAdapter.info`, the
+run config and the report.
 """
 
 from __future__ import annotations
@@ -76,7 +79,10 @@ SPACING_MM = (1.5, 1.5, 1.5)
 """The bundle's ``resample_spacing`` (mm, x y z)."""
 PATCH_SIZE = (128, 128, 128)
 """The bundle's ``patch_size``: the window around each click (x, y, z voxels at 1.5 mm)."""
-LICENSE = "NVIDIA OneWay Noncommercial License (released VISTA3D weights; MONAI code Apache-2.0)"
+LICENSE = (
+    "weights: NVIDIA License, non-commercial (research or evaluation only; the MONAI vista3d "
+    "bundle's LICENSE, 'NCLS v1' in its README); MONAI code Apache-2.0"
+)
 EXPECTED = (
     "a VISTA3D state dict (.pt/.pth via torch.load weights_only=True, or .safetensors), e.g. "
     "the MONAI vista3d bundle's models/model.pt"

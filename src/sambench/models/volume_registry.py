@@ -37,7 +37,7 @@ VOLUME_MODEL_NAMES: tuple[str, ...] = tuple(_BUILDERS)
 
 LICENSES: dict[str, str] = {
     "nninteractive": "code Apache-2.0; released weights CC BY-NC-SA 4.0 (the folder's LICENSE)",
-    "vista3d": "MONAI code Apache-2.0; released weights NVIDIA OneWay Noncommercial License",
+    "vista3d": "MONAI code Apache-2.0; released weights NVIDIA License, non-commercial",
 }
 """What each native model's licence is known to be (the run records the loaded weights' own)."""
 

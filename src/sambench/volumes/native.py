@@ -97,6 +97,13 @@ def _crops(
     return gt, pred.crop(box), (int(box[0].start), int(box[1].start), int(box[2].start))
 
 
+def takes_box(model: object) -> bool:
+    """False for a native model that accepts no box at all (VISTA3D: clicks only), else True
+    (every 2D model takes a box; a native model with ``box2d`` or ``box3d``)."""
+    supports = getattr(model, "supports", None)
+    return supports is None or bool({"box2d", "box3d"} & set(supports))
+
+
 def _option(config: ProtocolConfig, key: str, default: object) -> object:
     return config.options.get(key, default) if config.options else default
 
@@ -113,7 +120,7 @@ def native_interactive_3d(
         )
     if config.steps < 1:
         raise OptionError("--steps", f"interactive-3d needs >= 1 click step, got {config.steps}")
-    if not {"box2d", "box3d"} & set(model.supports):
+    if not takes_box(model):
         use_box = False  # a clicks-only model (VISTA3D): the protocol starts from the clicks
     model.reset(seed=int(rng.integers(2**32)))  # type: ignore[call-arg]
     results: list[StepResult] = []
