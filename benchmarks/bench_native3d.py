@@ -1,5 +1,5 @@
-"""Seconds per interaction and peak memory: nnInteractive at its real architecture size (random
-weights) against LiteMedSAM propagation, on the same volume, in one run.
+"""Seconds per interaction and peak memory: nnInteractive and VISTA3D at their real architecture
+sizes (random weights) against LiteMedSAM propagation, on the same volume, in one run.
 
 Both models run ``evaluate-3d --protocol interactive-3d`` (the CVPR 2025 box, then ``--clicks``
 clicks) on the spinal-cord MRI of ``tests/data/sct-spinalcord`` (55 x 60 x 52 voxels, 1 mm),
@@ -15,7 +15,12 @@ with the released patch 192^3 by default (``--patch`` to change it), 8 input cha
 7 interaction channels), random weights: timing, not accuracy. The folder is built with the
 package's own network builder, as in the tests.
 
+VISTA3D is MONAI's ``vista3d132()`` (the released architecture) with random weights, saved as a
+state dict and run through ``--model vista3d`` (the bundle's 128^3 window per click, 1.5 mm).
+It takes no box, so its rows are clicks only (``box_s`` empty).
+
 Usage: python benchmarks/bench_native3d.py [--patch 192] [--clicks 2] [--device cpu]
+       [--models litemedsam,nninteractive,vista3d]
 """
 
 from __future__ import annotations
@@ -121,7 +126,8 @@ def child(args: argparse.Namespace) -> None:
     cuda_mib = torch.cuda.max_memory_allocated() / 2**20 if args.device.startswith("cuda") else None
     print(json.dumps({
         "model": args.model,
-        "box_s": float(df.loc[df["step"] == 0, "seconds"].iloc[0]),
+        "box_s": float(df.loc[df["step"] == 0, "seconds"].iloc[0]) if (df["step"] == 0).any()
+        else None,
         "click_s_mean": float(df.loc[df["step"] > 0, "seconds"].mean()),
         "final_dsc": float(df["dsc"].iloc[-1]),
         "peak_rss_mib": peak_rss_mib, "peak_cuda_mib": cuda_mib,
@@ -133,6 +139,8 @@ def main() -> None:
     ap.add_argument("--patch", type=int, default=192)
     ap.add_argument("--clicks", type=int, default=2)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--models", default="litemedsam,nninteractive,vista3d",
+                    help="comma list; litemedsam is always run (the ratios' base)")  # fmt: skip
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     for a in ("--prepared", "--model", "--checkpoint", "--out"):
         ap.add_argument(a, help=argparse.SUPPRESS)
@@ -147,9 +155,20 @@ def main() -> None:
         src = tmp / "src"
         shutil.copytree(CORD, src)
         prepare_dataset(src, tmp / "prepared", config=src / "dataset.yaml", progress=False)
-        folder, n_params = make_folder(tmp / "nnInteractive_bench", args.patch)
+        wanted = set(args.models.split(",")) | {"litemedsam"}
+        runs: list[tuple[str, Path | None]] = [("litemedsam", None)]
+        n_params = 0
+        if "nninteractive" in wanted:
+            folder, n_params = make_folder(tmp / "nnInteractive_bench", args.patch)
+            runs.append(("nninteractive", folder))
+        if "vista3d" in wanted:
+            from monai.networks.nets import vista3d132
+
+            torch.manual_seed(0)
+            torch.save(vista3d132().state_dict(), tmp / "vista3d132_random.pt")
+            runs.append(("vista3d", tmp / "vista3d132_random.pt"))
         rows = []
-        for model, ckpt in (("litemedsam", None), ("nninteractive", folder)):
+        for model, ckpt in runs:
             cmd = [sys.executable, __file__, "--child", "--prepared", str(tmp / "prepared"),
                    "--model", model, "--out", str(tmp / f"run_{model}"), "--device", args.device,
                    "--clicks", str(args.clicks)] + (["--checkpoint", str(ckpt)] if ckpt else [])  # fmt: skip
@@ -161,7 +180,8 @@ def main() -> None:
         df["peak_rss_ratio_vs_litemedsam"] = df["peak_rss_mib"] / base["peak_rss_mib"]
         print(f"device {args.device}, torch threads {torch.get_num_threads()}, nnInteractive "
               f"ResEnc-L patch {args.patch}^3, {n_params / 1e6:.1f} M parameters, "
-              f"{args.clicks} clicks after the box; volume 55x60x52 (spinal-cord MRI)")  # fmt: skip
+              f"{args.clicks} clicks after the box (VISTA3D: clicks only, vista3d132); volume "
+              "55x60x52 (spinal-cord MRI)")  # fmt: skip
         print(df.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
         print(np.__version__, torch.__version__)
     finally:

@@ -54,7 +54,7 @@ def evaluate_3d(
         ),
     ] = "propagate",
     model: Annotated[
-        str, O.model("Model (registry name; native 3D: nninteractive, sam_med3d).")
+        str, O.model("Model (registry name; native 3D: nninteractive, sam_med3d, vista3d).")
     ] = "litemedsam",
     checkpoint: Annotated[
         Path | None, O.checkpoint("Checkpoint file, or a native model's folder.")

@@ -28,9 +28,16 @@ def _sam_med3d(checkpoint: str | Path | None, device: str = "cpu") -> VolumeMode
     return build_sam_med3d_adapter(checkpoint, device=device)
 
 
+def _vista3d(checkpoint: str | Path | None, device: str = "cpu") -> VolumeModel:
+    from sambench.models.vista3d import build_vista3d_adapter
+
+    return build_vista3d_adapter(checkpoint, device=device)
+
+
 _BUILDERS: dict[str, Callable[..., VolumeModel]] = {
     "nninteractive": _nninteractive,
     "sam_med3d": _sam_med3d,
+    "vista3d": _vista3d,
 }
 VOLUME_MODEL_NAMES: tuple[str, ...] = tuple(_BUILDERS)
 """The registered native 3D models (``--model`` of ``evaluate-3d``)."""
@@ -38,6 +45,7 @@ VOLUME_MODEL_NAMES: tuple[str, ...] = tuple(_BUILDERS)
 LICENSES: dict[str, str] = {
     "nninteractive": "code Apache-2.0; released weights CC BY-NC-SA 4.0 (the folder's LICENSE)",
     "sam_med3d": "code Apache-2.0; weights: no separate licence stated (repository Apache-2.0)",
+    "vista3d": "MONAI code Apache-2.0; released weights NVIDIA License, non-commercial",
 }
 """What each native model's licence is known to be (the run records the loaded weights' own)."""
 

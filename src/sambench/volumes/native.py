@@ -14,7 +14,8 @@ go to it directly.
   then ``config.steps`` clicks, each from the current prediction by the challenge's rule
   (:func:`~sambench.volumes.clicks3d.next_click`), added to the model's running session (the
   model keeps its previous prediction and every interaction, as in the authors' GUIs).
-  ``options["initial_box"] = false`` starts with the first click instead.
+  ``options["initial_box"] = false`` starts with the first click instead, and so does a model
+  that takes no box at all (VISTA3D: :attr:`supports` without ``box2d``/``box3d``).
 - :func:`apply_time_cap`: ``--time-cap-s`` (the challenge's 90 s per class; default off), for
   2D and native models alike: once the model's cumulative seconds for an object pass the cap,
   that step and every later one are scored as an empty prediction (``over_time_cap`` True).
@@ -96,6 +97,13 @@ def _crops(
     return gt, pred.crop(box), (int(box[0].start), int(box[1].start), int(box[2].start))
 
 
+def takes_box(model: object) -> bool:
+    """False for a native model that accepts no box at all (VISTA3D: clicks only), else True
+    (every 2D model takes a box; a native model with ``box2d`` or ``box3d``)."""
+    supports = getattr(model, "supports", None)
+    return supports is None or bool({"box2d", "box3d"} & set(supports))
+
+
 def _option(config: ProtocolConfig, key: str, default: object) -> object:
     return config.options.get(key, default) if config.options else default
 
@@ -112,6 +120,8 @@ def native_interactive_3d(
         )
     if config.steps < 1:
         raise OptionError("--steps", f"interactive-3d needs >= 1 click step, got {config.steps}")
+    if not takes_box(model):
+        use_box = False  # a clicks-only model (VISTA3D): the protocol starts from the clicks
     model.reset(seed=int(rng.integers(2**32)))  # type: ignore[call-arg]
     results: list[StepResult] = []
     pred = SparseMask(volume.shape)

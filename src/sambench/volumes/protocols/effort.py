@@ -28,6 +28,7 @@ from typing import Any
 
 from sambench.errors import OptionError
 from sambench.models.base import PromptableModel
+from sambench.volumes.native import takes_box
 from sambench.volumes.protocols.interactive_3d import _box_slice, interactive_3d
 from sambench.volumes.types import (
     Object3D,
@@ -70,7 +71,8 @@ def effort(model: PromptableModel, volume: Volume3D, obj: Object3D,
            config: ProtocolConfig, rng: Rng) -> Steps:  # fmt: skip
     """One step per budget (``step`` = interactions); see the module docstring."""
     budgets = budgets_of(config)
-    use_box = (config.options or {}).get("initial_box", True) is True
+    # a model that takes no box (VISTA3D) starts from the clicks, as interactive-3d does
+    use_box = (config.options or {}).get("initial_box", True) is True and takes_box(model)
     clicks = budgets[-1] - 1 if use_box else budgets[-1]
     if clicks < 1:  # interactive-3d needs a click: run one more and keep the box's row only
         clicks = 1
