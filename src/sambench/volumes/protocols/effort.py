@@ -29,6 +29,7 @@ from typing import Any
 from sambench.errors import OptionError
 from sambench.models.base import PromptableModel
 from sambench.volumes.protocols.interactive_3d import _box_slice, interactive_3d
+from sambench.volumes.starts import start_of
 from sambench.volumes.types import (
     Object3D,
     ProtocolConfig,
@@ -70,7 +71,7 @@ def effort(model: PromptableModel, volume: Volume3D, obj: Object3D,
            config: ProtocolConfig, rng: Rng) -> Steps:  # fmt: skip
     """One step per budget (``step`` = interactions); see the module docstring."""
     budgets = budgets_of(config)
-    use_box = (config.options or {}).get("initial_box", True) is True
+    use_box = start_of(config) != "none"  # a box, scribble or lasso: interaction 1
     clicks = budgets[-1] - 1 if use_box else budgets[-1]
     if clicks < 1:  # interactive-3d needs a click: run one more and keep the box's row only
         clicks = 1
