@@ -20,15 +20,17 @@ a scribble is a stroke drawn INSIDE the object, along its extent), with these st
   ``m / 2`` px, so the polygon stays >= about ``m / 2`` px outside the object: it never cuts
   it). When the dilated region has several pieces, the lasso is the convex hull of the dilated
   region (one closed polygon around all of them). Vertices are clipped to the image.
-- :func:`simulate_scribble`: a centre-line stroke: the medial axis
-  (:func:`skimage.morphology.medial_axis`) of the key slice's largest piece, its pixels ordered
-  along the piece's principal axis (PCA of the piece's pixels); a contiguous run of a fraction
-  ``f`` of that ordered axis is kept, ``f`` uniform in ``length`` (default 0.5..1.0) at a
-  uniform start, ``n_vertices`` (default 8) vertices taken evenly along the run; a vertex is
-  kept only when the straight segment from the previous kept vertex lies inside the object
-  (Bresenham, :func:`skimage.draw.line`), so the 1-pixel polyline lies inside the object. A
-  piece too thin to have a medial axis gives a one-point scribble at its distance-transform
-  maximum.
+- :func:`simulate_scribble`: a centre-line stroke along the object's length: on the key
+  slice's largest piece, the pixels are binned (1 px bins) by their coordinate along the piece's
+  principal axis (PCA of its pixels); in each bin the deepest pixel (largest Euclidean distance
+  to the background; the first in C order on ties) is the centre line, keeping the bins whose
+  depth is >= half the piece's largest depth (the stroke stays off the thin ends). A contiguous
+  run of a fraction ``f`` of that centre line is kept, ``f`` uniform in ``length`` (default
+  0.5..1.0) at a uniform start, and ``n_vertices`` (default 8) vertices are taken evenly along
+  the run; a vertex is kept only when the straight segment from the previous kept vertex lies
+  inside the object (Bresenham, :func:`skimage.draw.line`), so the 1-pixel polyline lies inside
+  the object (a C shape whose centre line jumps between arms loses those vertices). A centre
+  line of one bin gives a one-point scribble at the deepest pixel.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from sambench.prompts.strategies import PromptError
 DEFAULT_LASSO_MARGIN = (2, 5)
 DEFAULT_SCRIBBLE_LENGTH = (0.5, 1.0)
 DEFAULT_SCRIBBLE_VERTICES = 8
+DEFAULT_RIDGE_DEPTH = 0.5
 
 
 @dataclass(frozen=True)
@@ -168,17 +171,21 @@ def simulate_scribble(
     lab, n = ndimage.label(plane)
     sizes = ndimage.sum_labels(plane, lab, index=np.arange(1, n + 1))
     piece = lab == int(np.argmax(sizes)) + 1
-    axis_px = np.argwhere(morphology.medial_axis(piece))
-    if len(axis_px) < 2:
-        dist = ndimage.distance_transform_edt(piece)
-        y, x = np.unravel_index(int(np.argmax(dist)), dist.shape)
-        return SlicePolyline(z, ((float(y), float(x)),), closed=False)
-    coords = np.argwhere(piece).astype(np.float64)
+    dist = ndimage.distance_transform_edt(piece)
+    coords = np.argwhere(piece)
     centre = coords.mean(axis=0)
     _, _, vt = np.linalg.svd(coords - centre, full_matrices=False)
-    t = (axis_px - centre) @ vt[0]
-    order = np.argsort(t, kind="stable")
-    ordered = axis_px[order]
+    t = np.floor((coords - centre) @ vt[0]).astype(np.int64)  # 1-px bins along the main axis
+    depth = dist[coords[:, 0], coords[:, 1]]
+    deep = depth >= DEFAULT_RIDGE_DEPTH * depth.max()
+    ridge = []
+    for b in np.unique(t[deep]):  # ascending along the axis
+        sel = np.nonzero(deep & (t == b))[0]
+        ridge.append(coords[sel[np.argmax(depth[sel])]])  # deepest; first in C order on ties
+    ordered = np.asarray(ridge)
+    if len(ordered) < 2:
+        y, x = ordered[0]
+        return SlicePolyline(z, ((float(y), float(x)),), closed=False)
     k = max(1, round(frac * len(ordered)))
     start = int(rng.integers(0, len(ordered) - k + 1))
     run = ordered[start : start + k]

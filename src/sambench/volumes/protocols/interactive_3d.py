@@ -285,9 +285,9 @@ def _lifted_2d(model: PromptableModel, volume: Volume3D, obj: Object3D,
         t0 = time.perf_counter()
         k = drawn.z
         if drawn.closed:  # a lasso: its vertices' tight box
-            box = drawn.bbox_xyxy(volume.shape[1:])
-            state.boxes[k] = box
-            first = Prompts(box=box)
+            lasso_box = drawn.bbox_xyxy(volume.shape[1:])
+            state.boxes[k] = lasso_box
+            first = Prompts(box=lasso_box)
         else:  # a scribble: its vertices as positive clicks (X, Y)
             for y, x in drawn.points_yx:
                 state.clicks.setdefault(k, []).append(((float(x), float(y)), 1))
@@ -297,6 +297,10 @@ def _lifted_2d(model: PromptableModel, volume: Volume3D, obj: Object3D,
         reached = propagate_from(predictor, k, out, use_mask_prompt=config.use_mask_prompt)
         for kk, m in reached.items():
             state.pred[kk] = m
+            if kk != k:  # the box propagate_from prompted slice kk with (its neighbour's)
+                used = mask_box(reached[kk - 1 if kk > k else kk + 1])
+                if used is not None:
+                    state.boxes[kk] = used
         view = finish(0, t0, predictor.decodes, start_extras(drawn))
     for step in range(1, config.steps + 1):
         gt, pred, origin = view  # the last step's prediction, as it scored it
