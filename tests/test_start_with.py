@@ -223,3 +223,23 @@ def test_cli_start_with_errors(
     err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
     assert "--start-with" in err[0] and "scribble, lasso" in err[0]
     assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.slow  # about 60-90 s on a shared CPU: the tiny random nnInteractive on the cord
+@pytest.mark.parametrize("start", ["scribble", "lasso"])
+def test_cli_nninteractive_starts_with_a_simulated_scribble_or_lasso(
+    prepared: Path, tmp_path: Path, start: str
+) -> None:
+    """The authors' session (tiny random folder) takes the simulated start through the CLI."""
+    pytest.importorskip("nnInteractive.inference.inference_session")
+    from nninteractive_tiny import make_tiny_folder
+
+    tiny = make_tiny_folder(tmp_path / "tiny", license_text="CC BY-NC-SA 4.0")
+    run = tmp_path / "run"
+    args = ["evaluate-3d", str(prepared), "--out", str(run), "--model", "nninteractive",
+            "--checkpoint", str(tiny), "--protocol", "interactive-3d", "--steps", "1",
+            "--device", "cpu", "--start-with", start]  # fmt: skip
+    assert main(args) == 0
+    df = pd.read_parquet(run / "results3d.parquet")
+    assert list(df["step"]) == [0, 1] and (df["status"] == "ok").all()
+    assert (df["start"] == start).all() and df["start_z"].iloc[0] >= 0

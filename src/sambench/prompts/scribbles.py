@@ -6,7 +6,7 @@ of largest area, the lowest index on ties); coordinates are (y, x) pixel centres
 (row, column; pixel units, not mm), floats holding integers. Randomness only through the
 ``np.random.Generator`` passed in: the same generator state gives the same prompt.
 
-The rule (docs/volumes-interactive.md, "Scribble and lasso starts"). nnInteractive (Isensee et
+The rule (docs/models-3d.md, "Scribble and lasso starts"). nnInteractive (Isensee et
 al. 2025, arXiv 2503.08373) trains on simulated scribbles and lassos drawn on one 2D slice of
 the object; its training-time simulation code is not public (the MIC-DKFZ ``nnInteractive``
 repository and PyPI package hold the inference session only), so sambench implements the rule

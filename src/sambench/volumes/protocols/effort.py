@@ -17,7 +17,8 @@ Rows: one per budget, ``step`` = ``interactions`` = the budget. DSC_AUC / NSD_AU
 budgets use the CVPR 2025 script's formula (:func:`sambench.analysis.volumes.interactive_table`
 with ``protocol="effort"``: trapezoids over unit steps of the budget points, from
 ``challenge_dsc`` / ``challenge_nsd``). Options: ``budgets`` (a list of increasing integers >=
-1), and ``initial_box``, ``agree_dsc``, ``time_cap_s`` as ``interactive-3d``.
+1), and ``initial_box``, ``agree_dsc``, ``time_cap_s``, ``start`` as ``interactive-3d`` (a
+scribble or lasso start, :mod:`sambench.volumes.starts`, is interaction 1 like the box).
 """
 
 from __future__ import annotations

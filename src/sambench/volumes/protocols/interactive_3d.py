@@ -18,6 +18,10 @@ docs/volumes-interactive.md):
   box of its neighbour's mask, and its logits when ``config.use_mask_prompt``), stopping when the
   mask vanishes or leaves the box's z range ``[z_min, z_max]``. With the box, nothing outside
   that z range is ever predicted (the box is the user's statement of the object's extent).
+- Or a scribble / lasso start (``options["start"]``, ``--start-with``;
+  :mod:`sambench.volumes.starts`): simulated on the key slice; a lasso prompts the key slice
+  with its vertices' box, a scribble with its vertices as positive clicks; then propagation over
+  the whole volume (no z range). Every row records ``start``.
 - Click steps: the click's slice ``z`` is predicted again from all clicks on ``z`` and a box:
   the union of the box it was last prompted with and its current mask's box, grown to hold its
   positive clicks (clicks alone when the slice has neither); boxes never shrink, the points do
