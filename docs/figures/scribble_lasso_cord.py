@@ -1,5 +1,9 @@
 """docs/img/scribble-lasso-cord.png: the simulated lasso and scribble on the key slice of the
-spinal-cord MRI (tests/data/sct-spinalcord), seeds 0..2."""
+spinal-cord MRI (tests/data/sct-spinalcord), seeds 0..2. From the repository root:
+
+    PYTHONPATH=src python docs/figures/scribble_lasso_cord.py tests/data/sct-spinalcord \
+        docs/img/scribble-lasso-cord.png
+"""
 
 import sys
 from pathlib import Path
