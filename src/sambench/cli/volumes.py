@@ -87,6 +87,15 @@ def evaluate_3d(
             help="Protocol extra, repeatable (interactive-3d: initial_box=false, agree_dsc=0.9).",
         ),
     ] = None,
+    start_with: Annotated[
+        str | None,
+        typer.Option(
+            "--start-with",
+            metavar="KIND",
+            help="interactive-3d, effort: first interaction: box (default), none, scribble or "
+            "lasso (simulated on the key slice).",
+        ),
+    ] = None,
     time_cap_s: Annotated[
         float | None,
         typer.Option(
@@ -133,6 +142,16 @@ def evaluate_3d(
         if not time_cap_s > 0:
             raise OptionError("--time-cap-s", f"expected seconds > 0, got {time_cap_s:g}")
         extras["time_cap_s"] = float(time_cap_s)
+    if start_with is not None:
+        from sambench.volumes.starts import START_KINDS, START_OPTION
+
+        if not {"interactive-3d", "effort"} & set(O.comma_list(protocol) or ()):
+            raise OptionError("--start-with", "applies to --protocol interactive-3d or effort only")
+        if start_with not in START_KINDS:
+            raise OptionError(
+                "--start-with", f"expected one of {', '.join(START_KINDS)}, got {start_with!r}"
+            )
+        extras[START_OPTION] = start_with
     sp = _floats("--assume-spacing", assume_spacing, 3)
     cfg = Run3DConfig(
         prepared=str(prepared),

@@ -52,6 +52,7 @@ from sambench.volumes.io import load_volume_table, object_from_row, read_volume,
 from sambench.volumes.masks import score_object
 from sambench.volumes.native import TIME_CAP_OPTION, check_shape, open_volume, time_cap
 from sambench.volumes.protocols._prompts import FIRST_PROMPTS
+from sambench.volumes.starts import START_OPTION, check_start, start_of, start_problem
 from sambench.volumes.types import ProtocolConfig, Volume3D, get_protocol, load_protocols
 
 log = logging.getLogger(__name__)
@@ -180,11 +181,13 @@ BUILTIN_PROTOCOL_OPTIONS: dict[str, dict[str, Any]] = {
         "initial_box": lambda v: None if isinstance(v, bool) else "expected true or false",
         "agree_dsc": _agree_dsc,
         TIME_CAP_OPTION: lambda v: _time_cap_problem(v),
+        START_OPTION: start_problem,
     },
     "effort": {
         "initial_box": lambda v: None if isinstance(v, bool) else "expected true or false",
         "agree_dsc": _agree_dsc,
         TIME_CAP_OPTION: lambda v: _time_cap_problem(v),
+        START_OPTION: start_problem,
         "budgets": lambda v: _budgets_problem(v),
     },
 }
@@ -216,7 +219,7 @@ def _check_protocol_options(cfg: Run3DConfig) -> None:
             raise OptionError(
                 "--protocol-option",
                 f"{key!r} is not an option of {', '.join(cfg.protocols)} (known: "
-                f"{', '.join(names)}; interactive-3d reads initial_box, agree_dsc, time_cap_s; effort also budgets)",
+                f"{', '.join(names)}; interactive-3d reads initial_box, agree_dsc, time_cap_s, start; effort also budgets)",
             )
         problem = known[key](value)
         if problem is not None:
@@ -404,6 +407,10 @@ def _evaluate_3d_locked(
             why = None if req is None else req(model)
             if why is not None:
                 raise OptionError("--protocol", f"{name} cannot run with {model.name}: {why}")
+            if name in ("interactive-3d", "effort"):
+                start_of(cfg.protocol)  # a contradiction with initial_box: refused up front
+                if is_volume_model(model):
+                    check_start(model, cfg.protocol)
         if is_volume_model(model):  # every volume must fit the model's crop: refuse up front
             for rec in table.drop_duplicates("volume_id").to_dict("records"):
                 shape = (int(rec["depth"]), int(rec["height"]), int(rec["width"]))

@@ -14,8 +14,12 @@ go to it directly.
   then ``config.steps`` clicks, each from the current prediction by the challenge's rule
   (:func:`~sambench.volumes.clicks3d.next_click`), added to the model's running session (the
   model keeps its previous prediction and every interaction, as in the authors' GUIs).
-  ``options["initial_box"] = false`` starts with the first click instead, and so does a model
-  that takes no box at all (VISTA3D: :attr:`supports` without ``box2d``/``box3d``).
+  ``options["initial_box"] = false`` (or ``options["start"] = "none"``) starts with the first
+  click instead; ``options["start"]`` ``"scribble"`` / ``"lasso"`` (``--start-with``) starts
+  with a scribble or lasso simulated on the key slice (:mod:`sambench.volumes.starts`). Every
+  step records ``start``.
+  A model that takes no box at all (VISTA3D: :attr:`supports` without ``box2d``/``box3d``)
+  starts from the first click under the default ``box`` start.
 - :func:`apply_time_cap`: ``--time-cap-s`` (the challenge's 90 s per class; default off), for
   2D and native models alike: once the model's cumulative seconds for an object pass the cap,
   that step and every later one are scored as an empty prediction (``over_time_cap`` True).
@@ -40,6 +44,13 @@ from sambench.models.volume_base import (
 from sambench.volumes.clicks3d import box_shift, initial_box, next_click, step_scores
 from sambench.volumes.io import read_source_intensities
 from sambench.volumes.sparse import SparseMask, union_crop
+from sambench.volumes.starts import (
+    check_start,
+    simulate_start,
+    start_extras,
+    start_of,
+    to_interaction,
+)
 from sambench.volumes.types import Object3D, ProtocolConfig, Rng, StepResult, Steps, Volume3D
 
 TIME_CAP_OPTION = "time_cap_s"
@@ -113,15 +124,12 @@ def native_interactive_3d(
 ) -> Steps:
     """The ``interactive-3d`` steps of ``obj`` on a native model already opened on ``volume``
     (see the module docstring); the step's ``seconds`` are the model's call only."""
-    use_box = _option(config, "initial_box", True)
-    if not isinstance(use_box, bool):
-        raise OptionError(
-            "--protocol-option", f"initial_box: expected true or false, got {use_box!r}"
-        )
+    start = start_of(config)
+    check_start(model, config)
     if config.steps < 1:
         raise OptionError("--steps", f"interactive-3d needs >= 1 click step, got {config.steps}")
-    if not takes_box(model):
-        use_box = False  # a clicks-only model (VISTA3D): the protocol starts from the clicks
+    if start == "box" and not takes_box(model):
+        start = "none"  # a clicks-only model (VISTA3D): the protocol starts from the clicks
     model.reset(seed=int(rng.integers(2**32)))  # type: ignore[call-arg]
     results: list[StepResult] = []
     pred = SparseMask(volume.shape)
@@ -138,7 +146,11 @@ def native_interactive_3d(
         n = sum(1 for _ in pred.slices())
         results.append(StepResult(step, pred.copy(), seconds, n, extras))
 
-    if use_box:
+    if start in ("scribble", "lasso"):
+        drawn = simulate_start(volume, obj, start, rng)
+        pred, seconds = run(to_interaction(drawn))
+        finish(0, seconds, start_extras(drawn))
+    elif start == "box":
         gt, _, origin = _crops(volume, obj, pred)
         shift = box_shift(rng)
         b = initial_box(gt, shift, origin=origin, image_hw=volume.shape[1:])

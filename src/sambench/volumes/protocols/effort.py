@@ -17,7 +17,8 @@ Rows: one per budget, ``step`` = ``interactions`` = the budget. DSC_AUC / NSD_AU
 budgets use the CVPR 2025 script's formula (:func:`sambench.analysis.volumes.interactive_table`
 with ``protocol="effort"``: trapezoids over unit steps of the budget points, from
 ``challenge_dsc`` / ``challenge_nsd``). Options: ``budgets`` (a list of increasing integers >=
-1), and ``initial_box``, ``agree_dsc``, ``time_cap_s`` as ``interactive-3d``.
+1), and ``initial_box``, ``agree_dsc``, ``time_cap_s``, ``start`` as ``interactive-3d`` (a
+scribble or lasso start, :mod:`sambench.volumes.starts`, is interaction 1 like the box).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from sambench.errors import OptionError
 from sambench.models.base import PromptableModel
 from sambench.volumes.native import takes_box
 from sambench.volumes.protocols.interactive_3d import _box_slice, interactive_3d
+from sambench.volumes.starts import start_of
 from sambench.volumes.types import (
     Object3D,
     ProtocolConfig,
@@ -71,8 +73,10 @@ def effort(model: PromptableModel, volume: Volume3D, obj: Object3D,
            config: ProtocolConfig, rng: Rng) -> Steps:  # fmt: skip
     """One step per budget (``step`` = interactions); see the module docstring."""
     budgets = budgets_of(config)
-    # a model that takes no box (VISTA3D) starts from the clicks, as interactive-3d does
-    use_box = (config.options or {}).get("initial_box", True) is True and takes_box(model)
+    # a box, scribble or lasso start is interaction 1; a model that takes no box (VISTA3D)
+    # starts from the clicks under the default box start, as interactive-3d does
+    start = start_of(config)
+    use_box = start != "none" and (start != "box" or takes_box(model))
     clicks = budgets[-1] - 1 if use_box else budgets[-1]
     if clicks < 1:  # interactive-3d needs a click: run one more and keep the box's row only
         clicks = 1

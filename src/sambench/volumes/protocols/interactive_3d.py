@@ -18,6 +18,10 @@ docs/volumes-interactive.md):
   box of its neighbour's mask, and its logits when ``config.use_mask_prompt``), stopping when the
   mask vanishes or leaves the box's z range ``[z_min, z_max]``. With the box, nothing outside
   that z range is ever predicted (the box is the user's statement of the object's extent).
+- Or a scribble / lasso start (``options["start"]``, ``--start-with``;
+  :mod:`sambench.volumes.starts`): simulated on the key slice; a lasso prompts the key slice
+  with its vertices' box, a scribble with its vertices as positive clicks; then propagation over
+  the whole volume (no z range). Every row records ``start``.
 - Click steps: the click's slice ``z`` is predicted again from all clicks on ``z`` and a box:
   the union of the box it was last prompted with and its current mask's box, grown to hold its
   positive clicks (clicks alone when the slice has neither); boxes never shrink, the points do
@@ -59,6 +63,7 @@ from sambench.volumes.native import apply_time_cap, native_interactive_3d, time_
 from sambench.volumes.protocols.propagate import propagate_from
 from sambench.volumes.slices import SliceOutput, SlicePredictor, mask_box
 from sambench.volumes.sparse import SparseMask, union_crop
+from sambench.volumes.starts import simulate_start, start_extras, start_of
 from sambench.volumes.types import (
     Object3D,
     ProtocolConfig,
@@ -184,7 +189,10 @@ def _option(config: ProtocolConfig, key: str, default: object) -> object:
 def _box_slice(volume: Volume3D, obj: Object3D, config: ProtocolConfig) -> list[int]:
     """The slice the initial box prompts first (the middle of the object's slices, as
     :func:`~sambench.volumes.clicks3d.initial_box`), when the box is used."""
-    if _option(config, "initial_box", True) is not True:
+    start = start_of(config)
+    if start in ("scribble", "lasso"):
+        return [obj.key_slice]
+    if start != "box":
         return []
     zs = volume.object_slices(obj)
     return zs[len(zs) // 2 : len(zs) // 2 + 1]
@@ -202,10 +210,13 @@ def interactive_3d(model: PromptableModel, volume: Volume3D, obj: Object3D,
     directly (:func:`~sambench.volumes.native.native_interactive_3d`); ``--time-cap-s`` applies
     to both (:func:`~sambench.volumes.native.apply_time_cap`)."""
     cap = time_cap(config)
+    start = start_of(config)
     if is_volume_model(model):
         steps = native_interactive_3d(model, volume, obj, config, rng)  # type: ignore[arg-type]
     else:
         steps = _lifted_2d(model, volume, obj, config, rng)
+    for st in steps:
+        st.extras["start"] = start
     return apply_time_cap(steps, cap, volume.shape)
 
 
@@ -214,11 +225,8 @@ def _lifted_2d(model: PromptableModel, volume: Volume3D, obj: Object3D,
     """The 2D model's steps, adapted to slices (the module docstring)."""
     from sambench.errors import OptionError
 
-    use_box = _option(config, "initial_box", True)
-    if not isinstance(use_box, bool):
-        raise OptionError(
-            "--protocol-option", f"initial_box: expected true or false, got {use_box!r}"
-        )
+    start = start_of(config)
+    use_box = start == "box"
     agree = _option(config, "agree_dsc", DEFAULT_AGREE_DSC)
     if agree is not None and (
         isinstance(agree, bool) or not isinstance(agree, int | float) or not 0 < agree <= 1
@@ -276,6 +284,28 @@ def _lifted_2d(model: PromptableModel, volume: Volume3D, obj: Object3D,
             decodes,
             {"box_zyx": json.dumps([box3.z_min, box3.z_max, *box3.box_xyxy]), "box_shift": shift},
         )
+    elif start in ("scribble", "lasso"):
+        drawn = simulate_start(volume, obj, start, rng)
+        t0 = time.perf_counter()
+        k = drawn.z
+        if drawn.closed:  # a lasso: its vertices' tight box
+            lasso_box = drawn.bbox_xyxy(volume.shape[1:])
+            state.boxes[k] = lasso_box
+            first = Prompts(box=lasso_box)
+        else:  # a scribble: its vertices as positive clicks (X, Y)
+            for y, x in drawn.points_yx:
+                state.clicks.setdefault(k, []).append(((float(x), float(y)), 1))
+            pts, lab = _click_arrays(state.clicks[k])
+            first = Prompts(points=pts, labels=lab)
+        out = predictor.predict(k, first)
+        reached = propagate_from(predictor, k, out, use_mask_prompt=config.use_mask_prompt)
+        for kk, m in reached.items():
+            state.pred[kk] = m
+            if kk != k:  # the box propagate_from prompted slice kk with (its neighbour's)
+                used = mask_box(reached[kk - 1 if kk > k else kk + 1])
+                if used is not None:
+                    state.boxes[kk] = used
+        view = finish(0, t0, predictor.decodes, start_extras(drawn))
     for step in range(1, config.steps + 1):
         gt, pred, origin = view  # the last step's prediction, as it scored it
         click = next_click(gt, pred)
