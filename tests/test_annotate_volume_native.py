@@ -18,6 +18,8 @@ import nibabel as nib
 import numpy as np
 import pytest
 
+from sambench.models.volume_registry import VOLUME_MODEL_NAMES
+
 pytest.importorskip("nnInteractive.inference.inference_session")
 
 from annotate_volume_data import write_tiny_ct
@@ -179,7 +181,12 @@ def test_dicom_seg_names_the_model_and_its_checkpoint(
     [
         (["--model", "nninteractive"], "--checkpoint"),
         (["--model", "litemedsam", "--checkpoint", "x"], "--checkpoint: only for a native 3D"),
-        (["--model", "sam9"], "--model: expected one of litemedsam, nninteractive, sam_med3d, none, got 'sam9'"),
+        (
+            ["--model", "sam9"],
+            "--model: expected one of litemedsam, "
+            + ", ".join(VOLUME_MODEL_NAMES)
+            + ", none, got 'sam9'",  # every registered native 3D model
+        ),
     ],
 )
 def test_cli_model_options_refused_in_one_line(

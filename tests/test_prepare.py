@@ -459,13 +459,16 @@ def test_demo_source_cropped(tmp_path: Path) -> None:
 
 
 def test_full_demo_prepare(tmp_path: Path) -> None:
-    tissues, brain = prepare_demo(tmp_path / "prepared", progress=False)
+    tissues, brain, heart, pancreas = prepare_demo(tmp_path / "prepared", progress=False)
     assert tissues.slices_read == 189 and tissues.slices_kept > 100
     assert brain.slices_read == 189 and brain.slices_kept >= tissues.slices_kept
+    assert (heart.slices_kept, pancreas.slices_kept) == (14, 16)  # the shipped seed slices
     m = load_manifest(tmp_path / "prepared")
-    assert set(m["object_name"]) == {"GreyMatter", "WhiteMatter", "WholeBrain"}
+    assert set(m.loc[m["dataset"].str.startswith("MNI152"), "object_name"]) == {
+        "GreyMatter", "WhiteMatter", "WholeBrain"}  # fmt: skip
     again = prepare_demo(tmp_path / "prepared", progress=False)
-    assert [r.cases_resumed for r in again] == [1, 1]
+    assert [r.cases_resumed for r in again][:2] == [1, 1]
+    assert all(r.cases_resumed > 0 for r in again[2:])
 
 
 def test_cli_prepare_refuses_a_dicom_gap_unless_allow_slice_gaps(
