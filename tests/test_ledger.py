@@ -105,6 +105,11 @@ def test_report_flags_results_on_training_data(tmp_path: Path):
     # without the entry: the model has no ledger entry, nothing flagged, and the report says so
     page2 = build_report(tmp_path / "run", tmp_path / "rep2", overlays=False).read_text()
     assert "FLAGGED" not in page2 and "No ledger entry for fake" in page2
+    # nothing flagged: the section is folded (the summary holds the claim); flagged: open
+    assert '<section id="training-overlap"' in page2
+    head2 = page2.split('<section id="training-overlap"', 1)[1][:400]
+    head1 = page.split('<section id="training-overlap"', 1)[1][:400]
+    assert "<details" in head2 and "<details" not in head1
     # the summary says unknown, not "none flagged", for a model without an entry
     assert "unknown for fake (no ledger entry)" in page2.split("</section>", 1)[0]
 

@@ -49,12 +49,15 @@ def place_overlap(
     sections: list[H.Section], overlap: H.Section, out: Path, ledger_file: Path | None = None
 ) -> None:
     """Put the overlap section right after the summary (first when there is none) and its claim
-    into the summary, so the page still leads with the summary."""
+    into the summary, so the page still leads with the summary. With the claim in the summary
+    and no result flagged, the section is folded (its tables are detail)."""
     at = next((i + 1 for i, s in enumerate(sections) if s.anchor == "summary"), 0)
     sections.insert(at, overlap)
     text = overlap_sentence(out, ledger_file)
     if at and text:
         sections[at - 1].add(H.para_html(text))
+        path = out / "training_overlap.csv"
+        overlap.folded = path.is_file() and int(pd.read_csv(path)["flagged"].sum()) == 0
 
 
 def overlap_section(results: pd.DataFrame, out: Path, ledger_file: Path | None = None) -> H.Section:
