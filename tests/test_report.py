@@ -111,6 +111,11 @@ def test_report_tables_written_and_equal_to_analysis(run: dict[str, object]) -> 
     ):
         assert (out / f"{name}.csv").is_file(), name
         assert (out / f"{name}.md").is_file(), name
+    # the per-model NoC table is shown; the per-target one is folded detail
+    html = Path(str(run["html_path"])).read_text()
+    inter = html.split('<section id="interactive"', 1)[1].split("</section>", 1)[0]
+    assert "<summary>NoC / NoF per model and target-modality" in inter
+    assert inter.index("noc_by_model.csv") < inter.index("<details")
     got = pd.read_csv(out / "dice_by_target.csv")
     want = paper_table(S.main_rows(results), "dice")
     pd.testing.assert_frame_equal(got, want, check_dtype=False)
