@@ -27,8 +27,6 @@ F1, precision, recall and ``dice_tp`` are in % (like DICE elsewhere in sambench)
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
-from scipy.optimize import linear_sum_assignment
 
 IOU_THRESHOLD = 0.5
 INSTANCE_COLUMNS = (
@@ -50,6 +48,8 @@ def gt_instances(mask: np.ndarray) -> np.ndarray:
     m = np.asarray(mask, bool)
     if m.ndim != 2:
         raise ValueError(f"mask: expected HxW, got shape {m.shape}")
+    from scipy import ndimage  # here, so that the column names import without scipy
+
     labels, n = ndimage.label(m, structure=ndimage.generate_binary_structure(2, 1))
     return labels[None] == np.arange(1, n + 1)[:, None, None]
 
@@ -71,6 +71,8 @@ def match_instances(iou: np.ndarray, threshold: float = IOU_THRESHOLD) -> list[t
         return []
     n_min = min(iou.shape)
     costs = -(iou >= threshold).astype(float) - iou / (2 * n_min)
+    from scipy.optimize import linear_sum_assignment
+
     rows, cols = linear_sum_assignment(costs)
     return [(int(r), int(c)) for r, c in zip(rows, cols, strict=True) if iou[r, c] >= threshold]
 

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from sambench.metrics.instances import INSTANCE_COLUMNS
 from sambench.prompts.names import CONCEPT_STRATEGIES
 
 RESULTS_NAME = "results.parquet"
@@ -68,15 +69,7 @@ PROTOCOL_COLUMNS: dict[str, tuple[str, ...]] = {
         "max_instance_score",
         "instance_scores",
         "instance_type",
-        "inst_n_gt",
-        "inst_n_pred",
-        "inst_tp",
-        "inst_fp",
-        "inst_fn",
-        "inst_precision",
-        "inst_recall",
-        "inst_f1",
-        "inst_dice_tp",
+        *INSTANCE_COLUMNS,
     ),
 }
 
