@@ -275,26 +275,33 @@ def _key(body: dict[str, Any]) -> tuple[str, int]:
     return image_id, value
 
 
-def create_app(
-    state: AnnotationState,
-    *,
-    host: str = "127.0.0.1",
-    port: int | None = None,
-    token: str | None = None,
-) -> FastAPI:
-    """The FastAPI app of one session; all state changes run under one lock.
+SessionApp = tuple[FastAPI, threading.Lock, "_TabGuard", Any]
 
-    ``host``, ``port``: where it is served (the ``Host`` names it answers to; ``port`` None: any
-    port, for an in-process client). ``token``: the page's API token (default: a random one;
-    ``app.state.token``).
-    """
-    app = FastAPI(title="sambench annotate", docs_url=None, redoc_url=None, openapi_url=None)
+
+def session_app(
+    title: str,
+    page_file: str,
+    view: Any,
+    *,
+    host: str,
+    port: int | None,
+    token: str | None,
+    with_result: bool = False,
+) -> SessionApp:
+    """What both annotators' apps share: the FastAPI app with its security (the ``_Guard``
+    middleware: Host, Origin, token, size caps), its two error answers, the static folder, the
+    page ``page_file`` with its token, one lock, the tab guard, and the routes ``/``,
+    ``/api/claim``, ``/api/heartbeat`` and ``/api/state``. Returns ``(app, lock, tabs, locked)``:
+    ``locked(tab, fn, claim=False)`` runs ``fn`` under the lock for the tab that holds the
+    session and answers ``view()`` (with ``result``: ``fn``'s return value when not None)."""
+    app = FastAPI(title=title, docs_url=None, redoc_url=None, openapi_url=None)
     lock = threading.Lock()
     tabs = _TabGuard()
     static = static_dir()
     app.state.token = token or secrets.token_urlsafe(32)
-    page = (static / "index.html").read_text(encoding="utf-8")
-    page = page.replace(TOKEN_PLACEHOLDER, app.state.token)
+    page = (
+        (static / page_file).read_text(encoding="utf-8").replace(TOKEN_PLACEHOLDER, app.state.token)
+    )
     app.mount("/static", StaticFiles(directory=static), name="static")
     app.add_middleware(_Guard, host=host, port=port, token=app.state.token)
 
@@ -310,8 +317,11 @@ def create_app(
     def locked(tab: str | None, fn: Any, *, claim: bool = False) -> Any:
         with lock:
             tabs.check(tab, claim=claim)
-            fn()
-            return state.view()
+            result = fn()
+            out = view()
+            if with_result and result is not None:
+                out["result"] = result
+            return out
 
     @app.get("/")
     def index() -> HTMLResponse:
@@ -330,6 +340,26 @@ def create_app(
     @app.get("/api/state")
     def get_state(x_sambench_tab: str | None = Header(None)) -> Any:
         return locked(x_sambench_tab, lambda: None)
+
+    return app, lock, tabs, locked
+
+
+def create_app(
+    state: AnnotationState,
+    *,
+    host: str = "127.0.0.1",
+    port: int | None = None,
+    token: str | None = None,
+) -> FastAPI:
+    """The FastAPI app of one session; all state changes run under one lock.
+
+    ``host``, ``port``: where it is served (the ``Host`` names it answers to; ``port`` None: any
+    port, for an in-process client). ``token``: the page's API token (default: a random one;
+    ``app.state.token``).
+    """
+    app, lock, tabs, locked = session_app(
+        "sambench annotate", "index.html", state.view, host=host, port=port, token=token
+    )
 
     @app.get("/api/image/{image_id}")
     def image(image_id: str) -> Response:

@@ -19,23 +19,15 @@ list). Routes (JSON unless stated; all ``/api`` routes need ``X-Sambench-Tab``):
 
 from __future__ import annotations
 
-import secrets
-import threading
 from typing import Any
 
-from fastapi import FastAPI, Header, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, Response
-from fastapi.staticfiles import StaticFiles
+from fastapi import FastAPI, Header
+from fastapi.responses import Response
 
 from sambench.annotate.server import (
-    PAGE_HEADERS,
-    TOKEN_PLACEHOLDER,
     JsonBody,
-    _Guard,
-    _TabGuard,
     bind_socket,
-    static_dir,
+    session_app,
 )
 from sambench.annotate.state import RequestError
 from sambench.annotate.volume_state import VolumeState
@@ -46,53 +38,15 @@ def create_volume_app(
     token: str | None = None,
 ) -> FastAPI:  # fmt: skip
     """The app of one volume session (see the module docstring); one lock for state changes."""
-    app = FastAPI(title="sambench annotate-volume", docs_url=None, redoc_url=None, openapi_url=None)
-    lock = threading.Lock()
-    tabs = _TabGuard()
-    static = static_dir()
-    app.state.token = token or secrets.token_urlsafe(32)
-    page = (
-        (static / "volume.html")
-        .read_text(encoding="utf-8")
-        .replace(TOKEN_PLACEHOLDER, app.state.token)
+    app, lock, tabs, locked = session_app(
+        "sambench annotate-volume",
+        "volume.html",
+        state.view,
+        host=host,
+        port=port,
+        token=token,
+        with_result=True,
     )
-    app.mount("/static", StaticFiles(directory=static), name="static")
-    app.add_middleware(_Guard, host=host, port=port, token=app.state.token)
-
-    @app.exception_handler(RequestError)
-    def _refused(request: Request, exc: RequestError) -> JSONResponse:
-        return JSONResponse({"error": str(exc)}, status_code=exc.status)
-
-    @app.exception_handler(RequestValidationError)
-    def _bad_body(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse({"error": "body: expected a JSON object"}, status_code=400)
-
-    def locked(tab: str | None, fn: Any, *, claim: bool = False) -> Any:
-        with lock:
-            tabs.check(tab, claim=claim)
-            result = fn()
-            out = state.view()
-            if result is not None:
-                out["result"] = result
-            return out
-
-    @app.get("/")
-    def index() -> HTMLResponse:
-        return HTMLResponse(page, headers=PAGE_HEADERS)
-
-    @app.post("/api/claim")
-    def claim(x_sambench_tab: str | None = Header(None)) -> Any:
-        return locked(x_sambench_tab, lambda: None, claim=True)
-
-    @app.post("/api/heartbeat")
-    def heartbeat(x_sambench_tab: str | None = Header(None)) -> Any:
-        with lock:
-            tabs.check(x_sambench_tab)
-        return {"ok": True}
-
-    @app.get("/api/state")
-    def get_state(x_sambench_tab: str | None = Header(None)) -> Any:
-        return locked(x_sambench_tab, lambda: None)
 
     @app.get("/api/slice")
     def get_slice(view: str, k: int, x_sambench_tab: str | None = Header(None)) -> Response:
