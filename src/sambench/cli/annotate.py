@@ -25,13 +25,9 @@ def annotate(
     model: Annotated[
         str, O.model("litemedsam, or none (the manual baseline).", metavar=None)
     ] = "litemedsam",
-    annotator: Annotated[
-        str, typer.Option("--annotator", help="Who annotates (logged).")
-    ] = "annotator",
+    annotator: O.Annotator = "annotator",
     port: Annotated[int, typer.Option("--port", min=0, max=65535, help="TCP port.")] = 8765,
-    host: Annotated[
-        str, typer.Option("--host", help="Interface to listen on (default: this machine only).")
-    ] = "127.0.0.1",
+    host: O.Host = "127.0.0.1",
     allow_remote: Annotated[
         bool,
         typer.Option(

@@ -69,13 +69,9 @@ def annotate_volume(
             help="Refuse larger volumes (default: half the memory available).",
         ),
     ] = None,
-    annotator: Annotated[
-        str, typer.Option("--annotator", help="Who annotates (logged).")
-    ] = "annotator",
+    annotator: O.Annotator = "annotator",
     port: Annotated[int, typer.Option("--port", min=0, max=65535, help="TCP port.")] = 8766,
-    host: Annotated[
-        str, typer.Option("--host", help="Interface to listen on (default: this machine only).")
-    ] = "127.0.0.1",
+    host: O.Host = "127.0.0.1",
     allow_remote: Annotated[
         bool,
         typer.Option("--allow-remote", help="Allow a --host other machines can reach."),

@@ -154,6 +154,11 @@ def workers(text: str, *short: str, at_least: int | None = None, metavar: str | 
 
 
 Device = Annotated[str | None, device()]
+# the web annotators' (annotate, annotate-volume)
+Annotator = Annotated[str, typer.Option("--annotator", help="Who annotates (logged).")]
+Host = Annotated[
+    str, typer.Option("--host", help="Interface to listen on (default: this machine only).")
+]
 Runtime = Annotated[str, typer.Option("--runtime", metavar="RUNTIME", help=RUNTIME_HELP)]
 Precision = Annotated[str, typer.Option("--precision", metavar="PRECISION", help=PRECISION_HELP)]
 CacheDir = Annotated[
