@@ -41,7 +41,6 @@ takes a seed so runs repeat exactly.
 from __future__ import annotations
 
 import contextlib
-import io
 import logging
 import os
 from collections.abc import Iterator
@@ -64,6 +63,7 @@ from sambench.models.volume_base import (
     ScribbleInteraction,
     VolumeImage,
     check_interaction,
+    stdout_to_debug_log,
 )
 from sambench.models.volume_raster import lasso_mask, scribble_mask
 
@@ -103,14 +103,9 @@ def weights_only_loads() -> Iterator[None]:
             os.environ["TORCH_FORCE_WEIGHTS_ONLY_LOAD"] = old
 
 
-@contextlib.contextmanager
-def _quiet() -> Iterator[None]:
+def _quiet() -> contextlib.AbstractContextManager[None]:
     """The session prints progress to stdout; keep it in the debug log instead."""
-    buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
-        yield
-    if buf.getvalue():
-        log.debug("nnInteractive: %s", buf.getvalue().strip())
+    return stdout_to_debug_log(log, "nnInteractive")
 
 
 def checkpoint_file(folder: Path) -> Path:

@@ -52,11 +52,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import io
 import logging
 import pickle
 import zipfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -76,6 +75,7 @@ from sambench.models.volume_base import (
     PointInteraction,
     VolumeImage,
     check_interaction,
+    stdout_to_debug_log,
 )
 
 log = logging.getLogger(__name__)
@@ -101,14 +101,9 @@ def package_version() -> str:
         return "unknown"
 
 
-@contextlib.contextmanager
-def _quiet() -> Iterator[None]:
+def _quiet() -> contextlib.AbstractContextManager[None]:
     """medim prints ("creating model SAM-Med3D"); keep it in the debug log."""
-    buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
-        yield
-    if buf.getvalue():
-        log.debug("medim: %s", buf.getvalue().strip())
+    return stdout_to_debug_log(log, "medim")
 
 
 # --- loading -------------------------------------------------------------------------------

@@ -18,6 +18,10 @@ boxes are inclusive on both ends. ``spacing`` is (z, y, x) mm.
 
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -225,3 +229,14 @@ def check_interaction(interaction: Interaction, shape: tuple[int, int, int]) -> 
             raise ValueError(f"initial_mask: expected shape {shape}, got {interaction.mask.shape}")
     else:
         raise TypeError(f"not an interaction: {type(interaction).__name__}")
+
+
+@contextlib.contextmanager
+def stdout_to_debug_log(logger: logging.Logger, source: str) -> Iterator[None]:
+    """What an authors' package prints to stdout (nnInteractive's progress, medim's "creating
+    model") goes to ``logger``'s debug log as one ``"<source>: ..."`` record instead."""
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        yield
+    if buf.getvalue():
+        logger.debug("%s: %s", source, buf.getvalue().strip())
