@@ -19,8 +19,12 @@ VISTA3D is MONAI's ``vista3d132()`` (the released architecture) with random weig
 state dict and run through ``--model vista3d`` (the bundle's 128^3 window per click, 1.5 mm).
 It takes no box, so its rows are clicks only (``box_s`` empty).
 
+SAM-Med3D is medim's ``create_model("SAM-Med3D", pretrained=False)`` (the released ViT-B at
+128^3, 1.5 mm) with random weights, saved as ``{"model_state_dict": ...}`` as the authors'
+checkpoints are; a box is given as a click at its centre (the authors' rule).
+
 Usage: python benchmarks/bench_native3d.py [--patch 192] [--clicks 2] [--device cpu]
-       [--models litemedsam,nninteractive,vista3d]
+       [--models litemedsam,nninteractive,vista3d,sam_med3d]
 """
 
 from __future__ import annotations
@@ -139,7 +143,7 @@ def main() -> None:
     ap.add_argument("--patch", type=int, default=192)
     ap.add_argument("--clicks", type=int, default=2)
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--models", default="litemedsam,nninteractive,vista3d",
+    ap.add_argument("--models", default="litemedsam,nninteractive,vista3d,sam_med3d",
                     help="comma list; litemedsam is always run (the ratios' base)")  # fmt: skip
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     for a in ("--prepared", "--model", "--checkpoint", "--out"):
@@ -167,6 +171,13 @@ def main() -> None:
             torch.manual_seed(0)
             torch.save(vista3d132().state_dict(), tmp / "vista3d132_random.pt")
             runs.append(("vista3d", tmp / "vista3d132_random.pt"))
+        if "sam_med3d" in wanted:
+            from sambench.models.sam_med3d import build_network
+
+            torch.manual_seed(0)
+            torch.save({"model_state_dict": build_network().state_dict()},
+                       tmp / "sam_med3d_random.pth")  # fmt: skip
+            runs.append(("sam_med3d", tmp / "sam_med3d_random.pth"))
         rows = []
         for model, ckpt in runs:
             cmd = [sys.executable, __file__, "--child", "--prepared", str(tmp / "prepared"),
@@ -180,7 +191,8 @@ def main() -> None:
         df["peak_rss_ratio_vs_litemedsam"] = df["peak_rss_mib"] / base["peak_rss_mib"]
         print(f"device {args.device}, torch threads {torch.get_num_threads()}, nnInteractive "
               f"ResEnc-L patch {args.patch}^3, {n_params / 1e6:.1f} M parameters, "
-              f"{args.clicks} clicks after the box (VISTA3D: clicks only, vista3d132); volume "
+              f"{args.clicks} clicks after the box (VISTA3D: clicks only, vista3d132; SAM-Med3D: "
+              "ViT-B 128^3); volume "
               "55x60x52 (spinal-cord MRI)")  # fmt: skip
         print(df.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
         print(np.__version__, torch.__version__)
