@@ -24,6 +24,7 @@ pytest.importorskip("nnInteractive.inference.inference_session")
 
 from annotate_volume_data import write_tiny_ct
 from nninteractive_tiny import make_tiny_folder
+from sambench.annotate import volume_store as VS
 from sambench.annotate.state import RequestError
 from sambench.annotate.volume_source import list_items
 from sambench.annotate.volume_state import NATIVE_SEED, VolumeState
@@ -31,7 +32,9 @@ from sambench.cli import main
 from sambench.models.volume_base import (
     BoxInteraction,
     InitialMaskInteraction,
+    LassoInteraction,
     PointInteraction,
+    ScribbleInteraction,
     VolumeImage,
 )
 from sambench.models.volume_registry import build_volume_model
@@ -133,6 +136,123 @@ def test_undo_and_hand_edits_resync_the_model(tmp_path: Path, folder: Path, volu
         st.undo()
     assert not st.labels_map.any()
     st.close()
+
+
+# a scribble on coronal slice 17 and a lasso on sagittal slice 10 (through the blob at canonical
+# (12, 17, 10)); page pixels [col, row]
+SCRIBBLE = {"view": "coronal", "slice": 17, "points": [[16, 13], [19, 12], [19, 12], [22, 14]]}
+LASSO = {"view": "sagittal", "slice": 10, "points": [[7, 9], [14, 9], [14, 17], [7, 17]],
+         "positive": False}  # fmt: skip
+
+
+def test_scribble_and_lasso_equal_the_adapter_called_directly(
+    tmp_path: Path, folder: Path, volume: Path
+) -> None:
+    st = _state(tmp_path, volume, folder)
+    nz, ny, nx = 26, 28, 30
+    assert st.view()["native_prompts"] == ["lasso", "scribble"]
+    st.interact("scribble", SCRIBBLE)
+    after_scribble = (st.labels_map == 1).copy()
+    st.interact("lasso", LASSO)
+    after_lasso = (st.labels_map == 1).copy()
+
+    # by hand: coronal slice k is the plane y = k, pixel (col, row) -> (z=nz-1-row, x=nx-1-col);
+    # sagittal slice k is the plane x = k, pixel (col, row) -> (z=nz-1-row, y=ny-1-col)
+    scribble = ScribbleInteraction(
+        17, tuple((nz - 1 - r, nx - 1 - c) for c, r in ((16, 13), (19, 12), (22, 14))), axis=1
+    )
+    lasso = LassoInteraction(
+        10, tuple((nz - 1 - r, ny - 1 - c) for c, r in ((7, 9), (14, 9), (14, 17), (7, 17))),
+        positive=False, axis=2,
+    )  # fmt: skip
+    ref = _direct(folder, volume)
+    m_scribble = ref.apply(scribble)  # type: ignore[attr-defined]
+    m_lasso = ref.apply(lasso)  # type: ignore[attr-defined]
+    assert 0 < m_scribble.sum() < m_scribble.size and not np.array_equal(m_scribble, m_lasso)
+    np.testing.assert_array_equal(after_scribble, m_scribble)
+    np.testing.assert_array_equal(after_lasso, m_lasso)
+
+    ev = [e for e in _events(tmp_path) if e["type"] in ("scribble", "lasso")]
+    assert [e["type"] for e in ev] == ["scribble", "lasso"]
+    assert ev[0]["interaction"] == {"kind": "scribble", "z": 17, "axis": 1, "positive": True,
+                                    "thickness": None,
+                                    "points_yx": [[12, 13], [13, 10], [11, 7]]}  # fmt: skip
+    assert ev[1]["interaction"] == {"kind": "lasso", "z": 10, "axis": 2, "positive": False,
+                                    "polygon_yx": [[16, 20], [16, 13], [8, 13], [8, 20]]}  # fmt: skip
+    assert ev[0]["coords"] == {"points": [[16, 13], [19, 12], [22, 14]], "positive": True}
+    assert (ev[1]["view"], ev[1]["slice"], ev[1]["sync"]) == ("sagittal", 10, None)
+    sha = hashlib.sha256((folder / "fold_0" / "checkpoint_final.pth").read_bytes()).hexdigest()
+    for e in ev:
+        assert e["model"] == "nninteractive" and e["model_kind"] == "3d"
+        assert e["model_sha256"] == sha and e["latency_ms"] > 0
+    counts = st.labels[1].counts
+    assert (counts["scribble"], counts["lasso"]) == (1, 1) and st.labels[1].model_used
+
+    # undo restores the voxels step by step
+    st.undo()
+    np.testing.assert_array_equal(st.labels_map == 1, after_scribble)
+    st.undo()
+    assert not st.labels_map.any()
+    # the report's counters count them as model interactions
+    st.interact("scribble", SCRIBBLE)
+    st.accept()
+    (obj,) = VS.read_objects(tmp_path / "session")
+    assert (obj["n_scribble"], obj["n_lasso"], obj["n_undo"]) == (2, 1, 2)
+    assert obj["made"] == "SEMIAUTOMATIC" and obj["n_interactions"] == 5
+    assert obj["hand_voxels_after_model"] == 0
+    st.close()
+
+
+def test_scribble_and_lasso_input_is_checked_at_the_edge(
+    tmp_path: Path, folder: Path, volume: Path
+) -> None:
+    st = _state(tmp_path, volume, folder)
+    bad = [
+        ({**LASSO, "points": [[7, 9], [14, 9], [7, 9]]}, "a lasso needs at least 3 distinct"),
+        ({**LASSO, "points": [[7, 9], [14, 9], [14, 40]]}, "outside the 28x26 slice"),
+        ({**SCRIBBLE, "points": [[1, 1]] * 10_001}, "at most 10000 points"),
+        ({**SCRIBBLE, "points": "x"}, "expected a list of [x, y] pairs"),
+        ({**SCRIBBLE, "positive": "yes"}, "positive: expected true or false"),
+        ({**SCRIBBLE, "slice": 28}, "slice: expected an integer 0..27"),
+    ]
+    for body, expect in bad:
+        kind = "lasso" if body["view"] == "sagittal" else "scribble"
+        with pytest.raises(RequestError) as e:
+            st.interact(kind, body)
+        assert e.value.status == 400 and expect in str(e.value) and "\n" not in str(e.value)
+    st.model.supports = frozenset({"point", "box2d"})  # type: ignore[union-attr,misc]
+    with pytest.raises(RequestError, match="does not take a lasso interaction"):
+        st.interact("lasso", LASSO)
+    assert st.view()["native_prompts"] == []
+    assert not st.labels_map.any() and not st.history
+    st.close()
+
+
+def test_scribble_and_lasso_refused_without_a_native_model(tmp_path: Path, volume: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from sambench.annotate.volume_server import create_volume_app
+
+    from fakes import FakeModel
+
+    for model, name, what in ((FakeModel(), "fake", "2D model fake"), (None, "none",
+                                                                        "--model none")):  # fmt: skip
+        st = VolumeState(list_items(volume), tmp_path / name, model=model, model_name=name,  # type: ignore[arg-type]
+                         annotator="ann", source=str(volume), prefetch=False)  # fmt: skip
+        assert st.view()["native_prompts"] == []
+        app = create_volume_app(st)
+        c = TestClient(app, base_url="http://127.0.0.1")
+        c.headers.update({"X-Sambench-Token": app.state.token, "Origin": "http://127.0.0.1",
+                          "X-Sambench-Tab": "t1"})  # fmt: skip
+        assert c.post("/api/claim").status_code == 200
+        for kind, body in (("scribble", SCRIBBLE), ("lasso", LASSO)):
+            r = c.post("/api/interact", json={"kind": kind, **body})
+            err = r.json()["error"]
+            assert r.status_code == 400 and "\n" not in err, err
+            assert err == (f"{kind}: needs a native 3D model that takes {kind}s (e.g. --model "
+                           f"nninteractive); this session runs {what}")  # fmt: skip
+        assert not st.labels_map.any() and not st.history
+        st.close()
 
 
 def test_propagate_and_unsupported_interactions_are_one_line_refusals(

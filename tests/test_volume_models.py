@@ -49,6 +49,28 @@ def test_lasso_is_the_filled_closed_polygon() -> None:
     assert tri[1, 1] and tri[0, 10] and tri[10, 0] and not tri[9, 9]  # the hypotenuse bounds it
 
 
+def test_scribble_and_lasso_on_coronal_and_sagittal_planes() -> None:
+    # axis 1: the plane y = 5, points (z, x); axis 2: the plane x = 4, points (z, y)
+    m = scribble_mask(SHAPE, ScribbleInteraction(5, ((1, 2), (1, 9), (3, 9)), axis=1))
+    expect = np.zeros(SHAPE, np.uint8)
+    expect[1, 5, 2:10] = 1  # (z=1, x=2) -> (z=1, x=9)
+    expect[1:4, 5, 9] = 1  # (z=1, x=9) -> (z=3, x=9)
+    np.testing.assert_array_equal(m, expect)
+    lasso = LassoInteraction(4, ((0, 2), (0, 7), (2, 7), (2, 2)), positive=False, axis=2)
+    expect = np.zeros(SHAPE, np.uint8)
+    expect[0:3, 2:8, 4] = 1
+    np.testing.assert_array_equal(lasso_mask(SHAPE, lasso), expect)
+    # the same in-plane rule in every plane: an axial record moved to another plane moves
+    # its pixels with it
+    ax = ScribbleInteraction(2, ((1, 1), (3, 3)), thickness=3)
+    cor = ScribbleInteraction(2, ((1, 1), (3, 3)), thickness=3, axis=1)
+    cube = (6, 6, 6)
+    np.testing.assert_array_equal(
+        scribble_mask(cube, cor), scribble_mask(cube, ax).transpose(1, 0, 2)
+    )
+    np.testing.assert_array_equal(lasso.points_zyx(), [[0, 2, 4], [0, 7, 4], [2, 7, 4], [2, 2, 4]])
+
+
 @pytest.mark.parametrize(
     ("interaction", "match"),
     [
@@ -56,6 +78,12 @@ def test_lasso_is_the_filled_closed_polygon() -> None:
         (BoxInteraction(0, 5, 0, 1, 3, 2), "box.y"),
         (LassoInteraction(0, ((1, 1), (2, 2))), "lasso: expected >= 3"),
         (ScribbleInteraction(9, ((1, 1),)), "scribble.z=9"),
+        (
+            ScribbleInteraction(12, ((1, 1),), axis=1),
+            r"scribble.z \(the plane's index along "
+            r"axis 1\)=12 outside \[0, 12\)",
+        ),
+        (LassoInteraction(0, ((1, 1), (2, 2), (1, 3)), axis=3), "lasso.axis=3"),
         (InitialMaskInteraction(np.zeros((1, 2, 3), bool)), "initial_mask: expected shape"),
     ],
 )

@@ -25,8 +25,8 @@ from sambench.errors import DataError
 
 OBJECT_COLUMNS = ("annotator", "mode", "model", "item_id", "label_value", "object_name", "made",
                   "active_s", "n_interactions", "n_box", "n_click_pos", "n_click_neg",
-                  "n_propagate", "n_brush", "n_erase", "n_polygon", "n_undo",
-                  "hand_voxels_after_model", "voxels", "dice", "nsd")  # fmt: skip
+                  "n_propagate", "n_scribble", "n_lasso", "n_brush", "n_erase", "n_polygon",
+                  "n_undo", "hand_voxels_after_model", "voxels", "dice", "nsd")  # fmt: skip
 
 
 def _read_canonical(path: Path) -> tuple[np.ndarray, tuple[float, float, float]]:
@@ -75,7 +75,9 @@ def volume_objects(
             raise DataError(Path(s), "has no accepted volume yet (nothing to report)")
         for r in objs:
             dsc, nsd = _scores(r, nsd_tolerance_mm, cache)
-            rows.append({**{c: r.get(c) for c in OBJECT_COLUMNS}, "dice": dsc, "nsd": nsd,
+            # a session written before scribbles and lassos existed counts none of them
+            cols = {c: r.get(c, 0 if c.startswith("n_") else None) for c in OBJECT_COLUMNS}
+            rows.append({**cols, "dice": dsc, "nsd": nsd,
                          "session": str(s), "volume_active_s": r.get("volume_active_s")})  # fmt: skip
     return pd.DataFrame(rows)
 

@@ -25,7 +25,11 @@ nnInteractive): the model opens each volume's SOURCE intensities (the float32 ca
 read from the user's file, as ``evaluate-3d`` gives native models, with the (z, y, x) spacing),
 and every model interaction of the active label goes to it as a record in canonical (z, y, x)
 voxels: a box on a slice is a 2D :class:`~sambench.models.volume_base.BoxInteraction` on that
-slice's plane, a click a :class:`~sambench.models.volume_base.PointInteraction`. The 3D mask it
+slice's plane, a click a :class:`~sambench.models.volume_base.PointInteraction`, a scribble
+(an open stroke) or a lasso (a closed outline) a
+:class:`~sambench.models.volume_base.ScribbleInteraction` /
+:class:`~sambench.models.volume_base.LassoInteraction` on the plane of that slice (any view;
+only when the weights take them: ``model.supports``; a 2D model or none refuses both). The 3D mask it
 returns replaces the label on every slice (the overlap policy applies). The model holds one
 object's interactions at a time: before a model interaction, when the label differs from the
 one the model holds or the label's voxels changed since the model's last answer (a hand edit,
@@ -69,7 +73,9 @@ from sambench.models.volume_base import (
     BoxInteraction,
     InitialMaskInteraction,
     Interaction,
+    LassoInteraction,
     PointInteraction,
+    ScribbleInteraction,
     VolumeImage,
     VolumeModel,
     is_volume_model,
@@ -85,7 +91,10 @@ EMBED_BUDGET_BYTES = 512 << 20
 OVERLAP_POLICIES = ("overwrite", "block")
 PALETTE = ("#f5c542", "#42a5f5", "#66bb6a", "#ef5350", "#ab47bc", "#26c6da", "#ff7043",
            "#d4e157", "#8d6e63", "#ec407a")  # fmt: skip
-MODEL_KINDS = ("box", "click_pos", "click_neg", "propagate")
+MODEL_KINDS = ("box", "click_pos", "click_neg", "propagate", "scribble", "lasso")
+NATIVE_ONLY_KINDS = ("scribble", "lasso")
+"""Interactions only a native 3D model whose weights take them answers (nnInteractive's
+scribble and lasso prompts); a 2D model or none refuses them."""
 HAND_KINDS = ("brush", "erase", "polygon")
 NATIVE_SEED = 0
 """The seed a native model is reset with (nnInteractive draws refinement patches from numpy's
@@ -516,14 +525,21 @@ class VolumeState:
     # ------------------------------------------------------------------ interactions
     def interact(self, kind: str, body: dict[str, Any]) -> dict[str, Any]:
         """Apply one interaction on slice ``body["slice"]`` of ``body["view"]`` for the active
-        label; ``kind`` in box, click_pos, click_neg, brush, erase, polygon, propagate."""
+        label; ``kind`` in box, click_pos, click_neg, brush, erase, polygon, propagate, and,
+        with a native 3D model whose weights take them, scribble and lasso."""
         kinds = (*MODEL_KINDS, *HAND_KINDS)
         if kind not in kinds:
             raise RequestError(400, f"kind: expected one of {', '.join(kinds)}, got {shown(kind)}")
+        if kind in NATIVE_ONLY_KINDS and not self.native:
+            what = "--model none" if self.model is None else f"2D model {self.model_name}"
+            raise RequestError(
+                400, f"{kind}: needs a native 3D model that takes {kind}s (e.g. --model "
+                f"nninteractive); this session runs {what}"
+            )  # fmt: skip
         view, k = self._slice(body.get("view"), body.get("slice"))
         if self.model is None and kind in ("click_pos", "click_neg", "propagate"):
             raise RequestError(400, f"kind: {kind} needs a model; this session runs --model none")
-        if self.native and kind in ("box", "click_pos", "click_neg", "propagate"):
+        if self.native and kind in MODEL_KINDS:
             return self._native_interact(kind, view, k, body)
         label = self.active
         lab = self.labels[label]
@@ -689,9 +705,11 @@ class VolumeState:
 
     def _native_record(self, kind: str, view: str, k: int, body: dict[str, Any]
                        ) -> tuple[Interaction, Any]:  # fmt: skip
-        """The interaction record of a box or click on slice ``k`` of ``view`` (canonical
-        (z, y, x) voxels) and the page's coordinates for the log."""
+        """The interaction record of a box, click, scribble or lasso on slice ``k`` of ``view``
+        (canonical (z, y, x) voxels) and the page's coordinates for the log."""
         shape = self.labels_map.shape
+        if kind in NATIVE_ONLY_KINDS:
+            return self._native_stroke(kind, view, k, body)
         if kind == "box":
             p2 = self._points(view, body.get("box"), "box", 2)[:2]
             (c0, r0), (c1, r1) = np.minimum(p2[0], p2[1]), np.maximum(p2[0], p2[1])
@@ -705,9 +723,45 @@ class VolumeState:
         z, yy, xx = canonical_zyx(shape, view, k, int(y), int(x))
         return PointInteraction(z, yy, xx, positive=kind == "click_pos"), [x, y]
 
+    def _native_stroke(self, kind: str, view: str, k: int, body: dict[str, Any]
+                       ) -> tuple[Interaction, Any]:  # fmt: skip
+        """A scribble (open polyline) or lasso (closed outline) drawn on slice ``k`` of
+        ``view``: page pixels ``body["points"]`` ([x, y] = (column, row), in drawing order, at
+        most ``MAX_POINTS``, inside the slice; rounded to pixel centres, consecutive repeats
+        dropped) become a :class:`ScribbleInteraction` / :class:`LassoInteraction` on the
+        canonical plane of that slice: ``axis`` 0 (axial: z = k, points (y, x)), 1 (coronal:
+        y = k, points (z, x)) or 2 (sagittal: x = k, points (z, y)), each point through the
+        view's inverse index (:func:`canonical_zyx`). ``body["positive"]``: True (default) adds
+        the object, False removes. Returns the record and the page's coordinates for the log."""
+        positive = body.get("positive", True)
+        if not isinstance(positive, bool):
+            raise RequestError(400, f"positive: expected true or false, got {shown(positive)}")
+        need = 3 if kind == "lasso" else 1
+        pts = self._points(view, body.get("points"), "points", need).astype(np.int64)
+        keep = np.ones(len(pts), bool)
+        keep[1:] = (pts[1:] != pts[:-1]).any(axis=1)
+        pts = pts[keep]
+        if kind == "lasso" and len(pts) > 1 and (pts[0] == pts[-1]).all():
+            pts = pts[:-1]  # the outline closes itself: a repeated first point adds nothing
+        if len(np.unique(pts, axis=0)) < need:
+            raise RequestError(
+                400, f"points: a {kind} needs at least {need} distinct pixels, got "
+                f"{len(np.unique(pts, axis=0))}"
+            )  # fmt: skip
+        shape = self.labels_map.shape
+        axis = {"axial": 0, "coronal": 1, "sagittal": 2}[view]
+        a, b = (j for j in range(3) if j != axis)  # the plane's axes, in (z, y, x) order
+        zyx = [canonical_zyx(shape, view, k, int(y), int(x)) for x, y in pts]
+        index = zyx[0][axis]  # == k: slice k of a view is the plane k along its axis
+        plane = tuple((float(p[a]), float(p[b])) for p in zyx)
+        coords = {"points": pts.tolist(), "positive": positive}
+        if kind == "scribble":
+            return ScribbleInteraction(index, plane, positive=positive, axis=axis), coords
+        return LassoInteraction(index, plane, positive=positive, axis=axis), coords
+
     def _native_interact(self, kind: str, view: str, k: int, body: dict[str, Any]
                          ) -> dict[str, Any]:  # fmt: skip
-        """A box or click of the active label through the native model: its 3D mask replaces
+        """A box, click, scribble or lasso of the active label through the native model: its 3D mask replaces
         the label; logged with the interaction record, latency and the model's identity."""
         from dataclasses import asdict
 
@@ -715,8 +769,8 @@ class VolumeState:
 
         if kind == "propagate":
             raise RequestError(
-                400, f"propagate: not needed with native 3D model {self.model_name} (each box or "
-                "click already returns the whole 3D mask)"
+                400, f"propagate: not needed with native 3D model {self.model_name} (each "
+                "interaction already returns the whole 3D mask)"
             )  # fmt: skip
         label = self.active
         lab = self.labels[label]
@@ -878,6 +932,8 @@ class VolumeState:
             "mode": self.info["mode"],
             "model": self.model_name,
             "model_kind": "3d" if self.native else ("2d" if self.model is not None else None),
+            "native_prompts": sorted(set(NATIVE_ONLY_KINDS) & self._native_model().supports)
+            if self.native else [],
             "item_id": self.item.item_id,
             "items": [{"item_id": i, "accepted": i in self.accepted} for i in self.item_ids()],
             "kind": self.item.kind,

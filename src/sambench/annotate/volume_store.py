@@ -35,8 +35,8 @@ SESSION_JSON = "session.json"
 EVENTS_NAME = "events.jsonl"
 OBJECTS_NAME = "objects.jsonl"
 EXPORT_DIR = "export"
-INTERACTION_KINDS = ("box", "click_pos", "click_neg", "propagate", "brush", "erase", "polygon",
-                     "undo")  # fmt: skip
+INTERACTION_KINDS = ("box", "click_pos", "click_neg", "propagate", "scribble", "lasso", "brush",
+                     "erase", "polygon", "undo")  # fmt: skip
 """The counted interactions (``n_<kind>`` columns; ``n_interactions`` their sum)."""
 
 __all__ = ["utc_now"]

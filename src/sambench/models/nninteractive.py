@@ -14,9 +14,11 @@ plug-ins take: ``initialize_from_trained_model_folder`` loads the user's model f
   slice) goes as the session's 2D box, a 3D box as its 3D box when the weights declare
   ``bbox3d`` (:attr:`NnInteractiveAdapter.supports`), else refused (the protocols fall back to
   the box's middle slice);
-- scribbles and lassos are rasterized by :mod:`sambench.models.volume_raster` (the scribble's
-  width defaults to the weights' ``preferred_scribble_thickness``, in-plane) and passed as full
-  (Z, Y, X) uint8 images;
+- scribbles and lassos are rasterized by :mod:`sambench.models.volume_raster` on their plane
+  (axial, coronal or sagittal: the record's ``axis``; the scribble's width defaults to the
+  weights' ``preferred_scribble_thickness`` along that plane's two axes, the larger of them) and
+  passed as full (Z, Y, X) uint8 images, as SlicerNNInteractive sends a stroke painted on any
+  slice view;
 - an initial mask goes through ``add_initial_seg_interaction`` (which resets the interactions,
   as the session documents).
 
@@ -171,7 +173,13 @@ class NnInteractiveAdapter:
             kinds.add("initial_mask")
         self.supports = frozenset(kinds)
         thick = session.preferred_scribble_thickness or [1, 1, 1]
-        self.scribble_thickness = int(max(1, round(max(float(v) for v in thick[1:]))))
+        self.scribble_thicknesses = tuple(
+            int(max(1, round(max(float(v) for j, v in enumerate(thick) if j != axis))))
+            for axis in range(3)
+        )
+        # the scribble width in voxels of a scribble normal to axis 0, 1, 2: the larger of the
+        # weights' preferred_scribble_thickness along the plane's two in-plane axes
+        self.scribble_thickness = self.scribble_thicknesses[0]  # an axial slice's
 
     @property
     def checkpoint_sha256(self) -> str:
@@ -249,7 +257,8 @@ class NnInteractiveAdapter:
                 s.add_bbox_interaction(interaction.half_open(),
                                        include_interaction=bool(interaction.positive))  # fmt: skip
             elif isinstance(interaction, ScribbleInteraction):
-                img = scribble_mask(shape, interaction, self.scribble_thickness)
+                width = self.scribble_thicknesses[interaction.axis]
+                img = scribble_mask(shape, interaction, width)
                 s.add_scribble_interaction(img, include_interaction=bool(interaction.positive))
             elif isinstance(interaction, LassoInteraction):
                 img = lasso_mask(shape, interaction)

@@ -104,32 +104,61 @@ class BoxInteraction:
         return [[b[0], b[1] + 1], [b[2], b[3] + 1], [b[4], b[5] + 1]]
 
 
+PLANE_AXES = {0: ("y", "x"), 1: ("z", "x"), 2: ("z", "y")}
+"""The in-plane axes of a scribble's or lasso's plane, by ``axis`` (the axis it is normal to)."""
+
+
 @dataclass(frozen=True)
 class ScribbleInteraction:
     """A scribble: an open polyline on slice ``z`` through ``points_yx`` ((y, x) voxel
     coordinates, in drawing order, at least one point), drawn ``thickness`` voxels wide in the
     slice plane (None: the model's preferred width); see
-    :func:`sambench.models.volume_raster.scribble_mask`."""
+    :func:`sambench.models.volume_raster.scribble_mask`.
+
+    ``axis`` (default 0) is the volume axis the drawing's plane is normal to: 0 the slice
+    z = ``z`` (an axial slice of a canonical volume), points (y, x); 1 the plane y = ``z`` (a
+    coronal slice), points (z, x); 2 the plane x = ``z`` (a sagittal slice), points (z, y):
+    ``z`` is the plane's index along ``axis`` and ``points_yx`` the two other axes in (z, y, x)
+    order (:data:`PLANE_AXES`; :meth:`points_zyx` gives the full voxel coordinates)."""
 
     z: int
     points_yx: tuple[tuple[float, float], ...]
     positive: bool = True
     thickness: int | None = None
+    axis: int = 0
 
     kind = "scribble"
+
+    def points_zyx(self) -> np.ndarray:
+        """Nx3 float64 (z, y, x) voxel coordinates of the points."""
+        return plane_points_zyx(self.points_yx, self.z, self.axis)
 
 
 @dataclass(frozen=True)
 class LassoInteraction:
     """A lasso: the closed polygon ``polygon_yx`` ((y, x) voxel coordinates, at least three
     vertices; the last joins the first) on slice ``z``, filled; see
-    :func:`sambench.models.volume_raster.lasso_mask`."""
+    :func:`sambench.models.volume_raster.lasso_mask`. ``axis``: the plane, as for
+    :class:`ScribbleInteraction` (0: slice z, vertices (y, x); 1: plane y = ``z``, vertices
+    (z, x); 2: plane x = ``z``, vertices (z, y))."""
 
     z: int
     polygon_yx: tuple[tuple[float, float], ...]
     positive: bool = True
+    axis: int = 0
 
     kind = "lasso"
+
+    def points_zyx(self) -> np.ndarray:
+        """Nx3 float64 (z, y, x) voxel coordinates of the vertices."""
+        return plane_points_zyx(self.polygon_yx, self.z, self.axis)
+
+
+def plane_points_zyx(points: tuple[tuple[float, float], ...], index: int, axis: int) -> np.ndarray:
+    """Nx3 (z, y, x) of in-plane ``points`` on the plane ``index`` along ``axis`` (see
+    :class:`ScribbleInteraction`)."""
+    pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    return np.insert(pts, axis, float(index), axis=1)
 
 
 @dataclass(frozen=True, eq=False)
@@ -222,8 +251,14 @@ def check_interaction(interaction: Interaction, shape: tuple[int, int, int]) -> 
             raise ValueError(
                 f"{interaction.kind}: expected >= {need} (y, x) points, got {len(pts)}"
             )
-        if not 0 <= interaction.z < z_n:
-            raise ValueError(f"{interaction.kind}.z={interaction.z} outside [0, {z_n})")
+        if interaction.axis not in PLANE_AXES:
+            raise ValueError(f"{interaction.kind}.axis={interaction.axis}: expected 0, 1 or 2")
+        n_axis = shape[interaction.axis]
+        if not 0 <= interaction.z < n_axis:
+            name = f"{interaction.kind}.z"
+            if interaction.axis:
+                name += f" (the plane's index along axis {interaction.axis})"
+            raise ValueError(f"{name}={interaction.z} outside [0, {n_axis})")
     elif isinstance(interaction, InitialMaskInteraction):
         if tuple(interaction.mask.shape) != tuple(shape):
             raise ValueError(f"initial_mask: expected shape {shape}, got {interaction.mask.shape}")
