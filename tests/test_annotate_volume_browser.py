@@ -11,6 +11,9 @@ driven by Playwright against a real uvicorn server.
   image's position) and its NIfTI on the series' grid.
 - ``annotation-report`` over a manual and a model session gives the 3D table (the model session
   is the slow test's, else a one-box LiteMedSAM session made in-process).
+- nnInteractive (the tiny random folder) from the page: a box and a click; a scribble on a
+  coronal slice, a freehand negative lasso on a sagittal slice and a lasso clicked corner by
+  corner on an axial slice, each equal to the adapter called directly with the logged records.
 
 Screenshots go to the test's temporary folder, or to ``docs/img/`` with
 ``SAMBENCH_SCREENSHOTS=1``. Skipped when Chromium or Playwright is missing.
@@ -134,6 +137,9 @@ def test_volume_manual_in_chromium(tmp_path: Path) -> None:
             try:
                 depth = state.depth("axial")
                 assert _slice(page) == f"axial:{depth // 2}"
+                for native in ("scribble", "lasso"):  # only for a native 3D model that takes them
+                    assert not page.is_visible(f"input[value={native}]")
+                assert not page.is_visible("#negative")
                 page.mouse.move(*_xy(page, 10, 10))
                 for _ in range(3):
                     page.mouse.wheel(0, 120)
@@ -200,6 +206,9 @@ def test_volume_litemedsam_dicom_in_chromium(tmp_path: Path) -> None:
             browser, page, errors = _open(p, url)
             try:
                 k = state.depth("axial") // 2
+                assert page.is_visible("input[value=click_pos]")  # a 2D model: clicks, but no
+                assert not page.is_visible("input[value=scribble]")  # scribble or lasso
+                assert not page.is_visible("input[value=lasso]")
                 ref = view_array(state.vol.reference, "axial")[k]  # type: ignore[union-attr]
                 x0, y0, x1, y1 = _cord_box(ref)
                 _drag(page, [(x0, y0), (x1, y1)])
@@ -346,3 +355,120 @@ def test_volume_nninteractive_in_chromium(tmp_path: Path) -> None:
     assert m_box.any() and not np.array_equal(m_box, m_click)
     np.testing.assert_array_equal(after_box, m_box)
     np.testing.assert_array_equal(state.labels_map == 1, m_click)
+
+
+def _records(events: list[dict[str, Any]]) -> list[Any]:
+    """The interaction records the server logged, rebuilt as sambench's records."""
+    from sambench.models.volume_base import LassoInteraction, ScribbleInteraction
+
+    out: list[Any] = []
+    for e in events:
+        r = dict(e["interaction"])
+        kind = r.pop("kind")
+        if kind == "scribble":
+            r["points_yx"] = tuple(tuple(q) for q in r["points_yx"])
+            out.append(ScribbleInteraction(**r))
+        else:
+            r["polygon_yx"] = tuple(tuple(q) for q in r["polygon_yx"])
+            out.append(LassoInteraction(**r))
+    return out
+
+
+def test_volume_nninteractive_scribble_and_lasso_in_chromium(tmp_path: Path) -> None:
+    """Scribble and lasso from the page with the native 3D model: a scribble dragged on a
+    coronal slice, a freehand lasso dragged with Shift (negative) on a sagittal slice and a
+    lasso clicked corner by corner (double-click closes) on an axial slice; after each, the
+    label map equals the tiny nnInteractive adapter called directly with the records the server
+    logged, and those records are the dragged pixels through the views' inverse index (written
+    out here per view)."""
+    pytest.importorskip("nnInteractive.inference.inference_session")
+    from playwright.sync_api import sync_playwright
+
+    from annotate_volume_data import write_tiny_ct
+    from nninteractive_tiny import make_tiny_folder
+    from sambench.annotate.volume_state import NATIVE_SEED
+    from sambench.models.volume_base import VolumeImage
+    from sambench.models.volume_registry import build_volume_model
+
+    folder = make_tiny_folder(tmp_path / "m")
+    ct = write_tiny_ct(tmp_path / "ct.nii.gz")
+    state = VolumeState(list_items(ct), tmp_path / "native",
+                        model=build_volume_model("nninteractive", folder, device="cpu"),
+                        model_name="nninteractive", annotator="browser", source=str(ct))  # fmt: skip
+    served = _serve(state)
+    url = next(served)
+    nz, ny, nx = state.labels_map.shape
+    after: list[np.ndarray] = []
+    try:
+        with sync_playwright() as p:
+            browser, page, errors = _open(p, url)
+            try:
+                for tool in ("scribble", "lasso"):
+                    assert page.is_visible(f"input[value={tool}]")
+                assert page.is_visible("#negative") and not page.is_visible("#propagate")
+                # a scribble on the middle coronal slice
+                page.check("input[value=coronal]")
+                page.wait_for_function("document.body.dataset.slice === 'coronal:14'")
+                page.check("input[value=scribble]")
+                _drag(page, [(16, 13), (19, 12), (22, 14)])
+                _idle(page, 120000)
+                after.append((state.labels_map == 1).copy())
+                # a freehand lasso with Shift held (negative) on the middle sagittal slice
+                page.check("input[value=sagittal]")
+                page.wait_for_function("document.body.dataset.slice === 'sagittal:15'")
+                page.check("input[value=lasso]")
+                page.keyboard.down("Shift")
+                _drag(page, [(7, 9), (14, 9), (14, 17), (7, 17), (7, 10)])
+                page.keyboard.up("Shift")
+                _idle(page, 120000)
+                after.append((state.labels_map == 1).copy())
+                # a lasso clicked corner by corner on the middle axial slice
+                page.check("input[value=axial]")
+                page.wait_for_function("document.body.dataset.slice === 'axial:13'")
+                for c in ((12, 6), (22, 6), (22, 14)):
+                    page.mouse.click(*_xy(page, *c))
+                page.mouse.dblclick(*_xy(page, 12, 14))
+                _idle(page, 120000)
+                after.append((state.labels_map == 1).copy())
+                page.screenshot(
+                    path=str(_shots(tmp_path) / "annotate-volume-lasso.png"), full_page=True
+                )
+                assert errors == []
+            finally:
+                browser.close()
+    finally:
+        next(served, None)
+    events = [
+        json.loads(line)
+        for line in (tmp_path / "native" / "events.jsonl").read_text().splitlines()
+        if json.loads(line)["type"] in ("scribble", "lasso")
+    ]
+    assert [(e["type"], e["view"], e["slice"]) for e in events] == [
+        ("scribble", "coronal", 14), ("lasso", "sagittal", 15), ("lasso", "axial", 13)
+    ]  # fmt: skip
+    records = _records(events)
+    # the records are the page's pixels (col, row) through each view's inverse index
+    to_plane = {
+        "coronal": lambda c, r: (nz - 1 - r, nx - 1 - c),  # plane y = k: (z, x)
+        "sagittal": lambda c, r: (nz - 1 - r, ny - 1 - c),  # plane x = k: (z, y)
+        "axial": lambda c, r: (ny - 1 - r, nx - 1 - c),  # slice z = k: (y, x)
+    }
+    for e, rec, axis in zip(events, records, (1, 2, 0), strict=True):
+        pix = e["coords"]["points"]
+        pts = rec.points_yx if rec.kind == "scribble" else rec.polygon_yx
+        assert rec.axis == axis and rec.z == e["slice"]
+        assert list(pts) == [to_plane[e["view"]](c, r) for c, r in pix]
+    assert events[0]["coords"]["points"][0] == [16, 13]
+    assert events[0]["coords"]["points"][-1] == [22, 14]
+    assert len(events[1]["coords"]["points"]) > 5  # a freehand outline, every pixel dragged over
+    assert [rec.positive for rec in records] == [True, False, True]
+    assert events[2]["coords"]["points"] == [[12, 6], [22, 6], [22, 14], [12, 14]]
+    # the label map equals the adapter called directly with the logged records
+    ref = build_volume_model("nninteractive", folder, device="cpu")
+    canon = np.asarray(nib.as_closest_canonical(nib.load(str(ct))).dataobj, np.float32)
+    ref.open(VolumeImage(canon.transpose(2, 1, 0), (2.0, 0.9, 0.8)))
+    ref.reset(seed=NATIVE_SEED)  # type: ignore[call-arg]
+    masks = [ref.apply(rec) for rec in records]
+    assert all(0 < m.sum() < m.size for m in masks[:1]) and len({m.tobytes() for m in masks}) == 3
+    for got, expect in zip(after, masks, strict=True):
+        np.testing.assert_array_equal(got, expect)

@@ -16,6 +16,8 @@
   let level = 0, width = 1;
   let zoom = 1, panX = 0, panY = 0;  // display transform: screen = base + zoom * image (+ pan)
   let drag = null, polygon = [], busy = false;
+  let lasso = [];           // lasso corners clicked one by one (a dragged lasso goes at once)
+  let sent = null;          // the last scribble/lasso sent: drawn on its slice until the next action
   const colours = {};
 
   function setBusy(b) { busy = b; document.body.dataset.busy = b ? "1" : "0"; }
@@ -116,6 +118,26 @@
       polygon.forEach(([x, y], i) => (i ? ctx.lineTo(x + .5, y + .5) : ctx.moveTo(x + .5, y + .5)));
       ctx.stroke();
     }
+    // a scribble or lasso being drawn (solid) or the last one sent, on its slice (dashed):
+    // green adds to the object, red removes
+    const prompt = drag && (drag.kind === "scribble" || drag.kind === "lasso") ? drag
+      : lasso.length ? {kind: "lasso", points: lasso, negative: negative(null)}
+      : sent && sent.view === sl.view && sent.k === sl.k ? {...sent, dashed: true} : null;
+    if (prompt) {
+      const col = prompt.negative ? [229, 57, 53] : [76, 175, 80];
+      ctx.strokeStyle = `rgb(${col})`; ctx.lineCap = "round"; ctx.lineJoin = "round";
+      ctx.lineWidth = 2 * lw;
+      if (prompt.dashed) ctx.setLineDash([4 * lw, 3 * lw]);
+      ctx.beginPath();
+      prompt.points.forEach(([x, y], i) => (i ? ctx.lineTo(x + .5, y + .5) : ctx.moveTo(x + .5, y + .5)));
+      if (prompt.points.length === 1) ctx.lineTo(prompt.points[0][0] + .5, prompt.points[0][1] + .5);
+      if (prompt.kind === "lasso") {
+        ctx.closePath();
+        if (!prompt.dashed) { ctx.fillStyle = `rgba(${col},.25)`; ctx.fill(); }
+      }
+      ctx.stroke();
+      ctx.setLineDash([]);
+    }
     ctx.setTransform(1, 0, 0, 1, 0, 0);
     ctx.fillStyle = "#9aa0a6"; ctx.font = "12px system-ui";
     ctx.fillText(`${view} ${sl.k + 1}/${geom().depth}  L ${fmt(level)} W ${fmt(width)}  zoom ${zoom.toFixed(2)}`, 6, canvas.height - 8);
@@ -146,6 +168,10 @@
     $("progress").textContent = `${acc} / ${s.items.length} volumes accepted`;
     document.body.classList.toggle("manual", s.mode === "manual");
     document.body.classList.toggle("native3d", s.model_kind === "3d");  // no propagation: 3D masks
+    // scribble and lasso: only for a native 3D model whose weights take them
+    const prompts = s.native_prompts || [];
+    document.body.classList.toggle("can-scribble", prompts.includes("scribble"));
+    document.body.classList.toggle("can-lasso", prompts.includes("lasso"));
     document.body.dataset.item = s.item_id;
     document.body.dataset.accepted = String(acc);
     document.body.dataset.voxels = JSON.stringify(s.voxels);
@@ -186,16 +212,17 @@
     if (k === ks[view] && sl && sl.view === view) return;
     ks[view] = k;
     $("slice").value = String(k); $("sliceno").textContent = `${k + 1} / ${geom().depth}`;
-    polygon = [];
+    polygon = []; lasso = [];
     await loadSlice();
   }
 
-  async function act(path, extra) {
+  async function act(path, extra, prompt) {
     if (busy || !st) return;
     setBusy(true);
     const t0 = performance.now();
     try {
       const s = await api("POST", path, extra || {});
+      sent = prompt || null;
       showState(s);
       await loadSlice();
       const rt = Math.round(performance.now() - t0);
@@ -210,7 +237,17 @@
     } finally { setBusy(false); }
   }
 
-  const interact = (kind, fields) => act("/api/interact", {kind, view, slice: ks[view], ...fields});
+  function interact(kind, fields) {
+    const prompt = kind === "scribble" || kind === "lasso"
+      ? {kind, view, k: ks[view], points: fields.points, negative: !fields.positive} : null;
+    return act("/api/interact", {kind, view, slice: ks[view], ...fields}, prompt);
+  }
+  const negative = (ev) => $("negative").checked || !!(ev && ev.shiftKey);
+  function sendLasso(points, neg) {
+    lasso = [];
+    const distinct = new Set(points.map((q) => q.join(","))).size;
+    if (distinct >= 3) interact("lasso", {points, positive: !neg}); else draw();
+  }
 
   function at(ev) {
     const r = canvas.getBoundingClientRect();
@@ -231,6 +268,7 @@
     if (t === "click_pos" || t === "click_neg") { interact(t, {point: p}); return; }
     if (t === "polygon") { polygon.push(p); draw(); return; }
     drag = {kind: t, points: [p]};
+    if (t === "scribble" || t === "lasso") drag.negative = negative(ev);
   });
   canvas.addEventListener("pointermove", (ev) => {
     if (!drag) return;
@@ -251,9 +289,23 @@
     if (d.kind === "box") {
       const [p, q] = [d.points[0], d.points[d.points.length - 1]];
       if (Math.abs(p[0] - q[0]) >= 2 && Math.abs(p[1] - q[1]) >= 2) interact("box", {box: [p, q]}); else draw();
+    } else if (d.kind === "scribble") {
+      interact("scribble", {points: d.points, positive: !d.negative});
+    } else if (d.kind === "lasso") {
+      // a drag over 3+ pixels with no corners pending is a freehand outline, closed at once;
+      // otherwise the press is a corner (double-click closes)
+      if (!lasso.length && d.points.length >= 3) sendLasso(d.points, d.negative);
+      else {
+        for (const q of d.points) {
+          const last = lasso[lasso.length - 1];
+          if (!last || last[0] !== q[0] || last[1] !== q[1]) lasso.push(q);
+        }
+        draw();
+      }
     } else interact(d.kind, {points: d.points, radius: Number($("radius").value)});
   });
   canvas.addEventListener("dblclick", (ev) => {
+    if (tool() === "lasso") { sendLasso(lasso, negative(ev)); return; }
     if (tool() !== "polygon") return;
     const pts = polygon; polygon = [];
     if (pts.length >= 3) interact("polygon", {points: pts, erase: ev.shiftKey}); else draw();
@@ -267,7 +319,7 @@
 
   $("slice").addEventListener("input", (ev) => goSlice(Number(ev.target.value)));
   for (const r of document.querySelectorAll("input[name=view]")) {
-    r.addEventListener("change", () => { view = r.value; polygon = []; zoom = 1; panX = panY = 0; showState(st); loadSlice(); });
+    r.addEventListener("change", () => { view = r.value; polygon = []; lasso = []; zoom = 1; panX = panY = 0; showState(st); loadSlice(); });
   }
   $("preset").addEventListener("change", applyPreset);
   $("level").addEventListener("change", () => { $("preset").value = "custom"; setWindow(Number($("level").value), width); });
@@ -286,12 +338,15 @@
     const reach = Number($("reach").value);
     interact("propagate", reach > 0 ? {direction: "both", max_slices: reach} : {direction: "both"});
   });
-  $("undo").addEventListener("click", () => { polygon = []; act("/api/undo"); });
+  $("undo").addEventListener("click", () => { polygon = []; lasso = []; act("/api/undo"); });
+  $("negative").addEventListener("change", () => draw());
+  for (const r of document.querySelectorAll("input[name=tool]")) r.addEventListener("change", () => { lasso = []; draw(); });
   $("accept").addEventListener("click", () => act("/api/accept"));
   document.addEventListener("keydown", (ev) => {
     if (ev.target.tagName === "INPUT" && !["radio", "range"].includes(ev.target.type)) return;
     if (ev.target.tagName === "SELECT") return;
-    const pick = {b: "box", p: "click_pos", n: "click_neg", r: "brush", e: "erase", g: "polygon", w: "wl", m: "pan"}[ev.key.toLowerCase()];
+    const pick = {b: "box", p: "click_pos", n: "click_neg", s: "scribble", l: "lasso", r: "brush", e: "erase",
+                  g: "polygon", w: "wl", m: "pan"}[ev.key.toLowerCase()];
     if (pick && !ev.ctrlKey && !ev.metaKey) {
       const el = document.querySelector(`input[value=${pick}]`);
       if (el && el.offsetParent !== null) el.checked = true;
@@ -300,7 +355,8 @@
     else if (ev.key === "ArrowUp" || ev.key === "PageUp") { ev.preventDefault(); goSlice(ks[view] + 1); }
     else if (ev.key === "ArrowDown" || ev.key === "PageDown") { ev.preventDefault(); goSlice(ks[view] - 1); }
     else if (ev.key === "Enter") { ev.preventDefault(); $("accept").click(); }
-    else if (ev.key === "Escape") { polygon = []; drag = null; draw(); }
+    else if ((ev.key === "x" || ev.key === "X") && $("negative").offsetParent !== null) { $("negative").click(); }
+    else if (ev.key === "Escape") { polygon = []; lasso = []; drag = null; draw(); }
   });
 
   function fitCanvas() {
