@@ -11,7 +11,9 @@ list). Routes (JSON unless stated; all ``/api`` routes need ``X-Sambench-Tab``):
 - ``GET /api/slice?view=V&k=K``: binary, the slice's float32 intensities (little-endian, rows x
   cols, row-major) followed by its uint8 labels; header ``X-Embedding-Ready`` (1/0). Queues the
   neighbours' embeddings in the background (model mode).
-- ``POST /api/interact`` ``{kind, view, slice, box|point|points, radius, erase, direction}``;
+- ``POST /api/interact`` ``{kind, view, slice, box|point|points, radius, erase, direction,
+  positive}`` (``scribble`` / ``lasso``: ``points`` and ``positive``; only with a native 3D
+  model whose weights take them, else a one-line 400 naming the kind and the model);
   ``POST /api/undo``, ``/api/accept``, ``/api/label`` ``{name, colour}``, ``/api/select``
   ``{value}``, ``/api/overlap`` ``{policy}``, ``/api/open`` ``{item_id}``: each answers the
   state (``result`` beside it for interact and accept).

@@ -901,7 +901,7 @@ class VolumeState:
             return {"propagation": "propagate protocol (box + logits, both directions)"}
         info = self._native_model().info()
         return {
-            "model_kind": "native 3D: each box or click returns the whole 3D mask",
+            "model_kind": "native 3D: each interaction returns the whole 3D mask",
             "package": str(info.get("package", "")),
             "checkpoint": str(info.get("checkpoint", "")),
         }
