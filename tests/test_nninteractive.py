@@ -72,6 +72,10 @@ def test_adapter_equals_session_call_for_call(folder: Path) -> None:
     scribble[12, 8, 10:21] = 1  # the polyline (8, 10) -> (8, 20) on slice 12, 1 px wide
     lasso = np.zeros(SHAPE, np.uint8)
     lasso[14, 8:21, 8:21] = 1  # the closed square (8, 8) (8, 20) (20, 20) (20, 8), filled
+    coronal = np.zeros(SHAPE, np.uint8)
+    coronal[10, 14, 8:16] = 1  # on the plane y = 14: (z, x) = (10, 8) -> (10, 15), 1 px wide
+    sagittal = np.zeros(SHAPE, np.uint8)
+    sagittal[9:18, 10:19, 12] = 1  # on the plane x = 12: the (z, y) square (9, 10)..(17, 18)
     steps = [  # (sambench's record, the same call on the session)
         (PointInteraction(15, 14, 17, True),
          lambda s: s.add_point_interaction((15, 14, 17), include_interaction=True)),
@@ -81,6 +85,10 @@ def test_adapter_equals_session_call_for_call(folder: Path) -> None:
          lambda s: s.add_scribble_interaction(scribble, include_interaction=False)),
         (LassoInteraction(14, ((8, 8), (8, 20), (20, 20), (20, 8))),
          lambda s: s.add_lasso_interaction(lasso, include_interaction=True)),
+        (ScribbleInteraction(14, ((10, 8), (10, 15)), thickness=1, axis=1),
+         lambda s: s.add_scribble_interaction(coronal, include_interaction=True)),
+        (LassoInteraction(12, ((9, 10), (9, 18), (17, 18), (17, 10)), positive=False, axis=2),
+         lambda s: s.add_lasso_interaction(sagittal, include_interaction=False)),
         (BoxInteraction(8, 9, 10, 22, 19, 24),
          lambda s: s.add_bbox_interaction([[8, 23], [9, 20], [10, 25]], include_interaction=True)),
         (InitialMaskInteraction(init, refine=True),
@@ -114,6 +122,21 @@ def test_adapter_equals_session_call_for_call(folder: Path) -> None:
     model.reset(seed=7)
     assert not model.mask().any()
     assert np.array_equal(model.apply(steps[0][0]), ours[0])
+
+
+def test_scribble_width_is_the_planes_preferred_thickness(folder: Path) -> None:
+    """A scribble normal to axis a is as wide as the larger preferred thickness of the other two
+    axes (the weights declare it per (z, y, x) axis)."""
+    from types import SimpleNamespace
+
+    from sambench.models.nninteractive import NnInteractiveAdapter
+
+    session = SimpleNamespace(supported_interactions={"scribble": True},
+                              supports_initial_label=False,
+                              preferred_scribble_thickness=[1, 2, 4])  # fmt: skip
+    adapter = NnInteractiveAdapter(session, folder, "cpu")
+    assert adapter.scribble_thicknesses == (4, 4, 2) and adapter.scribble_thickness == 4
+    assert build_volume_model("nninteractive", folder).scribble_thicknesses == (2, 2, 2)  # type: ignore[attr-defined]
 
 
 def test_licence_and_info(folder: Path, tmp_path: Path) -> None:
