@@ -246,7 +246,8 @@
   function sendLasso(points, neg) {
     lasso = [];
     const distinct = new Set(points.map((q) => q.join(","))).size;
-    if (distinct >= 3) interact("lasso", {points, positive: !neg}); else draw();
+    if (distinct >= 3) interact("lasso", {points, positive: !neg});
+    else { $("status").textContent = "lasso: needs at least 3 distinct corners"; draw(); }
   }
 
   function at(ev) {
@@ -268,7 +269,7 @@
     if (t === "click_pos" || t === "click_neg") { interact(t, {point: p}); return; }
     if (t === "polygon") { polygon.push(p); draw(); return; }
     drag = {kind: t, points: [p]};
-    if (t === "scribble" || t === "lasso") drag.negative = negative(ev);
+    if (t === "scribble" || t === "lasso") Object.assign(drag, {negative: negative(ev), x: ev.clientX, y: ev.clientY, moved: 0});
   });
   canvas.addEventListener("pointermove", (ev) => {
     if (!drag) return;
@@ -279,6 +280,7 @@
       return;
     }
     if (drag.kind === "pan") { panX = drag.panX + ev.clientX - drag.x; panY = drag.panY + ev.clientY - drag.y; draw(); return; }
+    if (drag.moved !== undefined) drag.moved = Math.max(drag.moved, Math.hypot(ev.clientX - drag.x, ev.clientY - drag.y));
     const p = at(ev), last = drag.points[drag.points.length - 1];
     if (last[0] !== p[0] || last[1] !== p[1]) { drag.points.push(p); draw(); }
   });
@@ -292,9 +294,10 @@
     } else if (d.kind === "scribble") {
       interact("scribble", {points: d.points, positive: !d.negative});
     } else if (d.kind === "lasso") {
-      // a drag over 3+ pixels with no corners pending is a freehand outline, closed at once;
-      // otherwise the press is a corner (double-click closes)
-      if (!lasso.length && d.points.length >= 3) sendLasso(d.points, d.negative);
+      // a drag (over 3+ pixels and 8+ screen px: not a click's jitter) with no corners pending
+      // is a freehand outline, closed at once; otherwise the press is a corner (double-click
+      // closes)
+      if (!lasso.length && d.points.length >= 3 && d.moved >= 8) sendLasso(d.points, d.negative);
       else {
         for (const q of d.points) {
           const last = lasso[lasso.length - 1];
