@@ -1,24 +1,72 @@
-"""``evaluate-3d --model vista3d --start-with class``: the target -> class map, its errors, and a
-run through the CLI on a tiny synthetic CT volume (tests/volume_data.py: a "Liver" and a
-one-slice "Tumor") with the tiny random VISTA3D of ``test_vista3d``."""
+"""``evaluate-3d --model vista3d --start-with class``: the target -> class map, its errors, the
+protocols' class start (a stand-in native model that records what it receives), and a run
+through the CLI on a tiny synthetic CT volume (tests/volume_data.py: a "Liver" and a one-slice
+"Tumor") with the tiny random VISTA3D of ``test_vista3d``."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from sambench.cli import main
 from sambench.errors import OptionError
+from sambench.models.volume_base import ClassInteraction, Interaction, PointInteraction
 from sambench.volumes.class_prompts import (
     check_targets,
     class_label,
     read_class_map,
     target_key,
 )
+from sambench.volumes.protocols.effort import effort
+from sambench.volumes.protocols.interactive_3d import interactive_3d
+from sambench.volumes.types import ProtocolConfig
+from test_interactive_3d import _synthetic
+from test_start_with import StrokeModel, _opened
 from volume_data import prepare_synthetic
+
+
+class ClassStroke(StrokeModel):
+    """The stand-in native model, taking class prompts too: class k fills the slices 2..6."""
+
+    def __init__(self) -> None:
+        super().__init__(supports=("point", "class"))
+
+    def apply(self, i: Interaction) -> np.ndarray:
+        if isinstance(i, ClassInteraction):
+            self.received.append(i)
+            self.m[2:7] = True
+            return self.m.copy()
+        return super().apply(i)
+
+
+def test_protocols_start_from_the_class_then_click() -> None:
+    vol, obj = _synthetic()  # one target named "obj"
+    cfg = ProtocolConfig(steps=3, options={"start": "class", "class_map": {"OBJ": 7}})
+    model = _opened(ClassStroke(), vol)
+    steps = interactive_3d(model, vol, obj, cfg, np.random.default_rng(3))
+    assert [st.step for st in steps] == [0, 1, 2, 3]
+    assert model.received[0] == ClassInteraction(7)  # the user's map, names compared loosely
+    assert all(isinstance(i, PointInteraction) for i in model.received[1:])
+    assert steps[0].extras["class_label"] == 7 and "click_zyx" not in steps[0].extras
+    assert all(st.extras["start"] == "class" for st in steps)
+    np.testing.assert_array_equal(np.asarray(steps[0].mask)[2:7], True)
+    # effort: the class prompt is interaction 1, each click one more
+    cfg_e = ProtocolConfig(options={"start": "class", "class_map": {"obj": 7}, "budgets": [1, 3]})
+    got = effort(_opened(ClassStroke(), vol), vol, obj, cfg_e, np.random.default_rng(3))
+    assert [st.extras["interactions"] for st in got] == [1, 3]
+    for st, k in zip(got, (0, 2), strict=True):
+        np.testing.assert_array_equal(np.asarray(st.mask), np.asarray(steps[k].mask))
+    # no class for the target: one line naming it and --class-map
+    with pytest.raises(OptionError, match="--class-map: no VISTA3D class for target 'obj'"):
+        interactive_3d(_opened(ClassStroke(), vol), vol, obj, ProtocolConfig(
+            options={"start": "class"}), np.random.default_rng(3))  # fmt: skip
+    # a model without class prompts (the stand-in without "class"; every 2D model): refused
+    with pytest.raises(OptionError, match="--start-with: class prompts are VISTA3D's"):
+        interactive_3d(_opened(StrokeModel(), vol), vol, obj, cfg, np.random.default_rng(3))
 
 
 @pytest.fixture(scope="module")
