@@ -31,9 +31,10 @@ point prompt. The adapter only translates sambench's records and geometry:
   components holding a positive click and thresholds the logits at 0. Voxels no window reaches
   (NaN in the stitched logits; the bundle writes 255 "not predicted") are background.
 - **Class prompts** (:class:`~sambench.models.volume_base.ClassInteraction`, ``label`` = a
-  VISTA3D class index, :data:`LABEL_DICT_SOURCE`): as the bundle's ``Vista3dInferer``
-  (``scripts/inferer.py``, :data:`~sambench.models.vista3d_labels.INFERER_SOURCE`) and ``Vista3dEvaluator`` run a request
-  with ``label_prompt``:
+  VISTA3D class index, :data:`~sambench.models.vista3d_labels.LABEL_DICT_SOURCE`): as the
+  bundle's ``Vista3dInferer`` (``scripts/inferer.py``,
+  :data:`~sambench.models.vista3d_labels.INFERER_SOURCE`) and ``Vista3dEvaluator`` run a
+  request with ``label_prompt``:
 
   - *class only*: ``SlidingWindowInfererAdapt(roi_size=patch_size, sw_batch_size=1,
     with_coord=True, padding_mode="replicate")(inputs, network, transpose=True,
@@ -43,7 +44,8 @@ point prompt. The adapter only translates sambench's records and geometry:
     connected-component filter);
   - *class + clicks* (every click so far, as above): the point labels go through
     ``VistaPreTransformd(keys="image")`` with ``label_prompt=[label]`` (the bundle's own
-    call: 0/1 become 2/3 for its ``special_index`` (25, 26, 27, 28, 29, 117)), then
+    call, whose ``subclass`` / ``labels_dict`` do nothing for the labels accepted here: 0/1
+    become 2/3 for its ``special_index`` (25, 26, 27, 28, 29, 117)), then
     ``point_based_window_inferer(..., class_vector=[[label]], prompt_class=[[label]],
     center_only=True, transpose=True)``; inside each click's window VISTA3D merges its class
     and point heads (``VISTA3D.connected_components_combine``), then ``VistaPostTransformd``
@@ -52,12 +54,12 @@ point prompt. The adapter only translates sambench's records and geometry:
     (MONAI's documented use: "when user click points to perform auto-results correction,
     this can be the auto-results"; the inferer fills "un-calculated place" from it). The
     bundle's one-shot request passes none and leaves those voxels "not predicted" (255).
-  - Labels accepted: :data:`~sambench.models.vista3d_labels.CLASS_PROMPT_LABELS`, the 127 classes the bundle segments by
-    class prompt (1..132 less 16, 18, 129, 130, 131: its ``check_prompts_format`` and
-    README) less the three groups it splits into subclasses (2 kidney, 20 lung, 21 bone:
-    ``subclass`` in ``inference.json``; with clicks the bundle refuses them, so sambench
-    refuses them always: prompt the subclasses). Zero-shot classes (> 132, clicks only) are
-    not offered. A second class prompt replaces the first; :meth:`reset` forgets it.
+  - Labels accepted (124, :data:`~sambench.models.vista3d_labels.CLASS_PROMPT_LABELS`): the
+    127 classes the bundle segments by class prompt (1..132 less 16, 18, 129, 130, 131: its
+    ``check_prompts_format`` and README) less the three groups it splits into subclasses
+    (2 kidney, 20 lung, 21 bone: ``subclass`` in ``inference.json``; with clicks the bundle
+    refuses them, so sambench refuses them always: prompt the subclasses). Zero-shot
+    classes (> 132, clicks only) are not offered. A second class prompt replaces the first; :meth:`reset` forgets it.
   - The bundle runs under ``torch.amp.autocast("cuda")`` (``amp: true``); sambench runs in
     float32 (as for points), so GPU logits differ from the bundle's by half-precision noise.
 - **Boxes, scribbles, lassos, initial masks**: VISTA3D has no such prompt. :attr:`supports` is
