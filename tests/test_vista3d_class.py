@@ -118,7 +118,7 @@ def test_class_then_clicks_equal_monai(ckpt: Path, label: int, special: bool) ->
         assert not np.array_equal(wrong, ours[1])
 
 
-@pytest.mark.slow  # about 45 s on the shared CPU: four class-only sliding windows
+@pytest.mark.slow  # 20 to 45 s on the shared CPU: four class-only sliding windows
 def test_the_class_matters_and_reset_forgets_it(ckpt: Path) -> None:
     img = _volume(4)
     model = build_vista3d_adapter(ckpt, device="cpu", patch_size=PATCH)
