@@ -140,7 +140,7 @@ def test_resampling_to_1_5_mm(ckpt: Path) -> None:
 
 def test_box_and_scribble_are_refused(ckpt: Path) -> None:
     model = build_volume_model("vista3d", ckpt, device="cpu")
-    assert model.supports == frozenset({"point"})
+    assert model.supports == frozenset({"point", "class"})
     model.open(VolumeImage(_volume(), (1.5, 1.5, 1.5)))
     for rec in (BoxInteraction(10, 5, 6, 10, 20, 22), BoxInteraction(8, 5, 6, 14, 20, 22),
                 ScribbleInteraction(12, ((8, 10), (8, 20))), ):  # fmt: skip

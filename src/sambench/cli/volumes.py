@@ -93,7 +93,16 @@ def evaluate_3d(
             "--start-with",
             metavar="KIND",
             help="interactive-3d, effort: first interaction: box (default), none, scribble or "
-            "lasso (simulated on the key slice).",
+            "lasso (simulated on the key slice), class (VISTA3D's class prompt).",
+        ),
+    ] = None,
+    class_map: Annotated[
+        Path | None,
+        typer.Option(
+            "--class-map",
+            metavar="FILE",
+            help="--start-with class: YAML/JSON target name -> VISTA3D class index (before "
+            "the built-in map).",
         ),
     ] = None,
     time_cap_s: Annotated[
@@ -152,6 +161,12 @@ def evaluate_3d(
                 "--start-with", f"expected one of {', '.join(START_KINDS)}, got {start_with!r}"
             )
         extras[START_OPTION] = start_with
+    if class_map is not None:
+        from sambench.volumes.class_prompts import CLASS_MAP_OPTION, read_class_map
+
+        if start_with != "class":
+            raise OptionError("--class-map", "applies to --start-with class only")
+        extras[CLASS_MAP_OPTION] = read_class_map(class_map)
     sp = _floats("--assume-spacing", assume_spacing, 3)
     cfg = Run3DConfig(
         prepared=str(prepared),

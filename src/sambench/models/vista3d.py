@@ -22,18 +22,51 @@ point prompt. The adapter only translates sambench's records and geometry:
   a CT model: this scaling assumes HU; an MRI volume runs but is outside its training domain.
   The bundle's ``CropForegroundd`` (a compute saving that shifts coordinates) is not applied.
 - **Clicks**: VISTA3D's point labels are 1 positive, 0 negative (2/3 for its special classes,
-  e.g. tumours and vessels, only with a class prompt; -1 pads). sambench gives no class prompt
-  (``class_vector=None``, ``prompt_class=None``: the bundle's points-only request), so labels
-  are 1/0. Each :meth:`Vista3dAdapter.apply` calls the inferer with EVERY click of the object
+  e.g. tumours and vessels, only with a class prompt; -1 pads). Without a class prompt
+  (``class_vector=None``, ``prompt_class=None``: the bundle's points-only request) labels are
+  1/0. Each :meth:`Vista3dAdapter.apply` calls the inferer with EVERY click of the object
   so far (``point_coords`` [1, N, 3], ``point_labels`` [1, N]), ``prev_mask=None``,
   ``center_only=True`` (a ``roi_size`` window centred on each click, logits averaged where
   windows overlap), ``transpose=True``; the post-transform keeps only the connected
   components holding a positive click and thresholds the logits at 0. Voxels no window reaches
   (NaN in the stitched logits; the bundle writes 255 "not predicted") are background.
+- **Class prompts** (:class:`~sambench.models.volume_base.ClassInteraction`, ``label`` = a
+  VISTA3D class index, :data:`~sambench.models.vista3d_labels.LABEL_DICT_SOURCE`): as the
+  bundle's ``Vista3dInferer`` (``scripts/inferer.py``,
+  :data:`~sambench.models.vista3d_labels.INFERER_SOURCE`) and ``Vista3dEvaluator`` run a
+  request with ``label_prompt``:
+
+  - *class only*: ``SlidingWindowInfererAdapt(roi_size=patch_size, sw_batch_size=1,
+    with_coord=True, padding_mode="replicate")(inputs, network, transpose=True,
+    point_coords=None, point_labels=None, class_vector=[[label]], prompt_class=[[label]],
+    prev_mask=None, labels=None, label_set=None)`` over the whole (resampled) volume, then
+    ``VistaPostTransformd`` with ``label_prompt=[[label]]`` (voxels of value ``label``; no
+    connected-component filter);
+  - *class + clicks* (every click so far, as above): the point labels go through
+    ``VistaPreTransformd(keys="image")`` with ``label_prompt=[label]`` (the bundle's own
+    call, whose ``subclass`` / ``labels_dict`` do nothing for the labels accepted here: 0/1
+    become 2/3 for its ``special_index`` (25, 26, 27, 28, 29, 117)), then
+    ``point_based_window_inferer(..., class_vector=[[label]], prompt_class=[[label]],
+    center_only=True, transpose=True)``; inside each click's window VISTA3D merges its class
+    and point heads (``VISTA3D.connected_components_combine``), then ``VistaPostTransformd``
+    with ``label_prompt``. **One choice of ours**: ``prev_mask`` is the class-only logits
+    of the class step, so voxels outside every click's window keep the class prediction
+    (MONAI's documented use: "when user click points to perform auto-results correction,
+    this can be the auto-results"; the inferer fills "un-calculated place" from it). The
+    bundle's one-shot request passes none and leaves those voxels "not predicted" (255).
+  - Labels accepted (124, :data:`~sambench.models.vista3d_labels.CLASS_PROMPT_LABELS`): the
+    127 classes the bundle segments by class prompt (1..132 less 16, 18, 129, 130, 131: its
+    ``check_prompts_format`` and README) less the three groups it splits into subclasses
+    (2 kidney, 20 lung, 21 bone: ``subclass`` in ``inference.json``; with clicks the bundle
+    refuses them, so sambench refuses them always: prompt the subclasses). Zero-shot
+    classes (> 132, clicks only) are not offered. A second class prompt replaces the first; :meth:`reset` forgets it.
+  - The bundle runs under ``torch.amp.autocast("cuda")`` (``amp: true``); sambench runs in
+    float32 (as for points), so GPU logits differ from the bundle's by half-precision noise.
 - **Boxes, scribbles, lassos, initial masks**: VISTA3D has no such prompt. :attr:`supports` is
-  ``{"point"}``; any other record is refused with an OptionError naming ``--model``. The
-  ``interactive-3d`` protocol therefore starts from clicks only on VISTA3D (no step 0; see
-  :func:`sambench.volumes.native.native_interactive_3d`).
+  ``{"point", "class"}``; any other record is refused with an OptionError naming ``--model``.
+  The ``interactive-3d`` protocol therefore starts from clicks only on VISTA3D (no step 0;
+  see :func:`sambench.volumes.native.native_interactive_3d`), or from the class prompt with
+  ``--start-with class``.
 
 Weights: ``--checkpoint FILE``, the bundle's ``models/model.pt`` (a state dict) or a
 ``.safetensors`` file, read by :func:`sambench.models.checkpoints.load_state_dict`
@@ -64,8 +97,10 @@ import torch
 
 from sambench.errors import OptionError
 from sambench.models.checkpoints import CheckpointError, load_into, load_state_dict, sha256_file
+from sambench.models.vista3d_labels import LABEL_DICT_SOURCE, check_class_label
 from sambench.models.volume_base import (
     MODEL_KIND_3D,
+    ClassInteraction,
     Interaction,
     PointInteraction,
     VolumeImage,
@@ -173,7 +208,7 @@ class Vista3dAdapter:
     name = "vista3d"
     model_kind = MODEL_KIND_3D
     max_shape: tuple[int, int, int] | None = None  # windows around the clicks: any size
-    supports = frozenset({"point"})
+    supports = frozenset({"point", "class"})
 
     def __init__(self, network: torch.nn.Module, checkpoint: Path, device: str,
                  arch: dict[str, Any] | None = None, sha256: str = "",
@@ -191,6 +226,8 @@ class Vista3dAdapter:
         self._axes: tuple[int, int, int] = (2, 1, 0)
         self._points: list[tuple[int, int, int]] = []
         self._labels: list[int] = []
+        self._class: int | None = None
+        self._class_logits: torch.Tensor | None = None  # [1, 1, X, Y, Z], the class-only step
         self._mask: np.ndarray | None = None
 
     @property
@@ -212,6 +249,7 @@ class Vista3dAdapter:
             "patch_size": list(self.patch_size),
             "spacing_mm": list(SPACING_MM),
             "intensity_window": [A_MIN, A_MAX],
+            "class_labels": LABEL_DICT_SOURCE,
         }
 
     def open(self, image: VolumeImage) -> None:
@@ -239,9 +277,11 @@ class Vista3dAdapter:
         self.reset()
 
     def reset(self, seed: int | None = None) -> None:
-        """Forget every click (``seed`` is accepted for the protocol; VISTA3D draws nothing)."""
+        """Forget every click and the class prompt (``seed`` is accepted for the protocol;
+        VISTA3D draws nothing)."""
         self._need_open()
         self._points, self._labels = [], []
+        self._class, self._class_logits = None, None
         assert self.image is not None
         self._mask = np.zeros(self.image.shape, bool)
 
@@ -272,18 +312,82 @@ class Vista3dAdapter:
         inp = self._need_open()
         assert self.image is not None
         check_interaction(interaction, self.image.shape)
-        if not isinstance(interaction, PointInteraction):
+        if isinstance(interaction, ClassInteraction):
+            self._class = check_class_label(interaction.label)
+            self._class_logits = self._class_only(inp)
+            pred = self._class_points(inp) if self._points else self._post(self._class_logits)
+        elif isinstance(interaction, PointInteraction):
+            self._points.append(self.grid_point(interaction))
+            self._labels.append(1 if interaction.positive else 0)
+            pred = self._infer(inp) if self._class is None else self._class_points(inp)
+        else:
             raise OptionError(
                 "--model",
                 f"vista3d takes 3D points only (with optional class prompts); it has no "
                 f"{interaction.kind} prompt (run interactive-3d with "
                 "--protocol-option initial_box=false, or pick a model that takes boxes)",
             )
-        self._points.append(self.grid_point(interaction))
-        self._labels.append(1 if interaction.positive else 0)
-        logits = self._infer(inp)
-        self._mask = self._to_source(logits)
+        self._mask = self._to_source(pred)
         return self._mask.copy()
+
+    def _class_vector(self) -> torch.Tensor:
+        """The bundle's ``label_prompt`` tensor: [B=1, 1] (``Vista3dEvaluator._iteration``)."""
+        assert self._class is not None
+        return torch.tensor([[self._class]], dtype=torch.long, device=self.device)
+
+    def _class_only(self, inp: torch.Tensor) -> torch.Tensor:
+        """``Vista3dInferer`` without points: the sliding window over the whole volume with the
+        class head; [1, 1, X, Y, Z] logits (before sigmoid)."""
+        from monai.inferers import SlidingWindowInfererAdapt
+
+        cv = self._class_vector()
+        inferer = SlidingWindowInfererAdapt(roi_size=self.patch_size, sw_batch_size=1,
+                                            with_coord=True, padding_mode="replicate")  # fmt: skip
+        with torch.no_grad():
+            out = inferer(inp, self.network, transpose=True, point_coords=None,
+                          point_labels=None, class_vector=cv, prompt_class=cv.clone(),
+                          prev_mask=None, labels=None, label_set=None)  # fmt: skip
+        assert isinstance(out, torch.Tensor)
+        return torch.as_tensor(out).detach()
+
+    def _class_points(self, inp: torch.Tensor) -> torch.Tensor:
+        """``Vista3dInferer`` with the class and every click so far (the point labels through
+        the bundle's ``VistaPreTransformd``), ``prev_mask`` the class-only logits; then the
+        post-transform with ``label_prompt``: [X, Y, Z] float 0/1."""
+        from monai.apps.vista3d.inferer import point_based_window_inferer
+        from monai.apps.vista3d.transforms import VistaPreTransformd
+
+        assert self._class is not None and self._class_logits is not None
+        pre = VistaPreTransformd(keys="image")(
+            {"label_prompt": [self._class], "point_labels": list(self._labels)}
+        )
+        cv = self._class_vector()
+        coords = torch.tensor([self._points], dtype=torch.long, device=self.device)
+        labels = torch.tensor([pre["point_labels"]], dtype=torch.long, device=self.device)
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Setting affine")
+            logits = point_based_window_inferer(
+                inputs=inp, roi_size=self.patch_size, predictor=self.network,
+                point_coords=coords, point_labels=labels, class_vector=cv,
+                prompt_class=cv.clone(), prev_mask=self._class_logits, center_only=True,
+                transpose=True,
+            )  # fmt: skip
+        return self._post(logits, coords, labels)
+
+    def _post(self, logits: torch.Tensor, coords: torch.Tensor | None = None,
+              labels: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
+        """``VistaPostTransformd`` with the class as ``label_prompt`` (on a copy: it writes in
+        place): [X, Y, Z] float 0/1 (the class's voxels)."""
+        from monai.apps.vista3d.transforms import VistaPostTransformd
+
+        data: dict[str, Any] = {"pred": torch.as_tensor(logits)[0].clone(),
+                                "label_prompt": self._class_vector()}  # fmt: skip
+        if coords is not None:
+            data.update(points=coords, point_labels=labels)
+        with torch.no_grad():
+            pred = VistaPostTransformd(keys="pred")(data)["pred"]
+        out = torch.as_tensor(pred)[0].float().cpu()
+        return (torch.nan_to_num(out, nan=0.0) > 0).float()
 
     def _infer(self, inp: torch.Tensor) -> torch.Tensor:
         """point_based_window_inferer over every click, then the bundle's post-transform:

@@ -8,6 +8,7 @@ a growing set of interactions, and returns the whole 3D mask after each. The loo
     model.reset()              # once per object: forget every interaction
     mask = model.apply(PointInteraction(z=12, y=40, x=51, positive=True))
     mask = model.apply(ScribbleInteraction(z=14, points_yx=((30, 40), (35, 52))))
+    mask = model.apply(ClassInteraction(label=3))  # VISTA3D only: its class 3 (spleen)
 
 Axis order and units, everywhere in this module: arrays are **(Z, Y, X)** voxels in the volume's
 slice-major order (:mod:`sambench.volumes.types`: axis 0 the slice axis, 1 the rows, 2 the
@@ -30,7 +31,7 @@ import numpy as np
 MODEL_KIND_2D = "2d"
 MODEL_KIND_3D = "3d"
 
-INTERACTION_KINDS = ("point", "box2d", "box3d", "scribble", "lasso", "initial_mask")
+INTERACTION_KINDS = ("point", "box2d", "box3d", "scribble", "lasso", "initial_mask", "class")
 """The names a model lists in :attr:`VolumeModel.supports`."""
 
 
@@ -173,12 +174,26 @@ class InitialMaskInteraction:
     kind = "initial_mask"
 
 
+@dataclass(frozen=True)
+class ClassInteraction:
+    """A class prompt: segment the model's own class ``label`` (an integer >= 1 in the model's
+    label dictionary, e.g. VISTA3D's 3 = spleen; not the dataset's label value). It names no
+    voxel: the model finds the class in the whole volume, and later clicks refine that object.
+    Only a model listing ``"class"`` in :attr:`VolumeModel.supports` takes it (VISTA3D; see
+    :mod:`sambench.models.vista3d` for its labels and how the class and the clicks combine)."""
+
+    label: int
+
+    kind = "class"
+
+
 Interaction = (
     PointInteraction
     | BoxInteraction
     | ScribbleInteraction
     | LassoInteraction
     | InitialMaskInteraction
+    | ClassInteraction
 )
 
 
@@ -262,6 +277,10 @@ def check_interaction(interaction: Interaction, shape: tuple[int, int, int]) -> 
     elif isinstance(interaction, InitialMaskInteraction):
         if tuple(interaction.mask.shape) != tuple(shape):
             raise ValueError(f"initial_mask: expected shape {shape}, got {interaction.mask.shape}")
+    elif isinstance(interaction, ClassInteraction):
+        lab = interaction.label
+        if isinstance(lab, bool) or not isinstance(lab, int | np.integer) or lab < 1:
+            raise ValueError(f"class.label: expected an integer >= 1, got {lab!r}")
     else:
         raise TypeError(f"not an interaction: {type(interaction).__name__}")
 

@@ -41,6 +41,7 @@ from sambench.prompts.strategies import PromptError
 from sambench.store.atomic import write_json_atomic, write_parquet_atomic
 from sambench.store.runfolder import ensure_run_folder
 from sambench.store.runlock import RunLock
+from sambench.volumes.class_prompts import CLASS_MAP_OPTION, check_targets, class_map_problem
 from sambench.volumes.embeddings import (
     DEFAULT_BUDGET_MB,
     MIB,
@@ -182,12 +183,14 @@ BUILTIN_PROTOCOL_OPTIONS: dict[str, dict[str, Any]] = {
         "agree_dsc": _agree_dsc,
         TIME_CAP_OPTION: lambda v: _time_cap_problem(v),
         START_OPTION: start_problem,
+        CLASS_MAP_OPTION: class_map_problem,
     },
     "effort": {
         "initial_box": lambda v: None if isinstance(v, bool) else "expected true or false",
         "agree_dsc": _agree_dsc,
         TIME_CAP_OPTION: lambda v: _time_cap_problem(v),
         START_OPTION: start_problem,
+        CLASS_MAP_OPTION: class_map_problem,
         "budgets": lambda v: _budgets_problem(v),
     },
 }
@@ -219,11 +222,16 @@ def _check_protocol_options(cfg: Run3DConfig) -> None:
             raise OptionError(
                 "--protocol-option",
                 f"{key!r} is not an option of {', '.join(cfg.protocols)} (known: "
-                f"{', '.join(names)}; interactive-3d reads initial_box, agree_dsc, time_cap_s, start; effort also budgets)",
+                f"{', '.join(names)}; interactive-3d reads initial_box, agree_dsc, time_cap_s, "
+                "start, class_map; effort also budgets)",
             )
         problem = known[key](value)
         if problem is not None:
+            if key == CLASS_MAP_OPTION:
+                raise OptionError("--class-map", problem)
             raise OptionError("--protocol-option", f"{key}: {problem}, got {value!r}")
+    if CLASS_MAP_OPTION in cfg.protocol.options and start_of(cfg.protocol) != "class":
+        raise OptionError("--class-map", "applies to --start-with class only")
 
 
 def _rng(seed: int, volume_id: str, label_value: int, protocol: str) -> np.random.Generator:
@@ -364,6 +372,9 @@ def evaluate_3d(
     load_protocols()
     validate(cfg)
     table = _select(load_volume_table(cfg.prepared), cfg)
+    if set(NATIVE_PROTOCOLS) & set(cfg.protocols) and start_of(cfg.protocol) == "class":
+        pairs = table[["dataset", "object_name"]].drop_duplicates().astype(str)
+        check_targets(pairs.itertuples(index=False, name=None), cfg.protocol.options)
     out = ensure_run_folder(out, "evaluate-3d")
     created = not out.exists()
     try:
@@ -409,8 +420,7 @@ def _evaluate_3d_locked(
                 raise OptionError("--protocol", f"{name} cannot run with {model.name}: {why}")
             if name in ("interactive-3d", "effort"):
                 start_of(cfg.protocol)  # a contradiction with initial_box: refused up front
-                if is_volume_model(model):
-                    check_start(model, cfg.protocol)
+                check_start(model, cfg.protocol)  # a class start on a 2D model: refused too
         if is_volume_model(model):  # every volume must fit the model's crop: refuse up front
             for rec in table.drop_duplicates("volume_id").to_dict("records"):
                 shape = (int(rec["depth"]), int(rec["height"]), int(rec["width"]))

@@ -16,8 +16,10 @@ go to it directly.
   model keeps its previous prediction and every interaction, as in the authors' GUIs).
   ``options["initial_box"] = false`` (or ``options["start"] = "none"``) starts with the first
   click instead; ``options["start"]`` ``"scribble"`` / ``"lasso"`` (``--start-with``) starts
-  with a scribble or lasso simulated on the key slice (:mod:`sambench.volumes.starts`). Every
-  step records ``start``.
+  with a scribble or lasso simulated on the key slice (:mod:`sambench.volumes.starts`);
+  ``"class"`` (VISTA3D) with the model's class prompt for the object's target (the index from
+  :mod:`sambench.volumes.class_prompts`; step 0 records it as ``class_label``), which the
+  clicks then refine. Every step records ``start``.
   A model that takes no box at all (VISTA3D: :attr:`supports` without ``box2d``/``box3d``)
   starts from the first click under the default ``box`` start.
 - :func:`apply_time_cap`: ``--time-cap-s`` (the challenge's 90 s per class; default off), for
@@ -36,11 +38,13 @@ import numpy as np
 from sambench.errors import OptionError
 from sambench.models.volume_base import (
     BoxInteraction,
+    ClassInteraction,
     Interaction,
     PointInteraction,
     VolumeImage,
     VolumeModel,
 )
+from sambench.volumes.class_prompts import class_label, missing_target
 from sambench.volumes.clicks3d import box_shift, initial_box, next_click, step_scores
 from sambench.volumes.io import read_source_intensities
 from sambench.volumes.sparse import SparseMask, union_crop
@@ -150,6 +154,12 @@ def native_interactive_3d(
         drawn = simulate_start(volume, obj, start, rng)
         pred, seconds = run(to_interaction(drawn))
         finish(0, seconds, start_extras(drawn))
+    elif start == "class":
+        label = class_label(obj.object_name, config.options)
+        if label is None:
+            raise missing_target(obj.object_name)
+        pred, seconds = run(ClassInteraction(label))
+        finish(0, seconds, {"class_label": label})
     elif start == "box":
         gt, _, origin = _crops(volume, obj, pred)
         shift = box_shift(rng)

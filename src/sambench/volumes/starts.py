@@ -1,4 +1,4 @@
-"""The first interaction of ``interactive-3d`` and ``effort``: box, none, scribble or lasso.
+"""The first interaction of ``interactive-3d`` and ``effort``: box, none, scribble, lasso or class.
 
 ``options["start"]`` (the CLI's ``--start-with``) picks it; absent, ``options["initial_box"]``
 (default true) gives ``box`` or ``none`` as before. ``scribble`` / ``lasso`` are simulated from
@@ -13,6 +13,11 @@ the ground truth on the object's key slice (``obj.key_slice``, the slice of larg
   the slice) on the key slice, a scribble its vertices as positive clicks (no box) on the key
   slice; the key slice is predicted and propagated outward over the whole volume (no z range
   is known from a one-slice prompt), and the click steps follow as after a box.
+- ``class`` (VISTA3D): the model's class prompt for the object's target
+  (:class:`~sambench.models.volume_base.ClassInteraction`, the index from
+  :mod:`sambench.volumes.class_prompts`), then the clicks refine it. Only a model listing
+  ``"class"`` in ``supports`` takes it; any other (every 2D model) is refused by
+  :func:`check_start` in one line naming ``--start-with``.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from sambench.models.volume_base import LassoInteraction, ScribbleInteraction
 from sambench.prompts.scribbles import SlicePolyline, simulate
 from sambench.volumes.types import Object3D, ProtocolConfig, Volume3D
 
-START_KINDS = ("box", "none", "scribble", "lasso")
+START_KINDS = ("box", "none", "scribble", "lasso", "class")
 START_OPTION = "start"
 
 
@@ -51,15 +56,23 @@ def start_of(config: ProtocolConfig) -> str:
         raise OptionError("--start-with", f"{problem}, got {start!r}")
     if "initial_box" in opts and (start == "box") != box and start in ("box", "none"):
         raise OptionError("--start-with", f"{start} contradicts initial_box={str(box).lower()}")
-    if "initial_box" in opts and start in ("scribble", "lasso") and box is False:
+    if "initial_box" in opts and start in ("scribble", "lasso", "class") and box is False:
         raise OptionError("--start-with", f"{start} contradicts initial_box=false")
     return str(start)
 
 
 def check_start(model: object, config: ProtocolConfig) -> None:
-    """OptionError naming ``--start-with`` when a native model cannot take the start."""
+    """OptionError naming ``--start-with`` when the model cannot take the start (a native
+    model without the kind in ``supports``; any model but one taking class prompts for
+    ``class``)."""
     start = start_of(config)
     supports = getattr(model, "supports", None)
+    if start == "class" and "class" not in (supports or ()):
+        name = getattr(model, "name", "the model")
+        raise OptionError(
+            "--start-with",
+            f"class prompts are VISTA3D's (--model vista3d); {name} takes no class prompt",
+        )
     if start in ("scribble", "lasso") and supports is not None and start not in supports:
         name = getattr(model, "name", "the model")
         raise OptionError(

@@ -17,8 +17,9 @@ Rows: one per budget, ``step`` = ``interactions`` = the budget. DSC_AUC / NSD_AU
 budgets use the CVPR 2025 script's formula (:func:`sambench.analysis.volumes.interactive_table`
 with ``protocol="effort"``: trapezoids over unit steps of the budget points, from
 ``challenge_dsc`` / ``challenge_nsd``). Options: ``budgets`` (a list of increasing integers >=
-1), and ``initial_box``, ``agree_dsc``, ``time_cap_s``, ``start`` as ``interactive-3d`` (a
-scribble or lasso start, :mod:`sambench.volumes.starts`, is interaction 1 like the box).
+1), and ``initial_box``, ``agree_dsc``, ``time_cap_s``, ``start``, ``class_map`` as
+``interactive-3d`` (a scribble, lasso or class start, :mod:`sambench.volumes.starts`, is
+interaction 1 like the box).
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ def effort(model: PromptableModel, volume: Volume3D, obj: Object3D,
            config: ProtocolConfig, rng: Rng) -> Steps:  # fmt: skip
     """One step per budget (``step`` = interactions); see the module docstring."""
     budgets = budgets_of(config)
-    # a box, scribble or lasso start is interaction 1; a model that takes no box (VISTA3D)
+    # a box, scribble, lasso or class start is interaction 1; a model that takes no box (VISTA3D)
     # starts from the clicks under the default box start, as interactive-3d does
     start = start_of(config)
     use_box = start != "none" and (start != "box" or takes_box(model))

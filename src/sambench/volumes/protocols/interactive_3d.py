@@ -63,7 +63,7 @@ from sambench.volumes.native import apply_time_cap, native_interactive_3d, time_
 from sambench.volumes.protocols.propagate import propagate_from
 from sambench.volumes.slices import SliceOutput, SlicePredictor, mask_box
 from sambench.volumes.sparse import SparseMask, union_crop
-from sambench.volumes.starts import simulate_start, start_extras, start_of
+from sambench.volumes.starts import check_start, simulate_start, start_extras, start_of
 from sambench.volumes.types import (
     Object3D,
     ProtocolConfig,
@@ -211,6 +211,7 @@ def interactive_3d(model: PromptableModel, volume: Volume3D, obj: Object3D,
     to both (:func:`~sambench.volumes.native.apply_time_cap`)."""
     cap = time_cap(config)
     start = start_of(config)
+    check_start(model, config)  # a class start: VISTA3D only
     if is_volume_model(model):
         steps = native_interactive_3d(model, volume, obj, config, rng)  # type: ignore[arg-type]
     else:
