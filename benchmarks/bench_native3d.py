@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import shutil
 import subprocess
@@ -133,7 +134,7 @@ def child(args: argparse.Namespace) -> None:
         "box_s": float(df.loc[df["step"] == 0, "seconds"].iloc[0]) if (df["step"] == 0).any()
         else None,
         "click_s_mean": float(df.loc[df["step"] > 0, "seconds"].mean()),
-        "final_dsc": float(df["dsc"].iloc[-1]),
+        "final_dice_pct": float(df["dice"].iloc[-1]),
         "peak_rss_mib": peak_rss_mib, "peak_cuda_mib": cuda_mib,
     }))  # fmt: skip
 
@@ -154,6 +155,7 @@ def main() -> None:
         return
     from sambench.data.prepare import prepare_dataset
 
+    load_before = os.getloadavg()[0]
     tmp = Path(tempfile.mkdtemp(prefix="bench_native3d_"))
     try:
         src = tmp / "src"
@@ -183,7 +185,7 @@ def main() -> None:
             cmd = [sys.executable, __file__, "--child", "--prepared", str(tmp / "prepared"),
                    "--model", model, "--out", str(tmp / f"run_{model}"), "--device", args.device,
                    "--clicks", str(args.clicks)] + (["--checkpoint", str(ckpt)] if ckpt else [])  # fmt: skip
-            out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+            out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True).stdout
             rows.append(json.loads(out.strip().splitlines()[-1]))
         df = pd.DataFrame(rows)
         base = df.set_index("model").loc["litemedsam"]
@@ -195,7 +197,8 @@ def main() -> None:
               "ViT-B 128^3); volume "
               "55x60x52 (spinal-cord MRI)")  # fmt: skip
         print(df.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
-        print(np.__version__, torch.__version__)
+        print(f"load average (1 min) on {os.cpu_count()} CPUs: {load_before:.1f} at the start, "
+              f"{os.getloadavg()[0]:.1f} at the end; numpy {np.__version__}, torch {torch.__version__}")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
