@@ -16,7 +16,12 @@ from sam2.build_sam import build_sam2_video_predictor
 
 from sambench.errors import OptionError
 from sambench.models.sam2 import SAM2_CONFIGS, Sam2Adapter, build_sam2_model
-from sambench.volumes.protocols.sam2_video import sam2_video, video_predictor
+from sambench.volumes.protocols.sam2_video import (
+    checked_video_predictor,
+    sam2_video,
+    video_config,
+    video_predictor,
+)
 from sambench.volumes.types import Object3D, ProtocolConfig, Volume3D
 
 NAME = "sam2.1_hiera_t"
@@ -115,3 +120,27 @@ def test_refuses_a_model_without_the_video_predictor() -> None:
 
     with pytest.raises(OptionError, match="sam2-video needs a SAM 2"):
         sam2_video(NotSam2(), vol, obj, ProtocolConfig(), np.random.default_rng(0))  # type: ignore[arg-type]
+
+
+def test_medsam2_gets_the_hiera_t_video_predictor_at_its_size() -> None:
+    from sambench.models.medsam2 import MedSam2Adapter
+
+    torch.manual_seed(1)
+    adapter = MedSam2Adapter("medsam2", build_sam2_model(NAME, SMALL), device="cpu")
+    assert video_config(adapter) == (SAM2_CONFIGS[NAME][0], SMALL)
+    pred = video_predictor(adapter)
+    assert type(pred).__name__ == "SAM2VideoPredictor" and pred.image_size == 256
+    for k, v in adapter.model.state_dict().items():  # the adapter's weights, every tensor
+        assert torch.equal(pred.state_dict()[k], v), k
+
+
+def test_weights_of_another_architecture_are_refused_naming_checkpoint(
+    small: tuple[Sam2Adapter, Path],
+) -> None:
+    adapter, ckpt = small  # Hiera-T weights under the name of Hiera-S
+    wrong = Sam2Adapter("sam2.1_hiera_s", adapter.model, device="cpu")
+    with pytest.raises(OptionError) as e:
+        checked_video_predictor(wrong, ckpt)
+    text = str(e.value)
+    assert e.value.option == "--checkpoint" and "\n" not in text
+    assert str(ckpt) in text and "--model sam2.1_hiera_s" in text and "video" in text
