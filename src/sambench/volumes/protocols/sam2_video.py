@@ -122,14 +122,31 @@ def checked_video_predictor(adapter: Any, checkpoint: str | Path | None = None) 
         raise
     except Exception as e:  # Hydra, instantiate or load_state_dict errors, as one line
         config = VIDEO_CONFIG_OF.get(adapter.name, adapter.name)
-        what = " ".join(str(e).split())
         raise OptionError(
             "--checkpoint",
             f"{checkpoint or 'the weights'}: not a video-capable SAM 2 checkpoint for --model "
             f"{adapter.name} (its weights do not load into SAM2VideoPredictor of {config}: "
-            f"{type(e).__name__}: {what[:300]}); give the --checkpoint of a SAM 2 / 2.1 / MedSAM2 "
-            "release matching --model",
+            f"{_load_problem(e)}); give the --checkpoint of a SAM 2 / 2.1 / MedSAM2 release "
+            "matching --model",
         ) from None
+
+
+def _load_problem(e: Exception) -> str:
+    """One short line for an exception; ``load_state_dict``'s report as key counts."""
+    import re
+
+    lines = str(e).splitlines()
+    if not lines or not lines[0].startswith("Error(s) in loading state_dict"):
+        return f"{type(e).__name__}: {' '.join(str(e).split())[:200]}"
+    parts = []
+    for line in lines[1:]:
+        head, _, rest = line.strip().partition(":")
+        keys = re.findall(r'"([^"]+)"', rest)
+        if head.startswith(("Missing", "Unexpected")) and keys:
+            parts.append(f"{head.split()[0].lower()} {len(keys)} keys, e.g. {keys[0]}")
+        elif head.startswith("size mismatch"):
+            parts.append(f"size mismatch for {head.removeprefix('size mismatch for ')}")
+    return "; ".join(parts[:3]) or lines[0]
 
 
 def write_frames(image: Any, folder: Path) -> None:
