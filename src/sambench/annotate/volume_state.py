@@ -5,10 +5,14 @@ volumes to annotate (:mod:`sambench.annotate.volume_source`) and, in model mode,
 lifted to the volume: a box or clicks on a slice of the chosen view decode that slice from its
 embedding (encoded once per (view, slice), kept in a
 :class:`~sambench.volumes.embeddings.SliceEmbeddings` store; a background thread encodes the
-neighbours of the slice the user looks at), and ``propagate`` runs the ``propagate`` protocol's
-rule (:func:`sambench.volumes.protocols.propagate.propagate_from`: the previous slice's tight box
-and low-resolution logits prompt the next slice, both directions, stopping at the first empty
-prediction) from the current slice outward.
+neighbours of the slice the user looks at), and ``propagate`` runs, from the current slice
+outward, the ``propagate`` protocol's rule
+(:func:`sambench.volumes.protocols.propagate.propagate_from`: the previous slice's tight box and
+low-resolution logits prompt the next slice, both directions, stopping at the first empty
+prediction) or, for a SAM 2-family adapter (:func:`propagation_rule`), SAM 2's official video
+predictor over the slices within the reach (:func:`sambench.volumes.protocols.sam2_video.iter_video_masks`:
+the slice's label as ``add_new_mask``, forward then reverse, each direction stopping at its first
+empty mask). The event log's ``method`` names the rule.
 
 Conventions: the label map is canonical (z, y, x) uint8 (0 background, the label values
 inside), one value per voxel. Coordinates of a request are pixels (X, Y) = (column, row) of the
