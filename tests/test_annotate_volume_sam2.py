@@ -234,3 +234,21 @@ def test_cli_refuses_weights_that_do_not_make_the_video_predictor(
     assert "--checkpoint: " in line and str(ckpt) in line and "--model sam2.1_hiera_t" in line
     assert "SAM2VideoPredictor of sam2.1_hiera_s: missing" in line and len(line) < 600, line
     assert not out.exists() and served == []
+
+
+def test_encoding_leaves_the_decoding_predictor_alone(ckpt: Path) -> None:
+    # the annotator's background thread encodes while the foreground decodes: embed must not
+    # touch the image state the decoder's predictor holds (before: one shared predictor)
+    adapter = _adapter(ckpt)
+    rng = np.random.default_rng(1)
+    a, b = (rng.integers(0, 255, (48, 64), dtype=np.uint8) for _ in range(2))
+    emb_b = adapter.embed(b)
+    adapter._set(emb_b)  # the decoder's predictor points at b, as mid-decode
+    emb_a = adapter.embed(a)
+    held = adapter.predictor._features
+    assert held is not None and torch.equal(held["image_embed"], emb_b.features)
+    assert not torch.equal(emb_a.features, emb_b.features)
+    again = adapter.embed(a)  # and the encoder's results do not depend on that state
+    assert torch.equal(again.features, emb_a.features)
+    for k in emb_a.extras:
+        assert torch.equal(again.extras[k], emb_a.extras[k])
