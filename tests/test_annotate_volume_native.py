@@ -18,6 +18,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 
+from sambench.models.registry import MODEL_NAMES
 from sambench.models.volume_registry import VOLUME_MODEL_NAMES
 
 pytest.importorskip("nnInteractive.inference.inference_session")
@@ -300,12 +301,13 @@ def test_dicom_seg_names_the_model_and_its_checkpoint(
     ("extra", "expect"),
     [
         (["--model", "nninteractive"], "--checkpoint"),
-        (["--model", "litemedsam", "--checkpoint", "x"], "--checkpoint: only for a native 3D"),
+        (["--model", "none", "--checkpoint", "x"], "--checkpoint: --model none uses no weights"),
+        (["--model", "sam2.1_hiera_t"], "--checkpoint: --model sam2.1_hiera_t needs its weights"),
         (
             ["--model", "sam9"],
-            "--model: expected one of litemedsam, "
-            + ", ".join(VOLUME_MODEL_NAMES)
-            + ", none, got 'sam9'",  # every registered native 3D model
+            "--model: expected one of "
+            + ", ".join((*MODEL_NAMES, *VOLUME_MODEL_NAMES))
+            + ", none, got 'sam9'",  # every 2D registry name and registered native 3D model
         ),
     ],
 )

@@ -16,7 +16,12 @@ from sam2.build_sam import build_sam2_video_predictor
 
 from sambench.errors import OptionError
 from sambench.models.sam2 import SAM2_CONFIGS, Sam2Adapter, build_sam2_model
-from sambench.volumes.protocols.sam2_video import sam2_video, video_predictor
+from sambench.volumes.protocols.sam2_video import (
+    checked_video_predictor,
+    sam2_video,
+    video_config,
+    video_predictor,
+)
 from sambench.volumes.types import Object3D, ProtocolConfig, Volume3D
 
 NAME = "sam2.1_hiera_t"
@@ -115,3 +120,78 @@ def test_refuses_a_model_without_the_video_predictor() -> None:
 
     with pytest.raises(OptionError, match="sam2-video needs a SAM 2"):
         sam2_video(NotSam2(), vol, obj, ProtocolConfig(), np.random.default_rng(0))  # type: ignore[arg-type]
+
+
+def test_medsam2_gets_the_hiera_t_video_predictor_at_its_size() -> None:
+    from sambench.models.medsam2 import MedSam2Adapter
+
+    torch.manual_seed(1)
+    adapter = MedSam2Adapter("medsam2", build_sam2_model(NAME, SMALL), device="cpu")
+    assert video_config(adapter) == (SAM2_CONFIGS[NAME][0], SMALL)
+    pred = video_predictor(adapter)
+    assert type(pred).__name__ == "SAM2VideoPredictor" and pred.image_size == 256
+    for k, v in adapter.model.state_dict().items():  # the adapter's weights, every tensor
+        assert torch.equal(pred.state_dict()[k], v), k
+
+
+def test_weights_of_another_architecture_are_refused_naming_checkpoint(
+    small: tuple[Sam2Adapter, Path],
+) -> None:
+    adapter, ckpt = small  # Hiera-T weights under the name of Hiera-S
+    wrong = Sam2Adapter("sam2.1_hiera_s", adapter.model, device="cpu")
+    with pytest.raises(OptionError) as e:
+        checked_video_predictor(wrong, ckpt)
+    text = str(e.value)
+    assert e.value.option == "--checkpoint" and "\n" not in text
+    assert str(ckpt) in text and "--model sam2.1_hiera_s" in text and "video" in text
+
+
+class _ScriptedPredictor:
+    """The calls :func:`iter_video_masks` makes of SAM2VideoPredictor, with scripted frames:
+    frame i's logits are +1 (a full mask) when i is in ``painted``, else -1 (empty)."""
+
+    def __init__(self, painted: set[int]) -> None:
+        self.painted = painted
+        self.calls: list[tuple[object, ...]] = []
+        self.closed = 0
+
+    def init_state(self, video_path: str) -> dict[str, int]:
+        n = len(list(Path(video_path).iterdir()))
+        self.calls.append(("init", n))
+        return {"n": n}
+
+    def add_new_mask(self, state: object, frame_idx: int, obj_id: int, mask: np.ndarray) -> None:
+        self.calls.append(("mask", frame_idx, obj_id, int(mask.sum())))
+
+    def propagate_in_video(self, state: dict[str, int], start_frame_idx: int, reverse: bool):  # type: ignore[no-untyped-def]
+        order = range(start_frame_idx, -1, -1) if reverse else range(start_frame_idx, state["n"])
+        try:
+            for i in order:
+                self.calls.append(("frame", i))
+                yield i, [1], torch.full((1, 1, 4, 5), 1.0 if i in self.painted else -1.0)
+        finally:
+            self.closed += 1
+
+
+def test_iter_video_masks_stops_each_direction_at_its_first_empty_mask() -> None:
+    from sambench.volumes.protocols.sam2_video import iter_video_masks
+
+    image = np.zeros((9, 4, 5), np.uint8)
+    start = np.zeros((4, 5), bool)
+    start[1:3, 1:4] = True
+    pred = _ScriptedPredictor({0, 2, 3, 4, 5, 6, 8})  # empty on 1 and 7
+    got = list(iter_video_masks(pred, image, 4, mask=start, stop_when_empty=True))
+    assert [k for k, _ in got] == [4, 5, 6, 4, 3, 2]  # forward, then reverse, from the key
+    assert all(m.all() and m.shape == (4, 5) for _, m in got)
+    frames = [c[1] for c in pred.calls if c[0] == "frame"]
+    assert frames == [4, 5, 6, 7, 4, 3, 2, 1]  # 7 and 1 end their direction; 8 and 0 unvisited
+    assert pred.calls[:2] == [("init", 9), ("mask", 4, 1, 6)] and pred.closed == 2
+    pred = _ScriptedPredictor({0, 2, 3, 4, 5, 6, 8})
+    every = [k for k, _ in iter_video_masks(pred, image, 4, mask=start)]
+    assert every == [4, 5, 6, 7, 8, 4, 3, 2, 1, 0]  # without the rule: every frame
+    pred = _ScriptedPredictor({3, 4, 5})
+    up = [k for k, _ in iter_video_masks(pred, image, 4, mask=start, directions=(1,),
+                                         stop_when_empty=True)]  # fmt: skip
+    assert up == [4, 5]
+    with pytest.raises(ValueError, match="exactly one"):
+        next(iter_video_masks(pred, image, 4))

@@ -5,10 +5,14 @@ volumes to annotate (:mod:`sambench.annotate.volume_source`) and, in model mode,
 lifted to the volume: a box or clicks on a slice of the chosen view decode that slice from its
 embedding (encoded once per (view, slice), kept in a
 :class:`~sambench.volumes.embeddings.SliceEmbeddings` store; a background thread encodes the
-neighbours of the slice the user looks at), and ``propagate`` runs the ``propagate`` protocol's
-rule (:func:`sambench.volumes.protocols.propagate.propagate_from`: the previous slice's tight box
-and low-resolution logits prompt the next slice, both directions, stopping at the first empty
-prediction) from the current slice outward.
+neighbours of the slice the user looks at), and ``propagate`` runs, from the current slice
+outward, the ``propagate`` protocol's rule
+(:func:`sambench.volumes.protocols.propagate.propagate_from`: the previous slice's tight box and
+low-resolution logits prompt the next slice, both directions, stopping at the first empty
+prediction) or, for a SAM 2-family adapter (:func:`propagation_rule`), SAM 2's official video
+predictor over the slices within the reach (:func:`sambench.volumes.protocols.sam2_video.iter_video_masks`:
+the slice's label as ``add_new_mask``, forward then reverse, each direction stopping at its first
+empty mask). The event log's ``method`` names the rule.
 
 Conventions: the label map is canonical (z, y, x) uint8 (0 background, the label values
 inside), one value per voxel. Coordinates of a request are pixels (X, Y) = (column, row) of the
@@ -96,6 +100,13 @@ NATIVE_ONLY_KINDS = ("scribble", "lasso")
 """Interactions only a native 3D model whose weights take them answers (nnInteractive's
 scribble and lasso prompts); a 2D model or none refuses them."""
 HAND_KINDS = ("brush", "erase", "polygon")
+PROPAGATION_SLICES = "propagate-protocol"
+PROPAGATION_VIDEO = "sam2-video"
+PROPAGATION_TEXT = {
+    PROPAGATION_SLICES: "propagate protocol (box + logits, both directions)",
+    PROPAGATION_VIDEO: "SAM 2 video predictor (mask prompt, propagate_in_video both directions)",
+}
+"""The propagation rules (the log's ``method``) and how the DICOM-SEG names them."""
 NATIVE_SEED = 0
 """The seed a native model is reset with (nnInteractive draws refinement patches from numpy's
 global state): the same interactions give the same masks."""
@@ -195,6 +206,7 @@ class VolumeState:
         self._native_sync: np.ndarray | None = None  # that label's voxels after its last answer
         self.model_name = model_name
         self.model_sha256 = str(getattr(model, "checkpoint_sha256", "") or "")
+        self.propagation = propagation_rule(model)
         self.overlap = overlap
         self.limit_bytes = limit_bytes
         self.session_dir = Path(session_dir).resolve()
@@ -614,9 +626,8 @@ class VolumeState:
 
     def _propagate(self, view: str, k: int, label: int, body: dict[str, Any]
                    ) -> tuple[int, float, dict[str, Any]]:  # fmt: skip
-        from sambench.volumes.protocols.propagate import propagate_from
-        from sambench.volumes.slices import SliceOutput
-
+        """Propagate ``label`` from slice ``k`` of ``view`` by the session's rule
+        (:attr:`propagation`); writes the reached slices, returns (voxels changed, ms, log)."""
         start = view_array(self.labels_map, view)[k] == label
         if not start.any():
             raise RequestError(
@@ -632,9 +643,31 @@ class VolumeState:
             if not isinstance(reach, int) or isinstance(reach, bool) or reach < 1:
                 raise RequestError(400, f"max_slices: expected an integer >= 1, got {shown(reach)}")
             limit = (max(0, k - reach), min(self.depth(view) - 1, k + reach))
+        t0 = time.perf_counter()
+        if self.propagation == PROPAGATION_VIDEO:
+            out, extra = self._propagate_video(view, k, start, dirs, limit)
+        else:
+            out, extra = self._propagate_slices(view, k, label, start, dirs, limit)
+        seconds = time.perf_counter() - t0
+        reached = {j: m for j, m in out.items() if j != k}
+        n = self._write("propagate", view, reached, label, replace=True)
+        self.labels[label].propagated_slices += len(reached)
+        ks = sorted(out)
+        extra = {"method": self.propagation, "slices_reached": [ks[0], ks[-1]],
+                 "n_slices": len(reached), **extra}  # fmt: skip
+        return n, seconds * 1000.0, extra
+
+    def _propagate_slices(
+        self, view: str, k: int, label: int, start: np.ndarray, dirs: tuple[int, ...],
+        limit: tuple[int, int] | None,
+    ) -> tuple[dict[int, np.ndarray], dict[str, Any]]:  # fmt: skip
+        """The ``propagate`` protocol's rule (box + logits of the previous slice, slice by slice
+        from the embeddings store)."""
+        from sambench.volumes.protocols.propagate import propagate_from
+        from sambench.volumes.slices import SliceOutput
+
         p = self.prompts.get((label, view, k))
         logits = p.logits if p is not None else None
-        t0 = time.perf_counter()
         with self.emb_lock:
             sp = self._predictor(view)
             out = propagate_from(
@@ -645,14 +678,50 @@ class VolumeState:
                 limit=limit,
             )
             self.encoder_passes += sp.encodes
-        seconds = time.perf_counter() - t0
-        reached = {j: m for j, m in out.items() if j != k}
-        n = self._write("propagate", view, reached, label, replace=True)
-        self.labels[label].propagated_slices += len(reached)
-        ks = sorted(out)
-        extra = {"slices_reached": [ks[0], ks[-1]], "n_slices": len(reached),
-                 "decodes": sp.decodes, "encodes": sp.encodes}  # fmt: skip
-        return n, seconds * 1000.0, extra
+        return out, {"decodes": sp.decodes, "encodes": sp.encodes}
+
+    def _propagate_video(
+        self, view: str, k: int, start: np.ndarray, dirs: tuple[int, ...],
+        limit: tuple[int, int] | None,
+    ) -> tuple[dict[int, np.ndarray], dict[str, Any]]:  # fmt: skip
+        """SAM 2's official video predictor over the view's slices within the reach (the
+        sam2-video protocol's code, :func:`~sambench.volumes.protocols.sam2_video.iter_video_masks`):
+        slice ``k``'s mask of the label (``add_new_mask``), then ``propagate_in_video`` forward
+        and in reverse, each direction ending at its first empty mask."""
+        from sambench.annotate.volume_source import default_limit
+        from sambench.volumes.protocols.sam2_video import (
+            iter_video_masks,
+            video_predictor,
+            video_state_bytes,
+        )
+
+        assert self.vol is not None and self.model is not None
+        lo, hi = (0, self.depth(view) - 1) if limit is None else limit
+        first, last = (lo if -1 in dirs else k), (hi if 1 in dirs else k)
+        n_frames = last - first + 1
+        size = int(cast(Any, self.model).model.image_size)
+        need = video_state_bytes(n_frames, size)
+        budget = self.limit_bytes if self.limit_bytes is not None else default_limit()
+        if need > budget:
+            each = (budget // video_state_bytes(1, size) - 1) // len(dirs)
+            fix = f"set a reach of at most {each} slices" if each >= 1 else "raise --max-memory-gb"
+            raise RequestError(
+                400, f"propagate: SAM 2's video predictor holds every slice it is given as "
+                f"3x{size}x{size} float32: {n_frames} slices need {need / 1e9:.2f} GB, over the "
+                f"limit of {budget / 1e9:.2f} GB; {fix}"
+            )  # fmt: skip
+        with self.emb_lock:  # the background encoder waits meanwhile (one model at a time)
+            slices = _ModelSlices(view_array(self.vol.image, view))
+            frames = np.stack([slices[j] for j in range(first, last + 1)])
+            predictor = video_predictor(self.model)
+            out = {
+                first + j: m
+                for j, m in iter_video_masks(
+                    predictor, frames, k - first, mask=start, directions=dirs,
+                    stop_when_empty=True,
+                )
+            }  # fmt: skip
+        return out, {"prompt": "mask", "frames": [first, last]}
 
     # ------------------------------------------------------------------ native 3D model
     def _native_model(self) -> VolumeModel:
@@ -898,7 +967,7 @@ class VolumeState:
         name and checkpoint SHA-256: how its masks were made (and the package, for a native
         model)."""
         if not self.native:
-            return {"propagation": "propagate protocol (box + logits, both directions)"}
+            return {"propagation": PROPAGATION_TEXT[self.propagation or PROPAGATION_SLICES]}
         info = self._native_model().info()
         return {
             "model_kind": "native 3D: each interaction returns the whole 3D mask",
@@ -934,6 +1003,7 @@ class VolumeState:
             "model_kind": "3d" if self.native else ("2d" if self.model is not None else None),
             "native_prompts": sorted(set(NATIVE_ONLY_KINDS) & self._native_model().supports)
             if self.native else [],
+            "propagation": self.propagation,
             "item_id": self.item.item_id,
             "items": [{"item_id": i, "accepted": i in self.accepted} for i in self.item_ids()],
             "kind": self.item.kind,
@@ -948,6 +1018,17 @@ class VolumeState:
             "has_reference": self.vol.reference is not None,
             "voxels": {str(v): int(c) for v, c in enumerate(self.voxel_counts) if v and c},
         }  # fmt: skip
+
+
+def propagation_rule(model: object) -> str | None:
+    """How ``propagate`` runs with ``model``: ``sam2-video`` for a SAM 2-family adapter (SAM 2,
+    SAM 2.1, MedSAM2: the official video predictor), ``propagate-protocol`` for another 2D
+    model, None without a model or with a native 3D one (its answers are already 3D)."""
+    if model is None or is_volume_model(model):
+        return None
+    from sambench.models.sam2 import Sam2Adapter
+
+    return PROPAGATION_VIDEO if isinstance(model, Sam2Adapter) else PROPAGATION_SLICES
 
 
 def on_lock(state: VolumeState, fn: Callable[[], Any]) -> Any:

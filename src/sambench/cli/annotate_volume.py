@@ -13,6 +13,7 @@ from sambench.errors import DataError, OptionError
 from sambench.store.runlock import RunLock, RunLockedError
 
 MODELS_2D = ("litemedsam", "none")
+"""The 2D choices needing no --checkpoint (every other name of the 2D registry needs one)."""
 
 
 def annotate_volume(
@@ -27,8 +28,9 @@ def annotate_volume(
     model: Annotated[
         str,
         O.model(
-            "litemedsam (slice by slice, with propagation), nninteractive (native 3D, needs "
-            "--checkpoint), or none.",
+            "litemedsam (slice by slice, with propagation), a 2D registry model with "
+            "--checkpoint (sam2.1_hiera_t ..., medsam2: propagation by SAM 2's video predictor), "
+            "nninteractive (native 3D, needs --checkpoint), or none.",
             metavar=None,
         ),
     ] = "litemedsam",
@@ -36,8 +38,9 @@ def annotate_volume(
         Path | None,
         typer.Option(
             "--checkpoint",
-            metavar="FOLDER",
-            help="The native 3D model's weights (nninteractive: its model folder).",
+            metavar="PATH",
+            help="The model's weights: a 2D model's file (sam2*, medsam2 ...), or nninteractive's "
+            "model folder.",
         ),
     ] = None,
     series: Annotated[
@@ -86,16 +89,19 @@ def annotate_volume(
     host = check_host(host, allow_remote=allow_remote)
     if not is_loopback(host):
         typer.echo(remote_warning(host), err=True)
+    from sambench.models.registry import MODEL_NAMES
     from sambench.models.volume_registry import VOLUME_MODEL_NAMES
 
     native = model in VOLUME_MODEL_NAMES
-    if model not in MODELS_2D and not native:
-        known = ", ".join((*MODELS_2D[:1], *VOLUME_MODEL_NAMES, "none"))
+    if model not in (*MODEL_NAMES, "none") and not native:
+        known = ", ".join((*MODEL_NAMES, *VOLUME_MODEL_NAMES, "none"))
         raise OptionError("--model", f"expected one of {known}, got {model!r}")
-    if checkpoint is not None and not native:
+    if checkpoint is not None and model == "none":
+        raise OptionError("--checkpoint", "--model none uses no weights; remove --checkpoint")
+    if checkpoint is None and model not in MODELS_2D and not native:
         raise OptionError(
-            "--checkpoint", f"only for a native 3D model ({', '.join(VOLUME_MODEL_NAMES)}); "
-            f"--model {model} uses its packaged weights"
+            "--checkpoint", f"--model {model} needs its weights file (nothing is downloaded at "
+            "run time; docs/models.md lists the files)"
         )  # fmt: skip
     if overlap not in OVERLAP_POLICIES:
         raise OptionError("--overlap", f"expected overwrite or block, got {overlap!r}")
@@ -129,9 +135,17 @@ def annotate_volume(
 
             adapter = build_volume_model(model, checkpoint)
         elif model != "none":
+            from sambench.annotate.volume_state import PROPAGATION_VIDEO, propagation_rule
             from sambench.models.registry import build_model
 
-            adapter = build_model(model, device="cpu")
+            # LiteMedSAM on the CPU as before; another 2D model on CUDA when there is one
+            adapter = build_model(
+                model, checkpoint, device="cpu" if model == "litemedsam" else None
+            )
+            if propagation_rule(adapter) == PROPAGATION_VIDEO:
+                from sambench.volumes.protocols.sam2_video import checked_video_predictor
+
+                checked_video_predictor(adapter, checkpoint)  # built now, refused in one line
         state = VolumeState(
             items, out, model=adapter, model_name=model, annotator=annotator.strip(),
             source=str(source.resolve()), overlap=overlap,

@@ -22,6 +22,7 @@ Default: multimask output (three candidates), as ``SAM2ImagePredictor.predict``.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -96,9 +97,14 @@ class Sam2Adapter(ChunkedDecoding, DecoderFiles):
         self.device = resolve_device(device)
         self.model = model.to(self.device).eval()
         self.predictor = SAM2ImagePredictor(self.model)
+        # embed's own predictor over the same model: an encoder pass in another thread (the
+        # annotator's background encoder) never shares the decoding predictor's image state
+        self._encoder = SAM2ImagePredictor(self.model)
+        self._encode_lock = threading.Lock()
         size = int(model.image_size)  # type: ignore[arg-type]
         # the predictor's backbone feature sizes are written for S = 1024; S/4, S/8, S/16 in general
-        self.predictor._bb_feat_sizes = [(size // d, size // d) for d in (4, 8, 16)]
+        for p in (self.predictor, self._encoder):
+            p._bb_feat_sizes = [(size // d, size // d) for d in (4, 8, 16)]
         self.image_encoder: nn.Module = model.image_encoder  # type: ignore[assignment]
         self.prompt_encoder: nn.Module = model.sam_prompt_encoder  # type: ignore[assignment]
         self.mask_decoder: nn.Module = model.sam_mask_decoder  # type: ignore[assignment]
@@ -118,11 +124,12 @@ class Sam2Adapter(ChunkedDecoding, DecoderFiles):
 
     # ------------------------------------------------------------------ encoder
     def embed(self, image: np.ndarray) -> Embedding:
-        """Encode one HxW or HxWx3 uint8 image with ``SAM2ImagePredictor.set_image``."""
+        """Encode one HxW or HxWx3 uint8 image with ``SAM2ImagePredictor.set_image`` (a
+        predictor of its own, under a lock: safe beside decoding in another thread)."""
         rgb = as_rgb_uint8(image)
-        with torch.inference_mode():
-            self.predictor.set_image(rgb)
-            feats = self.predictor._features
+        with self._encode_lock, torch.inference_mode():
+            self._encoder.set_image(rgb)
+            feats = self._encoder._features
             assert feats is not None
             high = feats["high_res_feats"]
             embedding = Embedding(
@@ -131,7 +138,7 @@ class Sam2Adapter(ChunkedDecoding, DecoderFiles):
                 input_size=(self.preprocessing.resolution, self.preprocessing.resolution),
                 extras={k: t for k, t in zip(HIGH_RES_KEYS, high, strict=True)},
             )
-        self.predictor.reset_predictor()
+            self._encoder.reset_predictor()
         return embedding
 
     def _set(self, embedding: Embedding) -> None:
