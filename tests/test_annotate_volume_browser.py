@@ -306,17 +306,10 @@ def test_annotation_report_over_volume_sessions(tmp_path: Path) -> None:
     )
 
 
-def test_volume_nninteractive_in_chromium(tmp_path: Path) -> None:
-    """The native 3D model from the page: a box on an axial slice and a positive click; the
-    label map equals the tiny nnInteractive adapter called directly with the same records (the
-    page's pixels turned into voxels by hand: axial (col, row) -> (k, ny-1-row, nx-1-col))."""
-    pytest.importorskip("nnInteractive.inference.inference_session")
-    from playwright.sync_api import sync_playwright
-
+def _native_state(tmp_path: Path) -> tuple[Path, Path, VolumeState]:
+    """The tiny random nnInteractive folder and a volume session on the tiny CT-like NIfTI."""
     from annotate_volume_data import write_tiny_ct
     from nninteractive_tiny import make_tiny_folder
-    from sambench.annotate.volume_state import NATIVE_SEED
-    from sambench.models.volume_base import BoxInteraction, PointInteraction, VolumeImage
     from sambench.models.volume_registry import build_volume_model
 
     folder = make_tiny_folder(tmp_path / "m")
@@ -324,6 +317,21 @@ def test_volume_nninteractive_in_chromium(tmp_path: Path) -> None:
     state = VolumeState(list_items(ct), tmp_path / "native",
                         model=build_volume_model("nninteractive", folder, device="cpu"),
                         model_name="nninteractive", annotator="browser", source=str(ct))  # fmt: skip
+    return folder, ct, state
+
+
+def test_volume_nninteractive_in_chromium(tmp_path: Path) -> None:
+    """The native 3D model from the page: a box on an axial slice and a positive click; the
+    label map equals the tiny nnInteractive adapter called directly with the same records (the
+    page's pixels turned into voxels by hand: axial (col, row) -> (k, ny-1-row, nx-1-col))."""
+    pytest.importorskip("nnInteractive.inference.inference_session")
+    from playwright.sync_api import sync_playwright
+
+    from sambench.annotate.volume_state import NATIVE_SEED
+    from sambench.models.volume_base import BoxInteraction, PointInteraction, VolumeImage
+    from sambench.models.volume_registry import build_volume_model
+
+    folder, ct, state = _native_state(tmp_path)
     served = _serve(state)
     url = next(served)
     nz, ny, nx = state.labels_map.shape
@@ -384,17 +392,11 @@ def test_volume_nninteractive_scribble_and_lasso_in_chromium(tmp_path: Path) -> 
     pytest.importorskip("nnInteractive.inference.inference_session")
     from playwright.sync_api import sync_playwright
 
-    from annotate_volume_data import write_tiny_ct
-    from nninteractive_tiny import make_tiny_folder
     from sambench.annotate.volume_state import NATIVE_SEED
     from sambench.models.volume_base import VolumeImage
     from sambench.models.volume_registry import build_volume_model
 
-    folder = make_tiny_folder(tmp_path / "m")
-    ct = write_tiny_ct(tmp_path / "ct.nii.gz")
-    state = VolumeState(list_items(ct), tmp_path / "native",
-                        model=build_volume_model("nninteractive", folder, device="cpu"),
-                        model_name="nninteractive", annotator="browser", source=str(ct))  # fmt: skip
+    folder, ct, state = _native_state(tmp_path)
     served = _serve(state)
     url = next(served)
     nz, ny, nx = state.labels_map.shape
