@@ -25,11 +25,10 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import torch
 
-from sambench.annotate.views import view_array
+from bench_annotate_volume import _box, _pct  # the same box rule and percentiles (this folder)
 from sambench.annotate.volume_source import list_items
 from sambench.annotate.volume_state import PROPAGATION_SLICES, VolumeState
 from sambench.models.sam2 import Sam2Adapter, build_sam2_model
@@ -42,18 +41,6 @@ NAME = "sam2.1_hiera_t"
 def _state(folder: Path, model: Sam2Adapter) -> VolumeState:
     return VolumeState(list_items(SCT), folder, model=model, model_name=NAME, annotator="bench",
                        source=str(SCT), prefetch=False)  # fmt: skip
-
-
-def _box(st: VolumeState, k: int) -> list[list[int]]:
-    ref = view_array(st.vol.reference, "axial")[k]  # type: ignore[union-attr]
-    rows, cols = np.nonzero(ref)
-    return [[int(cols.min()) - 2, int(rows.min()) - 2], [int(cols.max()) + 2, int(rows.max()) + 2]]
-
-
-def _pct(xs: list[float]) -> dict[str, float]:
-    a = np.asarray(xs)
-    return {"n": len(a), "p50_ms": float(np.percentile(a, 50)),
-            "p95_ms": float(np.percentile(a, 95)), "max_ms": float(a.max())}  # fmt: skip
 
 
 def _propagate(st: VolumeState, k: int, reach: int) -> tuple[dict, float, float]:
