@@ -11,6 +11,7 @@ from PIL import Image
 
 from sambench.report.volumes import write_volume_section
 from sambench.volumes.evaluate import Run3DConfig, evaluate_3d
+from sambench.volumes.types import ProtocolConfig
 from threshold_model import ThresholdModel
 from volume_data import prepare_synthetic
 
@@ -262,3 +263,31 @@ def test_compare_3d_runs_joins_models_on_the_same_volumes(tmp_path: Path) -> Non
     (tmp_path / "e").mkdir()
     with pytest.raises(DataError, match="evaluate-3d"):
         _join_runs_3d(a, pd.read_parquet(a / "results3d.parquet"), [tmp_path / "e"])
+
+
+def test_compared_native_runs_each_show_their_licence(tmp_path: Path) -> None:
+    """report RUN --compare-with OTHER: the licence line of every native 3D run's weights (from
+    each run's config-3d.json), not only the first run's; a 2D run adds none."""
+    from sambench.report.build import build_report
+    from test_effort_3d import BallModel
+
+    class Licensed(BallModel):
+        def __init__(self, name: str, license: str) -> None:
+            self.name, self.license = name, license
+
+        def info(self) -> dict[str, str]:
+            return {"model": self.name, "package": "pkg 1.0", "license": self.license}
+
+    prep, _ = prepare_synthetic(tmp_path)
+    runs = {}
+    for name, model in (("two_d", ThresholdModel()), ("a", Licensed("ball_a", "Licence A")),
+                        ("b", Licensed("ball_b", "Licence B"))):  # fmt: skip
+        cfg = Run3DConfig(prepared=str(prep), model=model.name, protocols=("interactive-3d",),
+                          protocol=ProtocolConfig(steps=1))  # fmt: skip
+        evaluate_3d(cfg, tmp_path / name, model=model)
+        runs[name] = tmp_path / name
+    html = build_report(runs["two_d"], compare_with=[runs["a"], runs["b"]], overlays=False)
+    html = html.read_text()
+    assert "Native 3D model ball_a (pkg 1.0)" in html and "licence Licence A" in html
+    assert "Native 3D model ball_b (pkg 1.0)" in html and "licence Licence B" in html
+    assert "Native 3D model threshold" not in html

@@ -371,15 +371,17 @@ def volume_section(ctx: ReportContext, sec: H.Section) -> None:
             "distances in mm, scored over the whole volume (see docs/volumes.md)."
         )
     )
-    info = _model_info(ctx.run_dir)
-    if info:  # a native 3D model: the licence of its weights, as the session reported it
-        sec.add(
-            H.para_html(
-                f"Native 3D model {info.get('model', '?')} ({info.get('package', '?')}), weights "
-                f"{info.get('checkpoint', '?')}: licence {info.get('license', 'unknown')}. "
-                "Results carry model_kind 3d; seconds per step are the model's own."
+    for run in (ctx.run_dir, *ctx.compared_runs):  # each compared run's model, not the first's
+        info = _model_info(run)
+        if info:  # a native 3D model: the licence of its weights, as the session reported it
+            sec.add(
+                H.para_html(
+                    f"Native 3D model {info.get('model', '?')} ({info.get('package', '?')}), "
+                    f"weights {info.get('checkpoint', '?')}: licence "
+                    f"{info.get('license', 'unknown')}. Results carry model_kind 3d; seconds per "
+                    "step are the model's own."
+                )
             )
-        )
     if "over_time_cap" in df.columns and df["over_time_cap"].fillna(False).astype(bool).any():
         capped = df[df["over_time_cap"].fillna(False).astype(bool)]
         cap = json.loads((ctx.run_dir / CONFIG_3D_NAME).read_text()) if (
