@@ -155,7 +155,7 @@ def _check_report(run: Path, df: pd.DataFrame) -> None:
     _check_effort_auc(run, df)
 
 
-@pytest.mark.slow  # about 100 s on a shared CPU: a 55x60x52 volume, six interactions, the report
+@pytest.mark.slow  # 50-100 s on a shared CPU: a 55x60x52 volume, six interactions, the report
 def test_cli_nninteractive_interactive_3d_and_effort_on_the_cord(
     prepared: Path, tiny: Path, tmp_path: Path
 ) -> None:
