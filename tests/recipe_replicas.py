@@ -129,32 +129,60 @@ def _binary2d(img: Path, lab: Path, fg: int, seed: int, side: int = 40) -> None:
 # --- volume releases -----------------------------------------------------------------------
 
 
+def write_msd(
+    root: Path,
+    task: str,
+    stem: str,
+    cases: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
+    channel_names: dict[str, str],
+    labels: dict[str, str],
+) -> Path:
+    """Write an MSD release folder ``root/task`` (``dataset.json``, ``imagesTr/<stem>_<i>.nii.gz``,
+    ``labelsTr/<stem>_<i>.nii.gz``, an unlabelled ``imagesTs`` case and a macOS ``._`` file) from
+    ``cases``: (image, label, affine) each, arrays in the file's voxel order (a trailing channel
+    axis makes the image 4D), the same 4x4 affine for both files. Returns the task folder."""
+    src = root / task
+    (src / "imagesTs").mkdir(parents=True)
+    n_channels = cases[0][0].shape[3] if cases[0][0].ndim == 4 else 1
+    ids = range(1, len(cases) + 1)
+    meta = {
+        "name": task.split("_")[1],
+        "tensorImageSize": "4D" if n_channels > 1 else "3D",
+        "modality": channel_names,
+        "labels": {"0": "background", **labels},
+        "numTraining": len(cases),
+        "training": [
+            {"image": f"./imagesTr/{stem}_{i}.nii.gz", "label": f"./labelsTr/{stem}_{i}.nii.gz"}
+            for i in ids
+        ],
+    }
+    (src / "dataset.json").write_text(json.dumps(meta))
+    for i, (img, lab, affine) in zip(ids, cases, strict=True):
+        _nifti_affine(src / "imagesTr" / f"{stem}_{i}.nii.gz", img, affine)
+        _nifti_affine(src / "labelsTr" / f"{stem}_{i}.nii.gz", lab, affine)
+    img, _, affine = cases[-1]
+    _nifti_affine(src / "imagesTs" / f"{stem}_9.nii.gz", img, affine)  # no label: ignored
+    (src / "imagesTr" / f"._{stem}_1.nii.gz").write_bytes(b"\0" * 10)  # macOS resource fork
+    return src
+
+
+def _nifti_affine(path: Path, arr: np.ndarray, affine: np.ndarray) -> None:
+    import nibabel as nib
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nib.save(nib.Nifti1Image(arr, affine), str(path))
+
+
 def _msd(task: str, stem: str, n_channels: int, channel_names: dict[str, str]):
     def build(root: Path, values: list[int], axis: int) -> int:
-        src = root / task
-        labels = {"0": "background", **{str(v): f"class{v}" for v in values}}
-        (src / "imagesTs").mkdir(parents=True)
-        meta = {
-            "name": task.split("_")[1],
-            "tensorImageSize": "4D" if n_channels > 1 else "3D",
-            "modality": channel_names,
-            "labels": labels,
-            "numTraining": 2,
-            "training": [
-                {"image": f"./imagesTr/{stem}_{i}.nii.gz", "label": f"./labelsTr/{stem}_{i}.nii.gz"}
-                for i in (1, 2)
-            ],
-        }
-        src.mkdir(exist_ok=True)
-        (src / "dataset.json").write_text(json.dumps(meta))
-        for i in (1, 2):
+        cases = []
+        for _ in (1, 2):
             img, lab = _volume(values, axis)
             if n_channels > 1:
                 img = np.stack([img + 10 * c for c in range(n_channels)], axis=-1)
-            _nifti(src / "imagesTr" / f"{stem}_{i}.nii.gz", img, _spacing(axis))
-            _nifti(src / "labelsTr" / f"{stem}_{i}.nii.gz", lab, _spacing(axis))
-        _nifti(src / "imagesTs" / f"{stem}_9.nii.gz", img, _spacing(axis))  # no label: ignored
-        (src / "imagesTr" / f"._{stem}_1.nii.gz").write_bytes(b"\0" * 10)  # macOS resource fork
+            cases.append((img, lab, np.diag([*_spacing(axis), 1.0])))
+        labels = {str(v): f"class{v}" for v in values}
+        write_msd(root, task, stem, cases, channel_names, labels)
         return 2
 
     return build

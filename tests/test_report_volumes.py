@@ -11,6 +11,7 @@ from PIL import Image
 
 from sambench.report.volumes import write_volume_section
 from sambench.volumes.evaluate import Run3DConfig, evaluate_3d
+from sambench.volumes.types import ProtocolConfig
 from threshold_model import ThresholdModel
 from volume_data import prepare_synthetic
 
@@ -153,6 +154,8 @@ def test_per_step_curves_from_a_tiny_3d_table() -> None:
             assert n_bands == bands
             notes = [t.get_text() for t in ax.texts]
             assert notes == ([] if bands else [f"no band: m1: n = {n} cases: too few"])
+            # the note sits above the axes, where it cannot hide a curve near 0
+            assert all(t.get_position()[1] > 1.0 for t in ax.texts)
 
 
 def test_per_volume_points_tell_not_run_skipped_and_no_mask_apart() -> None:
@@ -262,3 +265,69 @@ def test_compare_3d_runs_joins_models_on_the_same_volumes(tmp_path: Path) -> Non
     (tmp_path / "e").mkdir()
     with pytest.raises(DataError, match="evaluate-3d"):
         _join_runs_3d(a, pd.read_parquet(a / "results3d.parquet"), [tmp_path / "e"])
+
+
+def test_compared_native_runs_each_show_their_licence(tmp_path: Path) -> None:
+    """report RUN --compare-with OTHER: the licence line of every native 3D run's weights (from
+    each run's config-3d.json), not only the first run's; a 2D run adds none."""
+    from sambench.report.build import build_report
+    from test_effort_3d import BallModel
+
+    class Licensed(BallModel):
+        def __init__(self, name: str, license: str) -> None:
+            self.name, self.license = name, license
+
+        def info(self) -> dict[str, str]:
+            return {"model": self.name, "package": "pkg 1.0", "license": self.license}
+
+    prep, _ = prepare_synthetic(tmp_path)
+    runs = {}
+    for name, model in (("two_d", ThresholdModel()), ("a", Licensed("ball_a", "Licence A")),
+                        ("b", Licensed("ball_b", "Licence B"))):  # fmt: skip
+        cfg = Run3DConfig(prepared=str(prep), model=model.name, protocols=("interactive-3d",),
+                          protocol=ProtocolConfig(steps=1))  # fmt: skip
+        evaluate_3d(cfg, tmp_path / name, model=model)
+        runs[name] = tmp_path / name
+    html = build_report(runs["two_d"], compare_with=[runs["a"], runs["b"]], overlays=False)
+    html = html.read_text()
+    assert "Native 3D model ball_a (pkg 1.0)" in html and "licence Licence A" in html
+    assert "Native 3D model ball_b (pkg 1.0)" in html and "licence Licence B" in html
+    assert "Native 3D model threshold" not in html
+
+
+def test_step_seconds_and_effort_seconds_per_interaction() -> None:
+    """The per-step seconds tables (interactive-3d: each step's own seconds; effort: cumulative
+    seconds per budget) and the effort table's seconds per interaction, against hand sums."""
+    from sambench.analysis import volumes as av
+    from sambench.report.volumes import volume_parts
+
+    rows = []
+    for v, (model, kind, enc) in enumerate([("m2d", "2d", 7), ("m2d", "2d", 5), ("n3d", "3d", 0),
+                                            ("n3d", "3d", 0)]):  # fmt: skip
+        base = dict(dataset="D", case=f"c{v % 2}", volume_id=f"D_c{v % 2}", label_value=1,
+                    object_name="Liver", model=model, model_kind=kind, status="ok",
+                    empty_prediction=False, dice=50.0, nsd=60.0, challenge_dsc_01=0.5,
+                    challenge_nsd_01=0.6)  # fmt: skip
+        secs = [10.0 + v, 1.0, 2.0]  # box (with the encodings), two clicks
+        for k, sec in enumerate(secs):
+            rows.append({**base, "protocol": "interactive-3d", "step": k, "seconds": sec,
+                         "cumulative_seconds": sum(secs[: k + 1]),
+                         "encoder_passes": enc if k == 0 else 0})  # fmt: skip
+        for b, cum in ((1, 4.0 + v), (3, 9.0 + v)):  # effort: rows at budgets 1 and 3 only
+            rows.append({**base, "protocol": "effort", "step": b, "interactions": b,
+                         "seconds": 1.0, "cumulative_seconds": cum, "encoder_passes": 0})  # fmt: skip
+    df = pd.DataFrame(rows)
+    t = av.step_seconds_table(df).set_index("model")
+    assert list(t.columns) == ["model_kind", "objects", "encoder_passes", "step 0", "step 1",
+                               "step 2"]  # fmt: skip
+    assert t.loc["m2d", "step 0"] == 10.5 and t.loc["n3d", "step 0"] == 12.5
+    assert t.loc["m2d", "encoder_passes"] == 6.0 and t.loc["n3d", "encoder_passes"] == 0.0
+    assert t.loc["m2d", "objects"] == 2 and t.loc["m2d", "model_kind"] == "2d"
+    e = av.step_seconds_table(df, "effort", cumulative=True).set_index("model")
+    assert e.loc["m2d", "step 1"] == 4.5 and e.loc["n3d", "step 3"] == 11.5
+    parts = {p.name: p for p in volume_parts(df, rng=np.random.default_rng(0), n_boot=50)}
+    effort = parts["3d_effort"].df.set_index("model")  # type: ignore[union-attr]
+    # the model time of all 3 interactions / 3: (9 + 10) / 2 / 3 for m2d, (11 + 12) / 2 / 3
+    assert effort.loc["m2d", "seconds_per_interaction"] == pytest.approx(9.5 / 3)
+    assert effort.loc["n3d", "seconds_per_interaction"] == pytest.approx(11.5 / 3)
+    assert "3d_seconds_per_step" in parts and "3d_seconds_per_budget" in parts

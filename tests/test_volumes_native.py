@@ -1,6 +1,8 @@
 """Native 3D models in evaluate-3d: the source intensities of a non-RAS file, nnInteractive's
-tiny random folder end to end through the CLI on the spinal-cord MRI (tests/data/sct-spinalcord,
-stored P, S, R), the saved masks replayed through the adapter, and the one-line errors."""
+tiny random folder end to end through the CLI (``--protocol interactive-3d,effort``) on the
+spinal-cord MRI (tests/data/sct-spinalcord, stored P, S, R) and on an MSD Task09_Spleen replica
+(CT in HU, one case stored L, P, S): rows, the saved masks on the source grid (replayed through
+the adapter), the report's 3D section; and the one-line errors."""
 
 from __future__ import annotations
 
@@ -65,29 +67,56 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_tiny_folder(tmp_path_factory.mktemp("m") / "tiny", license_text="CC BY-NC-SA 4.0")
 
 
-@pytest.mark.slow  # about 90 s on a shared CPU: a 55x60x52 volume, three interactions, the report
-def test_cli_nninteractive_interactive_3d_on_the_cord(
-    prepared: Path, tiny: Path, tmp_path: Path
-) -> None:
-    run = tmp_path / "run"
+BUDGETS = (1, 3)  # effort's budgets in the CLI tests (box + 2 clicks), to keep them short
+
+
+def _evaluate_both(prepared: Path, tiny: Path, run: Path) -> pd.DataFrame:
+    """``evaluate-3d --protocol interactive-3d,effort`` with the tiny folder through the CLI;
+    the rows, checked for both protocols (interactive-3d steps 0-2, effort at ``BUDGETS``)."""
     args = ["evaluate-3d", str(prepared), "--out", str(run), "--model", "nninteractive",
-            "--checkpoint", str(tiny), "--protocol", "interactive-3d", "--steps", "2",
-            "--save-masks", "--device", "cpu", "--time-cap-s", "3600"]  # fmt: skip
+            "--checkpoint", str(tiny), "--protocol", "interactive-3d,effort", "--steps", "2",
+            "--protocol-option", f"budgets={list(BUDGETS)}", "--save-masks", "--device", "cpu",
+            "--time-cap-s", "3600"]  # fmt: skip
     assert main(args) == 0
     df = pd.read_parquet(run / "results3d.parquet")
-    assert list(df["step"]) == [0, 1, 2] and (df["status"] == "ok").all()
+    assert (df["status"] == "ok").all() and set(df["protocol"]) == {"interactive-3d", "effort"}
     assert (df["model_kind"] == "3d").all() and (df["model"] == "nninteractive").all()
-    assert df["box_kind"].iloc[0] == "box3d" and not df["over_time_cap"].any()
-    assert (df["seconds"] > 0).all() and df["cumulative_seconds"].is_monotonic_increasing
+    assert not df["over_time_cap"].any() and (df["seconds"] > 0).all()
+    for _, g in df.groupby(["volume_id", "label_value", "protocol"]):
+        expect = [0, 1, 2] if g["protocol"].iloc[0] == "interactive-3d" else list(BUDGETS)
+        assert sorted(g["step"]) == expect
+        assert g.sort_values("step")["cumulative_seconds"].is_monotonic_increasing
+    eff = df[df["protocol"] == "effort"]
+    assert (eff["interactions"] == eff["step"]).all()
+    assert (eff[eff["step"] == 1]["box_kind"] == "box3d").all()  # interaction 1: the box
     cfg = json.loads((run / "config-3d.json").read_text())
     assert cfg["model_info"]["license"] == "CC BY-NC-SA 4.0"
+    assert cfg["protocol"]["options"]["budgets"] == list(BUDGETS)
     assert cfg["protocol"]["options"]["time_cap_s"] == 3600.0
+    return df
 
-    # replay the recorded prompts through the adapter on the source intensities: the saved
-    # NIfTI masks (source grid, the file's P, S, R voxel order) are exactly its masks
+
+def _check_saved_masks(run: Path, df: pd.DataFrame, label_file: dict[str, Path]) -> None:
+    """Every row's NIfTI mask (both protocols) is on the source label file's grid (its affine,
+    its shape) and scores the row's DSC against that file's label, computed here with numpy."""
+    for _, row in df.iterrows():
+        img = nib.load(run / row["mask_path"])
+        src = nib.load(label_file[row["volume_id"]])
+        assert np.allclose(img.affine, src.affine) and img.shape == src.shape
+        pred = np.asanyarray(img.dataobj) > 0
+        gt = np.asanyarray(src.dataobj) > 0
+        dsc = 200.0 * (pred & gt).sum() / (pred.sum() + gt.sum())
+        assert dsc == pytest.approx(row["dice"], abs=1e-6)
+        assert 0 < pred.sum() < pred.size
+
+
+def _replay_interactive_3d(run: Path, df: pd.DataFrame, vol, tiny: Path) -> None:
+    """Replay one object's recorded interactive-3d prompts through the adapter on the source
+    intensities: the saved NIfTI masks (source grid, the file's voxel order) are its masks."""
     from sambench.models.volume_registry import build_volume_model
 
-    vol = _volume(prepared)
+    df = df[(df["protocol"] == "interactive-3d") & (df["volume_id"] == vol.volume_id)]
+    df = df.sort_values("step")
     model = build_volume_model("nninteractive", tiny, device="cpu")
     model.open(VolumeImage(read_source_intensities(vol), vol.spacing))
     rng = _rng(0, vol.volume_id, int(df["label_value"].iloc[0]), "interactive-3d")
@@ -97,18 +126,103 @@ def test_cli_nninteractive_interactive_3d_on_the_cord(
     for click, label in zip(df["click_zyx"].iloc[1:], df["click_label"].iloc[1:], strict=True):
         z, y, x = json.loads(click)
         masks.append(model.apply(PointInteraction(z, y, x, bool(label))))
-    src_affine = nib.load(SOURCE / "labels" / "t2.nii.gz").affine
     for (_, row), mask in zip(df.iterrows(), masks, strict=True):
-        img = nib.load(run / row["mask_path"])
-        assert np.allclose(img.affine, src_affine)
-        saved = np.asanyarray(img.dataobj).astype(bool)  # (x, y, z) of the file
+        saved = np.asanyarray(nib.load(run / row["mask_path"]).dataobj).astype(bool)  # (x, y, z)
         np.testing.assert_array_equal(saved.transpose(2, 1, 0), vol.to_file_zyx(mask))
-    assert 0 < masks[-1].sum() < masks[-1].size
 
-    # the report: the 3D section with the licence
+
+def _check_effort_auc(run: Path, df: pd.DataFrame) -> None:
+    """The report's effort table: DSC_AUC / NSD_AUC by the CVPR 2025 formula (trapezoids over
+    unit steps of the budget points, 0-1 scale), computed here from the rows, mean per model."""
+    eff = df[df["protocol"] == "effort"].sort_values("step")
+    per_obj = eff.groupby(["volume_id", "label_value"])
+    dsc_auc = per_obj["challenge_dsc_01"].apply(lambda v: np.trapezoid(v, dx=1.0)).mean()
+    nsd_auc = per_obj["challenge_nsd_01"].apply(lambda v: np.trapezoid(v, dx=1.0)).mean()
+    table = pd.read_csv(run / "report" / "tables" / "3d_effort.csv")
+    assert list(table["model"]) == ["nninteractive"] and list(table["model_kind"]) == ["3d"]
+    assert table["DSC_AUC"].iloc[0] == pytest.approx(dsc_auc)
+    assert table["NSD_AUC"].iloc[0] == pytest.approx(nsd_auc)
+    assert table["DSC_Final"].iloc[0] == pytest.approx(per_obj["challenge_dsc_01"].last().mean())
+
+
+def _check_report(run: Path, df: pd.DataFrame) -> None:
+    """``sambench report RUN``: the 3D section with the licence, the effort table and curve."""
     assert main(["report", str(run), "--no-overlays"]) == 0
-    html = next((run / "report").glob("*.html")).read_text()
+    html = (run / "report" / "report.html").read_text()
     assert "CC BY-NC-SA 4.0" in html and "CVPR 2025 interactive 3D" in html
+    assert "Equal effort: 1, 3 interactions" in html
+    assert 'alt="3D DICE and NSD against interactions' in html  # the effort curve
+    _check_effort_auc(run, df)
+
+
+@pytest.mark.slow  # 50-100 s on a shared CPU: a 55x60x52 volume, six interactions, the report
+def test_cli_nninteractive_interactive_3d_and_effort_on_the_cord(
+    prepared: Path, tiny: Path, tmp_path: Path
+) -> None:
+    run = tmp_path / "run"
+    df = _evaluate_both(prepared, tiny, run)
+    assert df["box_kind"].dropna().eq("box3d").all()
+    vol = _volume(prepared)
+    _check_saved_masks(run, df, {vol.volume_id: SOURCE / "labels" / "t2.nii.gz"})
+    _replay_interactive_3d(run, df, vol, tiny)
+    _check_report(run, df)
+
+
+def _spleen_ct(seed: int, shape: tuple[int, int, int] = (24, 28, 20)):
+    """A CT-like (x, y, z) volume in HU (int16: air -1000, body 30, spleen 55, noise sd 10) and
+    its spleen label (uint8 1: an ellipsoid of radii 6, 5, 6 voxels near the centre)."""
+    rng = np.random.default_rng(seed)
+    x, y, z = np.indices(shape)
+    c = np.asarray(shape) / 2 + rng.uniform(-2, 2, 3)
+    body = ((x - shape[0] / 2) / 11) ** 2 + ((y - shape[1] / 2) / 13) ** 2 <= 1
+    spleen = ((x - c[0]) / 6) ** 2 + ((y - c[1]) / 5) ** 2 + ((z - c[2]) / 6) ** 2 <= 1
+    hu = np.where(body, 30.0, -1000.0) + 25.0 * spleen + rng.normal(0, 10, shape)
+    return hu.astype(np.int16), spleen.astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def msd_spleen(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """An MSD Task09_Spleen replica (tests/recipe_replicas.py's MSD writer) of two 24x28x20 CT
+    cases in HU: case 1 stored L, P, S (x and y flipped, as CT converted from DICOM often is),
+    case 2 R, A, S; prepared with ``sambench prepare --recipe MSD-Spleen``."""
+    from recipe_replicas import write_msd
+
+    root = tmp_path_factory.mktemp("msd")
+    img, lab = _spleen_ct(1)
+    lps = np.array([[-0.8, 0, 0, 10.0], [0, -0.8, 0, 20.0], [0, 0, 2.5, -30.0], [0, 0, 0, 1]])
+    img2, lab2 = _spleen_ct(2)
+    cases = [(img[::-1, ::-1].copy(), lab[::-1, ::-1].copy(), lps),
+             (img2, lab2, np.diag([0.8, 0.8, 2.5, 1.0]))]  # fmt: skip
+    task = write_msd(root / "src", "Task09_Spleen", "spleen", cases, {"0": "CT"}, {"1": "spleen"})
+    out = root / "prepared"
+    assert main(["prepare", str(task), "--out", str(out), "--recipe", "MSD-Spleen"]) == 0
+    return task, out
+
+
+# about 16 s on a shared CPU (two 24x28x20 volumes, ten interactions, the report): not slow
+def test_cli_nninteractive_interactive_3d_and_effort_on_an_msd_sample(
+    msd_spleen: tuple[Path, Path], tiny: Path, tmp_path: Path
+) -> None:
+    task, prepared = msd_spleen
+    table = load_volume_table(prepared)
+    assert list(table["orientation"]) == ["LPS", "RAS"]
+    rows = [r.to_dict() for _, r in table.iterrows()]
+    vols = {r["volume_id"]: read_volume(r, Path(r["_root"])) for r in rows}
+    lps = vols["MSD-Spleen_spleen-1"]
+    # the model reads raw HU, reoriented to the prepared slices (nibabel's own RAS as reference)
+    src = nib.load(task / "imagesTr" / "spleen_1.nii.gz")
+    ras = np.asanyarray(nib.as_closest_canonical(src).dataobj).transpose(2, 1, 0)
+    got = read_source_intensities(lps)
+    np.testing.assert_array_equal(got, ras.astype(np.float32))
+    assert got.min() < -900 and got.shape == lps.shape == (20, 28, 24)
+
+    run = tmp_path / "run"
+    df = _evaluate_both(prepared, tiny, run)
+    assert set(df["volume_id"]) == set(vols) and set(df["dataset"]) == {"MSD-Spleen"}
+    labels = {v: task / "labelsTr" / f"spleen_{v[-1]}.nii.gz" for v in vols}
+    _check_saved_masks(run, df, labels)
+    _replay_interactive_3d(run, df, lps, tiny)  # the flipped (L, P, S) file
+    _check_report(run, df)
 
 
 def _err(capsys: pytest.CaptureFixture[str], args: list[str]) -> list[str]:

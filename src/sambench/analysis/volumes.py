@@ -20,6 +20,8 @@ DataFrame; nothing here reads files or imports a stage above analysis.
 - :func:`interactive_table`: per object, the challenge's DSC_AUC / NSD_AUC (trapezoid over the
   last 5 click steps, unit spacing: 0..4) and DSC_Final / NSD_Final, plus mean seconds per step.
 - :func:`click_curve`: mean (with CI) of a metric per click step, per model.
+- :func:`step_seconds_table`: mean model seconds per step (or cumulative seconds per budget),
+  one row per model, one column per step, with the encoder passes the steps made.
 - :func:`slicewise_vs_propagate`: per object the two protocols side by side (DSC, NSD, slices
   predicted) and the gap, what the paper's slice protocol hides.
 - :func:`volume_dice_vs_3d`: the paper's 2D "volume DICE" (pooled over the evaluated slices
@@ -159,6 +161,34 @@ def interactive_table(
         )
     cols = [*keys, "steps", "DSC_AUC", "NSD_AUC", "DSC_Final", "NSD_Final"]
     return pd.DataFrame(rows, columns=[*cols, "seconds_mean", "seconds_total"])
+
+
+def step_seconds_table(
+    results: pd.DataFrame, protocol: str = "interactive-3d", *, cumulative: bool = False
+) -> pd.DataFrame:
+    """Model seconds per step of ``protocol``: one row per model (``model``, ``model_kind`` when
+    known, ``objects``, ``encoder_passes``: the mean over objects of the slice encodings the
+    steps made, 0 for a native model), one column per step, the mean over objects of
+    ``seconds`` (the step's own model time) or, with ``cumulative``, of ``cumulative_seconds``
+    (the model time of every interaction up to that step, e.g. effort's budgets, whose
+    intermediate interactions have no row). Columns ``step <k>``. Empty when a column is
+    missing."""
+    df = _ok(results)
+    df = df[df["protocol"] == protocol]
+    col = "cumulative_seconds" if cumulative else "seconds"
+    if df.empty or col not in df.columns:
+        return pd.DataFrame()
+    keys = ["dataset", "volume_id", "label_value", "model"]
+    wide = df.pivot_table(index=keys, columns="step", values=col, aggfunc="first")
+    wide.columns = [f"step {int(k)}" for k in wide.columns]
+    out = wide.groupby("model", sort=True).mean()
+    out.insert(0, "objects", wide.groupby("model", sort=True).size())
+    if "encoder_passes" in df.columns:
+        passes = df.groupby(keys)["encoder_passes"].sum().groupby("model", sort=True).mean()
+        out.insert(1, "encoder_passes", passes.reindex(out.index))
+    if "model_kind" in df.columns:
+        out.insert(0, "model_kind", df.groupby("model")["model_kind"].first().reindex(out.index))
+    return out.reset_index()
 
 
 def click_curve(

@@ -223,6 +223,7 @@ def build_report(
         annotation=annot,
         results3d=results3d,
         ci_unit=ci_unit,
+        compared_runs=tuple(map(Path, compare_with)),
     )
     if only_3d:
         plan = VOLUME_SECTIONS

@@ -80,6 +80,8 @@ class ReportContext:
     aliases: AliasTable = field(default_factory=AliasTable.default)
     annotation: AnnotationTables | None = None
     results3d: pd.DataFrame | None = None
+    #: the ``--compare-with`` run folders whose rows are joined (their configs: licences)
+    compared_runs: tuple[Path, ...] = ()
     #: the unit of CIs and paired tests: "case" (cluster bootstrap, case means) or "object"
     ci_unit: str = "case"
     written: list[Path] = field(default_factory=list)

@@ -57,6 +57,15 @@ CONFIG_3D_NAME = "config-3d.json"
 RESULTS3D_NAME = "results3d.parquet"
 
 
+SECONDS_NOTE = (
+    "Seconds are the model's own wall time (the simulated click and the scoring are not "
+    "counted), on the machine of the run. A 2D model's step includes the slice encodings it "
+    "made (encoder passes: the mean per object over the steps); slices already encoded, by an "
+    "earlier protocol of the run or the --cache-dir cache, are not counted again, so compare "
+    "2D models' seconds within one protocol, or on runs that all encode."
+)
+
+
 def click_step_figure(
     curves: dict[str, pd.DataFrame], xlabel: str = "step (0 = initial box, then clicks)"
 ) -> Figure:
@@ -65,14 +74,14 @@ def click_step_figure(
     columns model, step, mean, ci_lo, ci_hi, ci_note), all on one shared 0-100 % y axis; ``xlabel``: of the steps (e.g. "interactions" for the
     effort protocol).
 
-    A model whose CI is missing at every step (too few cases) gets no band, and the axes says
-    why ("no band: <model>: n = 1 case: too few")."""
+    A model whose CI is missing at every step (too few cases) gets no band, and a note above the
+    axes (out of the data's way) says why ("no band: <model>, <model>: n = 1 case: too few")."""
     curves = {k: v for k, v in curves.items() if not v.empty}
     if not curves:
         return empty_figure("no interactive-3d rows")
     fig, axes = new_figure(len(curves), width=5.0, height=3.9)
     for ax, (label, curve) in zip(axes, curves.items(), strict=True):
-        no_band: list[str] = []
+        no_band: dict[str, list[str]] = {}  # why -> the models
         for i, (model, g) in enumerate(curve.groupby("model", sort=True)):
             g = g.sort_values("step")
             st = series_style(i)
@@ -85,15 +94,15 @@ def click_step_figure(
                                 alpha=0.18, linewidth=0)  # fmt: skip
             else:
                 notes = [str(n) for n in g.get("ci_note", pd.Series(dtype=str)) if n]
-                no_band.append(f"{model}: {notes[0] if notes else 'no CI'}")
+                no_band.setdefault(notes[0] if notes else "no CI", []).append(str(model))
         ax.set_xlabel(xlabel)
         ax.set_ylabel(f"mean {label}")
         ax.set_xticks(sorted(curve["step"].unique()))
         ax.set_ylim(0, 100)
-        if no_band:
-            ax.text(0.02, 0.02, "no band: " + "; ".join(no_band), transform=ax.transAxes,
-                    fontsize=7, va="bottom", ha="left",
-                    bbox={"facecolor": "white", "edgecolor": "0.7", "pad": 2})  # fmt: skip
+        if no_band:  # above the axes: a note inside would hide curves near 0
+            why = "; ".join(f"{', '.join(ms)}: {w}" for w, ms in no_band.items())
+            ax.text(0.0, 1.02, "no band: " + why, transform=ax.transAxes, fontsize=7.5,
+                    va="bottom", ha="left", wrap=True)  # fmt: skip
     for ax in axes[1:]:
         ax.sharey(axes[0])
     legend_outside(axes[-1])
@@ -242,7 +251,8 @@ def volume_parts(
     protocols = set(results3d["protocol"])
     yield Part("heading", f"Mean per protocol (final step, {ci_label(unit)})")
     for metric, label in ((DICE, "3D DICE (%)"), (NSD, "NSD at the run's tolerance (%)"),
-                          ("hd95", "HD95 (mm)"), ("seconds", "seconds per step")):  # fmt: skip
+                          ("hd95", "HD95 (mm)"),
+                          ("seconds", "model seconds of the final step")):  # fmt: skip
         if metric in results3d.columns:
             t = av.protocol_table(results3d, metric, rng=rng, n_boot=n_boot, unit=unit)
             yield Part("table", f"{label}, 95 % CI by {unit}", f"3d_{metric}_per_protocol", df=t)
@@ -279,21 +289,34 @@ def volume_parts(
             curves["NSD (%)"] = av.click_curve(results3d, NSD, rng=rng, n_boot=nb, unit=unit)
         text = f"3D DICE and NSD per click step (band: {ci_label(unit)})"
         yield Part("figure", text, "dice_nsd_per_step", fig=click_step_figure(curves))
+        yield Part("table", "Model seconds per step (mean over objects)", "3d_seconds_per_step",
+                   df=av.step_seconds_table(results3d))  # fmt: skip
+        yield Part("text", SECONDS_NOTE)
     if "effort" in protocols:  # RadioActive-style equal effort, 2D-lifted and native 3D alike
         eff = results3d[results3d["protocol"] == "effort"]
         n_budgets = int(eff.groupby(["volume_id", "label_value", "model"]).size().max())
         inter = av.interactive_table(results3d, protocol="effort", n_clicks=n_budgets)
         kinds = eff.groupby("model")["model_kind"].first() if "model_kind" in eff else None
         summary = inter.groupby("model", sort=True)[
-            ["DSC_AUC", "NSD_AUC", "DSC_Final", "NSD_Final", "seconds_mean"]
+            ["DSC_AUC", "NSD_AUC", "DSC_Final", "NSD_Final"]
         ].mean()
         if kinds is not None:
             summary.insert(0, "model_kind", kinds.reindex(summary.index))
-        budgets = ", ".join(str(int(v)) for v in sorted(eff["step"].unique()))
+        steps = sorted(int(v) for v in eff["step"].unique())
+        if "cumulative_seconds" in eff.columns:  # the model time of all interactions / budget
+            last = eff[eff["step"] == steps[-1]]
+            per = (last["cumulative_seconds"] / steps[-1]).groupby(last["model"]).mean()
+            summary["seconds_per_interaction"] = per.reindex(summary.index)
+        budgets = ", ".join(map(str, steps))
         yield Part("heading", f"Equal effort: {budgets} interactions (mean per model)")
         yield Part("text", "One interaction = the initial box or one click, for 2D-lifted and "
-                   "native 3D models alike (docs/models-3d.md); AUCs by the CVPR 2025 formula "
-                   "over the budget points, on the challenge's 0-1 scale.")  # fmt: skip
+                   "native 3D models alike (docs/models-3d.md). AUCs by the CVPR 2025 formula "
+                   "over the budget points, on the challenge's 0-1 scale (DSC/NSD_Final 0-1, "
+                   f"AUCs 0-{len(steps) - 1} over {len(steps)} budget points); as in the "
+                   "challenge, NSD counts only where DSC > 0.2 (else 0), unlike the NSD curve "
+                   "below, which is the run's NSD at its tolerance. Seconds per interaction: the "
+                   f"model's time for all {steps[-1]} interactions, divided by "
+                   f"{steps[-1]}.")  # fmt: skip
         yield Part("table", "", "3d_effort", df=summary.reset_index())
         nb = min(n_boot, 1000)
         curves = {
@@ -308,6 +331,10 @@ def volume_parts(
         text = f"3D DICE and NSD against interactions (band: {ci_label(unit)})"
         yield Part("figure", text, "dice_nsd_per_interaction",
                    fig=click_step_figure(curves, "interactions"))  # fmt: skip
+        yield Part("table", "Cumulative model seconds after each budget (step k = k "
+                   "interactions; mean over objects)", "3d_seconds_per_budget",
+                   df=av.step_seconds_table(results3d, "effort", cumulative=True))  # fmt: skip
+        yield Part("text", SECONDS_NOTE)
     if {"slicewise-gt", "propagate"} <= protocols:
         side = av.slicewise_vs_propagate(results3d)
         yield Part("heading", "slicewise-gt vs propagate (what the slice protocol hides)")
@@ -371,15 +398,17 @@ def volume_section(ctx: ReportContext, sec: H.Section) -> None:
             "distances in mm, scored over the whole volume (see docs/volumes.md)."
         )
     )
-    info = _model_info(ctx.run_dir)
-    if info:  # a native 3D model: the licence of its weights, as the session reported it
-        sec.add(
-            H.para_html(
-                f"Native 3D model {info.get('model', '?')} ({info.get('package', '?')}), weights "
-                f"{info.get('checkpoint', '?')}: licence {info.get('license', 'unknown')}. "
-                "Results carry model_kind 3d; seconds per step are the model's own."
+    for run in (ctx.run_dir, *ctx.compared_runs):  # each compared run's model, not the first's
+        info = _model_info(run)
+        if info:  # a native 3D model: the licence of its weights, as the session reported it
+            sec.add(
+                H.para_html(
+                    f"Native 3D model {info.get('model', '?')} ({info.get('package', '?')}), "
+                    f"weights {info.get('checkpoint', '?')}: licence "
+                    f"{info.get('license', 'unknown')}. Results carry model_kind 3d; seconds per "
+                    "step are the model's own."
+                )
             )
-        )
     if "over_time_cap" in df.columns and df["over_time_cap"].fillna(False).astype(bool).any():
         capped = df[df["over_time_cap"].fillna(False).astype(bool)]
         cap = json.loads((ctx.run_dir / CONFIG_3D_NAME).read_text()) if (
