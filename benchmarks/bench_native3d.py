@@ -197,8 +197,10 @@ def main() -> None:
               "ViT-B 128^3); volume "
               "55x60x52 (spinal-cord MRI)")  # fmt: skip
         print(df.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
-        print(f"load average (1 min) on {os.cpu_count()} CPUs: {load_before:.1f} at the start, "
-              f"{os.getloadavg()[0]:.1f} at the end; numpy {np.__version__}, torch {torch.__version__}")
+        print(
+            f"load average (1 min) on {os.cpu_count()} CPUs: {load_before:.1f} at the start, "
+            f"{os.getloadavg()[0]:.1f} at the end; numpy {np.__version__}, torch {torch.__version__}"
+        )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
