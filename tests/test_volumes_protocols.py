@@ -186,7 +186,7 @@ def test_bad_options_are_refused_before_writing(tmp_path: Path) -> None:
         ({"protocol": ProtocolConfig(options={"foo": 1})}, r"--protocol-option: 'foo' is not an"),
         (
             {"protocols": ("interactive-3d",), "protocol": ProtocolConfig(options={"fo": 1})},
-            r"'fo' is not an option of interactive-3d \(known: agree_dsc, initial_box",
+            r"'fo' is not an option of interactive-3d \(known: agree_dsc, class_map, initial_box",
         ),
         (
             {
