@@ -26,6 +26,7 @@ from PIL import Image
 from sam2.build_sam import build_sam2, build_sam2_video_predictor
 from sam2.sam2_image_predictor import SAM2ImagePredictor
 
+from sam2_small import NAME, SMALL, small_sam2
 from sambench.annotate import volume_store as VS
 from sambench.annotate.state import RequestError
 from sambench.annotate.volume_source import list_items
@@ -34,18 +35,12 @@ from sambench.cli import main
 from sambench.models.checkpoints import load_checkpoint
 from sambench.models.sam2 import SAM2_CONFIGS, Sam2Adapter, build_sam2_model
 
-NAME = "sam2.1_hiera_t"
-SMALL = ["++model.image_size=256"]
 SHAPE = (7, 48, 64)  # canonical (z, y, x)
 
 
 @pytest.fixture(scope="module")
 def ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch.manual_seed(0)
-    model = build_sam2_model(NAME, SMALL)
-    with torch.no_grad():  # confident random masks, as a trained model
-        for mlp in model.sam_mask_decoder.output_hypernetworks_mlps:
-            mlp.layers[-1].weight.mul_(30.0)
+    model = small_sam2()
     path = tmp_path_factory.mktemp("sam2") / "random_hiera_t.pt"
     torch.save({"model": model.state_dict()}, path)
     return path

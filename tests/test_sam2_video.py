@@ -14,6 +14,7 @@ pytest.importorskip("sam2", reason="the optional sam2 package is not installed")
 from PIL import Image
 from sam2.build_sam import build_sam2_video_predictor
 
+from sam2_small import NAME, SMALL, small_sam2
 from sambench.errors import OptionError
 from sambench.models.sam2 import SAM2_CONFIGS, Sam2Adapter, build_sam2_model
 from sambench.volumes.protocols.sam2_video import (
@@ -24,17 +25,10 @@ from sambench.volumes.protocols.sam2_video import (
 )
 from sambench.volumes.types import Object3D, ProtocolConfig, Volume3D
 
-NAME = "sam2.1_hiera_t"
-SMALL = ["++model.image_size=256"]
-
 
 @pytest.fixture(scope="module")
 def small(tmp_path_factory: pytest.TempPathFactory) -> tuple[Sam2Adapter, Path]:
-    torch.manual_seed(0)
-    model = build_sam2_model(NAME, SMALL)
-    with torch.no_grad():  # confident random masks, as a trained model
-        for mlp in model.sam_mask_decoder.output_hypernetworks_mlps:
-            mlp.layers[-1].weight.mul_(30.0)
+    model = small_sam2()
     ckpt = tmp_path_factory.mktemp("sam2v") / "random_hiera_t_256.pt"
     torch.save({"model": model.state_dict()}, ckpt)
     return Sam2Adapter(NAME, model, device="cpu"), ckpt
