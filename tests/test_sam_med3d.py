@@ -250,8 +250,6 @@ def test_bad_checkpoints_give_one_line(tmp_path: Path, ckpt: Path) -> None:
 
 # --- end to end through the CLI ---------------------------------------------------------------
 
-CORD = Path(__file__).parent / "data" / "sct-spinalcord"
-
 
 @pytest.mark.slow  # about 30 s on a shared CPU: prepare, interactive-3d and effort, the report
 def test_cli_sam_med3d_interactive_3d_on_the_cord(ckpt: Path, tmp_path: Path) -> None:
@@ -259,19 +257,15 @@ def test_cli_sam_med3d_interactive_3d_on_the_cord(ckpt: Path, tmp_path: Path) ->
     rows, model_kind, the licence in the config and the report; the saved NIfTI masks equal the
     adapter's when the recorded prompts are replayed (the box as its centre click)."""
     import json
-    import shutil
 
     import nibabel as nib
     import pandas as pd
 
     from sambench.cli import main
     from sambench.volumes.io import load_volume_table, read_source_intensities, read_volume
+    from volume_data import prepare_cord
 
-    src = tmp_path / "src"
-    shutil.copytree(CORD, src)
-    prepared = tmp_path / "prepared"
-    assert main(["prepare", str(src), "--out", str(prepared), "--config",
-                 str(src / "dataset.yaml")]) == 0  # fmt: skip
+    prepared = prepare_cord(tmp_path)
     run = tmp_path / "run"
     args = ["evaluate-3d", str(prepared), "--out", str(run), "--model", "sam_med3d",
             "--checkpoint", str(ckpt), "--protocol", "interactive-3d,effort", "--steps", "2",

@@ -6,7 +6,6 @@ refused in one line naming --start-with before anything is written."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +29,7 @@ from sambench.volumes.protocols.interactive_3d import _box_slice, interactive_3d
 from sambench.volumes.types import ProtocolConfig
 from test_interactive_3d import _synthetic
 from threshold_model import ThresholdModel
+from volume_data import prepare_cord
 
 SOURCE = Path(__file__).parent / "data" / "sct-spinalcord"
 
@@ -181,13 +181,7 @@ def test_bad_starts(options: dict[str, object], match: str) -> None:
 
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("starts")
-    src = root / "src"
-    shutil.copytree(SOURCE, src)
-    out = root / "prepared"
-    assert main(["prepare", str(src), "--out", str(out), "--config",
-                 str(src / "dataset.yaml")]) == 0  # fmt: skip
-    return out
+    return prepare_cord(tmp_path_factory.mktemp("starts"))
 
 
 def test_evaluate_3d_records_the_start_column_on_the_cord(prepared: Path, tmp_path: Path) -> None:

@@ -5,7 +5,6 @@ box), rows, the licence in the run config, and the one-line error for a bad file
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -15,19 +14,14 @@ pytest.importorskip("monai.apps.vista3d.inferer")
 
 from sambench.cli import main
 from test_vista3d import make_tiny_checkpoint
+from volume_data import prepare_cord
 
 SOURCE = Path(__file__).parent / "data" / "sct-spinalcord"
 
 
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("vista_cli")
-    src = root / "src"
-    shutil.copytree(SOURCE, src)
-    out = root / "prepared"
-    assert main(["prepare", str(src), "--out", str(out), "--config",
-                 str(src / "dataset.yaml")]) == 0  # fmt: skip
-    return out
+    return prepare_cord(tmp_path_factory.mktemp("vista_cli"))
 
 
 @pytest.mark.slow  # about a minute on a shared CPU: three 128^3 windows (the bundle's patch)

@@ -7,7 +7,6 @@ the adapter), the report's 3D section; and the one-line errors."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import nibabel as nib
@@ -23,19 +22,14 @@ from sambench.volumes.io import load_volume_table, read_source_intensities, read
 from sambench.volumes.native import apply_time_cap
 from sambench.volumes.sparse import SparseMask
 from sambench.volumes.types import StepResult
+from volume_data import prepare_cord
 
 SOURCE = Path(__file__).parent / "data" / "sct-spinalcord"
 
 
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("native")
-    src = root / "src"
-    shutil.copytree(SOURCE, src)
-    out = root / "prepared"
-    assert main(["prepare", str(src), "--out", str(out), "--config",
-                 str(src / "dataset.yaml")]) == 0  # fmt: skip
-    return out
+    return prepare_cord(tmp_path_factory.mktemp("native"))
 
 
 def _volume(prepared: Path):

@@ -5,7 +5,6 @@ recomputed by MONAI from the saved NIfTI masks over the source label."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import nibabel as nib
@@ -16,6 +15,7 @@ import torch
 from monai.metrics import DiceMetric, compute_hausdorff_distance, compute_surface_dice
 
 from sambench.cli import main
+from volume_data import prepare_cord
 
 SOURCE = Path(__file__).parent / "data" / "sct-spinalcord"
 
@@ -44,11 +44,7 @@ def test_prepare_writes_the_cord_as_one_3d_object(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_litemedsam_three_protocols_on_the_cord(tmp_path: Path) -> None:
-    src = tmp_path / "src"
-    shutil.copytree(SOURCE, src)
-    prepared = tmp_path / "prepared"
-    assert main(["prepare", str(src), "--out", str(prepared), "--config",
-                 str(src / "dataset.yaml")]) == 0  # fmt: skip
+    prepared = prepare_cord(tmp_path)
     run = tmp_path / "run"
     args = ["evaluate-3d", str(prepared), "--out", str(run), "--protocol",
             "slicewise-gt,propagate,interactive-3d", "--steps", "2", "--save-masks",

@@ -10,6 +10,25 @@ import numpy as np
 
 from sambench.data.prepare import prepare_dataset
 
+CORD = Path(__file__).parent / "data" / "sct-spinalcord"
+"""The spinal-cord MRI sample (NIfTI, stored P, S, R; its dataset.yaml)."""
+
+
+def prepare_cord(root: Path) -> Path:
+    """``sambench prepare`` (the CLI) on a copy of the spinal-cord sample under ``root``
+    (``root/src``); returns the prepared folder ``root/prepared``."""
+    import shutil
+
+    from sambench.cli import main
+
+    src = root / "src"
+    shutil.copytree(CORD, src)
+    out = root / "prepared"
+    assert main(["prepare", str(src), "--out", str(out), "--config",
+                 str(src / "dataset.yaml")]) == 0  # fmt: skip
+    return out
+
+
 DIRECTION = np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])  # rotated in-plane
 
 
